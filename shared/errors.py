@@ -1,0 +1,94 @@
+"""The bridge's own error hierarchy.
+
+Every failure that leaves a port or the translator is one of these, raised ``from`` the driver error
+that caused it, so callers decide by class alone:
+
+* :class:`TransientError` — the operation may succeed if retried (a service is away, a lock was lost,
+  this region is not active right now). Handlers let it propagate so the trigger retries
+  (Service Bus abandons the message; MQ backs out the unit of work).
+* :class:`PermanentError` — retrying cannot help (the input is bad). Handlers record the message as
+  ``FAILED`` with :attr:`PermanentError.reason`, keep the body in quarantine and complete the message.
+* :class:`ConflictError` — a conditional write lost (HTTP 409/412 or a stale compare-and-set). Neither
+  retry nor quarantine: the caller reads the current state and decides.
+* :class:`ConfigurationError` — the process cannot start: settings missing or malformed.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Root of every error the bridge raises on purpose."""
+
+
+class TransientError(BridgeError):
+    """Retry later: a dependency is unavailable or this region may not act right now."""
+
+
+class ServiceUnavailable(TransientError):
+    """A backing service (``service``) could not be reached or answered with a server error."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} unavailable: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class RegionNotActive(TransientError):
+    """The gate says this region is passive (or cannot tell, and fails closed)."""
+
+    def __init__(self, region: str, detail: str) -> None:
+        super().__init__(f"region {region} is not active: {detail}")
+        self.region = region
+
+
+class FaultInjected(TransientError):
+    """Raised by an armed fault-injection hook (drills and tests only); behaves like a crash."""
+
+
+class PermanentError(BridgeError):
+    """Retrying cannot help; quarantine the input and record why.
+
+    ``reason`` is a short machine-readable code (e.g. ``unsafe-xml``); ``str(error)`` is the sentence a
+    person can act on.
+    """
+
+    reason: str = "permanent-error"
+
+
+class ConflictError(BridgeError):
+    """A conditional write lost against a concurrent or earlier writer."""
+
+
+class AlreadyExists(ConflictError):
+    """A create-only write found the item already there (HTTP 409, If-None-Match: *)."""
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} {key!r} already exists")
+        self.what = what
+        self.key = key
+
+
+class PreconditionFailed(ConflictError):
+    """An ETag- or value-conditional write found the item changed since it was read (HTTP 412)."""
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} {key!r} changed since it was read")
+        self.what = what
+        self.key = key
+
+
+class NotFound(BridgeError):
+    """The item does not exist (HTTP 404)."""
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} {key!r} not found")
+        self.what = what
+        self.key = key
+
+
+class ConfigurationError(BridgeError):
+    """Settings are missing or malformed; every problem is listed in :attr:`problems`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings: " + "; ".join(problems))
+        self.problems = problems

@@ -1,0 +1,24 @@
+"""In-memory twins of every port: fast, deterministic, and raising the same errors as the adapters.
+
+Each twin has an ``available`` switch; when it is off every call raises ``ServiceUnavailable`` as the
+real adapter does when its server has gone away. The contract suites in ``tests/contracts`` run
+against these and against the real local servers.
+"""
+
+from shared.memory.bodies import InMemoryBodyStore
+from shared.memory.delivery import InMemoryDeliveryTarget
+from shared.memory.gate import InMemoryGate
+from shared.memory.idempotency import InMemoryIdempotencyStore
+from shared.memory.mq import InMemoryMqSource
+from shared.memory.publisher import InMemoryPublisher
+from shared.memory.wal import InMemoryWriteAheadLog
+
+__all__ = [
+    "InMemoryBodyStore",
+    "InMemoryDeliveryTarget",
+    "InMemoryGate",
+    "InMemoryIdempotencyStore",
+    "InMemoryMqSource",
+    "InMemoryPublisher",
+    "InMemoryWriteAheadLog",
+]

@@ -1,0 +1,174 @@
+"""The ports: what the handlers need from the outside world, named by role.
+
+Each port has an Azure (or on-prem) adapter in :mod:`shared.adapters` and an in-memory twin in
+:mod:`shared.memory`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
+contract suite in ``tests/contracts``. Every driver error is wrapped: a service that cannot be
+reached raises :class:`~shared.errors.ServiceUnavailable` (a ``TransientError``) and leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+
+from shared.model import ClaimRecord, GateState, MqMessage, OutboundStatement, WalEntry
+
+
+class ActiveRegionGate(ABC):
+    """The single source of truth for which region is active (Redis ``active_dc``/``active_epoch``)."""
+
+    @abstractmethod
+    def read(self) -> GateState | None:
+        """Return the current pair straight from the store (no cache); ``None`` if never initialised."""
+
+    @abstractmethod
+    def initialise(self, active_dc: str) -> GateState:
+        """Set ``active_dc`` with epoch 1 if the gate has no value yet; return the value in force."""
+
+    @abstractmethod
+    def flip(self, expected: GateState, new_active: str) -> GateState:
+        """Compare-and-set: if the store still holds ``expected``, make ``new_active`` active with
+        ``expected.epoch + 1`` and return the new pair; else raise ``PreconditionFailed``."""
+
+    @abstractmethod
+    def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
+        """Record that ``region``'s watchdog is alive at ``at``; the key expires after ``ttl_s``."""
+
+    @abstractmethod
+    def last_heartbeat(self, region: str) -> datetime | None:
+        """When ``region`` last beat, or ``None`` if its heartbeat has expired or never existed."""
+
+    @abstractmethod
+    def next_sequence(self, epoch: int, count: int = 1) -> int:
+        """Reserve ``count`` ingest sequence numbers in ``epoch``; return the first (from 1 up)."""
+
+    @abstractmethod
+    def put_json(self, key: str, value: Mapping[str, object]) -> None:
+        """Store a small operational document (status, last failover, replay checkpoint)."""
+
+    @abstractmethod
+    def get_json(self, key: str) -> dict[str, object] | None:
+        """Read what :meth:`put_json` stored, or ``None``."""
+
+
+class WriteAheadLog(ABC):
+    """Create-only log of every ingested body, in ingest order (Azure Blob)."""
+
+    @abstractmethod
+    def append(self, entry: WalEntry, body: bytes) -> None:
+        """Create blob ``entry.name`` with ``body`` and the entry as metadata.
+
+        Create-only (If-None-Match: *): an existing blob with the same SHA-256 is success (idempotent
+        retry); a different body under the same name raises ``AlreadyExists``.
+        """
+
+    @abstractmethod
+    def read(self, name: str) -> tuple[WalEntry, bytes]:
+        """Return entry and body of blob ``name``; ``NotFound`` if missing."""
+
+    @abstractmethod
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
+        """Entries in name (= ingest) order, strictly after the checkpoint name ``after``."""
+
+
+class IdempotencyStore(ABC):
+    """One record per message id (Cosmos DB): the claim, then the final outcome."""
+
+    @abstractmethod
+    def claim(
+        self,
+        *,
+        message_id: str,
+        session_id: str,
+        region: str,
+        epoch: int,
+        delivery_key: str,
+        lease_until: datetime,
+        wal_name: str,
+        sequence: int,
+    ) -> ClaimRecord:
+        """Create the ``PENDING`` record; ``AlreadyExists`` if any record for the id exists."""
+
+    @abstractmethod
+    def get(self, message_id: str) -> ClaimRecord | None:
+        """The record, or ``None``."""
+
+    @abstractmethod
+    def take_over(
+        self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
+    ) -> ClaimRecord:
+        """Re-claim a ``PENDING`` record (expired lease) for ``region``/``epoch``; ``attempts`` + 1.
+
+        ETag-conditional on ``record.etag``: ``PreconditionFailed`` if someone else changed it.
+        """
+
+    @abstractmethod
+    def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
+        """``PENDING`` → ``DELIVERED``, ETag-conditional (``PreconditionFailed`` when stale)."""
+
+    @abstractmethod
+    def mark_failed(self, record: ClaimRecord, reason: str, details: Mapping[str, str]) -> ClaimRecord:
+        """``PENDING`` → ``FAILED`` with ``reason``, ETag-conditional (``PreconditionFailed``)."""
+
+    @abstractmethod
+    def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
+        """Records of many ids at once (replay); ids without a record are absent from the result."""
+
+
+class StatementPublisher(ABC):
+    """Sends ingested statements to Service Bus (session = account, MessageId = message id)."""
+
+    @abstractmethod
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        """Send all of ``statements`` or raise; duplicates by MessageId are dropped by the queue."""
+
+
+class MqSource(ABC):
+    """The on-prem IBM MQ input queue, read under syncpoint."""
+
+    @abstractmethod
+    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+        """MQGET under syncpoint; ``None`` when the queue stays empty for ``wait_s``."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """MQCMIT: every message got since the last commit/backout is gone from the queue."""
+
+    @abstractmethod
+    def backout(self) -> None:
+        """MQBACK: every message got since the last commit/backout is back, backout count + 1."""
+
+    @abstractmethod
+    def to_backout_queue(self, message: MqMessage, reason: str) -> None:
+        """Move ``message`` (got in this unit of work) to the backout queue, within the unit of work."""
+
+    @abstractmethod
+    def depth(self) -> int:
+        """Messages waiting (for status and health)."""
+
+
+class DeliveryTarget(ABC):
+    """MessageWay: receives the MT950 messages of one statement under one delivery key."""
+
+    @abstractmethod
+    def deliver(self, delivery_key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
+        """Deliver ``payload``; delivering the same key twice must not create a second delivery
+        where the target can tell (folder: same file name; MQ: same MsgId)."""
+
+    @abstractmethod
+    def was_delivered(self, delivery_key: str) -> bool | None:
+        """``True``/``False`` when the target can tell, ``None`` when it cannot (reconcile)."""
+
+
+class BodyStore(ABC):
+    """Blob containers for quarantined bodies and optional output backups."""
+
+    @abstractmethod
+    def put(self, name: str, body: bytes, metadata: Mapping[str, str]) -> None:
+        """Write ``body`` under ``name`` (overwrite allowed: the content is keyed by message id)."""
+
+    @abstractmethod
+    def get(self, name: str) -> bytes:
+        """Read ``name``; ``NotFound`` if missing."""

@@ -1,0 +1,201 @@
+"""Settings: one typed, frozen object built from a mapping (the environment in production).
+
+:func:`Settings.from_mapping` validates everything at once and raises one
+:class:`~shared.errors.ConfigurationError` naming every missing or malformed setting.
+:func:`load_settings` reads ``os.environ`` once, lazily, on first use (never at import time).
+
+Connections follow the Azure Functions convention for identity-based connections: a connection
+named ``X`` is either a connection string in setting ``X`` (local services only) or, in Azure, the
+endpoint in ``X__fullyQualifiedNamespace`` / ``X__serviceUri`` / ``X__accountEndpoint`` used with
+``DefaultAzureCredential`` (managed identity). See :class:`Connection`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from typing import Any
+
+from shared.errors import ConfigurationError
+from shared.model import REGIONS
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection by name: a local connection string, or an Azure endpoint for managed identity."""
+
+    name: str
+    connection_string: str | None = None
+    endpoint: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+_ENDPOINT_SUFFIXES = ("fullyQualifiedNamespace", "serviceUri", "accountEndpoint", "url")
+
+
+def _connection(env: Mapping[str, str], name: str) -> Connection | None:
+    if env.get(name):
+        return Connection(name, connection_string=env[name])
+    for suffix in _ENDPOINT_SUFFIXES:
+        value = env.get(f"{name}__{suffix}")
+        if value:
+            return Connection(name, endpoint=value)
+    return None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _region(raw: str) -> str:
+    if raw not in REGIONS:
+        raise ValueError(f"expected one of {', '.join(REGIONS)}, got {raw!r}")
+    return raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        value = kind(raw)
+        if value <= 0:
+            raise ValueError(f"must be positive, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _setting(env: str, parse: Callable[[str], Any] = str, default: Any = None, doc: str = "") -> Any:
+    """Declare a plain setting: its environment name, parser, default (``None`` = required)."""
+    return field(metadata={"env": env, "parse": parse, "default": default, "doc": doc})
+
+
+def _conn(env: str, required: bool = True, doc: str = "") -> Any:
+    """Declare a connection setting (see :class:`Connection`)."""
+    return field(metadata={"env": env, "connection": True, "required": required, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the three functions read. Environment names are in each field's metadata."""
+
+    region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
+    # Connections (connection string locally, managed identity in Azure).
+    servicebus: Connection = _conn("ServiceBusConnection", doc="Service Bus namespace")
+    wal_dc04: Connection = _conn("WalStorageDC04", doc="WAL storage account in DC04")
+    wal_dc06: Connection = _conn("WalStorageDC06", doc="WAL storage account in DC06")
+    cosmos: Connection = _conn("CosmosConnection", doc="Cosmos DB account (idempotency records)")
+    redis: Connection = _conn("RedisConnection", doc="Redis holding active_dc/active_epoch")
+    # Names.
+    queue_name: str = _setting("ServiceBusQueueName", default="statements")
+    wal_container: str = _setting("WAL_CONTAINER", default="wal")
+    quarantine_container: str = _setting("QUARANTINE_CONTAINER", default="quarantine")
+    backup_container: str = _setting("OUTPUT_BACKUP_CONTAINER", default="", doc="empty = no backup")
+    cosmos_database: str = _setting("COSMOS_DATABASE", default="bridge")
+    cosmos_container: str = _setting("COSMOS_CONTAINER", default="records")
+    # IBM MQ (input) and MessageWay (output).
+    mq_mode: str = _setting("MQ_MODE", _choice("ibmmq", "folder"), default="ibmmq")
+    mq_queue_manager: str = _setting("MQ_QUEUE_MANAGER", default="")
+    mq_channel: str = _setting("MQ_CHANNEL", default="")
+    mq_conn_name: str = _setting("MQ_CONN_NAME", default="", doc="host(port)[,host(port)]")
+    mq_queue: str = _setting("MQ_QUEUE", default="STATEMENTS.IN")
+    mq_backout_queue: str = _setting("MQ_BACKOUT_QUEUE", default="STATEMENTS.BACKOUT")
+    mq_backout_threshold: int = _setting("MQ_BACKOUT_THRESHOLD", _positive(int), default="3")
+    mq_inbox_dir: str = _setting("MQ_INBOX_DIR", default="", doc="folder mode only")
+    messageway_mode: str = _setting("MESSAGEWAY_MODE", _choice("ibmmq", "folder"), default="ibmmq")
+    messageway_queue: str = _setting("MESSAGEWAY_QUEUE", default="MESSAGEWAY.IN")
+    messageway_outbox_dir: str = _setting("MESSAGEWAY_OUTBOX_DIR", default="", doc="folder mode only")
+    # Protocol tunables (docs/failover.md explains each trade-off).
+    gate_cache_ttl_s: float = _setting("GATE_CACHE_TTL_S", _positive(float), default="2")
+    heartbeat_ttl_s: float = _setting("HEARTBEAT_TTL_S", _positive(float), default="10")
+    watchdog_misses: int = _setting("WATCHDOG_MISSES", _positive(int), default="3")
+    failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
+    auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
+    claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="300")
+    claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
+    max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
+    wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")
+    queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
+    queue_builder_drain_s: float = _setting("QUEUE_BUILDER_DRAIN_S", _positive(float), default="8")
+    watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
+    balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
+    default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
+    default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
+
+    @property
+    def peer_region(self) -> str:
+        return REGIONS[1] if self.region == REGIONS[0] else REGIONS[0]
+
+    def wal_connection(self, region: str) -> Connection:
+        return self.wal_dc04 if region == "DC04" else self.wal_dc06
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        """Build and validate; every problem is named in one ``ConfigurationError``."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            meta = f.metadata
+            name = meta["env"]
+            if meta.get("connection"):
+                conn = _connection(env, name)
+                if conn is None and meta["required"]:
+                    problems.append(
+                        f"{name}: missing (set {name} to a local connection string, or "
+                        f"{name}__<endpoint> for managed identity)"
+                    )
+                values[f.name] = conn
+                continue
+            raw = env.get(name, meta["default"])
+            if raw is None:
+                problems.append(f"{name}: missing ({meta['doc'] or f.name})")
+                continue
+            try:
+                values[f.name] = meta["parse"](raw)
+            except ValueError as error:
+                problems.append(f"{name}: {error}")
+        problems.extend(_cross_checks(values))
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(**values)
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if values.get("mq_mode") == "folder" and not values.get("mq_inbox_dir"):
+        problems.append("MQ_INBOX_DIR: required when MQ_MODE=folder")
+    if values.get("mq_mode") == "ibmmq" and not (
+        values.get("mq_queue_manager") and values.get("mq_conn_name")
+    ):
+        problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required when MQ_MODE=ibmmq")
+    if values.get("messageway_mode") == "folder" and not values.get("messageway_outbox_dir"):
+        problems.append("MESSAGEWAY_OUTBOX_DIR: required when MESSAGEWAY_MODE=folder")
+    return problems
+
+
+def setting_names() -> list[str]:
+    """Every environment name the settings read (used by the infra and example-settings tests)."""
+    return [f.metadata["env"] for f in fields(Settings)]
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_mapping(os.environ)

@@ -1,0 +1,62 @@
+"""Settings are validated at once and every problem is named."""
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.settings import Settings, setting_names
+
+LOCAL = {
+    "BRIDGE_REGION": "DC04",
+    "ServiceBusConnection": "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=x;SharedAccessKey=y;UseDevelopmentEmulator=true",
+    "WalStorageDC04": "UseDevelopmentStorage=true",
+    "WalStorageDC06": "UseDevelopmentStorage=true",
+    "CosmosConnection": "AccountEndpoint=http://127.0.0.1:3000/;AccountKey=a2V5",
+    "RedisConnection": "redis://127.0.0.1:6379/0",
+    "MQ_MODE": "folder",
+    "MQ_INBOX_DIR": "/tmp/inbox",
+    "MESSAGEWAY_MODE": "folder",
+    "MESSAGEWAY_OUTBOX_DIR": "/tmp/outbox",
+}
+
+
+def test_local_settings_build() -> None:
+    settings = Settings.from_mapping(LOCAL)
+    assert settings.region == "DC04"
+    assert settings.peer_region == "DC06"
+    assert settings.servicebus.connection_string is not None
+    assert not settings.servicebus.uses_identity
+    assert settings.gate_cache_ttl_s == 2.0
+    assert settings.auto_promote is True
+
+
+def test_identity_based_connection_is_recognised() -> None:
+    env = dict(LOCAL)
+    del env["ServiceBusConnection"]
+    env["ServiceBusConnection__fullyQualifiedNamespace"] = "sb-bridge.servicebus.windows.net"
+    settings = Settings.from_mapping(env)
+    assert settings.servicebus.uses_identity
+    assert settings.servicebus.endpoint == "sb-bridge.servicebus.windows.net"
+
+
+def test_every_problem_is_named_in_one_error() -> None:
+    env = {"BRIDGE_REGION": "DC05", "GATE_CACHE_TTL_S": "-1", "AUTO_PROMOTE": "maybe", "MQ_MODE": "folder"}
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_mapping(env)
+    text = str(caught.value)
+    for name in (
+        "BRIDGE_REGION",
+        "ServiceBusConnection",
+        "WalStorageDC04",
+        "WalStorageDC06",
+        "CosmosConnection",
+        "RedisConnection",
+        "GATE_CACHE_TTL_S",
+        "AUTO_PROMOTE",
+        "MQ_INBOX_DIR",
+    ):
+        assert name in text
+
+
+def test_setting_names_are_unique() -> None:
+    names = setting_names()
+    assert len(names) == len(set(names))
