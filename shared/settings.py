@@ -35,7 +35,7 @@ class Connection:
         return self.connection_string is None
 
 
-_ENDPOINT_SUFFIXES = ("fullyQualifiedNamespace", "serviceUri", "accountEndpoint", "url")
+_ENDPOINT_SUFFIXES = ("fullyQualifiedNamespace", "serviceUri", "accountEndpoint", "host")
 
 
 def _connection(env: Mapping[str, str], name: str) -> Connection | None:
@@ -138,6 +138,15 @@ class Settings:
     balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
+    # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).
+    azure_subscription_id: str = _setting("AZURE_SUBSCRIPTION_ID", default="")
+    function_app_dc04: str = _setting("FUNCTION_APP_NAME_DC04", default="")
+    function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
+    resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
+    resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
+    servicebus_alias: str = _setting("SERVICEBUS_ALIAS_NAME", default="", doc="Geo-DR alias; empty = none")
+    servicebus_namespace_dc04: str = _setting("SERVICEBUS_NAMESPACE_DC04", default="")
+    servicebus_namespace_dc06: str = _setting("SERVICEBUS_NAMESPACE_DC06", default="")
 
     @property
     def peer_region(self) -> str:
