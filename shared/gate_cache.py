@@ -1,0 +1,101 @@
+"""The cached, fail-closed reader of the active-region gate, used before every side effect.
+
+Reading Redis on every message would put Redis on the hot path of each MQGET and each delivery, so
+components keep the gate's pair for at most ``ttl_s`` (``GATE_CACHE_TTL_S``, default 2 s). That bound
+is part of the failover protocol: after a flip, the newly active region waits at least ``ttl_s``
+(plus a safety margin) before consuming, so every cached "active" of the old region has expired by
+then (docs/failover.md).
+
+The cache FAILS CLOSED: a value is trusted for ``ttl_s`` after the read that fetched it *began* (the
+conservative end of the read), never longer. When the store cannot be read and the cached value is
+older than that, :meth:`CachedGate.check` raises :class:`~shared.errors.RegionNotActive` — acting on
+a stale "active" could let two regions deliver at once; refusing only delays delivery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.errors import RegionNotActive, TransientError
+from shared.model import GateState
+from shared.ports import ActiveRegionGate
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class GateCacheStats:
+    """Counters for metrics: cache ``hits``, store reads (``misses``) and failed reads (``errors``)."""
+
+    hits: int
+    misses: int
+    errors: int
+
+
+class CachedGate:
+    """Answer "may ``region`` act now?" from a pair at most ``ttl_s`` old, or refuse.
+
+    ``clock`` returns monotonic seconds (``time.monotonic`` by default; tests inject a fake).
+    Thread-safe: the handlers of one process share one instance.
+    """
+
+    def __init__(self, gate: ActiveRegionGate, ttl_s: float = 2.0, clock: Clock = time.monotonic) -> None:
+        if ttl_s < 0:
+            raise ValueError(f"ttl_s must not be negative, got {ttl_s}")
+        self.gate = gate
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: GateState | None = None
+        self._read_at = 0.0
+        self._hits = 0
+        self._misses = 0
+        self._errors = 0
+
+    def check(self, region: str) -> GateState:
+        """Return the pair if ``region`` is the active one; else raise ``RegionNotActive``.
+
+        Also raises ``RegionNotActive`` when the gate was never initialised or cannot be read and no
+        cached pair younger than ``ttl_s`` exists (fail closed).
+        """
+        state = self.current(region)
+        if state.active_dc != region:
+            raise RegionNotActive(region, f"{state.active_dc} is active (epoch {state.epoch})")
+        return state
+
+    def current(self, region: str) -> GateState:
+        """The pair in force (cached for at most ``ttl_s``), whichever region it names.
+
+        ``region`` only names the caller in the ``RegionNotActive`` raised when the pair is unknown.
+        """
+        with self._lock:
+            if self._cached is not None and self.clock() - self._read_at < self.ttl_s:
+                self._hits += 1
+                return self._cached
+            self._misses += 1
+        began = self.clock()
+        try:
+            state = self.gate.read()
+        except TransientError as error:
+            with self._lock:
+                self._errors += 1
+            raise RegionNotActive(region, f"gate unreadable and no fresh cached value ({error})") from error
+        if state is None:
+            raise RegionNotActive(region, "gate not initialised")
+        with self._lock:
+            if self._cached is None or began >= self._read_at:
+                self._cached, self._read_at = state, began
+        return state
+
+    def invalidate(self) -> None:
+        """Forget the cached pair (the next check reads the store), e.g. right after this process flips."""
+        with self._lock:
+            self._cached = None
+
+    @property
+    def stats(self) -> GateCacheStats:
+        with self._lock:
+            return GateCacheStats(self._hits, self._misses, self._errors)
