@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import cast
 
@@ -17,8 +17,9 @@ from shared.ports import ActiveRegionGate
 class InMemoryGate(Twin, ActiveRegionGate):
     service = "redis"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self.clock = clock  # monotonic seconds; tests inject a fake to expire heartbeats
         self._state: GateState | None = None
         self._beats: dict[str, tuple[datetime, float]] = {}
         self._sequences: dict[int, int] = {}
@@ -45,12 +46,12 @@ class InMemoryGate(Twin, ActiveRegionGate):
 
     def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
         self._check()
-        self._beats[region] = (at, time.monotonic() + ttl_s)
+        self._beats[region] = (at, self.clock() + ttl_s)
 
     def last_heartbeat(self, region: str) -> datetime | None:
         self._check()
         beat = self._beats.get(region)
-        if beat is None or time.monotonic() >= beat[1]:
+        if beat is None or self.clock() >= beat[1]:
             return None
         return beat[0]
 
