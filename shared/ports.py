@@ -172,3 +172,20 @@ class BodyStore(ABC):
     @abstractmethod
     def get(self, name: str) -> bytes:
         """Read ``name``; ``NotFound`` if missing."""
+
+
+class ConsumptionSwitch(ABC):
+    """Turns this region's Service Bus consumption on or off.
+
+    In Azure: the runner trigger's ``AzureWebJobs.transformation_runner.Disabled`` app setting
+    (azure-mgmt-web); on the local host: a flag file each region process obeys. The gate inside the
+    runner is the fence behind this switch.
+    """
+
+    @abstractmethod
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable or disable consumption; idempotent."""
+
+    @abstractmethod
+    def enabled(self) -> bool:
+        """Whether consumption is enabled now."""

@@ -11,10 +11,12 @@ from shared.memory.gate import InMemoryGate
 from shared.memory.idempotency import InMemoryIdempotencyStore
 from shared.memory.mq import InMemoryMqSource
 from shared.memory.publisher import InMemoryPublisher
+from shared.memory.switch import InMemoryConsumptionSwitch
 from shared.memory.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",
+    "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
     "InMemoryGate",
     "InMemoryIdempotencyStore",

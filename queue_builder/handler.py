@@ -1,0 +1,182 @@
+"""QueueBuilder: IBM MQ → write-ahead log (both regions) → Service Bus, then MQCMIT.
+
+The order is the promise (docs/protocols.md, "No loss between MQ and the WAL"):
+
+1. gate — act only while this region holds the gate (cached, fail-closed read);
+2. MQGET under syncpoint, up to ``batch_size`` messages in one unit of work;
+3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``;
+4. WAL write, create-only, in both regions (``DualRegionWriteAheadLog``);
+5. Service Bus send (session, MessageId, properties; dedup by MessageId);
+6. gate again, then MQCMIT — a region fenced meanwhile backs out instead, so MQ redelivers to the new
+   active region (its copy is deduplicated by MessageId and by the idempotency record).
+
+Any failure before MQCMIT backs the whole unit of work out: nothing is lost (MQ still has it) and
+nothing is delivered twice (same MessageId and WAL name on the retry path, claim per message id).
+A message whose backout count reached the threshold is moved to the backout queue, kept in the
+quarantine store, and reported, instead of blocking the queue forever.
+A body whose account cannot be read still flows (session ``UNROUTABLE_SESSION``): the runner records it
+``FAILED`` with the reason and quarantines it, so bad input has one path and is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared import faults
+from shared.errors import PermanentError, RegionNotActive, TransientError
+from shared.gate_cache import CachedGate
+from shared.model import MqMessage, OutboundStatement, WalEntry
+from shared.ports import ActiveRegionGate, BodyStore, MqSource, StatementPublisher, WriteAheadLog
+from shared.telemetry import log_event, metrics
+
+log = logging.getLogger("bridge.queue_builder")
+
+UNROUTABLE_SESSION = "UNROUTABLE"
+LAST_RUN_KEY = "queue_builder:last_run:{region}"
+
+
+@dataclass
+class QueueBuilder:
+    """Drains MQ for a bounded time per run. One instance per process; not re-entrant."""
+
+    region: str
+    gate: CachedGate
+    gate_store: ActiveRegionGate
+    mq: MqSource
+    wal: WriteAheadLog
+    publisher: StatementPublisher
+    quarantine: BodyStore
+    session_of: Callable[[bytes], str]
+    backout_threshold: int = 5
+    batch_size: int = 32
+    get_wait_s: float = 0.5
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8), repr=False)
+
+    def run(self, budget_s: float) -> dict[str, object]:
+        """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""
+        started, deadline = self.clock(), time.monotonic() + budget_s
+        ingested, outcome = 0, "drained"
+        try:
+            while time.monotonic() < deadline:
+                count = self._one_unit_of_work()
+                if count == 0:
+                    break
+                ingested += count
+        except RegionNotActive as error:
+            outcome = "passive"
+            log_event(log, logging.INFO, "queue_builder.passive", region=self.region, detail=str(error))
+        except TransientError as error:
+            outcome = "retry-later"
+            log_event(log, logging.WARNING, "queue_builder.transient", region=self.region, error=str(error))
+        summary: dict[str, object] = {
+            "region": self.region,
+            "started": started.isoformat(),
+            "finished": self.clock().isoformat(),
+            "ingested": ingested,
+            "outcome": outcome,
+        }
+        with contextlib.suppress(TransientError):  # advisory: the Watchdog reports a stale QueueBuilder
+            self.gate_store.put_json(LAST_RUN_KEY.format(region=self.region), summary)
+        return summary
+
+    def _one_unit_of_work(self) -> int:
+        """Get up to ``batch_size`` messages, log and publish them, commit. Returns how many were got."""
+        state = self.gate.check(self.region)
+        batch: list[MqMessage] = []
+        try:
+            while len(batch) < self.batch_size:
+                message = self.mq.get(self.get_wait_s if not batch else 0.0)
+                if message is None:
+                    break
+                faults.hit("qb.after_get")
+                if message.backout_count >= self.backout_threshold:
+                    self._to_backout_queue(message)
+                    continue
+                batch.append(message)
+            if batch:
+                self._log_and_publish(batch, state.epoch)
+                self.gate.check(self.region)  # fenced meanwhile → back out, never commit
+            faults.hit("qb.before_commit")
+            self.mq.commit()
+        except BaseException:
+            self._backout_quietly()
+            raise
+        metrics.incr("ingested", len(batch))
+        return len(batch)
+
+    def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> None:
+        first = self.gate_store.next_sequence(epoch, len(batch))
+        now = self.clock()
+        items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
+        for future in [self._pool.submit(self.wal.append, entry, body) for entry, body in items]:
+            future.result()  # every WAL write (both regions) done before anything is sent
+        faults.hit("qb.after_wal")
+        self.publisher.publish([self._outbound(entry, body) for entry, body in items])
+        faults.hit("qb.after_send")
+        for entry, _ in items:
+            log_event(
+                log,
+                logging.INFO,
+                "statement.ingested",
+                message_id=entry.message_id,
+                session_id=entry.session_id,
+                region=self.region,
+                epoch=epoch,
+                sequence=entry.sequence,
+            )
+
+    def _prepare(
+        self, message: MqMessage, epoch: int, sequence: int, now: datetime
+    ) -> tuple[WalEntry, bytes]:
+        try:
+            session_id = self.session_of(message.body)
+        except PermanentError:
+            session_id = UNROUTABLE_SESSION
+        entry = WalEntry(
+            name=WalEntry.name_for(now, epoch, sequence, message.message_id),
+            message_id=message.message_id,
+            session_id=session_id,
+            epoch=epoch,
+            sequence=sequence,
+            region=self.region,
+            ingested_at=now,
+            sha256=hashlib.sha256(message.body).hexdigest(),
+            size=len(message.body),
+        )
+        return entry, message.body
+
+    def _outbound(self, entry: WalEntry, body: bytes) -> OutboundStatement:
+        return OutboundStatement(
+            message_id=entry.message_id,
+            session_id=entry.session_id,
+            body=body,
+            wal_name=entry.name,
+            epoch=entry.epoch,
+            sequence=entry.sequence,
+            region=entry.region,
+        )
+
+    def _to_backout_queue(self, message: MqMessage) -> None:
+        reason = f"backout count {message.backout_count} reached threshold {self.backout_threshold}"
+        self.quarantine.put(
+            f"mq-backout/{message.message_id}",
+            message.body,
+            {"message_id": message.message_id, "reason": reason, "region": self.region},
+        )
+        self.mq.to_backout_queue(message, reason)
+        metrics.incr("mq_backed_out")
+        log_event(log, logging.ERROR, "statement.backout_queue", message_id=message.message_id, reason=reason)
+
+    def _backout_quietly(self) -> None:
+        try:
+            self.mq.backout()
+        except TransientError as error:  # the connection is gone: MQ backs the unit of work out itself
+            log_event(log, logging.WARNING, "queue_builder.backout_failed", error=str(error))

@@ -1,0 +1,124 @@
+"""QueueBuilder: gate → MQGET (syncpoint) → WAL → Service Bus → MQCMIT, and every crash window."""
+
+import pytest
+
+from shared import faults
+from shared.model import GateState
+from shared.telemetry import metrics
+from tests.unit.twins import Shared, inbound, put_statements
+
+
+@pytest.fixture
+def shared() -> Shared:
+    s = Shared()
+    s.gate.initialise("DC04")
+    return s
+
+
+def test_ingests_in_order_with_session_and_sequence(shared: Shared) -> None:
+    ids = put_statements(shared, 5, account="ACC1")
+    summary = shared.queue_builder().run(budget_s=5)
+    assert summary["ingested"] == 5 and summary["outcome"] == "drained"
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert {s.session_id for s in shared.publisher.sent} == {"ACC1"}
+    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3, 4, 5]
+    assert {s.epoch for s in shared.publisher.sent} == {1}
+    wal = list(shared.wal.list())
+    assert [e.message_id for e in wal] == ids  # WAL names sort in ingest order
+    assert shared.mq.depth() == 0 and not shared.mq.backout_queue
+
+
+def test_passive_region_gets_nothing(shared: Shared) -> None:
+    put_statements(shared, 3)
+    summary = shared.queue_builder(region="DC06").run(budget_s=5)
+    assert summary["outcome"] == "passive" and summary["ingested"] == 0
+    assert shared.mq.depth() == 3 and not shared.publisher.sent and not list(shared.wal.list())
+
+
+def test_gate_unreadable_fails_closed(shared: Shared) -> None:
+    put_statements(shared, 2)
+    shared.gate.available = False
+    summary = shared.queue_builder().run(budget_s=5)
+    assert summary["outcome"] == "passive"
+    assert shared.mq.depth() == 2 and not shared.publisher.sent
+
+
+@pytest.mark.parametrize("point", ["qb.after_get", "qb.after_wal", "qb.after_send", "qb.before_commit"])
+def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Shared, point: str) -> None:
+    ids = put_statements(shared, 4)
+    faults.arm(point, "raise", on_hit=1)
+    first = shared.queue_builder().run(budget_s=5)
+    assert first["outcome"] == "retry-later"
+    assert shared.mq.depth() == 4  # backed out: MQ still holds every message
+    assert shared.mq.queue[0].backout_count == 1 and shared.mq.queue[0].message_id == ids[0]
+    faults.disarm()
+    shared.queue_builder().run(budget_s=5)
+    assert shared.mq.depth() == 0
+    # Service Bus holds each message once (MessageId dedup), whatever the first attempt managed.
+    assert sorted(s.message_id for s in shared.publisher.sent) == sorted(ids)
+    # Every message is delivered exactly once downstream.
+    runner = shared.runner()
+    for statement in shared.publisher.sent:
+        runner.handle(inbound(statement))
+    assert sorted(shared.target.delivered) == sorted(
+        {r.delivery_key for r in shared.store.lookup(ids).values()}
+    )
+    assert len(shared.target.delivered) == 4 and set(shared.target.attempts.values()) == {1}
+
+
+def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) -> None:
+    put_statements(shared, 3)
+
+    class FlippingPublisher(type(shared.publisher)):  # type: ignore[misc]
+        def publish(self, statements):  # type: ignore[no-untyped-def]
+            super().publish(statements)
+            shared.gate.flip(GateState("DC04", 1), "DC06")  # another region took over meanwhile
+
+    publisher = FlippingPublisher()
+    summary = shared.queue_builder(publisher=publisher).run(budget_s=5)
+    assert summary["outcome"] == "passive"
+    assert shared.mq.depth() == 3  # not committed: MQ redelivers to the new active region
+
+
+def test_poison_message_moves_to_backout_queue_and_is_kept(shared: Shared) -> None:
+    put_statements(shared, 1)
+    shared.publisher.available = False
+    builder = shared.queue_builder(backout_threshold=2)
+    builder.run(budget_s=5)
+    builder.run(budget_s=5)
+    assert shared.mq.queue[0].backout_count == 2
+    shared.publisher.available = True
+    builder.run(budget_s=5)
+    assert shared.mq.depth() == 0 and len(shared.mq.backout_queue) == 1
+    message, reason = shared.mq.backout_queue[0]
+    assert "threshold 2" in reason
+    assert shared.quarantine.items[f"mq-backout/{message.message_id}"][0] == message.body
+    assert metrics.snapshot()["mq_backed_out"] == 1
+
+
+def test_body_without_account_flows_to_the_unroutable_session(shared: Shared) -> None:
+    shared.mq.put("ab" * 24, b"not a statement at all")
+    shared.queue_builder().run(budget_s=5)
+    assert shared.publisher.sent[0].session_id == "UNROUTABLE"
+
+
+def test_wal_failure_backs_out_and_sends_nothing(shared: Shared) -> None:
+    put_statements(shared, 2)
+    shared.wal.available = False
+    summary = shared.queue_builder().run(budget_s=5)
+    assert summary["outcome"] == "retry-later"
+    assert not shared.publisher.sent and shared.mq.depth() == 2
+
+
+def test_batches_keep_order_across_units_of_work(shared: Shared) -> None:
+    ids = put_statements(shared, 10)
+    shared.queue_builder(batch_size=3).run(budget_s=5)
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert [s.sequence for s in shared.publisher.sent] == list(range(1, 11))
+
+
+def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
+    put_statements(shared, 1)
+    shared.queue_builder().run(budget_s=5)
+    last = shared.gate.get_json("queue_builder:last_run:DC04")
+    assert last is not None and last["ingested"] == 1

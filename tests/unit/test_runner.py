@@ -1,0 +1,191 @@
+"""Transformation Runner: fence → claim → translate → deliver → record, and every crash window."""
+
+from dataclasses import replace
+
+import pytest
+
+from shared import faults
+from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
+from shared.model import GateState, RecordState, delivery_key_for
+from shared.telemetry import metrics
+from tests.unit.twins import Shared, fake_translate, inbound, put_statements
+from transformation_runner.handler import ClaimHeld, Outcome
+
+
+@pytest.fixture
+def shared() -> Shared:
+    s = Shared()
+    s.gate.initialise("DC04")
+    return s
+
+
+def published(shared: Shared, count: int = 1, account: str = "ACC") -> list:
+    put_statements(shared, count, account=account)
+    shared.queue_builder().run(budget_s=5)
+    return [inbound(s) for s in shared.publisher.sent]
+
+
+def test_delivers_once_and_records(shared: Shared) -> None:
+    [message] = published(shared)
+    assert shared.runner().handle(message) is Outcome.DELIVERED
+    key = delivery_key_for(message.message_id)
+    assert list(shared.target.delivered) == [key]
+    record = shared.store.get(message.message_id)
+    assert record is not None and record.state is RecordState.DELIVERED and record.delivery_key == key
+    assert record.epoch == 1 and record.region == "DC04"
+
+
+def test_duplicate_is_completed_without_delivering(shared: Shared) -> None:
+    [message] = published(shared)
+    runner = shared.runner()
+    runner.handle(message)
+    assert runner.handle(message) is Outcome.DUPLICATE
+    assert shared.runner(region="DC04").handle(message) is Outcome.DUPLICATE
+    assert sum(shared.target.attempts.values()) == 1
+    assert metrics.snapshot()["duplicates_suppressed"] == 2
+
+
+def test_passive_region_is_fenced_before_claiming(shared: Shared) -> None:
+    [message] = published(shared)
+    with pytest.raises(RegionNotActive):
+        shared.runner(region="DC06").handle(message)
+    assert shared.store.get(message.message_id) is None and not shared.target.delivered
+
+
+def test_crash_after_delivery_before_record_is_reconciled_when_target_can_tell(shared: Shared) -> None:
+    [message] = published(shared)
+    faults.arm("runner.after_deliver", "raise", on_hit=1)
+    with pytest.raises(FaultInjected):
+        shared.runner().handle(message)
+    faults.disarm()
+    assert shared.store.get(message.message_id).state is RecordState.PENDING
+    assert shared.runner().handle(message) is Outcome.RECONCILED
+    assert sum(shared.target.attempts.values()) == 1
+    assert shared.store.get(message.message_id).state is RecordState.DELIVERED
+    assert metrics.snapshot()["in_doubt"] == 1
+
+
+def test_in_doubt_redelivers_with_the_same_key_when_target_cannot_tell(shared: Shared) -> None:
+    shared.target.can_tell = False
+    [message] = published(shared)
+    faults.arm("runner.after_deliver", "raise", on_hit=1)
+    with pytest.raises(FaultInjected):
+        shared.runner().handle(message)
+    faults.disarm()
+    assert shared.runner().handle(message) is Outcome.DELIVERED
+    key = delivery_key_for(message.message_id)
+    assert shared.target.attempts == {key: 2}  # same key both times: the receiver drops the repeat
+    assert len(shared.target.delivered) == 1
+    assert metrics.snapshot()["in_doubt_redelivered_same_key"] == 1
+
+
+def test_crashed_worker_lease_is_waited_out_then_taken_over(shared: Shared) -> None:
+    """A process killed after its claim leaves a live lease; the next worker waits it out."""
+    [message] = published(shared)
+    record = shared.store.claim(
+        message_id=message.message_id,
+        session_id=message.session_id,
+        region="DC04",
+        epoch=1,
+        delivery_key=delivery_key_for(message.message_id),
+        lease_until=shared.clock.now.replace(second=20),
+        wal_name=message.wal_name,
+        sequence=message.sequence,
+    )
+    assert record.state is RecordState.PENDING
+    assert shared.runner().handle(message) is Outcome.DELIVERED
+    assert shared.clock.slept and 19 < shared.clock.slept[0] < 21
+    assert shared.store.get(message.message_id).attempts == 2
+
+
+def test_live_claim_beyond_the_wait_bound_is_retried_later(shared: Shared) -> None:
+    [message] = published(shared)
+    shared.store.claim(
+        message_id=message.message_id,
+        session_id=message.session_id,
+        region="DC06",
+        epoch=1,
+        delivery_key=delivery_key_for(message.message_id),
+        lease_until=shared.clock.now.replace(hour=10),
+        wal_name=message.wal_name,
+        sequence=message.sequence,
+    )
+    with pytest.raises(ClaimHeld):
+        shared.runner(max_claim_wait_s=5).handle(message)
+    assert not shared.target.delivered
+
+
+def test_permanent_error_is_recorded_quarantined_and_completed(shared: Shared) -> None:
+    shared.mq.put("cd" * 24, b"ACC|statement ok")
+    shared.mq.put("ef" * 24, b"BAD|broken xml")
+    shared.queue_builder().run(budget_s=5)
+    ok, bad = (inbound(s) for s in shared.publisher.sent)
+    runner = shared.runner()
+    assert runner.handle(bad) is Outcome.FAILED
+    assert runner.handle(ok) is Outcome.DELIVERED  # the session continues after the poison message
+    record = shared.store.get(bad.message_id)
+    assert record.state is RecordState.FAILED and record.reason == "not-camt053"
+    assert "cannot translate" in record.details["error"]
+    assert shared.quarantine.items[bad.message_id][0] == b"BAD|broken xml"
+    assert runner.handle(bad) is Outcome.DUPLICATE  # never retried forever
+    assert metrics.snapshot()["failed"] == 1
+
+
+def test_transient_delivery_failure_raises_and_releases_the_lease(shared: Shared) -> None:
+    [message] = published(shared)
+    shared.target.available = False
+    with pytest.raises(ServiceUnavailable):
+        shared.runner().handle(message)
+    record = shared.store.get(message.message_id)
+    assert record.state is RecordState.PENDING and record.lease_expired(shared.clock.now)
+    shared.target.available = True
+    assert shared.runner().handle(message) is Outcome.DELIVERED
+    assert not shared.clock.slept  # no waiting for our own lease
+
+
+def test_slow_delivery_superseded_by_a_takeover_records_once(shared: Shared) -> None:
+    """Delivery slower than the lease: another worker takes over; same key, one final record."""
+    [message] = published(shared)
+    slow = shared.runner(lease_s=5)
+    other = shared.runner(lease_s=5)
+
+    original_deliver = shared.target.deliver
+
+    def deliver_slowly(key: str, payload: bytes, metadata: dict) -> None:
+        shared.target.deliver = original_deliver  # the takeover below delivers normally
+        shared.clock.advance(10)  # the lease expires while we deliver
+        assert other.handle(message) is Outcome.DELIVERED
+        original_deliver(key, payload, metadata)
+
+    shared.target.deliver = deliver_slowly  # type: ignore[method-assign]
+    assert slow.handle(message) is Outcome.SUPERSEDED
+    assert len(shared.target.delivered) == 1  # both used the same delivery key
+    assert shared.store.get(message.message_id).state is RecordState.DELIVERED
+
+
+def test_claim_check_body_is_read_from_the_wal(shared: Shared) -> None:
+    [message] = published(shared)
+    assert shared.runner().handle(replace(message, body=None, claim_check=True)) is Outcome.DELIVERED
+    assert b"statement 0" in next(iter(shared.target.delivered.values()))
+
+
+def test_inversions_within_a_session_are_counted(shared: Shared) -> None:
+    first, second, third = published(shared, 3)
+    runner = shared.runner()
+    runner.handle(second)
+    runner.handle(first)
+    runner.handle(third)
+    assert metrics.snapshot()["inversions"] == 1
+
+
+def test_fence_right_before_delivery(shared: Shared) -> None:
+    """A flip between claim and delivery stops the delivery (gate cache TTL 0 here)."""
+    [message] = published(shared)
+
+    def flip_then_translate(body: bytes):  # type: ignore[no-untyped-def]
+        shared.gate.flip(GateState("DC04", 1), "DC06")
+        return fake_translate(body)
+
+    with pytest.raises(RegionNotActive):
+        shared.runner(translate=flip_then_translate).handle(message)
+    assert not shared.target.delivered

@@ -1,0 +1,147 @@
+"""A whole region built from in-memory twins, for fast tests of the handlers' protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from queue_builder.handler import QueueBuilder
+from shared.errors import PermanentError
+from shared.gate_cache import CachedGate
+from shared.memory import (
+    InMemoryBodyStore,
+    InMemoryConsumptionSwitch,
+    InMemoryDeliveryTarget,
+    InMemoryGate,
+    InMemoryIdempotencyStore,
+    InMemoryMqSource,
+    InMemoryPublisher,
+    InMemoryWriteAheadLog,
+)
+from shared.model import InboundStatement, OutboundStatement
+from transformation_runner.handler import TransformationRunner
+
+
+class FakeClock:
+    """Wall clock and monotonic clock that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        self.mono = 1000.0
+        self.slept: list[float] = []
+
+    def wall(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+
+class BadStatement(PermanentError):
+    reason = "not-camt053"
+
+
+@dataclass(frozen=True)
+class FakeTranslation:
+    messages: list[str]
+    report: list[dict[str, object]]
+
+
+def fake_translate(body: bytes) -> FakeTranslation:
+    """Stands in for the translator in protocol tests: rejects bodies starting with b'BAD'."""
+    if body.startswith(b"BAD"):
+        raise BadStatement(f"cannot translate {body[:10]!r}")
+    return FakeTranslation([f"{{1:F01}}{{4:\r\n:20:{body.decode()[:16]}\r\n-}}"], [])
+
+
+def session_of(body: bytes) -> str:
+    """Stands in for the translator's account peek: ``ACCOUNT|payload``."""
+    account, sep, _ = body.partition(b"|")
+    if not sep:
+        raise BadStatement("no account")
+    return account.decode()
+
+
+@dataclass
+class Shared:
+    """What both regions share: the gate store, the WAL copies, Service Bus, Cosmos, MessageWay, MQ."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    gate: InMemoryGate = field(default_factory=InMemoryGate)
+    wal: InMemoryWriteAheadLog = field(default_factory=InMemoryWriteAheadLog)
+    publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
+    store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
+    target: InMemoryDeliveryTarget = field(default_factory=InMemoryDeliveryTarget)
+    quarantine: InMemoryBodyStore = field(default_factory=InMemoryBodyStore)
+    mq: InMemoryMqSource = field(default_factory=InMemoryMqSource)
+    switches: dict[str, InMemoryConsumptionSwitch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.gate.clock = self.clock.monotonic
+
+    def cached_gate(self, ttl_s: float = 0.0) -> CachedGate:
+        return CachedGate(self.gate, ttl_s=ttl_s, clock=self.clock.monotonic)
+
+    def queue_builder(self, region: str = "DC04", **overrides: object) -> QueueBuilder:
+        options: dict[str, object] = {
+            "region": region,
+            "gate": self.cached_gate(),
+            "gate_store": self.gate,
+            "mq": self.mq,
+            "wal": self.wal,
+            "publisher": self.publisher,
+            "quarantine": self.quarantine,
+            "session_of": session_of,
+            "get_wait_s": 0.0,
+            "clock": self.clock.wall,
+        }
+        options.update(overrides)
+        return QueueBuilder(**options)  # type: ignore[arg-type]
+
+    def runner(self, region: str = "DC04", **overrides: object) -> TransformationRunner:
+        options: dict[str, object] = {
+            "region": region,
+            "gate": self.cached_gate(),
+            "store": self.store,
+            "target": self.target,
+            "quarantine": self.quarantine,
+            "wal": self.wal,
+            "translate": fake_translate,
+            "lease_s": 30.0,
+            "max_claim_wait_s": 30.0,
+            "clock": self.clock.wall,
+            "sleep": self.clock.sleep,
+        }
+        options.update(overrides)
+        return TransformationRunner(**options)  # type: ignore[arg-type]
+
+
+def inbound(statement: OutboundStatement, delivery_count: int = 1) -> InboundStatement:
+    """What the trigger would hand the runner for a published statement."""
+    return InboundStatement(
+        message_id=statement.message_id,
+        session_id=statement.session_id,
+        body=statement.body,
+        wal_name=statement.wal_name,
+        epoch=statement.epoch,
+        sequence=statement.sequence,
+        region=statement.region,
+        delivery_count=delivery_count,
+    )
+
+
+def put_statements(shared: Shared, count: int, account: str = "CH93ACC", start: int = 0) -> list[str]:
+    ids = []
+    for i in range(start, start + count):
+        message_id = f"{i:048x}"
+        shared.mq.put(message_id, f"{account}|statement {i}".encode())
+        ids.append(message_id)
+    return ids

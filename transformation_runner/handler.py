@@ -1,0 +1,253 @@
+"""Transformation Runner: one Service Bus message → at most one delivery per delivery key.
+
+The obvious order (check the flag, deliver, then record) loses or duplicates in every crash window;
+this one does not (docs/protocols.md, "No duplicate delivery"):
+
+1. fence — this region must hold the gate (cached, fail-closed);
+2. claim — create-only ``PENDING`` record with region, epoch, lease and delivery key. A final record
+   means a duplicate: complete without delivering. A live ``PENDING`` of another worker: retry later.
+   An expired ``PENDING`` is *in doubt*: the delivery may or may not have happened. Take it over
+   (ETag-conditional), ask the target; if it cannot tell, redeliver with the same key (the receiver's
+   duplicate check is the backstop) and count it;
+3. translate camt.053 → MT950 (pure); a ``PermanentError`` records ``FAILED`` with the reason, keeps
+   the body in quarantine and completes the message: never lost, never retried forever;
+4. fence again, then deliver with the delivery key;
+5. optional backup of the output; 6. ``DELIVERED`` (ETag-conditional).
+
+Transient errors propagate: the trigger abandons the message and Service Bus redelivers it (after
+``MaxDeliveryCount`` attempts it is dead-lettered, where the runbook's redrive picks it up).
+Exactly-once delivery to an external system is impossible in general: "no duplicates" means never two
+deliveries under different keys, and every in-doubt redelivery counted and reported.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from shared import faults
+from shared.errors import AlreadyExists, BridgeError, PermanentError, PreconditionFailed, TransientError
+from shared.gate_cache import CachedGate
+from shared.model import ClaimRecord, InboundStatement, IngestPosition, RecordState, delivery_key_for
+from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
+from shared.telemetry import log_event, metrics
+
+log = logging.getLogger("bridge.runner")
+
+
+class Translation(Protocol):
+    """What the runner needs of a translation result."""
+
+    @property
+    def messages(self) -> list[str]: ...
+
+    @property
+    def report(self) -> list[dict[str, object]]: ...
+
+
+class ClaimHeld(TransientError):
+    """Another worker holds a live claim on the message: retry after its lease (``wait_s``)."""
+
+    def __init__(self, detail: str, wait_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.wait_s = wait_s
+
+
+class Outcome(enum.StrEnum):
+    """What happened to one message; every value completes the Service Bus message."""
+
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"
+    RECONCILED = "reconciled"  # in doubt, and the target confirmed the earlier delivery
+    FAILED = "failed"  # permanent error: recorded and quarantined
+    SUPERSEDED = "superseded"  # our lease was taken over meanwhile; the new holder finishes
+
+
+@dataclass
+class TransformationRunner:
+    """Handles one message at a time per session; safe to run in many threads and both regions."""
+
+    region: str
+    gate: CachedGate
+    store: IdempotencyStore
+    target: DeliveryTarget
+    quarantine: BodyStore
+    wal: WriteAheadLog
+    translate: Callable[[bytes], Translation]
+    lease_s: float = 60.0
+    max_claim_wait_s: float = 60.0
+    backup: BodyStore | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
+    _last_position: dict[str, IngestPosition] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def handle(self, message: InboundStatement) -> Outcome:
+        """Process ``message``; return normally to complete it, raise ``TransientError`` to retry."""
+        context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
+        state = self.gate.check(self.region)
+        record, in_doubt = self._claim(message, state.epoch)
+        if record.state is not RecordState.PENDING:
+            metrics.incr("duplicates_suppressed")
+            log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
+            return Outcome.DUPLICATE
+        faults.hit("runner.after_claim")
+        try:
+            return self._process(message, record, in_doubt, context)
+        except TransientError:
+            self._release(record)
+            raise
+
+    def _process(
+        self, message: InboundStatement, record: ClaimRecord, in_doubt: bool, context: Mapping[str, str]
+    ) -> Outcome:
+        if in_doubt:
+            confirmed = self.target.was_delivered(record.delivery_key)
+            if confirmed:
+                self._record(record, {"reconciled": "target confirmed the earlier delivery"})
+                log_event(log, logging.WARNING, "statement.in_doubt_reconciled", **context)
+                return Outcome.RECONCILED
+            metrics.incr("in_doubt_redelivered_same_key")
+            log_event(log, logging.WARNING, "statement.in_doubt_redeliver", target_knew=confirmed, **context)
+        self._check_order(message)
+        body = message.body if message.body is not None and not message.claim_check else self._body(message)
+        try:
+            translation = self.translate(body)
+        except PermanentError as error:
+            return self._fail(record, body, error, context)
+        payload = "".join(translation.messages).encode("ascii")
+        faults.hit("runner.before_deliver")
+        self.gate.check(self.region)  # fence right before the side effect
+        self.target.deliver(
+            record.delivery_key,
+            payload,
+            {"message_id": message.message_id, "session_id": message.session_id, "region": self.region},
+        )
+        faults.hit("runner.after_deliver")
+        if self.backup is not None:
+            self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
+        outcome = self._record(record, {"pages": str(len(translation.messages))})
+        faults.hit("runner.after_record")
+        if outcome is Outcome.DELIVERED:
+            metrics.incr("delivered")
+            log_event(log, logging.INFO, "statement.delivered", pages=len(translation.messages), **context)
+        return outcome
+
+    def _claim(self, message: InboundStatement, epoch: int) -> tuple[ClaimRecord, bool]:
+        """Return the record this worker may act on and whether it is in doubt.
+
+        A live claim of another worker is waited out (holding the Service Bus lock, so the session's
+        order is kept) when its lease ends within ``max_claim_wait_s``; otherwise ``ClaimHeld``.
+        """
+        while True:
+            try:
+                return self._try_claim(message, epoch)
+            except ClaimHeld as held:
+                if held.wait_s is None or held.wait_s > self.max_claim_wait_s:
+                    raise
+                self.sleep(held.wait_s + 0.05)
+
+    def _try_claim(self, message: InboundStatement, epoch: int) -> tuple[ClaimRecord, bool]:
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.lease_s)
+        try:
+            record = self.store.claim(
+                message_id=message.message_id,
+                session_id=message.session_id,
+                region=self.region,
+                epoch=epoch,
+                delivery_key=delivery_key_for(message.message_id),
+                lease_until=lease_until,
+                wal_name=message.wal_name,
+                sequence=message.sequence,
+            )
+            return record, False
+        except AlreadyExists:
+            existing = self.store.get(message.message_id)
+        if existing is None:  # deleted between the two calls: let Service Bus retry
+            raise ClaimHeld(f"record of {message.message_id} vanished; retrying")
+        if existing.state.final:
+            return existing, False
+        if not existing.lease_expired(now):
+            raise ClaimHeld(
+                f"{message.message_id} is held by {existing.region} until {existing.lease_until}",
+                wait_s=(existing.lease_until - now).total_seconds(),
+            )
+        metrics.incr("in_doubt")
+        try:
+            return self.store.take_over(
+                existing, region=self.region, epoch=epoch, lease_until=lease_until
+            ), True
+        except PreconditionFailed as error:
+            raise ClaimHeld(f"{message.message_id} was taken over concurrently") from error
+
+    def _release(self, record: ClaimRecord) -> None:
+        """Expire our own lease after a transient failure, so the retry need not wait it out.
+
+        The retry then treats the message as in doubt (the failure may have come after the target
+        accepted it) and asks the target or redelivers with the same key.
+        """
+        try:
+            self.store.take_over(record, region=self.region, epoch=record.epoch, lease_until=self.clock())
+        except BridgeError as error:  # store down or record changed: the lease expires on its own
+            log_event(
+                log,
+                logging.WARNING,
+                "statement.release_failed",
+                message_id=record.message_id,
+                error=str(error),
+            )
+
+    def _record(self, record: ClaimRecord, details: Mapping[str, str]) -> Outcome:
+        try:
+            self.store.mark_delivered(record, details)
+        except PreconditionFailed:
+            # Our lease expired and another worker took the claim over; it delivers with the same key.
+            metrics.incr("superseded")
+            log_event(log, logging.WARNING, "statement.superseded", message_id=record.message_id)
+            return Outcome.SUPERSEDED
+        return Outcome.DELIVERED
+
+    def _fail(
+        self, record: ClaimRecord, body: bytes, error: PermanentError, context: Mapping[str, str]
+    ) -> Outcome:
+        self.quarantine.put(
+            record.message_id,
+            body,
+            {"message_id": record.message_id, "reason": error.reason, "region": self.region},
+        )
+        try:
+            self.store.mark_failed(record, error.reason, {"error": str(error)[:1000]})
+        except PreconditionFailed:
+            return Outcome.SUPERSEDED
+        metrics.incr("failed")
+        log_event(log, logging.ERROR, "statement.failed", reason=error.reason, error=str(error), **context)
+        return Outcome.FAILED
+
+    def _body(self, message: InboundStatement) -> bytes:
+        _, body = self.wal.read(message.wal_name)
+        return body
+
+    def _check_order(self, message: InboundStatement) -> None:
+        """Count an inversion when a session's ingest position goes backwards in this process."""
+        with self._lock:
+            last = self._last_position.get(message.session_id)
+            if last is not None and message.position < last:
+                metrics.incr("inversions")
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "statement.inversion",
+                    message_id=message.message_id,
+                    session_id=message.session_id,
+                    position=f"{message.epoch}/{message.sequence}",
+                    previous=f"{last.epoch}/{last.sequence}",
+                )
+            else:
+                self._last_position[message.session_id] = message.position

@@ -1,0 +1,210 @@
+"""The Watchdog's control loop: converge this region to what the gate says, and decide failovers.
+
+Every tick (timer, ~15 s in Azure, 1 s on the local host):
+
+1. probe this region's dependencies and publish the result (``health:<region>``);
+2. beat this region's heartbeat (a Redis key with a TTL);
+3. read the gate (uncached) and converge:
+
+   * **active, not yet activated in this epoch** → *activate*: wait until the flip is older than the
+     gate cache TTL (every fenced reader has seen it), replay the WAL backlog, enable consumption,
+     optionally fail the Service Bus Geo-DR alias over; then remember the epoch as activated;
+   * **active** and unhealthy while the peer is healthy → *demote*: flip to the peer (only the active
+     side demotes);
+   * **passive** → keep consumption disabled; count consecutive ticks without the active region's
+     heartbeat; after ``misses`` of them, and once the heartbeat has been missing for longer than the
+     gate cache TTL plus the safety margin, *promote*: make the local Redis writable if it is a replica,
+     then compare-and-set the gate to this region with a new epoch (only the passive side promotes).
+
+Manual failover (HTTP) only flips the gate; both watchdogs then converge on their next tick, so
+automatic and manual failovers share one path. Hysteresis counters live in memory: a restarted
+watchdog starts counting again, which can only delay a promotion, never hasten one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared.errors import BridgeError, PreconditionFailed, TransientError
+from shared.model import GateState, peer_region
+from shared.ports import ActiveRegionGate, ConsumptionSwitch
+from shared.telemetry import log_event, metrics
+from watchdog.replay import Replayer
+
+log = logging.getLogger("bridge.watchdog")
+
+HEALTH_KEY = "health:{region}"
+ACTIVATED_KEY = "activated:{region}"
+LAST_FAILOVER_KEY = "failover:last"
+
+Probe = Callable[[], object]
+
+
+@dataclass
+class Watchdog:
+    """One region's watchdog; ``tick`` is idempotent and safe to run concurrently with the peer's."""
+
+    region: str
+    gate: ActiveRegionGate
+    switch: ConsumptionSwitch
+    replayer: Replayer
+    probes: Mapping[str, Probe]
+    initial_active: str = "DC04"
+    heartbeat_ttl_s: float = 10.0
+    misses_required: int = 3
+    cache_ttl_s: float = 2.0
+    safety_margin_s: float = 5.0
+    auto_promote: bool = True
+    prepare_promotion: Callable[[], None] | None = None
+    alias_failover: Callable[[], None] | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
+    misses: int = 0
+    missing_since: datetime | None = None
+    unhealthy_ticks: int = 0
+
+    @property
+    def peer(self) -> str:
+        return peer_region(self.region)
+
+    def tick(self) -> dict[str, object]:
+        """One pass of the loop; returns what it saw and did (also logged)."""
+        health = self.check_health()
+        self._publish(HEALTH_KEY.format(region=self.region), health)
+        try:
+            self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
+        except TransientError as error:  # e.g. a read-only replica: the passive side may not write
+            log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
+        state = self.gate.read() or self.gate.initialise(self.initial_active)
+        if state.active_dc == self.region:
+            action = self._as_active(state, health)
+        else:
+            action = self._as_passive(state, health)
+        return {"region": self.region, "active_dc": state.active_dc, "epoch": state.epoch, "action": action}
+
+    def check_health(self) -> dict[str, object]:
+        """Run every probe; a probe passes when it returns without raising."""
+        results: dict[str, object] = {}
+        for name, probe in self.probes.items():
+            started = time.monotonic()
+            try:
+                detail = probe()
+                results[name] = {
+                    "ok": True,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                    "detail": detail,
+                }
+            except Exception as error:  # a probe's failure is data, whatever it is
+                results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+        healthy = all(isinstance(r, dict) and r.get("ok") for r in results.values())
+        return {"healthy": healthy, "at": self.clock().isoformat(), "probes": results}
+
+    # -- active side ------------------------------------------------------------------------------
+
+    def _as_active(self, state: GateState, health: Mapping[str, object]) -> str:
+        self.misses, self.missing_since = 0, None
+        activated = self.gate.get_json(ACTIVATED_KEY.format(region=self.region)) or {}
+        if activated.get("epoch") != state.epoch:
+            self.activate(state)
+            return "activated"
+        if not self.switch.enabled():
+            self.switch.set_enabled(True)
+        self.unhealthy_ticks = 0 if health.get("healthy") else self.unhealthy_ticks + 1
+        if self.unhealthy_ticks >= self.misses_required and self._peer_healthy():
+            self.flip(state, self.peer, reason="automatic demotion: own region unhealthy", caller="watchdog")
+            self.switch.set_enabled(False)
+            return "demoted"
+        return "active"
+
+    def activate(self, state: GateState) -> None:
+        """Fence, replay, enable: the steps after a flip made this region active in ``state.epoch``."""
+        last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
+        flipped_at = _parse_time(last.get("at")) if last.get("epoch") == state.epoch else None
+        if flipped_at is not None:
+            wait = self.cache_ttl_s - (self.clock() - flipped_at).total_seconds()
+            if wait > 0:
+                self.sleep(wait)  # every reader's cached "active" has expired
+        result = self.replayer.run()
+        self.switch.set_enabled(True)
+        if self.alias_failover is not None and last.get("from") not in (None, self.region):
+            self.alias_failover()
+        self.gate.put_json(
+            ACTIVATED_KEY.format(region=self.region),
+            {"epoch": state.epoch, "at": self.clock().isoformat(), "replay": result.as_dict()},
+        )
+        log_event(
+            log,
+            logging.WARNING,
+            "watchdog.activated",
+            region=self.region,
+            epoch=state.epoch,
+            replayed=result.republished,
+        )
+
+    # -- passive side -----------------------------------------------------------------------------
+
+    def _as_passive(self, state: GateState, health: Mapping[str, object]) -> str:
+        if self.switch.enabled():
+            self.switch.set_enabled(False)
+        now = self.clock()
+        if self.gate.last_heartbeat(state.active_dc) is not None:
+            self.misses, self.missing_since = 0, None
+            return "passive"
+        self.misses += 1
+        self.missing_since = self.missing_since or now
+        missing_s = (now - self.missing_since).total_seconds()
+        ready = self.misses >= self.misses_required and missing_s >= self.cache_ttl_s + self.safety_margin_s
+        if not ready:
+            return f"passive: active heartbeat missing ({self.misses}/{self.misses_required})"
+        if not self.auto_promote:
+            return "passive: active heartbeat missing, automatic promotion is off"
+        if not health.get("healthy"):
+            return "passive: active heartbeat missing, but this region is unhealthy"
+        if self.prepare_promotion is not None:
+            self.prepare_promotion()
+        try:
+            new_state = self.flip(
+                state, self.region, reason="automatic promotion: heartbeat missing", caller="watchdog"
+            )
+        except PreconditionFailed:
+            return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
+        self.activate(new_state)
+        return "promoted"
+
+    # -- shared -----------------------------------------------------------------------------------
+
+    def flip(self, expected: GateState, target: str, reason: str, caller: str) -> GateState:
+        """Compare-and-set the gate and record the failover; ``PreconditionFailed`` if stale."""
+        new_state = self.gate.flip(expected, target)
+        metrics.incr("failovers")
+        record = {
+            "at": self.clock().isoformat(),
+            "from": expected.active_dc,
+            "to": target,
+            "epoch": new_state.epoch,
+            "reason": reason,
+            "by": caller,
+        }
+        self._publish(LAST_FAILOVER_KEY, record)
+        log_event(log, logging.WARNING, "watchdog.flipped", **record)
+        return new_state
+
+    def _peer_healthy(self) -> bool:
+        if self.gate.last_heartbeat(self.peer) is None:
+            return False
+        peer_health = self.gate.get_json(HEALTH_KEY.format(region=self.peer)) or {}
+        return bool(peer_health.get("healthy"))
+
+    def _publish(self, key: str, value: Mapping[str, object]) -> None:
+        try:
+            self.gate.put_json(key, value)
+        except BridgeError as error:
+            log_event(log, logging.WARNING, "watchdog.publish_failed", key=key, error=str(error))
+
+
+def _parse_time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
