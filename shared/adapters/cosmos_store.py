@@ -1,0 +1,273 @@
+"""The idempotency records in Azure Cosmos DB (SQL API, azure-cosmos 4.17): :class:`CosmosIdempotencyStore`.
+
+One item per message, ``id`` = message id, partition key ``/id`` (every operation is a single-item
+operation in its own logical partition). Field names are the item's JSON names::
+
+    id, sessionId, state, region, epoch, deliveryKey, leaseUntil (ISO 8601), walName, sequence,
+    attempts, reason, updatedAt (ISO 8601), details   (+ the service's _etag → ClaimRecord.etag)
+
+* ``claim`` is Create Document: a second create of the same id answers 409 → ``AlreadyExists``.
+* ``take_over``/``mark_delivered``/``mark_failed`` are Replace Document with ``If-Match: <etag>``
+  (Cosmos REST "Optimistic concurrency control"): 412 → ``PreconditionFailed``, 404 → ``NotFound``.
+* ``lookup`` is one parameterised query per chunk, ``SELECT * FROM c WHERE c.id IN (@id0, …)``; a filter
+  on the partition key lets the query plan address only the partitions that hold those ids.
+
+docs/storage.md explains the consistency level these records need and what a regional failover of
+the Cosmos account does to them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core import MatchConditions
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+
+from shared.adapters.azure_errors import azure_errors
+from shared.errors import ConfigurationError, NotFound
+from shared.model import ClaimRecord, RecordState
+from shared.ports import IdempotencyStore
+from shared.settings import Connection
+
+_WHAT = "idempotency record"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class CosmosOptions:
+    """Client tunables. ``timeout_s`` bounds a whole call, the SDK's own retries included.
+
+    ``enable_endpoint_discovery`` ``None`` means: on in Azure, off for a loopback endpoint (the local
+    server advertises addresses it does not serve). ``consistency_level`` ``None`` uses the account's.
+    """
+
+    connection_timeout_s: float = 2.0
+    read_timeout_s: float = 4.0
+    timeout_s: float = 8.0
+    retry_total: int = 3
+    retry_backoff_max_s: int = 2
+    lookup_chunk: int = 100
+    consistency_level: str | None = None
+    preferred_locations: tuple[str, ...] = ()
+    enable_endpoint_discovery: bool | None = None
+
+
+def parse_connection_string(text: str) -> tuple[str, str]:
+    """``AccountEndpoint=…;AccountKey=…`` → ``(endpoint, key)``; ``ConfigurationError`` if incomplete."""
+    parts = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (item.partition("=") for item in text.split(";") if item.strip())
+    )
+    endpoint, key = parts.get("AccountEndpoint"), parts.get("AccountKey")
+    if not endpoint or not key:
+        raise ConfigurationError(["Cosmos connection string needs AccountEndpoint and AccountKey"])
+    return endpoint, key
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat() if moment.tzinfo else moment.isoformat()
+
+
+def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "id": record.message_id,
+        "sessionId": record.session_id,
+        "state": record.state.value,
+        "region": record.region,
+        "epoch": record.epoch,
+        "deliveryKey": record.delivery_key,
+        "leaseUntil": _iso(record.lease_until),
+        "walName": record.wal_name,
+        "sequence": record.sequence,
+        "attempts": record.attempts,
+        "reason": record.reason,
+        "updatedAt": _iso(updated_at),
+        "details": dict(record.details),
+    }
+
+
+def record_from_item(item: Mapping[str, Any]) -> ClaimRecord:
+    """The :class:`ClaimRecord` stored as ``item`` (``_etag`` becomes ``etag``)."""
+    updated = item.get("updatedAt")
+    return ClaimRecord(
+        message_id=item["id"],
+        session_id=item["sessionId"],
+        state=RecordState(item["state"]),
+        region=item["region"],
+        epoch=int(item["epoch"]),
+        delivery_key=item["deliveryKey"],
+        lease_until=datetime.fromisoformat(item["leaseUntil"]),
+        etag=item["_etag"],
+        wal_name=item.get("walName", ""),
+        sequence=int(item.get("sequence", 0)),
+        attempts=int(item.get("attempts", 1)),
+        reason=item.get("reason"),
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+        details={str(k): str(v) for k, v in (item.get("details") or {}).items()},
+    )
+
+
+class CosmosIdempotencyStore(IdempotencyStore):
+    """:class:`~shared.ports.IdempotencyStore` on ``database``/``container`` of one Cosmos account.
+
+    ``connection``: a local ``AccountEndpoint=…;AccountKey=…`` string (the database and container are
+    then created on first use), or the account's ``accountEndpoint`` used with
+    ``DefaultAzureCredential`` (role *Cosmos DB Built-in Data Contributor*; data-plane RBAC cannot
+    create databases or containers, so the infrastructure creates them with partition key ``/id``).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        database: str,
+        container: str,
+        options: CosmosOptions | None = None,
+    ) -> None:
+        self.connection = connection
+        self.database = database
+        self.container = container
+        self.options = options or CosmosOptions()
+        self._container: ContainerProxy | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> CosmosClient:
+        opts = self.options
+        credential: Any
+        if self.connection.connection_string:
+            endpoint, credential = parse_connection_string(self.connection.connection_string)
+        elif self.connection.endpoint:
+            from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - only in Azure
+
+            endpoint, credential = self.connection.endpoint, DefaultAzureCredential()
+        else:
+            raise ConfigurationError([f"{self.connection.name}: neither a connection string nor an endpoint"])
+        discovery = opts.enable_endpoint_discovery
+        if discovery is None:
+            discovery = urlsplit(endpoint).hostname not in _LOOPBACK
+        kwargs: dict[str, Any] = {
+            "connection_timeout": opts.connection_timeout_s,
+            "read_timeout": opts.read_timeout_s,
+            "timeout": opts.timeout_s,
+            "retry_total": opts.retry_total,
+            "retry_backoff_max": opts.retry_backoff_max_s,
+            "enable_endpoint_discovery": discovery,
+        }
+        if opts.preferred_locations:
+            kwargs["preferred_locations"] = list(opts.preferred_locations)
+        return CosmosClient(
+            endpoint, credential=credential, consistency_level=opts.consistency_level, **kwargs
+        )
+
+    def _items(self) -> ContainerProxy:
+        with self._lock:
+            if self._container is None:
+                with azure_errors("cosmos", "container", f"{self.database}/{self.container}"):
+                    client = self._client()
+                    if self.connection.uses_identity:
+                        database = client.get_database_client(self.database)
+                        container = database.get_container_client(self.container)
+                    else:
+                        database = client.create_database_if_not_exists(self.database)
+                        container = database.create_container_if_not_exists(
+                            self.container, partition_key=PartitionKey(path="/id")
+                        )
+                self._container = container
+            return self._container
+
+    def claim(
+        self,
+        *,
+        message_id: str,
+        session_id: str,
+        region: str,
+        epoch: int,
+        delivery_key: str,
+        lease_until: datetime,
+        wal_name: str,
+        sequence: int,
+    ) -> ClaimRecord:
+        """Create the ``PENDING`` record (Create Document); ``AlreadyExists`` on 409."""
+        now = datetime.now(UTC)
+        draft = ClaimRecord(
+            message_id=message_id,
+            session_id=session_id,
+            state=RecordState.PENDING,
+            region=region,
+            epoch=epoch,
+            delivery_key=delivery_key,
+            lease_until=lease_until,
+            etag="",
+            wal_name=wal_name,
+            sequence=sequence,
+        )
+        items = self._items()
+        with azure_errors("cosmos", _WHAT, message_id):
+            created = items.create_item(_item(draft, now))
+        return record_from_item(created)
+
+    def get(self, message_id: str) -> ClaimRecord | None:
+        """Point read; ``None`` on 404 (a 500 is ``ServiceUnavailable``, never "missing")."""
+        items = self._items()
+        try:
+            with azure_errors("cosmos", _WHAT, message_id):
+                item = items.read_item(message_id, partition_key=message_id)
+        except NotFound:
+            return None
+        return record_from_item(item)
+
+    def _replace(self, record: ClaimRecord, updated: ClaimRecord) -> ClaimRecord:
+        items = self._items()
+        with azure_errors("cosmos", _WHAT, record.message_id):
+            stored = items.replace_item(
+                record.message_id,
+                _item(updated, datetime.now(UTC)),
+                etag=record.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        return record_from_item(stored)
+
+    def take_over(
+        self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
+    ) -> ClaimRecord:
+        """Re-claim for ``region``/``epoch`` with a new lease, ``attempts`` + 1, If-Match ``record.etag``."""
+        attempts = record.attempts + 1
+        return self._replace(
+            record, replace(record, region=region, epoch=epoch, lease_until=lease_until, attempts=attempts)
+        )
+
+    def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
+        """``DELIVERED`` with ``details``, If-Match ``record.etag``."""
+        return self._replace(record, replace(record, state=RecordState.DELIVERED, details=dict(details)))
+
+    def mark_failed(self, record: ClaimRecord, reason: str, details: Mapping[str, str]) -> ClaimRecord:
+        """``FAILED`` with ``reason`` and ``details``, If-Match ``record.etag``."""
+        return self._replace(
+            record, replace(record, state=RecordState.FAILED, reason=reason, details=dict(details))
+        )
+
+    def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
+        """Records of ``message_ids`` (chunked ``IN`` queries); ids without a record are absent."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: dict[str, ClaimRecord] = {}
+        if not wanted:
+            return found
+        items = self._items()
+        chunk = max(1, self.options.lookup_chunk)
+        for start in range(0, len(wanted), chunk):
+            ids = wanted[start : start + chunk]
+            names = [f"@id{n}" for n in range(len(ids))]
+            # Only generated parameter names are formatted in; the ids travel as parameters.
+            query = f"SELECT * FROM c WHERE c.id IN ({', '.join(names)})"  # noqa: S608
+            parameters: list[dict[str, object]] = [
+                {"name": name, "value": value} for name, value in zip(names, ids, strict=True)
+            ]
+            with azure_errors("cosmos", _WHAT, f"{len(ids)} ids from {ids[0]}"):
+                pages = items.query_items(query, parameters=parameters, enable_cross_partition_query=True)
+                for item in pages:
+                    found[item["id"]] = record_from_item(item)
+        return found

@@ -1,0 +1,186 @@
+"""The dual-region write-ahead log: every ingested body in both regions' storage before MQCMIT.
+
+:class:`DualRegionWriteAheadLog` composes this region's WAL (``local``) and the other region's
+(``peer``), both usually :class:`~shared.adapters.blob_wal.BlobWriteAheadLog`:
+
+* ``append`` writes both copies in parallel and returns when both are durable. When one region cannot
+  be written (a :class:`~shared.errors.TransientError`) and degraded mode is allowed
+  (``WAL_ALLOW_DEGRADED``), the copy that succeeded is accepted and the degraded write is reported: the
+  :attr:`~DualRegionWriteAheadLog.degraded_writes` counter, a warning naming the region, and the
+  ``on_degraded`` callback. Otherwise the error is raised and the caller backs MQ out. A conflict
+  (``AlreadyExists``: another body under the name) is raised whatever the mode.
+* ``read`` and ``list`` use the local copy and fall back to the peer's when the local storage is
+  unavailable (and ``read`` also when the local copy is missing, as after a degraded write). After a
+  region is lost, the surviving region's app has that region as ``local``, so its replay reads its own
+  copy, written synchronously before every MQCMIT.
+* :meth:`~DualRegionWriteAheadLog.reconcile` copies entries present in one region only to the other
+  (after a degraded period), so each region's copy is complete again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from shared.errors import NotFound, TransientError
+from shared.model import WalEntry
+from shared.ports import WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DegradedWrite:
+    """One append that reached only ``written_region``; ``error`` is why ``failed_region`` did not."""
+
+    name: str
+    written_region: str
+    failed_region: str
+    error: TransientError
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """Where an append is durable: both regions, or one (``degraded`` then describes the other)."""
+
+    regions: tuple[str, ...]
+    degraded: DegradedWrite | None = None
+
+
+class DualRegionWriteAheadLog(WriteAheadLog):
+    """:class:`~shared.ports.WriteAheadLog` over ``local`` (this region) and ``peer`` (the other one)."""
+
+    def __init__(
+        self,
+        local: WriteAheadLog,
+        peer: WriteAheadLog,
+        *,
+        local_region: str,
+        peer_region: str,
+        allow_degraded: bool = False,
+        on_degraded: Callable[[DegradedWrite], None] | None = None,
+    ) -> None:
+        self.local = local
+        self.peer = peer
+        self.local_region = local_region
+        self.peer_region = peer_region
+        self.allow_degraded = allow_degraded
+        self.on_degraded = on_degraded
+        self.degraded_writes = 0
+        self.fallback_reads = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wal-dual")
+
+    def close(self) -> None:
+        """Stop the writer threads (idle ones; an append in progress finishes first)."""
+        self._pool.shutdown(wait=True)
+
+    def append(self, entry: WalEntry, body: bytes) -> None:
+        """Write both copies; see :meth:`append_reporting` for the rules."""
+        self.append_reporting(entry, body)
+
+    def append_reporting(self, entry: WalEntry, body: bytes) -> AppendOutcome:
+        """Write ``entry`` to both regions in parallel; say where it is durable.
+
+        Raises the first non-transient error of either side (``AlreadyExists`` …); else, when a side
+        failed transiently, accepts the other side only in degraded mode, and raises otherwise.
+        """
+        futures: dict[str, Future[None]] = {
+            self.local_region: self._pool.submit(self.local.append, entry, body),
+            self.peer_region: self._pool.submit(self.peer.append, entry, body),
+        }
+        errors: dict[str, BaseException] = {}
+        for region, future in futures.items():
+            error = future.exception()
+            if error is not None:
+                errors[region] = error
+        if not errors:
+            return AppendOutcome((self.local_region, self.peer_region))
+        for error in errors.values():
+            if not isinstance(error, TransientError):
+                raise error
+        if len(errors) == 2 or not self.allow_degraded:
+            failed = self.local_region if self.local_region in errors else self.peer_region
+            raise errors[failed]
+        [(failed_region, error)] = errors.items()
+        written = self.peer_region if failed_region == self.local_region else self.local_region
+        assert isinstance(error, TransientError)
+        degraded = DegradedWrite(entry.name, written, failed_region, error)
+        self.degraded_writes += 1
+        log.warning(
+            "WAL degraded write: %s written in %s only, %s unavailable: %s",
+            entry.name,
+            written,
+            failed_region,
+            error,
+            extra={"wal_name": entry.name, "written_region": written, "failed_region": failed_region},
+        )
+        if self.on_degraded is not None:
+            self.on_degraded(degraded)
+        return AppendOutcome((written,), degraded)
+
+    def read(self, name: str) -> tuple[WalEntry, bytes]:
+        """The local copy; the peer's when the local storage is unavailable or lacks ``name``.
+
+        ``NotFound`` only when neither region has it; a transient error when one lacks it and the
+        other cannot be asked.
+        """
+        try:
+            return self.local.read(name)
+        except (TransientError, NotFound) as local_error:
+            self._fell_back("read", local_error)
+            try:
+                return self.peer.read(name)
+            except NotFound:
+                raise local_error from None
+
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
+        """Local entries after ``after``; if the local storage fails, the peer's from where it stopped."""
+        last, given = after, 0
+        try:
+            for entry in self.local.list(after, limit):
+                last, given = entry.name, given + 1
+                yield entry
+            return
+        except TransientError as error:
+            self._fell_back("list", error)
+        remaining = None if limit is None else limit - given
+        if remaining is None or remaining > 0:
+            yield from self.peer.list(last, remaining)
+
+    def reconcile(self, after: str | None = None, limit: int | None = None) -> dict[str, int]:
+        """Copy entries found in one region only into the other; return copies made per region.
+
+        Compares the two listings after ``after`` (at most ``limit`` names from each side); the copy is a
+        create-only append, so running it twice, or next to live appends, is harmless.
+        """
+        local_names = [e.name for e in self.local.list(after, limit)]
+        peer_names = [e.name for e in self.peer.list(after, limit)]
+        # A side cut short by ``limit`` says nothing about names beyond its last one.
+        full = [names for names in (local_names, peer_names) if limit is not None and len(names) >= limit]
+        bounds = [names[-1] for names in full]
+        bound = min(bounds) if bounds else None
+        local_set = {n for n in local_names if bound is None or n <= bound}
+        peer_set = {n for n in peer_names if bound is None or n <= bound}
+        copied = {self.local_region: 0, self.peer_region: 0}
+        for name in sorted(peer_set - local_set):
+            entry, body = self.peer.read(name)
+            self.local.append(entry, body)
+            copied[self.local_region] += 1
+        for name in sorted(local_set - peer_set):
+            entry, body = self.local.read(name)
+            self.peer.append(entry, body)
+            copied[self.peer_region] += 1
+        return copied
+
+    def _fell_back(self, operation: str, error: BaseException) -> None:
+        self.fallback_reads += 1
+        log.warning(
+            "WAL %s falls back from %s to %s: %s",
+            operation,
+            self.local_region,
+            self.peer_region,
+            error,
+            extra={"failed_region": self.local_region},
+        )
