@@ -1,0 +1,97 @@
+"""Amounts, currencies and dates as SWIFT MT writes them.
+
+* Amount (``15d``): digits, one decimal comma, at most 15 characters, never more decimals than the
+  currency's ISO 4217 minor unit; trailing zeros dropped (``3723495,`` and ``1,2`` as in the SWIFT
+  User Handbook MT950 example).
+* Date: ``YYMMDD`` from an ISO 8601 date or date-time; the date part is taken as written (no time
+  zone conversion, the statement's own calendar date).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+# ISO 4217 minor units where they are not 2 (list published by the ISO 4217 maintenance agency).
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")
+MAX_AMOUNT_LENGTH = 15
+
+
+def minor_units(currency: str) -> int:
+    """ISO 4217 decimals of ``currency`` (2 unless listed)."""
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def is_currency(code: str) -> bool:
+    """Three upper-case letters (the ISO 4217 alphabetic code shape)."""
+    return _CURRENCY.fullmatch(code) is not None
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """A non-negative ISO 20022 ``ActiveOrHistoricCurrencyAndAmount`` value, or None if malformed."""
+    stripped = text.strip()
+    if not _DECIMAL.fullmatch(stripped):
+        return None
+    try:
+        return Decimal(stripped)
+    except InvalidOperation:
+        return None
+
+
+def fits_currency(amount: Decimal, currency: str) -> bool:
+    """True when ``amount`` has no more significant decimals than ``currency`` allows."""
+    exponent = amount.normalize().as_tuple().exponent
+    return isinstance(exponent, int) and -exponent <= minor_units(currency)
+
+
+def format_amount(amount: Decimal) -> str:
+    """``amount`` (non-negative) in SWIFT ``d`` form: ``1234,5``; may exceed 15 characters (caller checks)."""
+    text = format(abs(amount).normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    return f"{whole},{fraction.rstrip('0')}"
+
+
+def parse_date(text: str) -> date | None:
+    """The calendar date of an ISO 8601 date (``2009-05-28``) or date-time (``2009-05-28T07:25:00+02:00``)."""
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        return None
+
+
+def yymmdd(value: date) -> str:
+    """SWIFT ``6!n`` date."""
+    return value.strftime("%y%m%d")
+
+
+def mmdd(value: date) -> str:
+    """SWIFT ``4!n`` entry date (61 subfield 2)."""
+    return value.strftime("%m%d")

@@ -1,0 +1,81 @@
+"""The SWIFT FIN X character set and how any Unicode text is brought into it.
+
+SWIFT MT fields of type ``x`` accept only ``a-z A-Z 0-9 / - ? : ( ) . , ' +`` and space (SWIFT User
+Handbook, Standards MT General Information, "Character set X"). :func:`to_x` transliterates the
+rest: letters with diacritics lose them (``ü`` → ``u``, ``é`` → ``e``, via Unicode NFKD), a few
+letters and symbols have conventional spellings (``ß`` → ``ss``, ``€`` → ``EUR``), whitespace runs
+become one space, and anything else becomes ``.``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+X_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-?:().,'+ ")
+X_CLASS = r"[A-Za-z0-9/\-?:().,'+ ]"
+
+_SPELLED = {
+    "ß": "ss",
+    "ẞ": "SS",
+    "Æ": "AE",
+    "æ": "ae",
+    "Ø": "O",
+    "ø": "o",
+    "Œ": "OE",
+    "œ": "oe",
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Ð": "D",
+    "ð": "d",
+    "Þ": "TH",
+    "þ": "th",
+    "ı": "i",
+    "€": "EUR",
+    "£": "GBP",
+    "$": "USD",
+    "¥": "JPY",
+    "&": "+",
+    "‘": "'",
+    "’": "'",
+    "‚": ",",
+    "–": "-",
+    "—": "-",
+}
+_WHITESPACE = re.compile(r"\s+")
+_ALL_X = re.compile(X_CLASS + "*")
+
+
+@lru_cache(maxsize=4096)
+def _char(ch: str) -> str:
+    if ch in X_CHARACTERS:
+        return ch
+    if ch in _SPELLED:
+        return _SPELLED[ch]
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    if decomposed and all(c in X_CHARACTERS for c in decomposed):
+        return decomposed
+    return "."
+
+
+def to_x(text: str) -> str:
+    """Return ``text`` in the X set: whitespace collapsed and stripped, other characters mapped."""
+    collapsed = _WHITESPACE.sub(" ", text).strip()
+    if _ALL_X.fullmatch(collapsed):
+        return collapsed
+    return "".join(_char(ch) for ch in collapsed)
+
+
+def is_x(text: str) -> bool:
+    """True when every character of ``text`` is in the X set (CR and LF are not)."""
+    return _ALL_X.fullmatch(text) is not None
+
+
+def truncate(text: str, length: int) -> str:
+    """Cut ``text`` to ``length`` characters: the first ``length - 1`` and a final ``+``."""
+    if len(text) <= length:
+        return text
+    return text[: length - 1] + "+"

@@ -1,0 +1,195 @@
+"""camt.053 values → MT950 field contents, one function per field, each noting what it changed.
+
+Every function returns the field content and appends findings (``truncated``, ``replaced``,
+``dropped``, ``defaulted``) with the source path and original value to ``notes``. The mapping follows
+the published camt.053 → MT940/MT950 translation rules (SWIFT CBPR+ translation portal, as followed by
+open implementations); choices are written down in docs/translation.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from transformation_runner.translate.amounts import (
+    MAX_AMOUNT_LENGTH,
+    fits_currency,
+    format_amount,
+    mmdd,
+    parse_amount,
+    parse_date,
+    yymmdd,
+)
+from transformation_runner.translate.charset import to_x, truncate
+from transformation_runner.translate.codes import transaction_type
+from transformation_runner.translate.errors import InvalidValue, MissingElement, MixedCurrency
+from transformation_runner.translate.model import Balance, Entry
+from transformation_runner.translate.mt950_format import validate_reference
+
+Notes = list[dict[str, object]]
+NOT_PROVIDED = "NOTPROVIDED"
+NONREF = "NONREF"
+
+
+def note(notes: Notes, field: str, action: str, path: str, *, original: object, value: object) -> None:
+    """Record one finding (the per-message report entries are built from these)."""
+    notes.append({"field": field, "action": action, "path": path, "original": original, "value": value})
+
+
+def text_field(notes: Notes, field: str, path: str, raw: str, length: int) -> str:
+    """X-set text of at most ``length`` characters, cut with a final ``+``."""
+    value = to_x(raw)
+    if value != raw:
+        note(notes, field, "replaced", path, original=raw, value=value)
+    cut = truncate(value, length)
+    if cut != value:
+        note(notes, field, "truncated", path, original=raw, value=cut)
+    return cut
+
+
+def statement_reference(notes: Notes, path: str, raw: str | None) -> str:
+    """Field 20 from ``Stmt/Id``: 16x, no leading/trailing ``/``, no ``//``, over 16 → 15 + ``+``."""
+    if raw is None:
+        raise MissingElement(f"{path}/Id (statement identification) is missing")
+    value = to_x(raw)
+    while "//" in value:
+        value = value.replace("//", "/")
+    value = value.strip("/")
+    if not value:
+        raise InvalidValue(f"{path}/Id {raw!r} leaves no usable MT950 field 20 reference")
+    if value != raw:
+        note(notes, "20", "replaced", f"{path}/Id", original=raw, value=value)
+    cut = truncate(value, 16)
+    if cut != value:
+        note(notes, "20", "truncated", f"{path}/Id", original=raw, value=cut)
+    return cut
+
+
+def account(notes: Notes, path: str, iban: str | None, other: str | None) -> str:
+    """Field 25 from ``Acct/Id/IBAN``, else ``Acct/Id/Othr/Id``, else ``NOTPROVIDED``."""
+    if iban:
+        return text_field(notes, "25", f"{path}/Acct/Id/IBAN", iban, 35)
+    if other:
+        return text_field(notes, "25", f"{path}/Acct/Id/Othr/Id", other, 35)
+    note(notes, "25", "defaulted", f"{path}/Acct/Id", original=None, value=NOT_PROVIDED)
+    return NOT_PROVIDED
+
+
+def sequence_number(notes: Notes, path: str, legal: str | None, electronic: str | None) -> str:
+    """Field 28C statement number: ``LglSeqNb`` if ≤ 5 digits, else ``ElctrncSeqNb`` if so, else ``1``."""
+    for raw in (legal, electronic):
+        if raw is not None and raw.isascii() and raw.isdigit() and len(raw) <= 5:
+            return raw
+    note(notes, "28C", "defaulted", f"{path}/LglSeqNb", original=legal or electronic, value="1")
+    return "1"
+
+
+def signed_amount(raw: str | None, indicator: str | None, currency: str, path: str) -> Decimal:
+    """A ``Amt``/``CdtDbtInd`` pair as a signed amount (credit positive), checked against the currency."""
+    if raw is None:
+        raise MissingElement(f"{path}/Amt is missing")
+    amount = parse_amount(raw)
+    if amount is None:
+        raise InvalidValue(f"{path}/Amt {raw!r} is not a non-negative decimal amount")
+    if not fits_currency(amount, currency):
+        raise InvalidValue(f"{path}/Amt {raw!r} has more decimals than {currency} allows")
+    if len(format_amount(amount)) > MAX_AMOUNT_LENGTH:
+        raise InvalidValue(f"{path}/Amt {raw!r} does not fit the 15-character SWIFT amount")
+    if indicator == "CRDT":
+        return amount
+    if indicator == "DBIT":
+        return -amount
+    raise InvalidValue(f"{path}/CdtDbtInd {indicator!r} is neither CRDT nor DBIT")
+
+
+def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
+    """(signed amount, YYMMDD, currency) of a balance, checked; for fields 60F, 62F and 64."""
+    if balance.currency is not None and balance.currency != currency:
+        raise MixedCurrency(
+            f"{balance.path} ({balance.code}) is in {balance.currency}, the statement in {currency}"
+        )
+    amount = signed_amount(balance.amount, balance.indicator, currency, balance.path)
+    if balance.date is None:
+        raise MissingElement(f"{balance.path}/Dt ({balance.code} date) is missing")
+    when = parse_date(balance.date)
+    if when is None:
+        raise InvalidValue(f"{balance.path}/Dt {balance.date!r} is not an ISO 8601 date")
+    return amount, yymmdd(when), currency
+
+
+def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
+    """``1!a6!n3!a15d``: D/C mark, date, currency, amount (zero is a credit)."""
+    text = format_amount(amount)
+    if len(text) > MAX_AMOUNT_LENGTH:
+        raise InvalidValue(f"{path}: running balance {amount} does not fit the 15-character SWIFT amount")
+    return f"{'D' if amount < 0 else 'C'}{date}{currency}{text}"
+
+
+def _reference(notes: Notes, entry: Entry, path: str) -> str:
+    if entry.transactions > 1:
+        candidates = (("NtryRef", entry.entry_reference), ("NtryDtls/Btch/PmtInfId", entry.batch_id))
+    elif entry.indicator == "CRDT":
+        candidates = (
+            ("NtryDtls/TxDtls/Refs/EndToEndId", entry.end_to_end_id),
+            ("NtryRef", entry.entry_reference),
+        )
+    else:
+        candidates = (
+            ("NtryDtls/TxDtls/Refs/InstrId", entry.instruction_id),
+            ("NtryRef", entry.entry_reference),
+        )
+    for name, raw in candidates:
+        if raw is None or raw == NOT_PROVIDED:
+            continue
+        value = to_x(raw)
+        if not validate_reference(value):
+            note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
+            return NONREF
+        return text_field(notes, "61", f"{path}/{name}", raw, 16)
+    return NONREF
+
+
+def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) -> tuple[Decimal, str]:
+    """Field 61 (with subfield 9 on its second line) and the entry's signed amount."""
+    path = f"{statement}/Ntry[{entry.number}]"
+    if entry.currency is not None and entry.currency != currency:
+        raise MixedCurrency(f"{path}/Amt is in {entry.currency}, the statement in {currency}")
+    amount = signed_amount(entry.amount, entry.indicator, currency, path)
+    reversal = entry.reversal in {"true", "1"}
+    if entry.reversal not in {None, "true", "false", "1", "0"}:
+        raise InvalidValue(f"{path}/RvslInd {entry.reversal!r} is not a boolean")
+    raw_date = entry.value_date or entry.booking_date
+    if raw_date is None:
+        raise MissingElement(f"{path}/ValDt (value date) is missing and there is no BookgDt")
+    if entry.value_date is None:
+        note(notes, "61", "defaulted", f"{path}/ValDt", original=None, value=raw_date)
+    value_date = parse_date(raw_date)
+    booking_date = parse_date(entry.booking_date) if entry.booking_date else None
+    if value_date is None or (entry.booking_date and booking_date is None):
+        raise InvalidValue(f"{path}: date {entry.value_date or entry.booking_date!r} is not ISO 8601")
+    mark = ("RC" if reversal else "D") if amount < 0 else ("RD" if reversal else "C")
+    code = transaction_type(entry.proprietary_code, entry.domain, entry.family, entry.subfamily)
+    line = f"{yymmdd(value_date)}{mmdd(booking_date) if booking_date else ''}{mark}"
+    line += f"{format_amount(amount)}{code}{_reference(notes, entry, path)}"
+    servicer = entry.servicer_reference
+    if servicer and servicer != NOT_PROVIDED:
+        value = to_x(servicer)
+        if validate_reference(value):
+            line += "//" + text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16)
+        else:
+            note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
+    details = _details(notes, entry, path)
+    return amount, line + ("\r\n" + details if details else "")
+
+
+def _details(notes: Notes, entry: Entry, path: str) -> str:
+    if entry.entry_info:
+        name, raw = "AddtlNtryInf", entry.entry_info
+    elif entry.transaction_info:
+        name, raw = "NtryDtls/TxDtls/AddtlTxInf", entry.transaction_info
+    else:
+        return ""
+    value = text_field(notes, "61", f"{path}/{name}", raw, 34)
+    if value[:1] in {"-", ":"}:
+        value = "." + value[1:]
+        note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=value)
+    return value

@@ -1,0 +1,83 @@
+"""SWIFT field-format notation compiled into regular expressions, once.
+
+The notation is the one of the SWIFT User Handbook (Standards MT General Information, "Field
+formats"): a length then a character class, ``!`` for a fixed length, ``[...]`` for an optional part,
+literal separators such as ``/`` and ``//``, and (our addition) ``$`` for a line break (CRLF).
+
+=====  ===========================================================================
+class  characters
+=====  ===========================================================================
+``n``  digits ``0-9``
+``a``  upper-case letters ``A-Z``
+``c``  upper-case letters and digits
+``x``  the X set (see :mod:`.charset`)
+``d``  decimal amount: digits with one decimal comma, total length including the comma
+=====  ===========================================================================
+
+Examples: ``16x`` (1 to 16 X characters), ``5n[/5n]``, ``1!a6!n3!a15d``. A field is described as a
+sequence of named subfields, e.g. ``(("mark", "2a"), ("amount", "15d"))``, and compiles to one
+anchored regex with a named group per subfield (python-stdnum and wolph/mt940 work the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from transformation_runner.translate.charset import X_CLASS
+
+_CLASSES = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]", "x": X_CLASS}
+_TOKEN = re.compile(r"(\d+)(!?)([nacxd])|(\$)|([/,])|(\[)|(\])")
+
+
+def _amount(length: int) -> str:
+    return rf"(?=[0-9,]{{2,{length}}}(?![0-9,]))[0-9]+,[0-9]*"
+
+
+def notation_to_regex(notation: str) -> str:
+    """Translate one notation string (e.g. ``[//16x]``) into a regex fragment (no anchors).
+
+    Variable-length ``x`` runs are lazy so that a following optional literal such as ``//`` starts a
+    new subfield instead of being swallowed (``NONREF//123`` is reference ``NONREF``, then ``123``).
+    """
+    out: list[str] = []
+    position = 0
+    while position < len(notation):
+        match = _TOKEN.match(notation, position)
+        if match is None:
+            raise ValueError(f"bad SWIFT notation {notation!r} at {position}")
+        position = match.end()
+        length, fixed, kind, newline, literal, opening, closing = match.groups()
+        if kind == "d":
+            out.append(_amount(int(length)))
+        elif kind:
+            quantifier = f"{{{length}}}" if fixed else f"{{1,{length}}}" + ("?" if kind == "x" else "")
+            out.append(_CLASSES[kind] + quantifier)
+        elif newline:
+            out.append(r"\r\n")
+        elif literal:
+            out.append(re.escape(literal))
+        elif opening:
+            out.append("(?:")
+        elif closing:
+            out.append(")?")
+    return "".join(out)
+
+
+def compile_field(subfields: Sequence[tuple[str, str]]) -> re.Pattern[str]:
+    """Compile named subfields into one anchored pattern with a named group per subfield.
+
+    A subfield whose notation is wholly optional (``[4!n]``) becomes an optional group; its literal
+    separators (``//``) stay outside the captured value.
+    """
+    parts: list[str] = []
+    for name, notation in subfields:
+        if notation.startswith("[") and notation.endswith("]"):
+            inner = notation[1:-1]
+            prefix = re.match(r"(\$|//|/)?", inner)
+            lead = prefix.group(0) if prefix else ""
+            body = notation_to_regex(inner[len(lead) :])
+            parts.append(f"(?:{notation_to_regex(lead) if lead else ''}(?P<{name}>{body}))?")
+        else:
+            parts.append(f"(?P<{name}>{notation_to_regex(notation)})")
+    return re.compile("".join(parts) + r"\Z")
