@@ -1,0 +1,100 @@
+"""Operator routes: status, failover (validated, refused when unhealthy, rate-limited), replay."""
+
+import pytest
+
+from shared.model import GateState
+from tests.unit.test_watchdog import make_watchdog
+from tests.unit.twins import Shared
+from watchdog.operator import OperatorApi
+
+
+@pytest.fixture
+def shared() -> Shared:
+    return Shared()
+
+
+def api_for(shared: Shared, region: str, healthy: bool = True) -> OperatorApi:
+    watchdog = make_watchdog(shared, region, healthy=healthy)
+    watchdog.tick()
+    return OperatorApi(
+        region=region,
+        gate=shared.gate,
+        watchdog=watchdog,
+        replayer=watchdog.replayer,
+        backlog=lambda: {"mq_depth": shared.mq.depth()},
+        min_failover_interval_s=60,
+        clock=shared.clock.wall,
+    )
+
+
+def test_status_shows_the_picture(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    status, body = dc04.status()
+    assert status == 200
+    assert body["active_dc"] == "DC04" and body["epoch"] == 1 and body["this_region_active"]
+    regions = body["regions"]
+    assert regions["DC04"]["heartbeat_age_s"] == 0.0 and regions["DC06"]["health"]["healthy"]
+    assert body["backlog"] == {"mq_depth": 0}
+
+
+def test_status_answers_when_redis_is_down(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    shared.gate.available = False
+    status, body = dc04.status()
+    assert status == 503 and "gate unreadable" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({}, "target: required"),
+        ({"target": "DC05", "reason": "drill"}, "expected one of DC04, DC06"),
+        ({"target": "DC06"}, "reason: required"),
+        ({"target": "DC06", "reason": "x"}, "say why"),
+    ],
+)
+def test_failover_validates_input(shared: Shared, body: dict, fragment: str) -> None:
+    status, answer = api_for(shared, "DC04").failover(body, caller="alice")
+    assert status == 400 and fragment in answer["error"]
+
+
+def test_failover_flips_when_the_target_is_healthy(shared: Shared, caplog: pytest.LogCaptureFixture) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="alice")
+    assert status == 202 and answer["epoch"] == 2
+    assert shared.gate.read() == GateState("DC06", 2)
+    audit = [r for r in caplog.records if r.getMessage().startswith("operator.audit")]
+    assert audit and audit[-1].caller == "alice" and audit[-1].reason == "planned maintenance"
+
+
+def test_failover_refuses_an_unhealthy_target_unless_forced(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06", healthy=False)
+    status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="bob")
+    assert status == 409 and "not healthy" in answer["error"]
+    assert shared.gate.read().active_dc == "DC04"
+    forced = dc04.failover({"target": "DC06", "reason": "DC04 is on fire", "force": True}, caller="bob")
+    assert forced[0] == 202
+
+
+def test_failover_is_rate_limited_and_refuses_the_active_target(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    assert dc04.failover({"target": "DC06", "reason": "first move"}, caller="a")[0] == 202
+    shared.clock.advance(10)
+    status, answer = dc04.failover({"target": "DC04", "reason": "second move"}, caller="a")
+    assert status == 429 and "rate limited" in answer["error"]
+    shared.clock.advance(60)
+    assert dc04.failover({"target": "DC06", "reason": "already there"}, caller="a")[0] == 409
+
+
+def test_replay_runs_only_on_the_active_region(shared: Shared) -> None:
+    dc04, dc06 = api_for(shared, "DC04"), api_for(shared, "DC06")
+    assert dc06.replay({}, caller="c")[0] == 409
+    status, answer = dc04.replay({}, caller="c")
+    assert status == 200 and answer["republished"] == 0
+    assert dc04.replay({"from": "yesterday"}, caller="c")[0] == 400
+    bad_window = {"from": "2026-11-26T10:00:00Z", "to": "2026-11-26T09:00:00Z"}
+    assert dc04.replay(bad_window, caller="c")[0] == 400

@@ -1,0 +1,187 @@
+"""Watchdog: heartbeat, hysteresis, promotion (fence → wait → replay → enable), demotion, manual path."""
+
+import pytest
+
+from shared.memory import InMemoryConsumptionSwitch
+from shared.model import GateState
+from tests.unit.twins import Shared, inbound, put_statements
+from watchdog.controller import ACTIVATED_KEY, LAST_FAILOVER_KEY, Watchdog
+from watchdog.replay import Replayer
+
+
+def make_watchdog(shared: Shared, region: str, healthy: bool = True, **options: object) -> Watchdog:
+    def probe() -> str:
+        if not healthy_flag[region]:
+            raise ConnectionError("blob unreachable")
+        return "ok"
+
+    healthy_flag[region] = healthy
+    switch = shared.switches.setdefault(region, InMemoryConsumptionSwitch())
+    replayer = Replayer(wal=shared.wal, store=shared.store, publisher=shared.publisher, docs=shared.gate)
+    settings: dict[str, object] = {
+        "heartbeat_ttl_s": 3.0,
+        "misses_required": 3,
+        "cache_ttl_s": 2.0,
+        "safety_margin_s": 1.0,
+        "clock": shared.clock.wall,
+        "sleep": shared.clock.sleep,
+    }
+    settings.update(options)
+    return Watchdog(
+        region=region,
+        gate=shared.gate,
+        switch=switch,
+        replayer=replayer,
+        probes={"blob": probe},
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+healthy_flag: dict[str, bool] = {}
+
+
+@pytest.fixture
+def shared() -> Shared:
+    return Shared()
+
+
+def test_first_tick_initialises_the_gate_and_activates_dc04(shared: Shared) -> None:
+    dc04 = make_watchdog(shared, "DC04")
+    result = dc04.tick()
+    assert result["action"] == "activated" and shared.gate.read() == GateState("DC04", 1)
+    assert shared.switches["DC04"].enabled()
+    assert shared.gate.last_heartbeat("DC04") is not None
+    assert dc04.tick()["action"] == "active"
+
+
+def test_passive_stays_passive_while_the_active_heartbeat_is_fresh(shared: Shared) -> None:
+    dc04, dc06 = make_watchdog(shared, "DC04"), make_watchdog(shared, "DC06")
+    for _ in range(10):
+        dc04.tick()
+        assert dc06.tick()["action"] == "passive"
+        shared.clock.advance(1)
+    assert not shared.switches["DC06"].enabled()
+
+
+def promote_after_death(shared: Shared, dc06: Watchdog) -> list[str]:
+    actions = []
+    for _ in range(12):
+        shared.clock.advance(1)
+        actions.append(str(dc06.tick()["action"]))
+        if not actions[-1].startswith("passive: active heartbeat missing") and actions[-1] != "passive":
+            break
+    return actions
+
+
+def test_promotion_after_n_misses_beyond_ttl_and_margin(shared: Shared) -> None:
+    dc04, dc06 = make_watchdog(shared, "DC04"), make_watchdog(shared, "DC06")
+    dc04.tick()
+    dc06.tick()
+    # DC04 dies: its heartbeat expires after 3 s; then 3 misses and >= 2 + 1 s missing are needed.
+    actions = promote_after_death(shared, dc06)
+    assert actions[-1] == "promoted"
+    assert actions[:2] == ["passive", "passive"]  # heartbeat still alive (TTL 3 s)
+    assert sum(a.startswith("passive: active heartbeat missing") for a in actions) >= 2
+    assert shared.gate.read() == GateState("DC06", 2)
+    assert shared.switches["DC06"].enabled()
+    last = shared.gate.get_json(LAST_FAILOVER_KEY)
+    assert last is not None and last["from"] == "DC04" and last["to"] == "DC06" and last["by"] == "watchdog"
+    assert shared.gate.get_json(ACTIVATED_KEY.format(region="DC06"))["epoch"] == 2
+
+
+def test_activation_waits_out_the_cache_ttl_then_replays_before_enabling(shared: Shared) -> None:
+    shared.gate.initialise("DC04")
+    put_statements(shared, 3)
+    shared.queue_builder().run(budget_s=5)
+    delivered = inbound(shared.publisher.sent[0])
+    shared.runner().handle(delivered)  # one final record; two still in flight in the lost region
+    shared.publisher.sent.clear()
+    shared.publisher._seen.clear()  # the lost namespace's messages and dedup history are gone
+    dc06 = make_watchdog(shared, "DC06")
+    order: list[str] = []
+    shared.switches["DC06"].set_enabled = lambda enabled: order.append(f"enable={enabled}")  # type: ignore[method-assign]
+    original_run = dc06.replayer.run
+
+    def run_replay(**kwargs):  # type: ignore[no-untyped-def]
+        order.append("replay")
+        return original_run(**kwargs)
+
+    dc06.replayer.run = run_replay  # type: ignore[method-assign]
+    assert promote_after_death(shared, dc06)[-1] == "promoted"
+    assert order == ["replay", "enable=True"]  # replay before consuming live traffic
+    assert any(1.9 <= s <= 2.0 for s in shared.clock.slept)  # waited out the gate cache TTL
+    assert [s.sequence for s in shared.publisher.sent] == [2, 3]  # only entries without a final record
+
+
+def test_no_automatic_promotion_when_switched_off(shared: Shared) -> None:
+    make_watchdog(shared, "DC04").tick()
+    dc06 = make_watchdog(shared, "DC06", auto_promote=False)
+    actions = promote_after_death(shared, dc06)
+    assert "promoted" not in actions and actions[-1].endswith("automatic promotion is off")
+    assert shared.gate.read() == GateState("DC04", 1)
+
+
+def test_unhealthy_passive_does_not_promote(shared: Shared) -> None:
+    make_watchdog(shared, "DC04").tick()
+    dc06 = make_watchdog(shared, "DC06", healthy=False)
+    actions = promote_after_death(shared, dc06)
+    assert actions[-1].endswith("this region is unhealthy")
+    assert shared.gate.read().active_dc == "DC04"
+
+
+def test_redis_replica_is_made_writable_before_the_flip(shared: Shared) -> None:
+    make_watchdog(shared, "DC04").tick()
+    calls: list[GateState | None] = []
+    dc06 = make_watchdog(shared, "DC06", prepare_promotion=lambda: calls.append(shared.gate.read()))
+    promote_after_death(shared, dc06)
+    assert calls == [GateState("DC04", 1)]  # before the compare-and-set
+
+
+def test_both_deciding_at_once_only_one_flip_wins(shared: Shared) -> None:
+    make_watchdog(shared, "DC04").tick()
+    dc06 = make_watchdog(shared, "DC06")
+
+    def operator_flips_first() -> None:
+        shared.gate.flip(GateState("DC04", 1), "DC06")  # a manual failover wins the race
+
+    dc06.prepare_promotion = operator_flips_first
+    actions = promote_after_death(shared, dc06)
+    assert actions[-1].startswith("passive: the gate changed meanwhile")
+    assert shared.gate.read() == GateState("DC06", 2)  # one flip, one epoch increment
+    assert dc06.tick()["action"] == "activated"  # and the region converges on the next tick
+
+
+def test_active_demotes_when_unhealthy_and_the_peer_is_healthy(shared: Shared) -> None:
+    dc04 = make_watchdog(shared, "DC04")
+    dc06 = make_watchdog(shared, "DC06")
+    dc04.tick()
+    dc06.tick()
+    healthy_flag["DC04"] = False
+    actions = []
+    for _ in range(4):
+        dc06.tick()
+        actions.append(dc04.tick()["action"])
+    assert "demoted" in actions
+    assert shared.gate.read() == GateState("DC06", 2)
+    assert not shared.switches["DC04"].enabled()
+    assert shared.switches["DC06"].enabled()  # DC06 activated on its next tick
+
+
+def test_unhealthy_active_stays_when_the_peer_is_not_healthy(shared: Shared) -> None:
+    dc04 = make_watchdog(shared, "DC04", healthy=False)
+    for _ in range(5):
+        assert dc04.tick()["action"] in {"activated", "active"}
+    assert shared.gate.read().active_dc == "DC04"
+
+
+def test_failback_is_the_same_path(shared: Shared) -> None:
+    dc04, dc06 = make_watchdog(shared, "DC04"), make_watchdog(shared, "DC06")
+    dc04.tick()
+    promote_after_death(shared, dc06)
+    dc04.tick()  # DC04 comes back: passive now, consumption off
+    assert not shared.switches["DC04"].enabled()
+    state = shared.gate.read()
+    dc06.flip(state, "DC04", reason="failback after repair", caller="alice")
+    assert dc04.tick()["action"] == "activated" and shared.switches["DC04"].enabled()
+    assert dc06.tick()["action"] == "passive" and not shared.switches["DC06"].enabled()
+    assert shared.gate.read() == GateState("DC04", 3)
