@@ -135,6 +135,8 @@ class Settings:
     queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
     queue_builder_drain_s: float = _setting("QUEUE_BUILDER_DRAIN_S", _positive(float), default="8")
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
+    queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
+    consumption_switch_dir: str = _setting("CONSUMPTION_SWITCH_DIR", default="", doc="local host only")
     balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
@@ -154,6 +156,15 @@ class Settings:
 
     def wal_connection(self, region: str) -> Connection:
         return self.wal_dc04 if region == "DC04" else self.wal_dc06
+
+    def function_app(self, region: str) -> str:
+        return self.function_app_dc04 if region == "DC04" else self.function_app_dc06
+
+    def resource_group(self, region: str) -> str:
+        return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
+
+    def servicebus_namespace(self, region: str) -> str:
+        return self.servicebus_namespace_dc04 if region == "DC04" else self.servicebus_namespace_dc06
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
