@@ -20,16 +20,20 @@ MQOO_INQUIRE``, MQCMIT/MQBACK on the connection, the backout queue written by MQ
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 from xml.sax.saxutils import escape
 
+from shared.adapters.folder_mq import FolderMqSource
 from shared.errors import BridgeError, ConfigurationError, ServiceUnavailable
 from shared.model import MqMessage
 from shared.ports import MqSource
+from shared.settings import Settings
 
 SERVICE = "ibmmq"
 
@@ -75,13 +79,13 @@ def load_ibmmq() -> ModuleType:
     return module
 
 
-def mq_error(error: Exception, what: str) -> BridgeError:
+def mq_error(error: Exception, what: str, service: str = SERVICE) -> BridgeError:
     """The project error for an ``ibmmq.MQMIError`` (anything with ``comp``/``reason``)."""
     reason = int(getattr(error, "reason", 0))
     if reason in _MISCONFIGURED:
         return ConfigurationError([f"IBM MQ {what}: {_MISCONFIGURED[reason]} ({reason}): {error}"])
     name = _CONNECTION_LOST.get(reason, f"MQRC {reason}")
-    return ServiceUnavailable(SERVICE, f"{what}: {name}: {error}")
+    return ServiceUnavailable(service, f"{what}: {name}: {error}")
 
 
 def connection_lost(error: Exception) -> bool:
@@ -113,8 +117,9 @@ class MqiConnection:
     opened died with an earlier connection.
     """
 
-    def __init__(self, config: IbmMqConfig) -> None:
+    def __init__(self, config: IbmMqConfig, service: str = SERVICE) -> None:
         self.config = config
+        self.service = service
         self.generation = 0
         self._mq: ModuleType | None = None
         self._qmgr: Any = None
@@ -150,7 +155,8 @@ class MqiConnection:
             try:
                 qmgr.connect_with_options(config.queue_manager, **options)
             except mq.MQMIError as error:
-                raise mq_error(error, f"connect to {config.queue_manager} at {config.conn_name}") from error
+                where = f"connect to {config.queue_manager} at {config.conn_name}"
+                raise mq_error(error, where, self.service) from error
             self._qmgr = qmgr
             self.generation += 1
         return self._qmgr
@@ -170,7 +176,7 @@ class MqiConnection:
         """Map ``error``; forget the connection if it is gone so the next call reconnects."""
         if connection_lost(error):
             self.drop()
-        return mq_error(error, what)
+        return mq_error(error, what, self.service)
 
     def drop(self) -> None:
         """Forget the connection without MQDISC (it is already gone, or we are abandoning it)."""
@@ -347,3 +353,27 @@ class IbmMqSource(MqSource):
         self._unit.clear()
         self._lost = False
         self.connection.close()
+
+
+def ibmmq_config(settings: Settings, env: Mapping[str, str] | None = None) -> IbmMqConfig:
+    """The connection from settings; user, password and TLS come from ``env`` (default: the process
+    environment, read now): ``MQ_USER``, ``MQ_PASSWORD`` (a Key Vault reference in Azure),
+    ``MQ_CIPHER_SPEC``, ``MQ_KEY_REPOSITORY``."""
+    extra = os.environ if env is None else env
+    return IbmMqConfig(
+        queue_manager=settings.mq_queue_manager,
+        conn_name=settings.mq_conn_name,
+        channel=settings.mq_channel,
+        user=extra.get("MQ_USER", ""),
+        password=extra.get("MQ_PASSWORD", ""),
+        cipher_spec=extra.get("MQ_CIPHER_SPEC", ""),
+        key_repository=extra.get("MQ_KEY_REPOSITORY", ""),
+    )
+
+
+def make_mq_source(settings: Settings, owner: str, env: Mapping[str, str] | None = None) -> MqSource:
+    """The input queue for ``settings.mq_mode``: IBM MQ, or the folder inbox (``owner`` names the
+    folder consumer's unit of work, e.g. ``DC04-queue-builder``). Nothing connects until first use."""
+    if settings.mq_mode == "folder":
+        return FolderMqSource(settings.mq_inbox_dir, owner)
+    return IbmMqSource(ibmmq_config(settings, env), settings.mq_queue, settings.mq_backout_queue)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from shared.adapters.ibmmq_source import IbmMqConfig, MqiConnection
+from shared.adapters.ibmmq_source import IbmMqConfig, MqiConnection, connection_lost
 from shared.ports import DeliveryTarget
 
+SERVICE = "messageway"
 _MSG_ID = re.compile(r"^[0-9a-fA-F]{48}$")
 
 
@@ -25,11 +26,15 @@ class MqDeliveryTarget(DeliveryTarget):
     """:class:`~shared.ports.DeliveryTarget` putting to MessageWay's queue ``queue``."""
 
     def __init__(self, config: IbmMqConfig, queue: str) -> None:
-        self.connection = MqiConnection(config)
+        self.connection = MqiConnection(config, SERVICE)
         self.queue_name = queue
 
     def deliver(self, delivery_key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
-        """MQPUT under syncpoint with MsgId = key, then MQCMIT; nothing stays uncommitted on failure."""
+        """MQPUT under syncpoint with MsgId = key, then MQCMIT; nothing stays uncommitted on failure.
+
+        A connection found broken is re-established once (a repeat is harmless: same MsgId); after
+        that, ``ServiceUnavailable("messageway", ...)`` and the caller retries with the same key.
+        """
         if not _MSG_ID.match(delivery_key):
             raise ValueError(f"delivery key must be 48 hex digits (an MQ MsgId), got {delivery_key!r}")
         mq = self.connection.mq
@@ -43,19 +48,24 @@ class MqDeliveryTarget(DeliveryTarget):
             Persistence=c.MQPER_PERSISTENT,
         )
         pmo = mq.PMO(Options=c.MQPMO_SYNCPOINT | c.MQPMO_FAIL_IF_QUIESCING)
-        queue = self.connection.queue(self.queue_name, c.MQOO_OUTPUT | c.MQOO_FAIL_IF_QUIESCING)
-        qmgr = self.connection.qmgr()
-        try:
-            queue.put(bytes(payload), md, pmo)
-            qmgr.commit()
-        except mq.MQMIError as error:
-            failure = self.connection.failed(error, f"deliver {delivery_key} to {self.queue_name}")
-            if self.connection.connected:
+        for attempt in (1, 2):
+            queue = self.connection.queue(self.queue_name, c.MQOO_OUTPUT | c.MQOO_FAIL_IF_QUIESCING)
+            qmgr = self.connection.qmgr()
+            try:
+                queue.put(bytes(payload), md, pmo)
+                qmgr.commit()
+                return
+            except mq.MQMIError as error:
+                failure = self.connection.failed(error, f"deliver {delivery_key} to {self.queue_name}")
+                if not self.connection.connected:
+                    if attempt == 1 and connection_lost(error):
+                        continue  # a connection that broke since the last delivery: reconnect once
+                    raise failure from error
                 try:
                     qmgr.backout()
                 except mq.MQMIError:
                     self.connection.drop()  # a lost connection's work is backed out by the queue manager
-            raise failure from error
+                raise failure from error
 
     def was_delivered(self, delivery_key: str) -> bool | None:
         """Always ``None``: MQ cannot tell whether MessageWay already consumed a put."""
