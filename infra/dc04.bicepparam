@@ -1,0 +1,61 @@
+// DC04 (US West 2): the active region at first deployment.
+// Same template as the other region (main.bicep); only the first block differs between the two files
+// (tests/infra/test_regions.py). Deploy: az deployment group create -g rg-bridge-dc04 --parameters infra/dc04.bicepparam
+using 'main.bicep'
+
+// ---- This region ----
+param region = 'DC04'
+param peerRegion = 'DC06'
+param location = 'westus2'
+param role = 'active'
+param vnetAddressPrefix = '10.40.0.0/24'
+param functionsSubnetPrefix = '10.40.0.0/25'
+param privateEndpointsSubnetPrefix = '10.40.0.128/26'
+param hubVirtualNetworkId = ''
+param dnsServers = []
+
+// ---- Shared by both regions (keep identical to the other file and to shared.bicepparam) ----
+param workload = 'bridge'
+param suffix = 'x7q2'
+param resourceGroupShared = 'rg-bridge-shared'
+param resourceGroupDc04 = 'rg-bridge-dc04'
+param resourceGroupDc06 = 'rg-bridge-dc06'
+param serviceBusAliasName = 'sb-bridge-x7q2'
+param serviceBusQueueName = 'statements'
+param walContainer = 'wal'
+param quarantineContainer = 'quarantine'
+param backupContainer = 'output-backup'
+param cosmosDatabase = 'bridge'
+param cosmosContainer = 'records'
+param mq = {
+  queueManager: 'QMSTMT01'
+  channel: 'BRIDGE.SVRCONN'
+  connName: 'mq1.corp.example(1414),mq2.corp.example(1414)'
+  queue: 'STATEMENTS.IN'
+  backoutQueue: 'STATEMENTS.BACKOUT'
+}
+param mqPasswordSecretName = 'mq-password'
+param messageWayQueue = 'MESSAGEWAY.IN'
+param alwaysReadyInstances = 1
+param tuning = {
+  GATE_CACHE_TTL_S: '2'
+  HEARTBEAT_TTL_S: '10'
+  WATCHDOG_MISSES: '3'
+  FAILOVER_SAFETY_MARGIN_S: '5'
+  AUTO_PROMOTE: 'true'
+  CLAIM_LEASE_S: '300'
+  CLAIM_CHECK_BYTES: '196608'
+  MAX_BODY_BYTES: '104857600'
+  WAL_ALLOW_DEGRADED: 'false'
+  MQ_BACKOUT_THRESHOLD: '3'
+  QUEUE_BUILDER_SCHEDULE: '*/10 * * * * *'
+  QUEUE_BUILDER_DRAIN_S: '8'
+  WATCHDOG_SCHEDULE: '*/15 * * * * *'
+  TRANSLATION_BALANCE_MODE: 'strict'
+  DEFAULT_SENDER_BIC: ''
+  DEFAULT_RECEIVER_BIC: ''
+}
+param tags = {
+  workload: 'statement-bridge'
+  owner: 'payments-platform'
+}

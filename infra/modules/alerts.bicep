@@ -1,0 +1,266 @@
+// The five operator alerts (docs/alerts.md says what each means and what to do):
+//   dead-letter depth      metric alert per Service Bus namespace (DeadletteredMessages > 0 on the queue)
+//   FAILED records         log alert: a statement was recorded FAILED and quarantined
+//   heartbeat missing      log alert per region: no successful Watchdog heartbeat
+//   both regions active    log alert: two regions claim or exercise the active role at once
+//   QueueBuilder stale     log alert: no QueueBuilder run in the active role
+// Log alerts read the telemetry contract of docs/alerts.md (AppTraces records with Properties.event)
+// and the Functions host's own AppRequests rows (Name = function name). Each log alert runs in the
+// peer region's location where it matters (a region's heartbeat is watched from the other region),
+// with a system-assigned identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
+
+param workload string
+
+@description('Region codes, in the same order as the workspaces and locations.')
+param regions array
+
+@description('Log Analytics workspace ids of DC04 and DC06.')
+param workspaceIds array
+
+@description('Azure locations of DC04 and DC06.')
+param locations array
+
+param serviceBusNamespaceIds array
+param queueName string
+param actionGroupName string
+
+@description('E-mail address for alert notifications; empty = the action group has no receiver yet.')
+param alertEmail string = ''
+
+@description('Minutes without a successful heartbeat before the heartbeat alert fires.')
+@minValue(1)
+param heartbeatWindowMinutes int = 3
+
+@description('Minutes without a QueueBuilder run in the active role before the stale alert fires.')
+@minValue(1)
+param queueBuilderWindowMinutes int = 5
+
+param tags object = {}
+
+var emailReceivers = empty(alertEmail) ? [] : [
+  {
+    name: 'operators'
+    emailAddress: alertEmail
+    useCommonAlertSchema: true
+  }
+]
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: actionGroupName
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: take(actionGroupName, 12)
+    enabled: true
+    emailReceivers: emailReceivers
+  }
+}
+
+resource deadLetter 'Microsoft.Insights/metricAlerts@2018-03-01' = [
+  for (namespaceId, i) in serviceBusNamespaceIds: {
+    name: 'alert-${workload}-deadletter-${toLower(regions[i])}'
+    location: 'global'
+    tags: tags
+    properties: {
+      description: 'Messages in the dead-letter queue of ${queueName} (docs/alerts.md#dead-letter-depth).'
+      severity: 1
+      enabled: true
+      scopes: [
+        namespaceId
+      ]
+      evaluationFrequency: 'PT1M'
+      windowSize: 'PT5M'
+      criteria: {
+        'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+        allOf: [
+          {
+            criterionType: 'StaticThresholdCriterion'
+            name: 'deadLettered'
+            metricNamespace: 'Microsoft.ServiceBus/namespaces'
+            metricName: 'DeadletteredMessages'
+            dimensions: [
+              {
+                name: 'EntityName'
+                operator: 'Include'
+                values: [
+                  queueName
+                ]
+              }
+            ]
+            operator: 'GreaterThan'
+            threshold: 0
+            timeAggregation: 'Maximum'
+          }
+        ]
+      }
+      autoMitigate: true
+      actions: [
+        {
+          actionGroupId: actionGroup.id
+        }
+      ]
+    }
+  }
+]
+
+var bothWorkspaces = 'union workspace("{ws0}").{table}, workspace("{ws1}").{table}'
+
+var failedQuery = '''
+{traces}
+| where tostring(Properties.event) == "record_failed"
+| summarize n = count()
+'''
+
+var heartbeatQuery = '''
+AppTraces
+| where tostring(Properties.event) == "watchdog_tick" and tobool(Properties.heartbeat_ok)
+| summarize n = count()
+'''
+
+var bothActiveQuery = '''
+let claimed = {traces}
+| where tostring(Properties.event) == "watchdog_tick"
+| summarize arg_max(TimeGenerated, Properties) by region = tostring(Properties.region)
+| where tostring(Properties.role) == "active"
+| project region;
+let consuming = {requests}
+| where Name == "transformation_runner"
+| extend region = toupper(extract(@"-(dc0[46])-", 1, AppRoleName))
+| distinct region;
+union claimed, consuming
+| summarize n = dcount(region)
+'''
+
+var staleQuery = '''
+{traces}
+| where tostring(Properties.event) == "queue_builder_run" and tobool(Properties.active)
+| summarize n = count()
+'''
+
+var traces = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppTraces')
+var requests = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppRequests')
+
+var crossRegionRules = [
+  {
+    key: 'failed-records'
+    displayName: 'Statements recorded FAILED (quarantined)'
+    severity: 2
+    window: 'PT15M'
+    frequency: 'PT5M'
+    query: replace(failedQuery, '{traces}', traces)
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
+    key: 'both-active'
+    displayName: 'Both regions active'
+    severity: 0
+    window: 'PT5M'
+    frequency: 'PT1M'
+    query: replace(replace(bothActiveQuery, '{traces}', traces), '{requests}', requests)
+    operator: 'GreaterThan'
+    threshold: 1
+  }
+  {
+    key: 'queuebuilder-stale'
+    displayName: 'QueueBuilder stale (no run in the active role)'
+    severity: 1
+    window: 'PT${queueBuilderWindowMinutes}M'
+    frequency: 'PT1M'
+    query: replace(staleQuery, '{traces}', traces)
+    operator: 'LessThan'
+    threshold: 1
+  }
+]
+
+resource crossRegion 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for rule in crossRegionRules: {
+    name: 'alert-${workload}-${rule.key}'
+    location: locations[1]
+    tags: tags
+    identity: {
+      type: 'SystemAssigned'
+    }
+    properties: {
+      displayName: rule.displayName
+      description: 'docs/alerts.md#${rule.key}'
+      severity: rule.severity
+      enabled: true
+      scopes: [
+        workspaceIds[0]
+      ]
+      evaluationFrequency: rule.frequency
+      windowSize: rule.window
+      skipQueryValidation: true
+      criteria: {
+        allOf: [
+          {
+            query: rule.query
+            timeAggregation: 'Total'
+            metricMeasureColumn: 'n'
+            operator: rule.operator
+            threshold: rule.threshold
+            failingPeriods: {
+              numberOfEvaluationPeriods: 1
+              minFailingPeriodsToAlert: 1
+            }
+          }
+        ]
+      }
+      autoMitigate: true
+      actions: {
+        actionGroups: [
+          actionGroup.id
+        ]
+      }
+    }
+  }
+]
+
+resource heartbeat 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for (region, i) in regions: {
+    name: 'alert-${workload}-heartbeat-${toLower(region)}'
+    location: locations[1 - i]
+    tags: tags
+    identity: {
+      type: 'SystemAssigned'
+    }
+    properties: {
+      displayName: 'Heartbeat missing: ${region}'
+      description: 'docs/alerts.md#heartbeat-missing'
+      severity: 1
+      enabled: true
+      scopes: [
+        workspaceIds[i]
+      ]
+      evaluationFrequency: 'PT1M'
+      windowSize: 'PT${heartbeatWindowMinutes}M'
+      skipQueryValidation: true
+      criteria: {
+        allOf: [
+          {
+            query: heartbeatQuery
+            timeAggregation: 'Total'
+            metricMeasureColumn: 'n'
+            operator: 'LessThan'
+            threshold: 1
+            failingPeriods: {
+              numberOfEvaluationPeriods: 1
+              minFailingPeriodsToAlert: 1
+            }
+          }
+        ]
+      }
+      autoMitigate: true
+      actions: {
+        actionGroups: [
+          actionGroup.id
+        ]
+      }
+    }
+  }
+]
+
+output actionGroupId string = actionGroup.id
+output crossRegionPrincipalIds array = [for (rule, i) in crossRegionRules: crossRegion[i].identity.principalId]
+output heartbeatPrincipalIds array = [for (region, i) in regions: heartbeat[i].identity.principalId]

@@ -1,0 +1,54 @@
+// One private endpoint with its DNS zone group (the zone gets the A record automatically).
+// AVM equivalent: br/public:avm/res/network/private-endpoint.
+
+param name string
+param location string
+param subnetId string
+
+@description('Resource id of the service the endpoint connects to.')
+param targetId string
+
+@description('Private link sub-resource: blob, queue, table, namespace, Sql, redisEnterprise, vault.')
+param groupId string
+
+param privateDnsZoneId string
+param tags object = {}
+
+resource endpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    subnet: {
+      id: subnetId
+    }
+    privateLinkServiceConnections: [
+      {
+        name: name
+        properties: {
+          privateLinkServiceId: targetId
+          groupIds: [
+            groupId
+          ]
+        }
+      }
+    ]
+  }
+}
+
+resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = {
+  parent: endpoint
+  name: 'default'
+  properties: {
+    privateDnsZoneConfigs: [
+      {
+        name: groupId
+        properties: {
+          privateDnsZoneId: privateDnsZoneId
+        }
+      }
+    ]
+  }
+}
+
+output id string = endpoint.id
