@@ -1,0 +1,283 @@
+"""Redis adapter of :class:`shared.ports.ActiveRegionGate`: the single source of truth for who is active.
+
+Keys (``prefix`` defaults to ``bridge:``; tests use one prefix each)::
+
+    {prefix}active_dc          DC04 | DC06          } written together, only by the Lua scripts below
+    {prefix}active_epoch       1, 2, ...            }
+    {prefix}heartbeat:<region> ISO-8601 time, expires after the heartbeat TTL (SET ... PX)
+    {prefix}seq:<epoch>        last ingest sequence reserved in that epoch (INCRBY)
+    {prefix}doc:<key>          small JSON documents (status, last failover, replay checkpoint)
+
+``flip`` is a compare-and-set in one Lua script (atomic on the server, https://redis.io/docs/latest/
+develop/interact/programmability/eval-intro/): it changes ``active_dc`` and increments
+``active_epoch`` only if both still hold the expected pair, else ``PreconditionFailed``. A flip whose
+reply is lost (timeout) raises ``ServiceUnavailable``: the caller re-reads the gate to learn the outcome;
+the client never retries it by itself, since a blind retry of a compare-and-set would report a false
+conflict. Every Redis error becomes :class:`~shared.errors.ServiceUnavailable` ``("redis", ...)``.
+
+Connection (:meth:`RedisActiveRegionGate.from_connection`, setting ``RedisConnection``):
+
+* locally, a Redis URL in ``RedisConnection`` (``redis://127.0.0.1:17002/0``);
+* in Azure, ``RedisConnection__host`` = ``<name>.<region>.redis.azure.net[:port]`` (Azure Managed Redis,
+  TLS, port 10000 unless given), authenticated with Microsoft Entra ID: the password is an access token
+  of ``DefaultAzureCredential`` (the managed identity) for ``https://redis.azure.com/.default`` and the
+  user name is the identity's object id, read from the token's ``oid`` claim
+  (https://learn.microsoft.com/azure/redis/entra-for-authentication).
+
+With a sharded (OSS cluster policy) database, give a hash-tagged prefix such as ``{bridge}:`` so the
+two gate keys share a slot, as a multi-key script requires.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import redis
+from azure.core.exceptions import AzureError
+from redis.backoff import NoBackoff
+from redis.credentials import CredentialProvider
+from redis.retry import Retry
+
+from shared.errors import PreconditionFailed, ServiceUnavailable
+from shared.model import GateState
+from shared.ports import ActiveRegionGate
+from shared.settings import Connection
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, TokenCredential
+
+REDIS_SCOPE = "https://redis.azure.com/.default"
+AZURE_REDIS_PORT = 10000
+DEFAULT_TIMEOUT_S = 1.0
+
+_INITIALISE = """
+local dc = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if not dc and not epoch then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], 1)
+  return {ARGV[1], '1'}
+end
+return {dc or '', epoch or ''}
+"""
+
+_FLIP = """
+local dc = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if dc ~= ARGV[1] or epoch ~= ARGV[2] then
+  return {0, dc or '', epoch or ''}
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return {1, ARGV[3], tostring(redis.call('INCR', KEYS[2]))}
+"""
+
+
+class EntraIdCredentialProvider(CredentialProvider):
+    """redis-py credentials from Microsoft Entra ID: ``(object id, access token)``, refreshed early.
+
+    ``generation`` increases with every new token, so the gate can drop pooled connections that
+    authenticated with the previous one before the server closes them at its expiry.
+    """
+
+    def __init__(self, credential: TokenCredential | None = None, refresh_margin_s: float = 300.0) -> None:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (lazy: heavy, Azure-only)
+
+            credential = DefaultAzureCredential()
+        self._credential = credential
+        self._margin_s = refresh_margin_s
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+        self.generation = 0
+
+    def get_credentials(self) -> tuple[str, str]:
+        token = self.token()
+        return object_id(token.token), token.token
+
+    def token(self) -> AccessToken:
+        with self._lock:
+            if self._token is None or self._token.expires_on - self._margin_s <= time.time():
+                self._token = self._credential.get_token(REDIS_SCOPE)
+                self.generation += 1
+            return self._token
+
+
+def object_id(jwt: str) -> str:
+    """The ``oid`` claim of an Entra ID access token (read, not verified: the server verifies it)."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims["oid"])
+    except (IndexError, ValueError, KeyError, TypeError) as error:
+        raise ServiceUnavailable("redis", "authentication: access token has no oid claim") from error
+
+
+@contextmanager
+def _redis_errors(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as error:
+        raise ServiceUnavailable("redis", f"{operation}: {type(error).__name__}: {error}") from error
+    except OSError as error:
+        raise ServiceUnavailable("redis", f"{operation}: {error}") from error
+    except AzureError as error:  # the managed identity could not get a token
+        raise ServiceUnavailable("redis", f"{operation}: authentication: {error}") from error
+
+
+class RedisActiveRegionGate(ActiveRegionGate):
+    """The gate in one Redis database; see the module documentation for keys and semantics."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "bridge:",
+        credentials: EntraIdCredentialProvider | None = None,
+    ) -> None:
+        self._client = client
+        self.prefix = prefix
+        self._credentials = credentials
+        self._generation = credentials.generation if credentials else 0
+        self._initialise = client.register_script(_INITIALISE)
+        self._flip = client.register_script(_FLIP)
+        self._state_keys = [f"{prefix}active_dc", f"{prefix}active_epoch"]
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str = "bridge:", timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> RedisActiveRegionGate:
+        """A gate on the Redis at ``url`` (``redis://host:port/db``), no credentials beyond the URL's."""
+        return cls(redis.Redis.from_url(url, **_client_options(timeout_s)), prefix)
+
+    @classmethod
+    def from_connection(
+        cls,
+        connection: Connection,
+        prefix: str = "bridge:",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        credential: TokenCredential | None = None,
+    ) -> RedisActiveRegionGate:
+        """A URL in ``RedisConnection`` (local), or ``RedisConnection__host`` with Entra ID (Azure)."""
+        if connection.connection_string:
+            return cls.from_url(connection.connection_string, prefix, timeout_s)
+        host, _, port = (connection.endpoint or "").rpartition(":")
+        if not port.isdigit():
+            host, port = connection.endpoint or "", str(AZURE_REDIS_PORT)
+        credentials = EntraIdCredentialProvider(credential)
+        client = redis.Redis(
+            host=host, port=int(port), ssl=True, credential_provider=credentials, **_client_options(timeout_s)
+        )
+        return cls(client, prefix, credentials)
+
+    # -- the port ------------------------------------------------------------------------------
+
+    def read(self) -> GateState | None:
+        with self._errors("read"):
+            dc, epoch = self._client.mget(self._state_keys)
+        return self._state(dc, epoch, "read")
+
+    def initialise(self, active_dc: str) -> GateState:
+        with self._errors("initialise"):
+            dc, epoch = self._initialise(keys=self._state_keys, args=[active_dc])
+        state = self._state(dc or None, epoch or None, "initialise")
+        assert state is not None
+        return state
+
+    def flip(self, expected: GateState, new_active: str) -> GateState:
+        with self._errors("flip"):
+            won, dc, epoch = self._flip(
+                keys=self._state_keys, args=[expected.active_dc, str(expected.epoch), new_active]
+            )
+        if int(won) != 1:
+            raise PreconditionFailed("gate", f"{expected.active_dc}@{expected.epoch} (now {dc}@{epoch})")
+        return GateState(str(dc), int(epoch))
+
+    def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
+        with self._errors("heartbeat"):
+            self._client.set(self._key("heartbeat", region), at.isoformat(), px=max(1, round(ttl_s * 1000)))
+
+    def last_heartbeat(self, region: str) -> datetime | None:
+        with self._errors("last_heartbeat"):
+            raw = self._client.get(self._key("heartbeat", region))
+        return None if raw is None else datetime.fromisoformat(str(raw))
+
+    def next_sequence(self, epoch: int, count: int = 1) -> int:
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        with self._errors("next_sequence"):
+            last = int(cast(Any, self._client.incrby(self._key("seq", str(epoch)), count)))
+        return last - count + 1
+
+    def put_json(self, key: str, value: Mapping[str, object]) -> None:
+        document = json.dumps(value, default=str)
+        with self._errors("put_json"):
+            self._client.set(self._key("doc", key), document)
+
+    def get_json(self, key: str) -> dict[str, object] | None:
+        with self._errors("get_json"):
+            raw = self._client.get(self._key("doc", key))
+        return None if raw is None else cast(dict[str, object], json.loads(str(raw)))
+
+    # -- replication (promotion of a local replica) ----------------------------------------------
+
+    def role(self) -> str:
+        """``master`` or ``replica`` (Redis ``ROLE``; ``slave`` is reported as ``replica``)."""
+        with self._errors("role"):
+            reply = self._client.role()
+        role = str(reply[0])
+        return "replica" if role == "slave" else role
+
+    def make_writable(self) -> None:
+        """Promote this Redis if it is a replica (``REPLICAOF NO ONE``).
+
+        The local stand-in of Azure's geo-replication unlink / forced failover, which the Watchdog
+        performs through the control plane instead (Azure refuses ``REPLICAOF``).
+        """
+        with self._errors("make_writable"):
+            self._client.replicaof("NO", "ONE")
+
+    def follow(self, host: str, port: int) -> None:
+        """Become a replica of ``host:port`` again (``REPLICAOF``): local failback and tests only."""
+        with self._errors("follow"):
+            self._client.replicaof(host, port)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}{kind}:{name}"
+
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        if self._credentials is not None and self._credentials.generation != self._generation:
+            self._generation = self._credentials.generation
+            self._client.connection_pool.disconnect()  # re-authenticate with the new token
+        with _redis_errors(operation):
+            yield
+
+    @staticmethod
+    def _state(dc: object, epoch: object, operation: str) -> GateState | None:
+        if dc is None and epoch is None:
+            return None
+        if dc is None or epoch is None:
+            # Fails closed: the cached reader turns this into RegionNotActive until an operator fixes it.
+            raise ServiceUnavailable("redis", f"{operation}: gate keys inconsistent ({dc!r}, {epoch!r})")
+        return GateState(str(dc), int(str(epoch)))
+
+
+def _client_options(timeout_s: float) -> dict[str, Any]:
+    """Short timeouts, no client-side retries (a retried compare-and-set could report a false conflict)."""
+    return {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": True,
+    }

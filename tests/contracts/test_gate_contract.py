@@ -1,0 +1,297 @@
+"""One contract for ActiveRegionGate, run against the in-memory twin and against real Redis.
+
+As in pyeventsourcing's ``tests/persistence.py``: :class:`GateContract` holds every test and an
+abstract ``store`` fixture; each subclass provides the store. The Redis store goes through
+``local.proxy.TcpProxy`` so "the server going away" is a real broken connection, and every test uses
+its own key prefix on the stack's DC04 Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from local.proxy import TcpProxy
+from local.stack import Stack, free_port_base
+from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.errors import PreconditionFailed, ServiceUnavailable
+from shared.memory.gate import InMemoryGate
+from shared.model import GateState
+from shared.ports import ActiveRegionGate
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = datetime(2026, 11, 26, 4, 35, 12, 345678, tzinfo=UTC)
+
+
+class GateStore(ABC):
+    """One gate store; ``client()`` opens another client on it; ``cut()``/``restore()`` the road to it."""
+
+    @abstractmethod
+    def client(self) -> ActiveRegionGate: ...
+
+    @abstractmethod
+    def cut(self) -> None: ...
+
+    @abstractmethod
+    def restore(self) -> None: ...
+
+
+def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+class GateContract:
+    @pytest.fixture
+    def store(self) -> Iterator[GateStore]:
+        raise NotImplementedError("subclasses provide the store")
+
+    def test_read_before_initialise_is_none(self, store: GateStore) -> None:
+        assert store.client().read() is None
+
+    def test_initialise_once(self, store: GateStore) -> None:
+        gate = store.client()
+        assert gate.initialise("DC04") == GateState("DC04", 1)
+        assert store.client().initialise("DC06") == GateState("DC04", 1)
+        assert gate.read() == GateState("DC04", 1)
+
+    def test_flip_is_a_compare_and_set_that_increments_the_epoch(self, store: GateStore) -> None:
+        gate = store.client()
+        first = gate.initialise("DC04")
+        assert gate.flip(first, "DC06") == GateState("DC06", 2)
+        assert store.client().read() == GateState("DC06", 2)
+        assert gate.flip(GateState("DC06", 2), "DC04") == GateState("DC04", 3)
+
+    def test_stale_flip_raises_precondition_failed_and_changes_nothing(self, store: GateStore) -> None:
+        gate = store.client()
+        first = gate.initialise("DC04")
+        gate.flip(first, "DC06")
+        with pytest.raises(PreconditionFailed):
+            gate.flip(first, "DC06")  # stale epoch
+        with pytest.raises(PreconditionFailed):
+            gate.flip(GateState("DC04", 2), "DC06")  # right epoch, wrong region
+        assert gate.read() == GateState("DC06", 2)
+
+    def test_flip_of_an_uninitialised_gate_fails(self, store: GateStore) -> None:
+        with pytest.raises(PreconditionFailed):
+            store.client().flip(GateState("DC04", 1), "DC06")
+        assert store.client().read() is None
+
+    def test_two_clients_racing_a_flip_exactly_one_wins(self, store: GateStore) -> None:
+        expected = store.client().initialise("DC04")
+        clients = [store.client() for _ in range(8)]
+        barrier = threading.Barrier(len(clients))
+        outcomes: list[object] = []
+
+        def race(gate: ActiveRegionGate) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(gate.flip(expected, "DC06"))
+            except PreconditionFailed as lost:
+                outcomes.append(lost)
+
+        threads = [threading.Thread(target=race, args=(gate,)) for gate in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        winners = [o for o in outcomes if isinstance(o, GateState)]
+        assert winners == [GateState("DC06", 2)]
+        assert sum(isinstance(o, PreconditionFailed) for o in outcomes) == len(clients) - 1
+        assert store.client().read() == GateState("DC06", 2)
+
+    def test_heartbeat_is_read_back_until_it_expires(self, store: GateStore) -> None:
+        gate = store.client()
+        assert gate.last_heartbeat("DC04") is None
+        gate.heartbeat("DC04", 60, AT)
+        gate.heartbeat("DC06", 0.2, AT)
+        assert store.client().last_heartbeat("DC04") == AT
+        assert eventually(lambda: gate.last_heartbeat("DC06") is None)
+        assert gate.last_heartbeat("DC04") == AT
+
+    def test_next_sequence_is_monotonic_across_clients_and_per_epoch(self, store: GateStore) -> None:
+        clients = [store.client() for _ in range(4)]
+        reserved: list[tuple[int, int]] = []
+        lock = threading.Lock()
+
+        def take(gate: ActiveRegionGate) -> None:
+            for count in (1, 3, 1, 5):
+                first = gate.next_sequence(7, count)
+                with lock:
+                    reserved.append((first, count))
+
+        threads = [threading.Thread(target=take, args=(gate,)) for gate in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        numbers = sorted(n for first, count in reserved for n in range(first, first + count))
+        assert numbers == list(range(1, 4 * 10 + 1))  # no gap, no overlap
+        assert clients[0].next_sequence(7) == 41
+        assert clients[1].next_sequence(8) == 1
+
+    def test_json_documents_round_trip(self, store: GateStore) -> None:
+        gate = store.client()
+        assert gate.get_json("status") is None
+        gate.put_json("status", {"region": "DC04", "epoch": 3, "ok": True, "at": AT, "items": [1, "two"]})
+        assert store.client().get_json("status") == {
+            "region": "DC04",
+            "epoch": 3,
+            "ok": True,
+            "at": str(AT),
+            "items": [1, "two"],
+        }
+        gate.put_json("status", {"region": "DC06"})
+        assert gate.get_json("status") == {"region": "DC06"}
+
+    def test_server_going_away_raises_service_unavailable(self, store: GateStore) -> None:
+        gate = store.client()
+        state = gate.initialise("DC04")
+        store.cut()
+        calls: list[Callable[[], object]] = [
+            gate.read,
+            lambda: gate.initialise("DC04"),
+            lambda: gate.flip(state, "DC06"),
+            lambda: gate.heartbeat("DC04", 10, AT),
+            lambda: gate.last_heartbeat("DC04"),
+            lambda: gate.next_sequence(1),
+            lambda: gate.put_json("k", {"a": 1}),
+            lambda: gate.get_json("k"),
+        ]
+        for call in calls:
+            with pytest.raises(ServiceUnavailable) as caught:
+                call()
+            assert caught.value.service == "redis"
+        store.restore()
+        assert eventually(lambda: _reads(gate) == state)
+
+
+def _reads(gate: ActiveRegionGate) -> GateState | None:
+    try:
+        return gate.read()
+    except ServiceUnavailable:
+        return None
+
+
+def _role(gate: RedisActiveRegionGate) -> str | None:
+    try:
+        return gate.role()
+    except ServiceUnavailable:
+        return None
+
+
+class _MemoryStore(GateStore):
+    def __init__(self) -> None:
+        self.gate = InMemoryGate()
+
+    def client(self) -> ActiveRegionGate:
+        return self.gate
+
+    def cut(self) -> None:
+        self.gate.available = False
+
+    def restore(self) -> None:
+        self.gate.available = True
+
+
+class TestInMemoryGate(GateContract):
+    @pytest.fixture
+    def store(self) -> Iterator[GateStore]:
+        yield _MemoryStore()
+
+
+class _RedisStore(GateStore):
+    def __init__(self, port: int) -> None:
+        self.prefix = f"test:{uuid.uuid4().hex}:"
+        self.proxy = TcpProxy(0, ("127.0.0.1", port))
+        self.proxy.start()
+        self.clients: list[RedisActiveRegionGate] = []
+
+    def client(self) -> ActiveRegionGate:
+        gate = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{self.proxy.port}/0", self.prefix, 0.5)
+        self.clients.append(gate)
+        return gate
+
+    def cut(self) -> None:
+        self.proxy.cut()
+
+    def restore(self) -> None:
+        self.proxy.restore()
+
+    def close(self, port: int) -> None:
+        for gate in self.clients:
+            gate.close()
+        self.proxy.stop()
+        direct = redis.Redis(port=port)
+        keys = list(direct.scan_iter(match=f"{self.prefix}*"))
+        if keys:
+            direct.delete(*keys)
+        direct.close()
+
+
+@pytest.mark.integration
+class TestRedisGate(GateContract):
+    @pytest.fixture
+    def store(self, stack: dict[str, str]) -> Iterator[GateStore]:
+        port = int(stack["STACK_REDIS_PORT_DC04"])
+        store = _RedisStore(port)
+        yield store
+        store.close(port)
+
+    def test_server_holding_the_connection_raises_service_unavailable(self, store: GateStore) -> None:
+        assert isinstance(store, _RedisStore)
+        gate = store.client()
+        gate.initialise("DC04")
+        store.proxy.cut("hold")  # a partition: no answer at all, only the client's timeout
+        with pytest.raises(ServiceUnavailable, match="Timeout"):
+            gate.read()
+        store.restore()
+        assert eventually(lambda: _reads(gate) == GateState("DC04", 1))
+
+
+@pytest.mark.integration
+class TestRedisReplica:
+    def test_write_on_dc04_is_visible_on_dc06_after_replication(self, stack: dict[str, str]) -> None:
+        prefix = f"test:{uuid.uuid4().hex}:"
+        dc04 = RedisActiveRegionGate.from_url(stack["STACK_REDIS_DC04"], prefix)
+        dc06 = RedisActiveRegionGate.from_url(stack["STACK_REDIS_DC06"], prefix)
+        assert (dc04.role(), dc06.role()) == ("master", "replica")
+        state = dc04.flip(dc04.initialise("DC04"), "DC06")
+        assert eventually(lambda: dc06.read() == state)
+        with pytest.raises(ServiceUnavailable, match="ReadOnlyError"):
+            dc06.flip(state, "DC04")  # a replica refuses writes until it is made writable
+        redis.Redis.from_url(stack["STACK_REDIS_DC04"]).delete(f"{prefix}active_dc", f"{prefix}active_epoch")
+
+    def test_make_writable_promotes_a_replica(self, tmp_path: Path) -> None:
+        # A private primary/replica pair: promoting the shared stack's DC06 would disturb other tests.
+        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+        try:
+            pair.start_service("redis-dc04")
+            pair.start_service("redis-dc06")
+            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+            state = dc04.initialise("DC04")
+            assert eventually(lambda: dc06.read() == state)
+
+            dc06.make_writable()
+            assert dc06.role() == "master"
+            promoted = dc06.flip(state, "DC06")
+            assert promoted == GateState("DC06", 2)
+            assert dc04.read() == state  # the old primary no longer hears from its replica
+
+            dc06.follow("127.0.0.1", pair.port("redis-dc04"))
+            assert eventually(lambda: _role(dc06) == "replica" and _reads(dc06) == state)
+        finally:
+            pair.down()
