@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 import redis
 from azure.cosmos import CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobServiceClient
 
 from local.proxy import TcpProxy
@@ -59,6 +63,21 @@ def test_up_again_reuses_running_services(local_stack: Stack) -> None:
     assert all(local_stack.status().values())
 
 
+def test_status_command_reports_every_service_up(local_stack: Stack) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local.stack", "status"],
+        cwd=ROOT,
+        env={**os.environ, "BRIDGE_STACK_PORT_BASE": str(local_stack.port_base)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert states == dict.fromkeys(local_stack.names, "up")
+
+
 def test_each_region_has_its_own_blob_service(stack: dict[str, str]) -> None:
     name = f"stack-{uuid.uuid4().hex[:12]}"
     dc04 = BlobServiceClient.from_connection_string(stack["STACK_BLOB_DC04"])
@@ -90,6 +109,17 @@ def test_cosmos_answers_404_for_a_missing_item(stack: dict[str, str]) -> None:
     assert container.read_item("present", partition_key="p")["id"] == "present"
     with pytest.raises(CosmosResourceNotFoundError):
         container.read_item("missing", partition_key="p")
+
+
+def test_servicebus_send_and_receive(stack: dict[str, str]) -> None:
+    with ServiceBusClient.from_connection_string(stack["STACK_SERVICEBUS"]) as client:
+        session = f"stack-{uuid.uuid4().hex[:8]}"
+        with client.get_queue_sender("statements") as sender:
+            sender.send_messages(ServiceBusMessage(b"ping", message_id=session, session_id=session))
+        with client.get_queue_receiver("statements", session_id=session, max_wait_time=10) as receiver:
+            received = receiver.receive_messages(max_message_count=1, max_wait_time=10)
+            assert [bytes(b"".join(m.body)) for m in received] == [b"ping"]
+            receiver.complete_message(received[0])
 
 
 def test_proxy_cut_and_restore_in_front_of_redis(stack: dict[str, str]) -> None:
