@@ -5,19 +5,22 @@ syncpoint semantics because no registry ships IBM's MQ client or a queue manager
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
 from shared.adapters.folder_mq import FolderMqSource, put_message
-from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource
-from shared.errors import ServiceUnavailable
+from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource, make_mq_source
+from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.memory import InMemoryMqSource
 from shared.ports import MqSource
 
@@ -302,3 +305,190 @@ class TestIbmMqSourceOverFakeIbmmq(MqSourceContract):
     @pytest.fixture
     def harness(self, fake_ibmmq: ModuleType) -> MqHarness:
         return IbmMqHarness(fake_ibmmq)
+
+
+class TestIbmMqSourceSpecifics:
+    """What the contract cannot say: MQI details of :class:`IbmMqSource`, over the fake ``ibmmq``."""
+
+    def test_import_needs_no_mq_client_and_a_missing_client_is_named(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "ibmmq", None)  # what `import ibmmq` does without libmqm_r.so
+        source = IbmMqSource(CONFIG, INPUT, BACKOUT)  # constructing does not import ibmmq
+        with pytest.raises(ConfigurationError, match=r"IBM MQ client .*libmqm_r\.so"):
+            source.get()
+
+    def test_connects_as_a_client_with_channel_tls_and_credentials(self, fake_ibmmq: ModuleType) -> None:
+        qmgr = fake_ibmmq.queue_manager(QMGR)
+        qmgr.define_queue(INPUT)
+        qmgr.credentials = ("bridge", "s3cret")
+        config = IbmMqConfig(
+            queue_manager=QMGR,
+            conn_name="mq1.example(1414),mq2.example(1414)",
+            channel="BRIDGE.SVRCONN",
+            user="bridge",
+            password="s3cret",
+            cipher_spec="ANY_TLS13_OR_HIGHER",
+            key_repository="/var/mqm/ssl/key",
+        )
+        assert "s3cret" not in repr(config)
+        assert IbmMqSource(config, INPUT, BACKOUT).get() is None
+        options = qmgr.connections[0].options
+        cd = options["cd"]
+        assert (cd.ChannelName, cd.ConnectionName, cd.SSLCipherSpec) == (
+            b"BRIDGE.SVRCONN",
+            b"mq1.example(1414),mq2.example(1414)",
+            b"ANY_TLS13_OR_HIGHER",
+        )
+        assert (cd.ChannelType, cd.TransportType) == (6, 2)  # MQCHT_CLNTCONN, MQXPT_TCP
+        assert options["sco"].KeyRepository == b"/var/mqm/ssl/key"
+        assert (options["user"], options["password"]) == ("bridge", "s3cret")
+
+    def test_wrong_password_or_unknown_queue_is_a_configuration_error(self, fake_ibmmq: ModuleType) -> None:
+        qmgr = fake_ibmmq.queue_manager(QMGR)
+        qmgr.define_queue(INPUT)
+        qmgr.credentials = ("bridge", "right")
+        wrong = IbmMqConfig(QMGR, "127.0.0.1(1414)", "CH", user="bridge", password="wrong")
+        with pytest.raises(ConfigurationError, match="MQRC_NOT_AUTHORIZED"):
+            IbmMqSource(wrong, INPUT, BACKOUT).get()
+        right = IbmMqConfig(QMGR, "127.0.0.1(1414)", "CH", user="bridge", password="right")
+        with pytest.raises(ConfigurationError, match="MQRC_UNKNOWN_OBJECT_NAME"):
+            IbmMqSource(right, "NO.SUCH.QUEUE", BACKOUT).get()
+
+    def test_queue_manager_down_at_connect_is_service_unavailable(self, fake_ibmmq: ModuleType) -> None:
+        qmgr = fake_ibmmq.queue_manager(QMGR)
+        qmgr.define_queue(INPUT)
+        qmgr.stop()
+        with pytest.raises(ServiceUnavailable, match="MQRC_HOST_NOT_AVAILABLE") as raised:
+            IbmMqSource(CONFIG, INPUT, BACKOUT).depth()
+        assert raised.value.service == "ibmmq"
+
+    def test_message_id_put_time_and_backout_queue_copy(self, fake_ibmmq: ModuleType) -> None:
+        harness = IbmMqHarness(fake_ibmmq)
+        harness.qmgr.put(INPUT, b"<Document/>", msg_id=bytes.fromhex(mid(9)), correl_id=b"C" * 24)
+        source = harness.source()
+        message = source.get()
+        assert message is not None and message.message_id == mid(9)
+        assert message.put_time is not None and message.put_time.tzinfo is not None
+        assert abs((datetime.now(UTC) - message.put_time).total_seconds()) < 3600
+        source.to_backout_queue(message, "unsafe-xml: DOCTYPE <refused> & quarantined")
+        source.commit()
+        [copy] = harness.qmgr.messages(BACKOUT)
+        assert (copy.msg_id, copy.correl_id) == (bytes.fromhex(mid(9)), b"C" * 24)
+        assert copy.md["Format"] == b"MQHRF2  "
+        props, body = parse_rfh2(copy.body)
+        assert body == b"<Document/>"
+        assert props == {"BridgeReason": "unsafe-xml: DOCTYPE &lt;refused&gt; &amp; quarantined"}
+
+    def test_get_waits_for_a_message_put_meanwhile(self, fake_ibmmq: ModuleType) -> None:
+        harness = IbmMqHarness(fake_ibmmq)
+        timer = threading.Timer(0.05, harness.put, args=(mid(5), b"late"))
+        timer.start()
+        message = harness.source().get(wait_s=10)
+        timer.join()
+        assert message is not None and message.body == b"late"
+
+    def test_close_backs_out_because_mqdisc_would_commit(self, fake_ibmmq: ModuleType) -> None:
+        harness = IbmMqHarness(fake_ibmmq)
+        harness.put(mid(1), b"one")
+        source = IbmMqSource(CONFIG, INPUT, BACKOUT)
+        assert source.get() is not None
+        source.close()
+        [back] = harness.qmgr.messages(INPUT)
+        assert back.backout_count == 1
+        # The fake models MQDISC's implicit commit, which is why close() backs out first:
+        raw = fake_ibmmq.QueueManager(None)
+        raw.connect_with_options(QMGR)
+        queue = fake_ibmmq.Queue(raw, INPUT, fake_ibmmq.CMQC.MQOO_INPUT_SHARED)
+        queue.get(None, fake_ibmmq.MD(), fake_ibmmq.GMO(Options=fake_ibmmq.CMQC.MQGMO_SYNCPOINT))
+        raw.disconnect()
+        assert harness.qmgr.messages(INPUT) == []
+
+
+class TestFolderMqSourceSpecifics:
+    def test_put_message_refuses_an_id_that_is_not_a_msgid(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="48 hex"):
+            put_message(tmp_path, "not-hex", b"x")
+
+    def test_a_partly_written_message_is_invisible(self, tmp_path: Path) -> None:
+        source = FolderMqSource(tmp_path, "DC04-qb")
+        (tmp_path / "tmp" / f"00000000000000000001-{mid(1)}.b0.msg.partial").write_bytes(b"<Docu")
+        assert source.depth() == 0
+        assert source.get() is None
+
+    def test_put_time_comes_from_the_put_order(self, tmp_path: Path) -> None:
+        before = datetime.now(UTC)
+        put_message(tmp_path, mid(1), b"x")
+        message = FolderMqSource(tmp_path, "DC04-qb").get()
+        assert message is not None and message.put_time is not None
+        assert before.timestamp() - 1 <= message.put_time.timestamp() <= datetime.now(UTC).timestamp() + 1
+
+    def test_racing_consumers_never_get_the_same_message(self, tmp_path: Path) -> None:
+        for n in range(60):
+            put_message(tmp_path, mid(n), str(n).encode())
+        got: dict[str, list[str]] = {"DC04": [], "DC06": []}
+
+        def consume(owner: str) -> None:
+            source = FolderMqSource(tmp_path, owner)
+            while (message := source.get()) is not None:
+                got[owner].append(message.message_id)
+                source.commit()
+
+        threads = [threading.Thread(target=consume, args=(owner,)) for owner in got]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(got["DC04"] + got["DC06"]) == [mid(n) for n in range(60)]
+
+    def test_recover_orphans_backs_out_only_old_units_of_other_owners(self, tmp_path: Path) -> None:
+        put_message(tmp_path, mid(1), b"one")
+        crashed = FolderMqSource(tmp_path, "DC04-qb")
+        assert crashed.get() is not None  # ... and the DC04 process is never seen again
+        survivor = FolderMqSource(tmp_path, "DC06-qb")
+        assert survivor.recover_orphans(max_age_s=600) == 0  # too young: DC04 may still be working
+        for path in (tmp_path / "inflight" / "DC04-qb").iterdir():
+            os.utime(path, (0, 0))
+        assert survivor.recover_orphans(max_age_s=600) == 1
+        message = survivor.get()
+        assert message is not None and (message.message_id, message.backout_count) == (mid(1), 1)
+
+    def test_keep_moves_committed_messages_to_done(self, tmp_path: Path) -> None:
+        put_message(tmp_path, mid(1), b"one")
+        source = FolderMqSource(tmp_path, "DC04-qb", keep=True)
+        assert source.get() is not None
+        source.commit()
+        assert [p.read_bytes() for p in (tmp_path / "done").iterdir()] == [b"one"]
+
+    def test_a_crash_right_after_the_commit_point_is_finished_on_restart(self, tmp_path: Path) -> None:
+        put_message(tmp_path, mid(1), b"one")
+        put_message(tmp_path, mid(2), b"two")
+        source = FolderMqSource(tmp_path, "DC04-qb")
+        first, second = source.get(), source.get()
+        assert first is not None and second is not None
+        source.to_backout_queue(second, "poison")
+        # Crash after the atomic rename that commits, before the files were cleaned up:
+        (tmp_path / "inflight" / "DC04-qb").rename(tmp_path / "committed" / "DC04-qb.0001")
+        restarted = FolderMqSource(tmp_path, "DC04-qb")
+        assert restarted.get() is None
+        assert restarted.backout_queue() == [(mid(2), "poison")]
+        assert list((tmp_path / "committed").iterdir()) == []
+
+
+def test_make_mq_source_follows_mq_mode_and_reads_credentials_from_env(tmp_path: Path) -> None:
+    settings = SimpleNamespace(
+        mq_mode="folder",
+        mq_inbox_dir=str(tmp_path),
+        mq_queue_manager=QMGR,
+        mq_conn_name="mq(1414)",
+        mq_channel="CH",
+        mq_queue=INPUT,
+        mq_backout_queue=BACKOUT,
+    )
+    assert isinstance(make_mq_source(settings, "DC04-qb", {}), FolderMqSource)  # type: ignore[arg-type]
+    settings.mq_mode = "ibmmq"
+    env = {"MQ_USER": "u", "MQ_PASSWORD": "p", "MQ_CIPHER_SPEC": "ANY_TLS13", "MQ_KEY_REPOSITORY": "/k"}
+    source = make_mq_source(settings, "DC04-qb", env)  # type: ignore[arg-type]
+    assert isinstance(source, IbmMqSource)
+    assert (source.queue_name, source.backout_queue_name) == (INPUT, BACKOUT)
+    assert source.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k")
