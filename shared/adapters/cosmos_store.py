@@ -135,6 +135,16 @@ class CosmosIdempotencyStore(IdempotencyStore):
         self._container: ContainerProxy | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def on_container(
+        cls, items: ContainerProxy, options: CosmosOptions | None = None
+    ) -> CosmosIdempotencyStore:
+        """A store on an existing container client (one ``CosmosClient`` shared by the app; tests)."""
+        database = items.container_link.split("/")[1]
+        store = cls(Connection("CosmosConnection"), database, items.id, options)
+        store._container = items
+        return store
+
     def _client(self) -> CosmosClient:
         opts = self.options
         credential: Any
