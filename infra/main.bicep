@@ -197,13 +197,13 @@ var privateEndpointTargets = [
   }
   {
     key: 'sb-dc04'
-    targetId: resourceId(resourceGroupShared, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc04)
+    targetId: resourceId(resourceGroupDc04, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc04)
     groupId: 'namespace'
     zone: 'servicebus'
   }
   {
     key: 'sb-dc06'
-    targetId: resourceId(resourceGroupShared, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc06)
+    targetId: resourceId(resourceGroupDc06, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc06)
     groupId: 'namespace'
     zone: 'servicebus'
   }
@@ -318,7 +318,6 @@ var appSettingsBase = {
   FUNCTION_APP_NAME_DC06: names.functionAppDc06
   RESOURCE_GROUP_DC04: resourceGroupDc04
   RESOURCE_GROUP_DC06: resourceGroupDc06
-  SERVICEBUS_RESOURCE_GROUP: resourceGroupShared
   SERVICEBUS_ALIAS_NAME: serviceBusAliasName
   SERVICEBUS_NAMESPACE_DC04: names.serviceBusDc04
   SERVICEBUS_NAMESPACE_DC06: names.serviceBusDc06

@@ -4,9 +4,10 @@
 //   - per region, the pieces the other region also needs, so that stage 2 runs in one pass for each
 //     region in any order: the managed identity, the WAL storage account (both regions write both),
 //     Log Analytics + Application Insights (the cross-region alerts read both);
-//   - shared: Cosmos DB, the Service Bus Premium pair with its Geo-DR alias and queue, Azure Managed
-//     Redis with active geo-replication, the data-plane role assignments on all of them, the custom
-//     Geo-DR failover role, the action group and the alerts.
+//   - the Service Bus Premium namespace of each region (in the region's group, where the Watchdog
+//     looks for it), paired by the Geo-DR alias, with the queue on the primary;
+//   - shared: Cosmos DB, Azure Managed Redis with active geo-replication, the data-plane role
+//     assignments on all of them, the custom Geo-DR failover role, the action group and the alerts.
 // Stage 2 is main.bicep, once per region (dc04.bicepparam, dc06.bicepparam).
 targetScope = 'subscription'
 
@@ -184,22 +185,46 @@ module cosmos 'modules/cosmos.bicep' = {
   }
 }
 
-module serviceBus 'modules/servicebus.bicep' = {
-  name: 'servicebus'
-  scope: sharedGroup
+module serviceBusNamespaces 'modules/servicebus-namespace.bicep' = [
+  for (region, i) in regionCodes: {
+    name: 'servicebus-${region}'
+    scope: regionGroups[i]
+    params: {
+      name: serviceBusNames[i]
+      location: locations[i]
+      tags: tags
+    }
+  }
+]
+
+module serviceBusPairing 'modules/servicebus-pairing.bicep' = {
+  name: 'servicebus-pairing'
+  scope: regionGroups[primaryIndex]
   params: {
-    primaryName: serviceBusNames[primaryIndex]
-    primaryLocation: locations[primaryIndex]
-    secondaryName: serviceBusNames[1 - primaryIndex]
-    secondaryLocation: locations[1 - primaryIndex]
+    primaryName: serviceBusNamespaces[primaryIndex].outputs.name
+    secondaryId: serviceBusNamespaces[1 - primaryIndex].outputs.id
     aliasName: serviceBusAliasName
     queueName: serviceBusQueueName
     maxDeliveryCount: maxDeliveryCount
     lockDuration: lockDuration
     duplicateDetectionWindow: duplicateDetectionWindow
-    tags: tags
   }
 }
+
+module serviceBusRoles 'modules/servicebus-roles.bicep' = [
+  for (region, i) in regionCodes: {
+    name: 'servicebus-roles-${region}'
+    scope: regionGroups[i]
+    params: {
+      namespaceName: serviceBusNamespaces[i].outputs.name
+      principalIds: [
+        identities[0].outputs.principalId
+        identities[1].outputs.principalId
+      ]
+      failoverRoleDefinitionId: failoverRole.id
+    }
+  }
+]
 
 module redis 'modules/redis.bicep' = {
   name: 'redis'
@@ -223,13 +248,10 @@ module sharedRoles 'modules/shared-roles.bicep' = {
       identities[0].outputs.principalId
       identities[1].outputs.principalId
     ]
-    serviceBusNamespaceNames: serviceBusNames
     cosmosAccountName: cosmos.outputs.name
     redisNames: redisNames
-    failoverRoleDefinitionId: failoverRole.id
   }
   dependsOn: [
-    serviceBus
     redis
   ]
 }
@@ -260,8 +282,8 @@ module alerts 'modules/alerts.bicep' = {
     ]
     locations: locations
     serviceBusNamespaceIds: [
-      serviceBus.outputs.primaryId
-      serviceBus.outputs.secondaryId
+      serviceBusNamespaces[0].outputs.id
+      serviceBusNamespaces[1].outputs.id
     ]
     queueName: serviceBusQueueName
     actionGroupName: format(sharedNameFormats.actionGroup, workload, '', suffix)
@@ -284,7 +306,7 @@ module logReaders 'modules/log-reader.bicep' = [
   }
 ]
 
-output serviceBusAliasFqdn string = serviceBus.outputs.aliasFqdn
+output serviceBusAliasFqdn string = serviceBusPairing.outputs.aliasFqdn
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output redisHosts array = [
   redis.outputs.firstHost

@@ -2,9 +2,9 @@
 //   dead-letter depth      metric alert per Service Bus namespace (DeadletteredMessages > 0 on the queue)
 //   FAILED records         log alert: a statement was recorded FAILED and quarantined
 //   heartbeat missing      log alert per region: no successful Watchdog heartbeat
-//   both regions active    log alert: two regions claim or exercise the active role at once
+//   both regions active    log alert: both regions doing active-only work in the same minutes
 //   QueueBuilder stale     log alert: no QueueBuilder run in the active role
-// Log alerts read the telemetry contract of docs/alerts.md (AppTraces records with Properties.event)
+// Log alerts read the structured log records of shared/telemetry.py (AppTraces.Properties.event)
 // and the Functions host's own AppRequests rows (Name = function name). Each log alert runs in the
 // peer region's location where it matters (a region's heartbeat is watched from the other region),
 // with a system-assigned identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
@@ -105,35 +105,48 @@ resource deadLetter 'Microsoft.Insights/metricAlerts@2018-03-01' = [
 
 var bothWorkspaces = 'union workspace("{ws0}").{table}, workspace("{ws1}").{table}'
 
+// Event names are those of shared/telemetry.log_event (AppTraces.Properties.event); function names
+// are those of the blueprints (AppRequests.Name). docs/alerts.md lists the contract.
 var failedQuery = '''
 {traces}
-| where tostring(Properties.event) == "record_failed"
+| where tostring(Properties.event) == "statement.failed"
 | summarize n = count()
 '''
 
+// Successful Watchdog timer runs minus the runs whose heartbeat write failed.
 var heartbeatQuery = '''
-AppTraces
-| where tostring(Properties.event) == "watchdog_tick" and tobool(Properties.heartbeat_ok)
-| summarize n = count()
+let failed = toscalar(AppTraces
+| where tostring(Properties.event) == "watchdog.heartbeat_failed"
+| count);
+AppRequests
+| where Name == "watchdog_timer" and Success == true
+| summarize n = count() - failed
 '''
 
+// Minutes in which both regions did active-only work: delivered through the runner (successful
+// transformation_runner invocations) or ingested from MQ (statement.ingested). A controlled failover
+// overlaps for a few seconds at most; three such minutes out of five is a split brain.
 var bothActiveQuery = '''
-let claimed = {traces}
-| where tostring(Properties.event) == "watchdog_tick"
-| summarize arg_max(TimeGenerated, Properties) by region = tostring(Properties.region)
-| where tostring(Properties.role) == "active"
-| project region;
-let consuming = {requests}
-| where Name == "transformation_runner"
-| extend region = toupper(extract(@"-(dc0[46])-", 1, AppRoleName))
-| distinct region;
-union claimed, consuming
-| summarize n = dcount(region)
+let work = union
+  ({requests}
+  | where Name == "transformation_runner" and Success == true
+  | extend region = toupper(extract(@"-(dc0[46])-", 1, AppRoleName))),
+  ({traces}
+  | where tostring(Properties.event) == "statement.ingested"
+  | extend region = tostring(Properties.region));
+work
+| where isnotempty(region)
+| summarize regions = dcount(region) by bin(TimeGenerated, 1m)
+| summarize n = countif(regions > 1)
 '''
 
+// Successful queue_builder runs that were neither passive nor cut short by a transient error.
 var staleQuery = '''
-{traces}
-| where tostring(Properties.event) == "queue_builder_run" and tobool(Properties.active)
+let skipped = {traces}
+| where tostring(Properties.event) in ("queue_builder.passive", "queue_builder.transient")
+| distinct OperationId;
+{requests}
+| where Name == "queue_builder" and Success == true and OperationId !in (skipped)
 | summarize n = count()
 '''
 
@@ -158,8 +171,8 @@ var crossRegionRules = [
     window: 'PT5M'
     frequency: 'PT1M'
     query: replace(replace(bothActiveQuery, '{traces}', traces), '{requests}', requests)
-    operator: 'GreaterThan'
-    threshold: 1
+    operator: 'GreaterThanOrEqual'
+    threshold: 3
   }
   {
     key: 'queuebuilder-stale'

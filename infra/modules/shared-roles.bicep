@@ -1,30 +1,16 @@
-// Data-plane access of both regions' managed identities to the shared resources (deployed into the
-// shared resource group): Service Bus sender + receiver on both namespaces (the alias may point at
-// either), the Geo-DR failover role on both namespaces (the Watchdog fails the alias over), the Cosmos
-// DB Built-in Data Contributor SQL role, and the Redis "default" data access policy on both instances.
+// Data-plane access of both regions' managed identities to the resources in the shared resource
+// group: the Cosmos DB Built-in Data Contributor SQL role, and the Redis "default" data access policy
+// on both instances (each region uses its own; the peer's is granted so an operator can repoint a
+// region in an emergency). Service Bus roles: servicebus-roles.bicep (namespaces live per region).
 // Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 
 @description('Principal (object) ids of the regions\' managed identities.')
 param principalIds array
 
-param serviceBusNamespaceNames array
 param cosmosAccountName string
 param redisNames array
 
-@description('Resource id of the custom role that may fail over the Geo-DR alias.')
-param failoverRoleDefinitionId string
-
-var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
-var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
-
-resource namespaceA 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
-  name: serviceBusNamespaceNames[0]
-}
-
-resource namespaceB 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
-  name: serviceBusNamespaceNames[1]
-}
 
 resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
   name: cosmosAccountName
@@ -47,78 +33,6 @@ resource redisBDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' e
   parent: redisB
   name: 'default'
 }
-
-resource senderA 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceA.id, principalId, serviceBusDataSender)
-    scope: namespaceA
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSender)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource receiverA 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceA.id, principalId, serviceBusDataReceiver)
-    scope: namespaceA
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource failoverA 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceA.id, principalId, failoverRoleDefinitionId)
-    scope: namespaceA
-    properties: {
-      roleDefinitionId: failoverRoleDefinitionId
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource senderB 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceB.id, principalId, serviceBusDataSender)
-    scope: namespaceB
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSender)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource receiverB 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceB.id, principalId, serviceBusDataReceiver)
-    scope: namespaceB
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource failoverB 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespaceB.id, principalId, failoverRoleDefinitionId)
-    scope: namespaceB
-    properties: {
-      roleDefinitionId: failoverRoleDefinitionId
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
 
 resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for principalId in principalIds: {
