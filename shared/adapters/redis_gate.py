@@ -34,7 +34,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -86,13 +86,20 @@ class EntraIdCredentialProvider(CredentialProvider):
     authenticated with the previous one before the server closes them at its expiry.
     """
 
-    def __init__(self, credential: TokenCredential | None = None, refresh_margin_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        credential: TokenCredential | None = None,
+        refresh_margin_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` returns POSIX seconds, as ``AccessToken.expires_on`` does."""
         if credential is None:
             from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (lazy: heavy, Azure-only)
 
             credential = DefaultAzureCredential()
         self._credential = credential
         self._margin_s = refresh_margin_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self.generation = 0
@@ -103,7 +110,7 @@ class EntraIdCredentialProvider(CredentialProvider):
 
     def token(self) -> AccessToken:
         with self._lock:
-            if self._token is None or self._token.expires_on - self._margin_s <= time.time():
+            if self._token is None or self._token.expires_on - self._margin_s <= self._clock():
                 self._token = self._credential.get_token(REDIS_SCOPE)
                 self.generation += 1
             return self._token
@@ -257,10 +264,12 @@ class RedisActiveRegionGate(ActiveRegionGate):
 
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:
-        if self._credentials is not None and self._credentials.generation != self._generation:
-            self._generation = self._credentials.generation
-            self._client.connection_pool.disconnect()  # re-authenticate with the new token
         with _redis_errors(operation):
+            if self._credentials is not None:
+                self._credentials.token()  # renews ahead of expiry (cached otherwise)
+                if self._credentials.generation != self._generation:
+                    self._generation = self._credentials.generation
+                    self._client.connection_pool.disconnect()  # reconnect with the new token
             yield
 
     @staticmethod

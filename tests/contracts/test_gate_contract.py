@@ -8,6 +8,8 @@ its own key prefix on the stack's DC04 Redis.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 import uuid
@@ -18,10 +20,16 @@ from pathlib import Path
 
 import pytest
 import redis
+from azure.core.credentials import AccessToken
 
 from local.proxy import TcpProxy
 from local.stack import Stack, free_port_base
-from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.redis_gate import (
+    REDIS_SCOPE,
+    EntraIdCredentialProvider,
+    RedisActiveRegionGate,
+    object_id,
+)
 from shared.errors import PreconditionFailed, ServiceUnavailable
 from shared.memory.gate import InMemoryGate
 from shared.model import GateState
@@ -295,3 +303,74 @@ class TestRedisReplica:
             assert eventually(lambda: _role(dc06) == "replica" and _reads(dc06) == state)
         finally:
             pair.down()
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.signature"
+
+
+class FakeCredential:
+    """Stands in for DefaultAzureCredential: issues numbered tokens for one object id."""
+
+    def __init__(self, oid: str, lifetime_s: float, clock: Callable[[], float]) -> None:
+        self.oid = oid
+        self.lifetime_s = lifetime_s
+        self.clock = clock
+        self.issued: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        assert scopes == (REDIS_SCOPE,)
+        token = _jwt({"oid": self.oid, "n": len(self.issued)})
+        self.issued.append(token)
+        return AccessToken(token, int(self.clock() + self.lifetime_s))
+
+
+@pytest.mark.integration
+class TestRedisEntraIdAuthentication:
+    """The Azure path's credentials (object id + token as AUTH user/password) against a Redis ACL user."""
+
+    def test_object_id_is_read_from_the_token(self) -> None:
+        assert object_id(_jwt({"oid": "0b1d-42", "aud": "https://redis.azure.com"})) == "0b1d-42"
+        with pytest.raises(ServiceUnavailable, match="oid"):
+            object_id(_jwt({"aud": "x"}))
+        with pytest.raises(ServiceUnavailable):
+            object_id("not-a-jwt")
+
+    def test_token_authenticates_and_is_renewed_before_expiry(self, stack: dict[str, str]) -> None:
+        now = [1_000_000.0]
+        oid = f"oid-{uuid.uuid4().hex[:12]}"
+        prefix = f"test:{uuid.uuid4().hex}:"
+        credential = FakeCredential(oid, lifetime_s=3600, clock=lambda: now[0])
+        provider = EntraIdCredentialProvider(credential, refresh_margin_s=300, clock=lambda: now[0])
+        admin = redis.Redis.from_url(stack["STACK_REDIS_DC04"])
+        token = [_jwt({"oid": oid, "n": n}) for n in range(2)]
+        admin.acl_setuser(
+            oid, enabled=True, passwords=[f"+{token[0]}"], keys=[f"{prefix}*"], commands=["+@all"]
+        )
+        port = int(stack["STACK_REDIS_PORT_DC04"])
+        client = redis.Redis(port=port, credential_provider=provider, decode_responses=True)
+        gate = RedisActiveRegionGate(client, prefix, provider)
+        try:
+            assert gate.initialise("DC04") == GateState("DC04", 1)
+            assert client.acl_whoami() == oid
+            first_connection = client.client_id()
+
+            # The server now only accepts the next token; the provider renews 300 s before expiry.
+            admin.acl_setuser(oid, enabled=True, reset_passwords=True, passwords=[f"+{token[1]}"])
+            now[0] += 3600 - 299
+            assert gate.read() == GateState("DC04", 1)
+            assert len(credential.issued) == 2
+            assert client.client_id() != first_connection
+
+            credential.oid = "someone-else"  # a token the server does not know: AUTH fails
+            now[0] += 3600
+            with pytest.raises(ServiceUnavailable, match="redis"):
+                gate.read()
+        finally:
+            client.close()
+            admin.acl_deluser(oid)
+            admin.delete(f"{prefix}active_dc", f"{prefix}active_epoch")
+            admin.close()
