@@ -23,10 +23,15 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.errors import NotFound, TransientError
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.adapters.blob_wal import BlobOptions
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +189,26 @@ class DualRegionWriteAheadLog(WriteAheadLog):
             error,
             extra={"failed_region": self.local_region},
         )
+
+
+def dual_region_wal(
+    settings: Settings,
+    *,
+    on_degraded: Callable[[DegradedWrite], None] | None = None,
+    options: BlobOptions | None = None,
+) -> DualRegionWriteAheadLog:
+    """The WAL of ``settings.region``: its own account as ``local``, the other region's as ``peer``
+    (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
+    from shared.adapters.blob_wal import BlobWriteAheadLog  # noqa: PLC0415 - Azure SDK on first use only
+
+    def region_wal(region: str) -> BlobWriteAheadLog:
+        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, options)
+
+    return DualRegionWriteAheadLog(
+        region_wal(settings.region),
+        region_wal(settings.peer_region),
+        local_region=settings.region,
+        peer_region=settings.peer_region,
+        allow_degraded=settings.wal_allow_degraded,
+        on_degraded=on_degraded,
+    )

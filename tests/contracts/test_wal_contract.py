@@ -21,6 +21,7 @@ from shared.memory import InMemoryWriteAheadLog
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
 from shared.settings import Connection
+from shared.wal_dual import DualRegionWriteAheadLog
 
 DAY1 = datetime(2026, 11, 25, 23, 59, 58, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 26, 0, 0, 1, 250000, tzinfo=UTC)
@@ -249,3 +250,90 @@ class TestBlobWal(WalContract):
         assert [e.name for e in wal.list(after=stray)] == []
         with pytest.raises(UnreadableWalEntry):
             wal.read(stray)
+
+
+class TestDualRegionWalOnTwins(WalContract):
+    """The composite keeps the port's contract; its outage is both regions away."""
+
+    @pytest.fixture
+    def wal(self) -> WriteAheadLog:
+        return DualRegionWriteAheadLog(
+            InMemoryWriteAheadLog(), InMemoryWriteAheadLog(), local_region="DC04", peer_region="DC06"
+        )
+
+    @pytest.fixture
+    def outage(self, wal: WriteAheadLog) -> Outage:
+        assert isinstance(wal, DualRegionWriteAheadLog)
+        twins = [wal.local, wal.peer]
+
+        def switch(on: bool) -> None:
+            for twin in twins:
+                assert isinstance(twin, InMemoryWriteAheadLog)
+                twin.available = on
+
+        return Outage(lambda: switch(False), lambda: switch(True))
+
+
+@pytest.fixture
+def dc06_proxy(stack: dict[str, str]) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(0, ("127.0.0.1", int(stack["STACK_BLOB_PORT_DC06"])))
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+class TestDualRegionWalOnAzurite(WalContract):
+    """Both regions' Azurite, each behind its own proxy: DC04 local, DC06 peer."""
+
+    @pytest.fixture
+    def wal(self, stack: dict[str, str], blob_proxy: TcpProxy, dc06_proxy: TcpProxy) -> WriteAheadLog:
+        container = f"wal-{uuid.uuid4().hex[:12]}"
+        regions = {}
+        for region, proxy in (("DC04", blob_proxy), ("DC06", dc06_proxy)):
+            port = stack[f"STACK_BLOB_PORT_{region}"]
+            conn = _through(stack[f"STACK_BLOB_{region}"], port, proxy.port)
+            regions[region] = BlobWriteAheadLog(Connection(f"WalStorage{region}", conn), container, FAST)
+        return DualRegionWriteAheadLog(
+            regions["DC04"], regions["DC06"], local_region="DC04", peer_region="DC06", allow_degraded=True
+        )
+
+    @pytest.fixture
+    def outage(self, blob_proxy: TcpProxy, dc06_proxy: TcpProxy) -> Outage:
+        def cut() -> None:
+            blob_proxy.cut()
+            dc06_proxy.cut()
+
+        def restore() -> None:
+            blob_proxy.restore()
+            dc06_proxy.restore()
+
+        return Outage(cut, restore)
+
+    def test_peer_away_degraded_write_then_reconcile(self, wal: WriteAheadLog, dc06_proxy: TcpProxy) -> None:
+        assert isinstance(wal, DualRegionWriteAheadLog)
+        both = entry_for(DAY1, 1, 1, b"both")
+        wal.append(both, b"both")
+        dc06_proxy.cut()
+        try:
+            lone = entry_for(DAY1, 1, 2, b"DC04 only")
+            outcome = wal.append_reporting(lone, b"DC04 only")
+        finally:
+            dc06_proxy.restore()
+        assert outcome.regions == ("DC04",)
+        assert wal.degraded_writes == 1
+        assert [e.sequence for e in wal.peer.list()] == [1]
+        assert wal.reconcile() == {"DC04": 0, "DC06": 1}
+        assert wal.peer.read(lone.name) == (lone, b"DC04 only")
+
+    def test_local_away_reads_and_lists_the_peer_copy(self, wal: WriteAheadLog, blob_proxy: TcpProxy) -> None:
+        assert isinstance(wal, DualRegionWriteAheadLog)
+        entries = [entry_for(DAY1, 1, n, b"x%d" % n) for n in (1, 2, 3)]
+        for entry in entries:
+            wal.append(entry, b"x%d" % entry.sequence)
+        blob_proxy.cut()
+        try:
+            assert list(wal.list(after=entries[0].name)) == entries[1:]
+            assert wal.read(entries[2].name) == (entries[2], b"x3")
+        finally:
+            blob_proxy.restore()
+        assert wal.fallback_reads == 2

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.adapters.blob_wal import BlobWriteAheadLog
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
 from shared.memory import InMemoryWriteAheadLog
 from shared.model import WalEntry
-from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog
+from shared.settings import Settings
+from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog, dual_region_wal
 
 AT = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
 
@@ -239,3 +241,28 @@ def test_reconcile_with_a_limit_copies_only_what_both_listings_cover(
     # DC04 lists 1, 2; DC06 lists 1, 3: only 2 is known to be missing in DC06, 3 is unknown for DC04.
     assert wal.reconcile(limit=2) == {"DC04": 0, "DC06": 1}
     assert [e.sequence for e in dc06.list()] == [1, 2, 3, 4]
+
+
+def test_dual_region_wal_is_built_from_settings_without_contacting_storage() -> None:
+    blob = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/{}"
+    env = {
+        "BRIDGE_REGION": "DC06",
+        "ServiceBusConnection": "Endpoint=sb://127.0.0.1:9;SharedAccessKeyName=x;SharedAccessKey=y",
+        "WalStorageDC04": blob.format("dc04"),
+        "WalStorageDC06": blob.format("dc06"),
+        "CosmosConnection": "AccountEndpoint=http://127.0.0.1:9/;AccountKey=a2V5",
+        "RedisConnection": "redis://127.0.0.1:9/0",
+        "MQ_MODE": "folder",
+        "MQ_INBOX_DIR": "/tmp/inbox",
+        "MESSAGEWAY_MODE": "folder",
+        "MESSAGEWAY_OUTBOX_DIR": "/tmp/outbox",
+        "WAL_CONTAINER": "wal-test",
+        "WAL_ALLOW_DEGRADED": "true",
+    }
+    wal = dual_region_wal(Settings.from_mapping(env))
+    assert (wal.local_region, wal.peer_region, wal.allow_degraded) == ("DC06", "DC04", True)
+    assert isinstance(wal.local, BlobWriteAheadLog)
+    assert isinstance(wal.peer, BlobWriteAheadLog)
+    assert wal.local._container.connection.connection_string == blob.format("dc06")
+    assert wal.peer._container.connection.connection_string == blob.format("dc04")
+    assert wal.local.container_name == wal.peer.container_name == "wal-test"
