@@ -204,6 +204,10 @@ class FolderMqSource(MqSource):
     # -- internals ------------------------------------------------------------------------------------
 
     def _io(self, what: str, action: Callable[[], _T]) -> _T:
+        with self._lock:
+            return self._io_locked(what, action)
+
+    def _io_locked(self, what: str, action: Callable[[], _T]) -> _T:
         try:
             if self._broken:
                 self._lost = self._reconnect() > 0 or self._lost

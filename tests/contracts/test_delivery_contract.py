@@ -4,7 +4,6 @@ twin, the folder outbox and the MQ put adapter over the fake ``ibmmq`` (``tests/
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -25,8 +24,8 @@ from shared.errors import ServiceUnavailable
 from shared.memory import InMemoryDeliveryTarget
 from shared.model import delivery_key_for
 from shared.ports import DeliveryTarget
+from tests import fakes
 
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
 QMGR, MESSAGEWAY = "QMGW", "MESSAGEWAY.IN"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="BRIDGE.SVRCONN")
 MESSAGE_ID = "414d5120514d31202020202020202020aa11bb22cc33dd44"  # an MQ-style MsgId, hex
@@ -35,25 +34,11 @@ META = {"message_id": MESSAGE_ID, "session_id": "DE89370400440532013000", "regio
 MT950 = b"{1:F01BANKDEFFAXXX0000000000}{2:I950BANKDEFFXXXXN}{4:\r\n:20:STMT1\r\n-}"
 
 
-def _forget_ibmmq() -> None:
-    for name in [n for n in sys.modules if n == "ibmmq" or n.startswith("ibmmq.")]:
-        del sys.modules[name]
-
-
 @pytest.fixture
 def fake_ibmmq() -> Iterator[ModuleType]:
     """The fake ``ibmmq`` first on ``sys.path`` for one test, removed (and unimported) after."""
-    _forget_ibmmq()
-    sys.path.insert(0, str(FAKES))
-    try:
-        import ibmmq  # noqa: PLC0415 - must resolve to the fake inserted above
-
-        assert ibmmq.__version__.endswith("-fake")
-        ibmmq.reset()
-        yield ibmmq
-    finally:
-        sys.path.remove(str(FAKES))
-        _forget_ibmmq()
+    with fakes.fake_ibmmq() as module:
+        yield module
 
 
 class DeliveryHarness(ABC):

@@ -23,8 +23,8 @@ from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource, make_mq_sourc
 from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.memory import InMemoryMqSource
 from shared.ports import MqSource
+from tests import fakes
 
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
 QMGR, INPUT, BACKOUT = "QM1", "STATEMENTS.IN", "STATEMENTS.BACKOUT"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="DEV.APP.SVRCONN")
 
@@ -33,25 +33,11 @@ def mid(n: int) -> str:
     return f"{n:048x}"
 
 
-def _forget_ibmmq() -> None:
-    for name in [n for n in sys.modules if n == "ibmmq" or n.startswith("ibmmq.")]:
-        del sys.modules[name]
-
-
 @pytest.fixture
 def fake_ibmmq() -> Iterator[ModuleType]:
     """The fake ``ibmmq`` first on ``sys.path`` for one test, removed (and unimported) after."""
-    _forget_ibmmq()
-    sys.path.insert(0, str(FAKES))
-    try:
-        import ibmmq  # noqa: PLC0415 - must resolve to the fake inserted above
-
-        assert ibmmq.__version__.endswith("-fake")
-        ibmmq.reset()
-        yield ibmmq
-    finally:
-        sys.path.remove(str(FAKES))
-        _forget_ibmmq()
+    with fakes.fake_ibmmq() as module:
+        yield module
 
 
 def parse_rfh2(raw: bytes) -> tuple[dict[str, str], bytes]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import re
 import runpy
-import sys
 from collections.abc import Iterator
 from importlib.metadata import distribution
 from pathlib import Path
@@ -16,27 +15,15 @@ from types import ModuleType
 
 import pytest
 
-FAKES = Path(__file__).resolve().parent
+from tests.fakes import fake_ibmmq
+
 REAL = Path(str(distribution("ibmmq").locate_file("ibmmq")))
 
 
 @pytest.fixture
 def fake() -> Iterator[ModuleType]:
-    saved = {n: m for n, m in sys.modules.items() if n == "ibmmq" or n.startswith("ibmmq.")}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(FAKES))
-    try:
-        import ibmmq  # noqa: PLC0415 - the fake, first on sys.path
-
-        assert ibmmq.__version__.endswith("-fake")
-        ibmmq.reset()
-        yield ibmmq
-    finally:
-        sys.path.remove(str(FAKES))
-        for name in [n for n in sys.modules if n == "ibmmq" or n.startswith("ibmmq.")]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+    with fake_ibmmq() as module:
+        yield module
 
 
 def _public(module: ModuleType) -> dict[str, object]:
