@@ -37,7 +37,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobPrefix, BlobProperties, BlobServiceClient, ContainerClient, LinearRetry
 
 from shared.adapters.azure_errors import azure_errors
-from shared.errors import AlreadyExists, ConfigurationError, PermanentError
+from shared.errors import AlreadyExists, ConfigurationError, PermanentError, ServiceUnavailable
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
 from shared.settings import Connection
@@ -195,7 +195,10 @@ class BlobWriteAheadLog(WriteAheadLog):
                     max_concurrency=1,
                 )
                 return
-            except ResourceExistsError:
+            except ResourceExistsError as exists:
+                code = str(getattr(exists, "error_code", None))
+                if code != "BlobAlreadyExists":  # e.g. ContainerBeingDeleted: not our blob
+                    raise ServiceUnavailable("blob", f"HTTP 409 {code}") from exists
                 stored = blob.get_blob_properties().metadata or {}
                 stored_sha = stored.get("sha256")
                 if stored_sha is None:  # not written by append: compare the bodies themselves

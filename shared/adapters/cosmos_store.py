@@ -29,7 +29,7 @@ from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
 from shared.adapters.azure_errors import azure_errors
-from shared.errors import ConfigurationError, NotFound
+from shared.errors import ConfigurationError, NotFound, PermanentError
 from shared.model import ClaimRecord, RecordState
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
@@ -91,8 +91,25 @@ def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
     }
 
 
+class UnreadableRecord(PermanentError):
+    """An item in the records container that is not a valid record (written outside the bridge)."""
+
+    reason = "idempotency-record-unreadable"
+
+    def __init__(self, message_id: str, detail: str) -> None:
+        super().__init__(f"idempotency record {message_id!r} is unreadable: {detail}")
+        self.message_id = message_id
+
+
 def record_from_item(item: Mapping[str, Any]) -> ClaimRecord:
     """The :class:`ClaimRecord` stored as ``item`` (``_etag`` becomes ``etag``)."""
+    try:
+        return _record(item)
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise UnreadableRecord(str(item.get("id")), f"{type(error).__name__}: {error}") from error
+
+
+def _record(item: Mapping[str, Any]) -> ClaimRecord:
     updated = item.get("updatedAt")
     return ClaimRecord(
         message_id=item["id"],

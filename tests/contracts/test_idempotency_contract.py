@@ -16,10 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient
 
 from local.proxy import TcpProxy
-from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions
+from shared.adapters.azure_errors import RequestRejected, translate
+from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable
 from shared.memory import InMemoryIdempotencyStore
 from shared.model import ClaimRecord, RecordState, delivery_key_for
@@ -312,3 +314,48 @@ def answers_500(stack: dict[str, str]) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+def test_an_item_that_is_not_a_record_is_reported(stack: dict[str, str]) -> None:
+    store = CosmosIdempotencyStore(
+        Connection("CosmosConnection", stack["STACK_COSMOS"]), "contract", f"records-{uuid.uuid4().hex[:12]}"
+    )
+    store._items().create_item({"id": "stray", "note": "written by hand"})
+    with pytest.raises(UnreadableRecord):
+        store.get("stray")
+
+
+def _http_error(status: int) -> HttpResponseError:
+    error = HttpResponseError(message=f"HTTP {status}")
+    error.status_code = status
+    return error
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (404, NotFound),
+        (409, AlreadyExists),
+        (412, PreconditionFailed),
+        (408, ServiceUnavailable),
+        (429, ServiceUnavailable),
+        (449, ServiceUnavailable),
+        (500, ServiceUnavailable),
+        (503, ServiceUnavailable),
+        (401, ServiceUnavailable),
+        (403, ServiceUnavailable),
+        (400, RequestRejected),
+        (413, RequestRejected),
+    ],
+)
+def test_http_status_mapping(status: int, expected: type[Exception]) -> None:
+    translated = translate(_http_error(status), service="cosmos", what=_WHAT_RECORD, key="a1")
+    assert type(translated) is expected
+
+
+def test_errors_without_an_answer_are_service_unavailable() -> None:
+    for error in (ServiceRequestError("connection refused"), ServiceResponseError("reset"), TimeoutError()):
+        assert isinstance(translate(error, service="blob", what="WAL blob", key="x"), ServiceUnavailable)
+
+
+_WHAT_RECORD = "idempotency record"
