@@ -33,6 +33,9 @@ param mq = {
   connName: 'mq1.corp.example(1414),mq2.corp.example(1414)'
   queue: 'STATEMENTS.IN'
   backoutQueue: 'STATEMENTS.BACKOUT'
+  user: 'bridge'
+  cipherSpec: 'TLS_AES_256_GCM_SHA384'
+  keyRepository: ''
 }
 param mqPasswordSecretName = 'mq-password'
 param messageWayQueue = 'MESSAGEWAY.IN'

@@ -68,7 +68,7 @@ param backupContainer string
 param cosmosDatabase string
 param cosmosContainer string
 
-@description('IBM MQ input: queueManager, channel, connName (host(port)[,host(port)]), queue, backoutQueue.')
+@description('IBM MQ input: queueManager, channel, connName (host(port)[,host(port)]), queue, backoutQueue, user, cipherSpec, keyRepository (docs/onprem.md).')
 param mq object
 
 @description('Key Vault secret name holding the MQ password; empty = no password (MQ_PASSWORD not set).')
@@ -266,34 +266,31 @@ module privateEndpoints 'modules/private-endpoint.bicep' = [
 
 // ---- App settings: every name shared/settings.py reads (tests/infra/test_settings_coverage.py) ----
 
-var identitySettings = {
-  credential: 'managedidentity'
-  clientId: identity.properties.clientId
-}
+var clientId = identity.properties.clientId
 
 var appSettingsBase = {
   // Functions host: identity-based host storage and Entra-authenticated telemetry.
   AzureWebJobsStorage__accountName: names.hostStorage
-  AzureWebJobsStorage__credential: identitySettings.credential
-  AzureWebJobsStorage__clientId: identitySettings.clientId
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: clientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identitySettings.clientId};Authorization=AAD'
-  AZURE_CLIENT_ID: identitySettings.clientId
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${clientId};Authorization=AAD'
+  AZURE_CLIENT_ID: clientId
   'AzureWebJobs.transformation_runner.Disabled': isPassive ? 'true' : 'false'
   BRIDGE_REGION: region
   // Connections (identity-based: <connection>__<endpoint>, <connection>__credential, __clientId).
   ServiceBusConnection__fullyQualifiedNamespace: '${serviceBusAliasName}.servicebus.windows.net'
-  ServiceBusConnection__credential: identitySettings.credential
-  ServiceBusConnection__clientId: identitySettings.clientId
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: clientId
   WalStorageDC04__serviceUri: 'https://${names.walDc04}.blob.${environment().suffixes.storage}'
-  WalStorageDC04__credential: identitySettings.credential
-  WalStorageDC04__clientId: identitySettings.clientId
+  WalStorageDC04__credential: 'managedidentity'
+  WalStorageDC04__clientId: clientId
   WalStorageDC06__serviceUri: 'https://${names.walDc06}.blob.${environment().suffixes.storage}'
-  WalStorageDC06__credential: identitySettings.credential
-  WalStorageDC06__clientId: identitySettings.clientId
+  WalStorageDC06__credential: 'managedidentity'
+  WalStorageDC06__clientId: clientId
   CosmosConnection__accountEndpoint: cosmos.properties.documentEndpoint
-  CosmosConnection__credential: identitySettings.credential
-  CosmosConnection__clientId: identitySettings.clientId
+  CosmosConnection__credential: 'managedidentity'
+  CosmosConnection__clientId: clientId
   RedisConnection__host: '${redis.properties.hostName}:10000'
   RedisConnection__principalId: identity.properties.principalId
   // Names.
@@ -310,6 +307,9 @@ var appSettingsBase = {
   MQ_CONN_NAME: mq.connName
   MQ_QUEUE: mq.queue
   MQ_BACKOUT_QUEUE: mq.backoutQueue
+  MQ_USER: mq.user
+  MQ_CIPHER_SPEC: mq.cipherSpec
+  MQ_KEY_REPOSITORY: mq.keyRepository
   MESSAGEWAY_MODE: 'ibmmq'
   MESSAGEWAY_QUEUE: messageWayQueue
   // Azure control plane, for the Watchdog's promotion/demotion (azure-mgmt-web, azure-mgmt-servicebus).
