@@ -89,6 +89,8 @@ class Stack:
         self.timeout_s = float(os.environ.get("BRIDGE_STACK_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         self.specs = specs(root, port_base, self.local)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        #: Seconds from launch until each service (started by the last call) answered.
+        self.ready_s: dict[str, float] = {}
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -192,9 +194,23 @@ class Stack:
         with open(self.local / "stack.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                self._refuse_other_stack()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _refuse_other_stack(self) -> None:
+        """One state directory serves one port base: never adopt, clobber or orphan another's PIDs."""
+        other = self.env().get("STACK_BLOB_PORT_DC04")
+        if other is None or int(other) == self.port_base:
+            return
+        live = [path.stem for path in (self.local / "pids").glob("*.pid") if _pid_alive(_read_int(path))]
+        if live:
+            raise StackError(
+                "stack",
+                f"{self.local} belongs to a running stack on port base {other} ({', '.join(sorted(live))}); "
+                "stop it with that BRIDGE_STACK_PORT_BASE first, or give this stack its own state_dir",
+            )
 
     def _up_locked(self) -> list[str]:
         if not servicebus_available(self.root):
@@ -206,20 +222,33 @@ class Stack:
         return self._start_and_wait([self.specs[name] for name in self.names])
 
     def _start_and_wait(self, services: list[ServiceSpec]) -> list[str]:
-        """Start those not running, all at once; wait for each; return the names started."""
+        """Start those not running, all at once, and wait for all; return the names started.
+
+        On failure, the services this call started are stopped again (nothing is left half-up).
+        """
         started: dict[str, subprocess.Popen[bytes]] = {}
-        for spec in services:
-            if self.pid(spec.name) is not None:
-                continue
-            if spec.probe(spec.port):
-                raise StackError(spec.name, f"port {spec.port} is taken by a process the stack did not start")
-            if spec.name == "cosmos":
-                self._patch_cosmos()
-            started[spec.name] = self._launch(spec)
-        for spec in services:
-            self._wait(spec, started.get(spec.name))
-        if "redis-dc06" in started:
-            self._wait_replica_linked()
+        began = time.monotonic()
+        try:
+            for spec in services:
+                if self.pid(spec.name) is not None:
+                    continue
+                if spec.probe(spec.port):
+                    raise StackError(
+                        spec.name,
+                        f"port {spec.port} is taken by a process this stack did not start (stop it, or "
+                        "choose other ports with BRIDGE_STACK_PORT_BASE)",
+                    )
+                if spec.name == "cosmos":
+                    self._patch_cosmos()
+                started[spec.name] = self._launch(spec)
+            self._wait_all(services, started, began)
+            if "redis-dc06" in started:
+                self._wait_replica_linked()
+                self.ready_s["redis-dc06"] = time.monotonic() - began
+        except BaseException:
+            for name in started:
+                self._stop(name)
+            raise
         return list(started)
 
     def _patch_cosmos(self) -> None:
@@ -255,18 +284,27 @@ class Stack:
         self._pid_file(spec.name).write_text(f"{process.pid}\n")
         return process
 
-    def _wait(self, spec: ServiceSpec, process: subprocess.Popen[bytes] | None) -> None:
+    def _wait_all(
+        self, services: list[ServiceSpec], started: dict[str, subprocess.Popen[bytes]], began: float
+    ) -> None:
+        """Poll every service until it answers; fail on the first that exits or outlasts the timeout."""
+        pending = {spec.name: spec for spec in services}
         deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            if spec.probe(spec.port):
-                return
-            if process is not None and process.poll() is not None:
-                self._pid_file(spec.name).unlink(missing_ok=True)
-                raise StackError(spec.name, f"exited with status {process.returncode}", self._log_tail(spec))
+        while pending:
+            for name, spec in list(pending.items()):
+                if spec.probe(spec.port):
+                    del pending[name]
+                    if name in started:
+                        self.ready_s[name] = time.monotonic() - began
+                    continue
+                process = started.get(name)
+                if process is not None and process.poll() is not None:
+                    raise StackError(name, f"exited with status {process.returncode}", self._log_tail(spec))
+            if pending and time.monotonic() > deadline:
+                spec = next(iter(pending.values()))
+                detail = f"did not answer on port {spec.port} within {self.timeout_s:g} s"
+                raise StackError(spec.name, detail, self._log_tail(spec))
             time.sleep(0.05)
-        raise StackError(
-            spec.name, f"did not answer on port {spec.port} within {self.timeout_s:g} s", self._log_tail(spec)
-        )
 
     def _wait_replica_linked(self) -> None:
         replica = self.specs["redis-dc06"]
@@ -355,16 +393,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     stack = Stack(ROOT, default_port_base())
-    if args.command == "up":
-        began = time.monotonic()
-        try:
+    began = time.monotonic()
+    try:
+        if args.command == "up":
             stack.up()
-        except StackError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        elif args.command == "down":
+            stack.down()
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.command == "up":
         print(f"stack up in {time.monotonic() - began:.1f} s; environment in {stack.env_file}")
+        if stack.ready_s:
+            print("started: " + ", ".join(f"{name} {s:.1f} s" for name, s in stack.ready_s.items()))
     elif args.command == "down":
-        stack.down()
         print("stack down")
     answers = stack.status()
     for name in SERVICE_NAMES:
