@@ -126,6 +126,7 @@ class Stack:
         """Start one service again (or reuse it if it runs) and wait until it answers."""
         with self._locked():
             self._start_and_wait([self._spec(name)])
+            self._write_env()
 
     def env(self) -> dict[str, str]:
         """The key/value pairs of ``.local/stack.env`` (empty if ``up`` never ran)."""

@@ -179,6 +179,17 @@ def test_a_service_that_cannot_start_is_named_with_its_log(private_stack: Stack)
     assert "redis-dc04" in str(caught.value)
 
 
+def test_a_state_dir_serves_one_port_base(private_stack: Stack) -> None:
+    private_stack.start_service("redis-dc04")
+    other = Stack(ROOT, private_stack.port_base + 1000, state_dir=private_stack.local)
+    with pytest.raises(StackError, match=f"port base {private_stack.port_base}"):
+        other.start_service("redis-dc04")
+    with pytest.raises(StackError, match=f"port base {private_stack.port_base}"):
+        other.down()
+    assert private_stack.pid("redis-dc04") is not None
+    assert private_stack.status()["redis-dc04"]
+
+
 def _load_patch_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "patch_cosmos", ROOT / "scripts" / "patch-cosmosdb-server.py"
