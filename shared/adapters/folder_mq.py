@@ -91,6 +91,14 @@ def _with_count(name: str, count: int) -> str:
     return f"{match['order']}-{match['id']}.b{count}.msg"
 
 
+def _listing(folder: Path) -> list[str]:
+    """Sorted names in ``folder``; empty if a concurrent process renamed or removed it."""
+    try:
+        return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+
+
 def _rename_if_present(source: Path, target: Path) -> bool:
     try:
         os.rename(source, target)
@@ -209,6 +217,8 @@ class FolderMqSource(MqSource):
 
     def _io_locked(self, what: str, action: Callable[[], _T]) -> _T:
         try:
+            if not self._inflight.is_dir():  # the inbox (or this owner's part of it) is gone
+                raise FileNotFoundError(f"{self._inflight} is missing")
             if self._broken:
                 self._lost = self._reconnect() > 0 or self._lost
             if self._lost and what == "commit":
@@ -281,11 +291,7 @@ class FolderMqSource(MqSource):
 
     def _finish(self, folder: Path) -> None:
         """Move a committed unit's files to their final place; safe to repeat after a crash."""
-        try:
-            names = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            return  # another process finished it
-        for name in names:
+        for name in _listing(folder):  # empty when another process finished it
             if not _NAME.match(name):
                 continue
             source, reason = folder / name, folder / f"{name}.reason"
@@ -295,7 +301,7 @@ class FolderMqSource(MqSource):
                 _rename_if_present(source, self.root / "done" / name)
             else:
                 source.unlink(missing_ok=True)
-        for name in os.listdir(folder) if folder.exists() else []:
+        for name in _listing(folder):
             if name.endswith(".reason"):
                 _rename_if_present(folder / name, self.root / "backout" / name)
         with contextlib.suppress(OSError):  # not empty (a concurrent finisher) or already gone
@@ -303,18 +309,14 @@ class FolderMqSource(MqSource):
 
     def _back_out_folder(self, folder: Path) -> int:
         returned = 0
-        try:
-            names = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            return 0
-        for name in names:
+        for name in _listing(folder):
             match = _NAME.match(name)
             if match is None:
                 continue
             target = self.root / "new" / _with_count(name, int(match["count"]) + 1)
             if _rename_if_present(folder / name, target):
                 returned += 1
-        for name in os.listdir(folder):
+        for name in _listing(folder):
             if name.endswith(".reason"):
                 (folder / name).unlink(missing_ok=True)
         return returned
