@@ -66,6 +66,7 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         peer_region: str,
         allow_degraded: bool = False,
         on_degraded: Callable[[DegradedWrite], None] | None = None,
+        max_workers: int = 16,
     ) -> None:
         self.local = local
         self.peer = peer
@@ -75,7 +76,8 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         self.on_degraded = on_degraded
         self.degraded_writes = 0
         self.fallback_reads = 0
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wal-dual")
+        # Two writer threads per append; callers append concurrently (the QueueBuilder uses 8 threads).
+        self._pool = ThreadPoolExecutor(max_workers=max(2, max_workers), thread_name_prefix="wal-dual")
 
     def close(self) -> None:
         """Stop the writer threads (idle ones; an append in progress finishes first)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -266,3 +267,14 @@ def test_dual_region_wal_is_built_from_settings_without_contacting_storage() -> 
     assert wal.local._container.connection.connection_string == blob.format("dc06")
     assert wal.peer._container.connection.connection_string == blob.format("dc04")
     assert wal.local.container_name == wal.peer.container_name == "wal-test"
+
+
+def test_concurrent_appends_all_reach_both_regions(
+    dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
+) -> None:
+    wal = dual(dc04, dc06)
+    entries = [make_entry(n, b"%d" % n) for n in range(1, 65)]
+    with ThreadPoolExecutor(8) as callers:
+        list(callers.map(lambda e: wal.append(e, b"%d" % e.sequence), entries))
+    wal.close()
+    assert [e.sequence for e in dc04.list()] == [e.sequence for e in dc06.list()] == list(range(1, 65))
