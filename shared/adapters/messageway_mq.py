@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from shared.adapters.ibmmq_source import IbmMqConfig, MqiConnection, connection_lost
+from shared.adapters.mqi import IbmMqConfig, MqiConnection, connection_lost
 from shared.ports import DeliveryTarget
 
 SERVICE = "messageway"
