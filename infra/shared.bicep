@@ -68,6 +68,13 @@ param cosmosConsistency string
 
 param redisSku string
 
+@description('Region whose Redis instance forms the geo-replication group (the other joins it).')
+@allowed([
+  'DC04'
+  'DC06'
+])
+param redisGroupFounder string
+
 @description('E-mail address that receives the alerts (empty: add receivers to the action group later).')
 param alertEmail string
 
@@ -82,6 +89,7 @@ var regionGroupNames = [
   resourceGroupDc06
 ]
 var primaryIndex = serviceBusPrimaryRegion == 'DC04' ? 0 : 1
+var founderIndex = redisGroupFounder == 'DC04' ? 0 : 1
 var serviceBusNames = [for region in regionCodes: format(nameFormats.serviceBusNamespace, workload, toLower(region), suffix)]
 var redisNames = [for region in regionCodes: format(nameFormats.redis, workload, toLower(region), suffix)]
 var walNames = [for region in regionCodes: format(nameFormats.walStorage, workload, toLower(region), suffix)]
@@ -226,16 +234,33 @@ module serviceBusRoles 'modules/servicebus-roles.bicep' = [
   }
 ]
 
-module redis 'modules/redis.bicep' = {
-  name: 'redis'
+// The member that forms the geo-replication group first; the other joins it. After a region's
+// instance was lost and force-unlinked, set redisGroupFounder to the surviving region so the re-created
+// instance joins the surviving group (docs/runbook.md#redis).
+module redisFounder 'modules/redis.bicep' = {
+  name: 'redis-founder'
   scope: sharedGroup
   params: {
-    firstName: redisNames[0]
-    firstLocation: locations[0]
-    secondName: redisNames[1]
-    secondLocation: locations[1]
-    groupNickname: '${workload}-${suffix}'
+    name: redisNames[founderIndex]
+    location: locations[founderIndex]
     skuName: redisSku
+    groupNickname: '${workload}-${suffix}'
+    linkedDatabaseIds: []
+    tags: tags
+  }
+}
+
+module redisJoiner 'modules/redis.bicep' = {
+  name: 'redis-joiner'
+  scope: sharedGroup
+  params: {
+    name: redisNames[1 - founderIndex]
+    location: locations[1 - founderIndex]
+    skuName: redisSku
+    groupNickname: '${workload}-${suffix}'
+    linkedDatabaseIds: [
+      redisFounder.outputs.databaseId
+    ]
     tags: tags
   }
 }
@@ -252,7 +277,8 @@ module sharedRoles 'modules/shared-roles.bicep' = {
     redisNames: redisNames
   }
   dependsOn: [
-    redis
+    redisFounder
+    redisJoiner
   ]
 }
 
@@ -309,6 +335,6 @@ module logReaders 'modules/log-reader.bicep' = [
 output serviceBusAliasFqdn string = serviceBusPairing.outputs.aliasFqdn
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output redisHosts array = [
-  redis.outputs.firstHost
-  redis.outputs.secondHost
+  redisFounder.outputs.host
+  redisJoiner.outputs.host
 ]

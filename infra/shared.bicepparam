@@ -25,6 +25,7 @@ param lockDuration = 'PT1M'
 param duplicateDetectionWindow = 'PT1H'
 param cosmosConsistency = 'Strong'
 param redisSku = 'Balanced_B1'
+param redisGroupFounder = 'DC04'
 param alertEmail = ''
 param tags = {
   workload: 'statement-bridge'

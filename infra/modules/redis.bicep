@@ -1,38 +1,28 @@
-// Azure Managed Redis in both regions, linked by active geo-replication: each region reads and writes
-// its own instance (RedisConnection__host), both are writable, replication is asynchronous and
-// conflict-free (last writer wins per key). That is why only the passive side promotes and only the
-// active side demotes (DESIGN.md), and why nothing needs to be made writable on failover.
-// The alternative (Azure Cache for Redis Premium, passive geo-replication) and its failover steps are
-// in docs/deployment.md. Access keys are disabled: Entra ID only (access policy assignments).
-// Active geo-replication requires the NoEviction policy and the same SKU/modules on every member.
+// One Azure Managed Redis instance (a region's), member of the active geo-replication group. Each
+// region reads and writes its own instance (RedisConnection__host); both are writable, replication is
+// asynchronous and conflict-free (last writer wins per key). That is why only the passive side
+// promotes and only the active side demotes (DESIGN.md), and why nothing has to be made writable on
+// failover. The alternative (Azure Cache for Redis Premium, passive geo-replication) and its failover
+// steps are in docs/deployment.md#redis. Access keys are disabled: Entra ID only.
+// Active geo-replication requires NoEviction and the same SKU on every member; a member joins the
+// group by listing the databases already in it (linkedDatabaseIds) and itself.
 // AVM equivalent: br/public:avm/res/cache/redis-enterprise.
 
-@description('Instance in the DC04 region (created first; the group is formed from it).')
-param firstName string
-param firstLocation string
-
-@description('Instance in the DC06 region (joins the group formed by the first).')
-param secondName string
-param secondLocation string
+param name string
+param location string
+param skuName string
 
 @description('Name of the geo-replication group.')
 param groupNickname string
 
-param skuName string = 'Balanced_B1'
+@description('Database ids of the members already in the group (empty for the member that forms it).')
+param linkedDatabaseIds array
 
 param tags object = {}
 
-var databaseProperties = {
-  clientProtocol: 'Encrypted'
-  clusteringPolicy: 'EnterpriseCluster'
-  evictionPolicy: 'NoEviction'
-  accessKeysAuthentication: 'Disabled'
-  port: 10000
-}
-
-resource first 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
-  name: firstName
-  location: firstLocation
+resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
+  name: name
+  location: location
   tags: tags
   sku: {
     name: skuName
@@ -44,57 +34,29 @@ resource first 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   }
 }
 
-resource firstDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
-  parent: first
+resource database 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
+  parent: cluster
   name: 'default'
-  properties: union(databaseProperties, {
-    geoReplication: {
-      groupNickname: groupNickname
-      linkedDatabases: [
-        {
-          id: '${first.id}/databases/default'
-        }
-      ]
-    }
-  })
-}
-
-resource second 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
-  name: secondName
-  location: secondLocation
-  tags: tags
-  sku: {
-    name: skuName
-  }
   properties: {
-    minimumTlsVersion: '1.2'
-    highAvailability: 'Enabled'
-    publicNetworkAccess: 'Disabled'
-  }
-}
-
-resource secondDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
-  parent: second
-  name: 'default'
-  properties: union(databaseProperties, {
+    clientProtocol: 'Encrypted'
+    clusteringPolicy: 'EnterpriseCluster'
+    evictionPolicy: 'NoEviction'
+    accessKeysAuthentication: 'Disabled'
+    port: 10000
     geoReplication: {
       groupNickname: groupNickname
       linkedDatabases: [
-        {
-          id: '${first.id}/databases/default'
-        }
-        {
-          id: '${second.id}/databases/default'
+        for id in concat(linkedDatabaseIds, [
+          '${cluster.id}/databases/default'
+        ]): {
+          id: id
         }
       ]
     }
-  })
-  dependsOn: [
-    firstDatabase
-  ]
+  }
 }
 
-output firstId string = first.id
-output secondId string = second.id
-output firstHost string = '${first.properties.hostName}:10000'
-output secondHost string = '${second.properties.hostName}:10000'
+output id string = cluster.id
+output name string = cluster.name
+output databaseId string = database.id
+output host string = '${cluster.properties.hostName}:10000'
