@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import subprocess
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -478,3 +479,26 @@ def test_make_mq_source_follows_mq_mode_and_reads_credentials_from_env(tmp_path:
     assert isinstance(source, IbmMqSource)
     assert (source.queue_name, source.backout_queue_name) == (INPUT, BACKOUT)
     assert source.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k")
+
+
+def test_a_killed_process_unit_of_work_comes_back_when_its_owner_restarts(tmp_path: Path) -> None:
+    """A real region process gets a message and dies without commit or backout (``os._exit``)."""
+    put_message(tmp_path, mid(8), b"eight")
+    script = (
+        "import os, sys\n"
+        "from shared.adapters.folder_mq import FolderMqSource\n"
+        "source = FolderMqSource(sys.argv[1], 'DC04-queue-builder')\n"
+        "assert source.get() is not None\n"
+        "os._exit(9)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=root, check=False, timeout=60)
+    assert done.returncode == 9
+    assert FolderMqSource(tmp_path, "DC06-queue-builder").depth() == 0  # still held by the dead unit
+    restarted = FolderMqSource(tmp_path, "DC04-queue-builder")
+    message = restarted.get()
+    assert message is not None and (message.message_id, message.body, message.backout_count) == (
+        mid(8),
+        b"eight",
+        1,
+    )
