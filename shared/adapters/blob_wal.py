@@ -89,7 +89,12 @@ def blob_service_client(connection: Connection, options: BlobOptions) -> BlobSer
 
 
 class LazyContainer:
-    """A container client built on first use; the container is created then, once, if missing."""
+    """A container client built on first use.
+
+    With a connection string (Azurite) the container is created then, once, if missing. With managed
+    identity it is only opened: the infrastructure declares the containers (``infra/``), and the app's
+    data role need not be allowed to create them.
+    """
 
     def __init__(self, connection: Connection, name: str, options: BlobOptions) -> None:
         self.connection = connection
@@ -102,10 +107,14 @@ class LazyContainer:
         with self._lock:
             if self._client is None:
                 container = blob_service_client(self.connection, self.options).get_container_client(self.name)
-                with azure_errors("blob", "container", self.name), contextlib.suppress(ResourceExistsError):
-                    container.create_container()
+                if not self.connection.uses_identity:
+                    self._create(container)
                 self._client = container
             return self._client
+
+    def _create(self, container: ContainerClient) -> None:
+        with azure_errors("blob", "container", self.name), contextlib.suppress(ResourceExistsError):
+            container.create_container()
 
 
 class UnreadableWalEntry(PermanentError):
