@@ -118,10 +118,10 @@ class Link:
     def answer_attach(
         self, filters: dict[bytes, Any] | None = None, properties: dict[bytes, Any] | None = None
     ) -> None:
+        if filters is None and self.source:
+            filters = self.source[7]
         source = _source(self.source[0], filters) if self.source else None
         target = _target(self.target[0]) if self.target else _target(None)
-        if source is None:
-            source = _source(None)
         max_size = self.queue.config.max_message_bytes if self.queue is not None else MAX_FRAME
         self.session.send(
             perf.AttachFrame(
@@ -145,9 +145,15 @@ class Link:
         if not self.outgoing:
             self.grant_credit()
 
-    def refuse(self, condition: str, description: str) -> None:
-        """Service Bus answers a refused attach with an Attach followed by a Detach carrying the error."""
-        self.answer_attach()
+    def refuse(self, condition: str, description: str, without_source: bool = False) -> None:
+        """Answer a refused attach with an Attach, then a Detach carrying the error (as Service Bus does).
+
+        ``without_source`` sends the Attach with a null source, which the SDK treats as a failed open
+        (and retries); otherwise the SDK sees the link open and raises the detach's error at once.
+        """
+        if without_source:
+            self.source = None
+        self.answer_attach(properties={b"com.microsoft:tracking-id": amqp.string(str(uuid.uuid4()))})
         self.detach(condition, description)
 
     def grant_credit(self) -> None:
@@ -204,7 +210,11 @@ class Link:
     def check_wait_timeout(self, now: int) -> None:
         if now >= self.wait_until_ms:
             self.session.conn.endpoint.waiting.remove(self)
-            self.refuse("com.microsoft:timeout", "no session became available within the operation timeout")
+            self.refuse(
+                "com.microsoft:timeout",
+                "no session became available within the operation timeout",
+                without_source=True,
+            )
 
     def lose_session(self) -> None:
         self.session_lock = None
