@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # ISO 4217 minor units where they are not 2 (list published by the ISO 4217 maintenance agency).
 _MINOR_UNITS = {
@@ -79,6 +80,7 @@ def format_amount(amount: Decimal) -> str:
     return f"{whole},{fraction.rstrip('0')}"
 
 
+@lru_cache(maxsize=1024)
 def parse_date(text: str) -> date | None:
     """The calendar date of an ISO 8601 date (``2009-05-28``) or date-time (``2009-05-28T07:25:00+02:00``)."""
     try:
@@ -89,9 +91,29 @@ def parse_date(text: str) -> date | None:
 
 def yymmdd(value: date) -> str:
     """SWIFT ``6!n`` date."""
-    return value.strftime("%y%m%d")
+    return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
 
 
 def mmdd(value: date) -> str:
     """SWIFT ``4!n`` entry date (61 subfield 2)."""
-    return value.strftime("%m%d")
+    return f"{value.month:02d}{value.day:02d}"
+
+
+@lru_cache(maxsize=1024)
+def swift_date(text: str) -> str | None:
+    """``YYMMDD`` of an ISO 8601 date or date-time, or None if it is not one (cached: dates repeat)."""
+    value = parse_date(text)
+    return None if value is None else yymmdd(value)
+
+
+def amount_text(raw: str, currency: str) -> tuple[Decimal, str] | None:
+    """(value, SWIFT ``d`` text) of a non-negative ISO 20022 amount, or None if malformed.
+
+    The text keeps the source's significant decimals; callers check them against
+    :func:`minor_units` and the 15-character limit.
+    """
+    stripped = raw.strip()
+    if not _DECIMAL.fullmatch(stripped):
+        return None
+    whole, _, fraction = stripped.partition(".")
+    return Decimal(stripped), f"{whole.lstrip('0') or '0'},{fraction.rstrip('0')}"

@@ -122,34 +122,109 @@ def _balance(bal: etree._Element, find: _Finder, path: str) -> Balance:
     )
 
 
-def _entry(ntry: etree._Element, find: _Finder, number: int) -> Entry:
-    ns = find.namespace
-    amount = ntry.find(_qualified(ns, "Amt"))
-    status = ntry.find(_qualified(ns, "Sts"))
-    transactions = ntry.findall(_qualified(ns, "NtryDtls/TxDtls"))
-    first = transactions[0] if transactions else None
+_ENTRY_TAGS = (
+    *("Amt", "CdtDbtInd", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryRef", "BkTxCd"),
+    *("NtryDtls", "AddtlNtryInf", "Cd", "Prtry", "Domn", "Fmly", "SubFmlyCd", "Btch", "PmtInfId"),
+    *("TxDtls", "Refs", "InstrId", "EndToEndId", "AddtlTxInf"),
+)
+_LEAVES = frozenset(("Amt", "CdtDbtInd", "RvslInd", "AcctSvcrRef", "NtryRef", "AddtlNtryInf"))
+_CHOICES = frozenset(("Sts", "BookgDt", "ValDt"))
+
+
+def _local_names(namespace: str) -> dict[str, str]:
+    """Qualified tag → local name for the elements an entry is read from."""
+    return {f"{{{namespace}}}{name}": name for name in _ENTRY_TAGS}
+
+
+def _choice_text(element: etree._Element) -> str | None:
+    """Text of a choice (``Dt``/``DtTm``, ``Cd``/``Prtry``): its first child's, else its own."""
+    return element[0].text if len(element) else element.text
+
+
+def _entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entry:
+    """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...)."""
+    raw: dict[str, str | None] = {}
+    transactions = 0
+    for child in ntry:
+        name = names.get(child.tag)
+        if name in _LEAVES:
+            raw[name] = child.text
+            if name == "Amt":
+                raw["Ccy"] = child.get("Ccy")
+        elif name in _CHOICES:
+            raw[name] = _choice_text(child)
+        elif name == "BkTxCd":
+            _bank_transaction_code(child, names, raw)
+        elif name == "NtryDtls":
+            transactions += _details(child, names, raw, transactions)
+    values = {key: value.strip() or None for key, value in raw.items() if value is not None}
+    get = values.get
     return Entry(
         number=number,
-        amount=_text(amount),
-        currency=amount.get("Ccy") if amount is not None else None,
-        indicator=find.text(ntry, "CdtDbtInd"),
-        reversal=find.text(ntry, "RvslInd"),
-        status=None if status is None else (find.first(status, "Cd", "Prtry") or _text(status)),
-        value_date=find.first(ntry, "ValDt/Dt", "ValDt/DtTm"),
-        booking_date=find.first(ntry, "BookgDt/Dt", "BookgDt/DtTm"),
-        servicer_reference=find.text(ntry, "AcctSvcrRef"),
-        entry_reference=find.text(ntry, "NtryRef"),
-        instruction_id=None if first is None else find.text(first, "Refs/InstrId"),
-        end_to_end_id=None if first is None else find.text(first, "Refs/EndToEndId"),
-        batch_id=find.text(ntry, "NtryDtls/Btch/PmtInfId"),
-        transactions=len(transactions),
-        proprietary_code=find.text(ntry, "BkTxCd/Prtry/Cd"),
-        domain=find.text(ntry, "BkTxCd/Domn/Cd"),
-        family=find.text(ntry, "BkTxCd/Domn/Fmly/Cd"),
-        subfamily=find.text(ntry, "BkTxCd/Domn/Fmly/SubFmlyCd"),
-        entry_info=find.text(ntry, "AddtlNtryInf"),
-        transaction_info=None if first is None else find.text(first, "AddtlTxInf"),
+        amount=get("Amt"),
+        currency=get("Ccy"),
+        indicator=get("CdtDbtInd"),
+        reversal=get("RvslInd"),
+        status=get("Sts"),
+        value_date=get("ValDt"),
+        booking_date=get("BookgDt"),
+        servicer_reference=get("AcctSvcrRef"),
+        entry_reference=get("NtryRef"),
+        instruction_id=get("InstrId"),
+        end_to_end_id=get("EndToEndId"),
+        batch_id=get("PmtInfId"),
+        transactions=transactions,
+        proprietary_code=get("Prtry"),
+        domain=get("Domn"),
+        family=get("Fmly"),
+        subfamily=get("SubFmlyCd"),
+        entry_info=get("AddtlNtryInf"),
+        transaction_info=get("AddtlTxInf"),
     )
+
+
+def _bank_transaction_code(code: etree._Element, names: dict[str, str], raw: dict[str, str | None]) -> None:
+    """``BkTxCd``: ``Prtry/Cd`` → ``Prtry``; ``Domn/Cd``, ``Domn/Fmly/Cd``, ``Domn/Fmly/SubFmlyCd``."""
+    for part in code:
+        name = names.get(part.tag)
+        if name == "Prtry":
+            raw["Prtry"] = next((c.text for c in part if names.get(c.tag) == "Cd"), None)
+        elif name == "Domn":
+            for item in part:
+                key = names.get(item.tag)
+                if key == "Cd":
+                    raw["Domn"] = item.text
+                elif key == "Fmly":
+                    for sub in item:
+                        subkey = names.get(sub.tag)
+                        if subkey in {"Cd", "SubFmlyCd"}:
+                            raw["Fmly" if subkey == "Cd" else "SubFmlyCd"] = sub.text
+
+
+def _details(details: etree._Element, names: dict[str, str], raw: dict[str, str | None], seen: int) -> int:
+    """``NtryDtls``: batch id and the first ``TxDtls``'s references; return its ``TxDtls`` count."""
+    count = 0
+    for part in details:
+        name = names.get(part.tag)
+        if name == "Btch":
+            raw["PmtInfId"] = next((c.text for c in part if names.get(c.tag) == "PmtInfId"), None)
+        elif name == "TxDtls":
+            count += 1
+            if seen + count == 1:
+                _transaction(part, names, raw)
+    return count
+
+
+def _transaction(tx: etree._Element, names: dict[str, str], raw: dict[str, str | None]) -> None:
+    for child in tx:
+        name = names.get(child.tag)
+        if name == "Refs":
+            for ref in child:
+                key = names.get(ref.tag)
+                if key in {"InstrId", "EndToEndId"}:
+                    raw[key] = ref.text
+        elif name == "AddtlTxInf":
+            raw[name] = child.text
 
 
 def _release(element: etree._Element) -> None:
@@ -157,8 +232,7 @@ def _release(element: etree._Element) -> None:
     element.clear()
     parent = element.getparent()
     if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
+        del parent[: parent.index(element)]
 
 
 def _document_version(namespace: str) -> int:
@@ -190,6 +264,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.find: _Finder | None = None
+        self.local: dict[str, str] = {}
         self.version = 0
         self.statements = 0
         self.header: StatementHeader | None = None
@@ -201,6 +276,7 @@ class _Reader:
             namespace = etree.QName(element).namespace or ""
             self.version = _document_version(namespace)
             self.find = _Finder(namespace)
+            self.local = _local_names(namespace)
         elif self.find is not None and element.tag == _qualified(self.find.namespace, "Stmt"):
             self.statements += 1
             self.header, self.announced, self.entries = None, False, 0
@@ -224,23 +300,32 @@ class _Reader:
                 yield done
             yield StatementEnd(done)
             self.header = None
+            _release(element)
         else:
-            parent = element.getparent()
-            if self.header is None and parent is not None:
-                self.header = _header(parent, find, self.statements, self.version)
-            if self.header is None:
-                return
-            header = self.header
-            if local == "Bal":
-                path = f"{header.path}/Bal[{len(header.balances) + 1}]"
-                header.balances.append(_balance(element, find, path))
-            else:
-                self.entries += 1
-                if not self.announced:
-                    self.announced = True
-                    yield header
-                yield _entry(element, find, self.entries)
-        _release(element)
+            yield from self._child(local, element, find)
+
+    def _child(self, local: str, element: etree._Element, find: _Finder) -> Iterator[Event]:
+        """A ``Bal`` or ``Ntry`` of the current statement (its header is read at the first one)."""
+        parent = element.getparent()
+        if self.header is None and parent is not None:
+            self.header = _header(parent, find, self.statements, self.version)
+        if self.header is None:
+            return
+        header = self.header
+        if local == "Bal":
+            path = f"{header.path}/Bal[{len(header.balances) + 1}]"
+            header.balances.append(_balance(element, find, path))
+            _release(element)
+            return
+        self.entries += 1
+        if not self.announced:
+            self.announced = True
+            yield header
+        yield _entry(element, self.local, self.entries)
+        # Entries are emptied at once and unlinked in batches (index() is linear).
+        element.clear()
+        if self.entries % 256 == 0:
+            _release(element)
 
 
 def _events(body: bytes) -> Iterator[Event]:
@@ -256,8 +341,12 @@ def _events(body: bytes) -> Iterator[Event]:
         remove_pis=True,
     )
     reader = _Reader()
+    locals_: dict[str, str] = {}
     for event, element in context:
-        local = etree.QName(element).localname
+        tag = element.tag
+        local = locals_.get(tag)
+        if local is None:
+            local = locals_[tag] = tag.rpartition("}")[2]
         if event == "start":
             reader.start(local, element)
         else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
 X_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-?:().,'+ ")
 X_CLASS = r"[A-Za-z0-9/\-?:().,'+ ]"
@@ -47,9 +46,10 @@ _SPELLED = {
 }
 _WHITESPACE = re.compile(r"\s+")
 _ALL_X = re.compile(X_CLASS + "*")
+_X_WORD = r"[A-Za-z0-9/\-?:().,'+]+"
+_PLAIN_X = re.compile(f"{_X_WORD}(?: {_X_WORD})*")
 
 
-@lru_cache(maxsize=4096)
 def _char(ch: str) -> str:
     if ch in X_CHARACTERS:
         return ch
@@ -61,12 +61,25 @@ def _char(ch: str) -> str:
     return "."
 
 
+class _Table(dict[int, str]):
+    """``str.translate`` table filled on first use of each code point."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = _char(chr(code))
+        return value
+
+
+_TABLE = _Table()
+
+
 def to_x(text: str) -> str:
     """Return ``text`` in the X set: whitespace collapsed and stripped, other characters mapped."""
+    if _PLAIN_X.fullmatch(text):
+        return text
     collapsed = _WHITESPACE.sub(" ", text).strip()
     if _ALL_X.fullmatch(collapsed):
         return collapsed
-    return "".join(_char(ch) for ch in collapsed)
+    return collapsed.translate(_TABLE)
 
 
 def is_x(text: str) -> bool:

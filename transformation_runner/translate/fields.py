@@ -12,12 +12,10 @@ from decimal import Decimal
 
 from transformation_runner.translate.amounts import (
     MAX_AMOUNT_LENGTH,
-    fits_currency,
+    amount_text,
     format_amount,
-    mmdd,
-    parse_amount,
-    parse_date,
-    yymmdd,
+    minor_units,
+    swift_date,
 )
 from transformation_runner.translate.charset import to_x, truncate
 from transformation_runner.translate.codes import transaction_type
@@ -35,9 +33,9 @@ def note(notes: Notes, field: str, action: str, path: str, *, original: object, 
     notes.append({"field": field, "action": action, "path": path, "original": original, "value": value})
 
 
-def text_field(notes: Notes, field: str, path: str, raw: str, length: int) -> str:
-    """X-set text of at most ``length`` characters, cut with a final ``+``."""
-    value = to_x(raw)
+def text_field(notes: Notes, field: str, path: str, raw: str, length: int, *, value: str = "") -> str:
+    """X-set text of at most ``length`` characters, cut with a final ``+`` (``value``: ``to_x(raw)``)."""
+    value = value or to_x(raw)
     if value != raw:
         note(notes, field, "replaced", path, original=raw, value=value)
     cut = truncate(value, length)
@@ -83,21 +81,22 @@ def sequence_number(notes: Notes, path: str, legal: str | None, electronic: str 
     return "1"
 
 
-def signed_amount(raw: str | None, indicator: str | None, currency: str, path: str) -> Decimal:
-    """A ``Amt``/``CdtDbtInd`` pair as a signed amount (credit positive), checked against the currency."""
+def signed_amount(raw: str | None, indicator: str | None, currency: str, path: str) -> tuple[Decimal, str]:
+    """An ``Amt``/``CdtDbtInd`` pair as (signed amount, SWIFT text), checked against the currency."""
     if raw is None:
         raise MissingElement(f"{path}/Amt is missing")
-    amount = parse_amount(raw)
-    if amount is None:
+    parsed = amount_text(raw, currency)
+    if parsed is None:
         raise InvalidValue(f"{path}/Amt {raw!r} is not a non-negative decimal amount")
-    if not fits_currency(amount, currency):
+    amount, text = parsed
+    if len(text) - text.index(",") - 1 > minor_units(currency):
         raise InvalidValue(f"{path}/Amt {raw!r} has more decimals than {currency} allows")
-    if len(format_amount(amount)) > MAX_AMOUNT_LENGTH:
+    if len(text) > MAX_AMOUNT_LENGTH:
         raise InvalidValue(f"{path}/Amt {raw!r} does not fit the 15-character SWIFT amount")
     if indicator == "CRDT":
-        return amount
+        return amount, text
     if indicator == "DBIT":
-        return -amount
+        return -amount, text
     raise InvalidValue(f"{path}/CdtDbtInd {indicator!r} is neither CRDT nor DBIT")
 
 
@@ -107,13 +106,13 @@ def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
         raise MixedCurrency(
             f"{balance.path} ({balance.code}) is in {balance.currency}, the statement in {currency}"
         )
-    amount = signed_amount(balance.amount, balance.indicator, currency, balance.path)
+    amount, _ = signed_amount(balance.amount, balance.indicator, currency, balance.path)
     if balance.date is None:
         raise MissingElement(f"{balance.path}/Dt ({balance.code} date) is missing")
-    when = parse_date(balance.date)
+    when = swift_date(balance.date)
     if when is None:
         raise InvalidValue(f"{balance.path}/Dt {balance.date!r} is not an ISO 8601 date")
-    return amount, yymmdd(when), currency
+    return amount, when, currency
 
 
 def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
@@ -144,7 +143,7 @@ def _reference(notes: Notes, entry: Entry, path: str) -> str:
         if not validate_reference(value):
             note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
             return NONREF
-        return text_field(notes, "61", f"{path}/{name}", raw, 16)
+        return text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
     return NONREF
 
 
@@ -153,7 +152,7 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     path = f"{statement}/Ntry[{entry.number}]"
     if entry.currency is not None and entry.currency != currency:
         raise MixedCurrency(f"{path}/Amt is in {entry.currency}, the statement in {currency}")
-    amount = signed_amount(entry.amount, entry.indicator, currency, path)
+    amount, amount_text = signed_amount(entry.amount, entry.indicator, currency, path)
     reversal = entry.reversal in {"true", "1"}
     if entry.reversal not in {None, "true", "false", "1", "0"}:
         raise InvalidValue(f"{path}/RvslInd {entry.reversal!r} is not a boolean")
@@ -162,19 +161,18 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
         raise MissingElement(f"{path}/ValDt (value date) is missing and there is no BookgDt")
     if entry.value_date is None:
         note(notes, "61", "defaulted", f"{path}/ValDt", original=None, value=raw_date)
-    value_date = parse_date(raw_date)
-    booking_date = parse_date(entry.booking_date) if entry.booking_date else None
-    if value_date is None or (entry.booking_date and booking_date is None):
+    value_date = swift_date(raw_date)
+    booking_date = swift_date(entry.booking_date) if entry.booking_date else ""
+    if value_date is None or booking_date is None:
         raise InvalidValue(f"{path}: date {entry.value_date or entry.booking_date!r} is not ISO 8601")
     mark = ("RC" if reversal else "D") if amount < 0 else ("RD" if reversal else "C")
     code = transaction_type(entry.proprietary_code, entry.domain, entry.family, entry.subfamily)
-    line = f"{yymmdd(value_date)}{mmdd(booking_date) if booking_date else ''}{mark}"
-    line += f"{format_amount(amount)}{code}{_reference(notes, entry, path)}"
+    line = f"{value_date}{booking_date[2:]}{mark}{amount_text}{code}{_reference(notes, entry, path)}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
         value = to_x(servicer)
         if validate_reference(value):
-            line += "//" + text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16)
+            line += "//" + text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
         else:
             note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
     details = _details(notes, entry, path)

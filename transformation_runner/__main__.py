@@ -1,0 +1,105 @@
+"""Command line: ``python -m transformation_runner convert FILE.xml [FILE.xml ...]``.
+
+Translates camt.053 files into MT950 FIN messages with the same code the runner uses
+(:func:`transformation_runner.translate.translate`). Without ``--out`` the messages go to standard
+output, concatenated, byte-exact (CRLF inside block 4). Exit 0 when every file translated; exit 2 when
+any file is bad input, with one line ``error: FILE: reason`` per bad file on standard error and no
+traceback. Translation findings (truncations, replacements, dropped values) go to standard error,
+or as JSON to ``--report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from transformation_runner.translate import BALANCE_MODES, TranslationOptions, translate
+from transformation_runner.translate.errors import TranslationError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m transformation_runner")
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert = commands.add_parser("convert", help="translate camt.053 files into MT950 messages")
+    convert.add_argument("files", nargs="+", type=Path, metavar="FILE.xml")
+    convert.add_argument("--out", type=Path, help="write one .fin file per message into this folder")
+    convert.add_argument("--report", type=Path, help="write the translation report as JSON here")
+    convert.add_argument("--sender", default="", help="sender BIC if neither AppHdr nor Acct/Svcr has one")
+    convert.add_argument(
+        "--receiver", default="", help="receiver BIC if neither AppHdr nor Acct/Ownr has one"
+    )
+    convert.add_argument(
+        "--balance-mode",
+        choices=BALANCE_MODES,
+        default=os.environ.get("TRANSLATION_BALANCE_MODE", "strict"),
+        help="strict: reject statements that do not add up; as-sent: keep the CLBD, report the difference",
+    )
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _warning(source: Path, finding: dict[str, object]) -> str:
+    return _one_line(
+        f"warning: {source}: message {finding.get('message')}: field {finding.get('field')} "
+        f"{finding.get('action')} at {finding.get('path')}: "
+        f"{finding.get('original')!r} -> {finding.get('value')!r}"
+    )
+
+
+def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
+    """Translate every file; return the exit code."""
+    options = TranslationOptions(
+        sender_bic=args.sender, receiver_bic=args.receiver, balance_mode=args.balance_mode
+    )
+    status = EXIT_OK
+    reports: list[dict[str, object]] = []
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for source in args.files:
+        try:
+            body = source.read_bytes()
+        except OSError as error:
+            print(_one_line(f"error: {source}: cannot read: {error.strerror or error}"), file=stderr)
+            status = EXIT_BAD_INPUT
+            continue
+        try:
+            result = translate(body, options)
+        except TranslationError as error:
+            print(_one_line(f"error: {source}: {error} [{error.reason}]"), file=stderr)
+            status = EXIT_BAD_INPUT
+            continue
+        for number, message in enumerate(result.messages, start=1):
+            if args.out:
+                (args.out / f"{source.stem}.{number:03d}.fin").write_bytes(message.encode("ascii"))
+            else:
+                stdout.write(message.encode("ascii"))
+        reports.append({"file": str(source), "statements": result.statements, "report": result.report})
+        if not args.report:
+            for finding in result.report:
+                if finding.get("kind") == "finding":
+                    print(_warning(source, finding), file=stderr)
+    stdout.flush()
+    if args.report:
+        args.report.write_text(json.dumps({"files": reports}, indent=2, default=str) + "\n")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m transformation_runner``."""
+    args = _parser().parse_args(argv)
+    return convert(args, sys.stdout.buffer, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
