@@ -34,7 +34,7 @@ param mq = {
   queue: 'STATEMENTS.IN'
   backoutQueue: 'STATEMENTS.BACKOUT'
   user: 'bridge'
-  cipherSpec: 'TLS_AES_256_GCM_SHA384'
+  cipherSpec: 'ANY_TLS13_OR_HIGHER'
   keyRepository: ''
 }
 param mqPasswordSecretName = 'mq-password'
