@@ -1,0 +1,188 @@
+"""The one place that wires adapters into handlers (the composition root).
+
+:func:`components` builds everything lazily, on the first trigger, from :func:`shared.settings.load_settings`
+(never at import time, so importing ``function_app`` needs no settings and no network).
+:func:`wire` does the wiring from ports alone; tests and the local host call it with in-memory twins
+or local adapters, and :func:`use` installs such a set for the triggers.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
+from shared.errors import ConfigurationError
+from shared.gate_cache import CachedGate
+from shared.ports import (
+    ActiveRegionGate,
+    BodyStore,
+    ConsumptionSwitch,
+    DeliveryTarget,
+    IdempotencyStore,
+    MqSource,
+    StatementPublisher,
+    WriteAheadLog,
+)
+from shared.settings import Settings, load_settings
+from transformation_runner.handler import TransformationRunner
+from transformation_runner.translate import TranslationOptions, account_of, translate
+from watchdog.controller import Watchdog
+from watchdog.operator import OperatorApi
+from watchdog.replay import Replayer
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every adapter one region needs."""
+
+    gate: ActiveRegionGate
+    mq: MqSource
+    wal: WriteAheadLog
+    publisher: StatementPublisher
+    store: IdempotencyStore
+    target: DeliveryTarget
+    quarantine: BodyStore
+    switch: ConsumptionSwitch
+    backup: BodyStore | None = None
+    prepare_promotion: Callable[[], None] | None = None
+    alias_failover: Callable[[], None] | None = None
+    extra_probes: Mapping[str, Callable[[], object]] | None = None
+
+
+@dataclass(frozen=True)
+class Components:
+    """The handlers of one region, ready for the triggers."""
+
+    settings: Settings
+    ports: Ports
+    queue_builder: QueueBuilder
+    runner: TransformationRunner
+    watchdog: Watchdog
+    operator: OperatorApi
+
+
+def wire(settings: Settings, ports: Ports) -> Components:
+    """Build the handlers of ``settings.region`` on ``ports``."""
+    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s)
+    options = TranslationOptions(
+        sender_bic=settings.default_sender_bic,
+        receiver_bic=settings.default_receiver_bic,
+        balance_mode=settings.balance_mode,
+        max_bytes=settings.max_body_bytes,
+    )
+    builder = QueueBuilder(
+        region=settings.region,
+        gate=cached,
+        gate_store=ports.gate,
+        mq=ports.mq,
+        wal=ports.wal,
+        publisher=ports.publisher,
+        quarantine=ports.quarantine,
+        session_of=functools.partial(account_of, max_bytes=settings.max_body_bytes),
+        backout_threshold=settings.mq_backout_threshold,
+    )
+    runner = TransformationRunner(
+        region=settings.region,
+        gate=cached,
+        store=ports.store,
+        target=ports.target,
+        quarantine=ports.quarantine,
+        wal=ports.wal,
+        translate=functools.partial(translate, options=options),
+        lease_s=settings.claim_lease_s,
+        max_claim_wait_s=settings.claim_lease_s,
+        backup=ports.backup,
+    )
+    replayer = Replayer(wal=ports.wal, store=ports.store, publisher=ports.publisher, docs=ports.gate)
+    watchdog = Watchdog(
+        region=settings.region,
+        gate=ports.gate,
+        switch=ports.switch,
+        replayer=replayer,
+        probes={**probes(settings, ports), **(ports.extra_probes or {})},
+        heartbeat_ttl_s=settings.heartbeat_ttl_s,
+        misses_required=settings.watchdog_misses,
+        cache_ttl_s=settings.gate_cache_ttl_s,
+        safety_margin_s=settings.failover_safety_margin_s,
+        auto_promote=settings.auto_promote,
+        prepare_promotion=ports.prepare_promotion,
+        alias_failover=ports.alias_failover,
+    )
+    operator = OperatorApi(
+        region=settings.region,
+        gate=ports.gate,
+        watchdog=watchdog,
+        replayer=replayer,
+        backlog=lambda: {"mq_depth": ports.mq.depth()},
+    )
+    return Components(settings, ports, builder, runner, watchdog, operator)
+
+
+def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
+    """Health probes of this region's dependencies; each raises when its dependency is unhealthy."""
+
+    def queue_builder_fresh() -> object:
+        last = ports.gate.get_json(LAST_RUN_KEY.format(region=settings.region))
+        finished = last.get("finished") if last else None
+        if not isinstance(finished, str):
+            raise RuntimeError("QueueBuilder has not run yet")
+        age = (datetime.now(UTC) - datetime.fromisoformat(finished)).total_seconds()
+        if age > settings.queue_builder_stale_s:
+            raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
+        return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
+
+    return {
+        "redis": ports.gate.read,
+        "blob": lambda: next(iter(ports.wal.list(limit=1)), None) and "ok",
+        "cosmos": lambda: ports.store.get("health-probe") and "ok",
+        "mq": ports.mq.depth,
+        "queue_builder": queue_builder_fresh,
+    }
+
+
+_lock = threading.Lock()
+_components: Components | None = None
+
+
+def components() -> Components:
+    """The process's components, built on first use from the environment's settings."""
+    global _components  # noqa: PLW0603 - the process-wide composition root
+    with _lock:
+        if _components is None:
+            settings = load_settings()
+            _components = wire(settings, azure_ports(settings))
+        return _components
+
+
+def use(installed: Components | None) -> None:
+    """Install ``installed`` for the triggers (tests, local host); ``None`` forgets it."""
+    global _components  # noqa: PLW0603
+    with _lock:
+        _components = installed
+
+
+def azure_ports(settings: Settings) -> Ports:
+    """The real adapters for ``settings`` (Azure services, or their local stand-ins by connection)."""
+    from shared.adapters.factory import ports  # noqa: PLC0415 - keeps SDK imports out of import time
+
+    switch: ConsumptionSwitch
+    if settings.consumption_switch_dir:
+        from shared.adapters.file_switch import FileConsumptionSwitch  # noqa: PLC0415
+
+        switch = FileConsumptionSwitch(Path(settings.consumption_switch_dir), settings.region)
+    elif settings.azure_subscription_id:
+        from shared.adapters.azure_control import AppSettingConsumptionSwitch  # noqa: PLC0415
+
+        switch = AppSettingConsumptionSwitch(
+            settings.azure_subscription_id,
+            settings.resource_group(settings.region),
+            settings.function_app(settings.region),
+        )
+    else:
+        raise ConfigurationError(["AZURE_SUBSCRIPTION_ID or CONSUMPTION_SWITCH_DIR: one is required"])
+    return ports(settings, switch)

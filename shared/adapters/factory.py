@@ -1,0 +1,71 @@
+"""Builds one region's adapters from settings (called by ``bootstrap.azure_ports``).
+
+Each adapter connects lazily, on first use, so building them needs no network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shared.adapters.azure_control import servicebus_alias_failover
+from shared.adapters.blob_bodies import BlobBodyStore
+from shared.adapters.cosmos_store import CosmosIdempotencyStore
+from shared.adapters.ibmmq_source import make_mq_source
+from shared.adapters.messageway import make_delivery_target
+from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.servicebus import ServiceBusStatementPublisher
+from shared.ports import ConsumptionSwitch
+from shared.settings import Settings
+from shared.telemetry import metrics
+from shared.wal_dual import DegradedWrite, dual_region_wal
+
+if TYPE_CHECKING:
+    from bootstrap import Ports
+
+log = logging.getLogger("bridge.wal")
+
+
+def _count_degraded(write: DegradedWrite) -> None:
+    metrics.incr("wal_degraded_writes")
+
+
+def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
+    """Every adapter of ``settings.region``, as a ``bootstrap.Ports``."""
+    from bootstrap import Ports  # noqa: PLC0415 - bootstrap imports this module lazily
+
+    gate = RedisActiveRegionGate.from_connection(settings.redis)
+    local_blob = settings.wal_connection(settings.region)
+    alias = None
+    if settings.servicebus_alias and settings.azure_subscription_id:
+        alias = servicebus_alias_failover(
+            settings.azure_subscription_id,
+            settings.resource_group(settings.region),
+            settings.servicebus_namespace(settings.region),
+            settings.servicebus_alias,
+        )
+    return Ports(
+        gate=gate,
+        mq=make_mq_source(settings, owner=f"{settings.region}-queue-builder"),
+        wal=dual_region_wal(settings, on_degraded=_count_degraded),
+        publisher=ServiceBusStatementPublisher.from_settings(settings),
+        store=CosmosIdempotencyStore(settings.cosmos, settings.cosmos_database, settings.cosmos_container),
+        target=make_delivery_target(settings),
+        quarantine=BlobBodyStore(local_blob, settings.quarantine_container),
+        switch=switch,
+        backup=BlobBodyStore(local_blob, settings.backup_container) if settings.backup_container else None,
+        # Locally DC06's Redis may be a replica of DC04's; Azure Managed Redis (active geo-replication)
+        # is writable in both regions and refuses REPLICAOF, so there is nothing to prepare there.
+        prepare_promotion=_promote_replica(gate) if settings.redis.connection_string else None,
+        alias_failover=alias,
+    )
+
+
+def _promote_replica(gate: RedisActiveRegionGate) -> Callable[[], None]:
+    def prepare() -> None:
+        if gate.role() != "master":
+            log.warning("redis.replica_promoted: making this region's Redis writable before the flip")
+            gate.make_writable()
+
+    return prepare

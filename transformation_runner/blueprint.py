@@ -1,0 +1,27 @@
+"""The runner's trigger: Service Bus, sessions enabled, queue and connection named by app settings.
+
+Returning completes the message (``autoCompleteMessages`` in host.json); raising abandons it, so
+Service Bus redelivers it and, after MaxDeliveryCount, dead-letters it. In the passive region the
+trigger is disabled by the ``AzureWebJobs.transformation_runner.Disabled`` app setting.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+import bootstrap
+from shared.inbound import to_inbound
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships it untyped
+
+
+@bp.function_name("transformation_runner")
+@bp.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="%ServiceBusQueueName%",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
+def transformation_runner(message: func.ServiceBusMessage) -> None:
+    """Translate and deliver one statement (see ``transformation_runner.handler``)."""
+    bootstrap.components().runner.handle(to_inbound(message))
