@@ -3,7 +3,7 @@
 // asynchronous and conflict-free (last writer wins per key). That is why only the passive side
 // promotes and only the active side demotes (DESIGN.md), and why nothing has to be made writable on
 // failover. The alternative (Azure Cache for Redis Premium, passive geo-replication) and its failover
-// steps are in docs/deployment.md#redis. Access keys are disabled: Entra ID only.
+// steps are in docs/deployment.md (Redis). Access keys are disabled: Entra ID only.
 // Active geo-replication requires NoEviction and the same SKU on every member; a member joins the
 // group by listing the databases already in it (linkedDatabaseIds) and itself.
 // AVM equivalent: br/public:avm/res/cache/redis-enterprise.
