@@ -178,7 +178,8 @@ class BlobWriteAheadLog(WriteAheadLog):
 
     ``connection`` is a local connection string (Azurite) or the account's ``serviceUri`` used with
     ``DefaultAzureCredential`` (role *Storage Blob Data Contributor*; *Owner* or a custom role with
-    ``blobs/tags/write`` when ``options.index_tags`` is on). The container is created on first use.
+    ``blobs/tags/write`` when ``options.index_tags`` is on). See :class:`LazyContainer` for when the
+    container is created.
     """
 
     def __init__(self, connection: Connection, container: str, options: BlobOptions | None = None) -> None:
