@@ -27,10 +27,13 @@ def local_stack() -> Iterator[Stack]:
     """The running :class:`local.stack.Stack` (for fault injection: ``stop_service``/``start_service``)."""
     running = Stack(ROOT, default_port_base())
     session = f"pytest-{os.getpid()}"
+    problem = None
     try:
         running.join_session(session)
     except StackError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     try:
         yield running
     finally:
