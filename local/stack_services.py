@@ -42,15 +42,6 @@ class ServiceSpec:
     marker: str
 
 
-def probe_tcp(port: int, timeout: float = 0.5) -> bool:
-    """True if something accepts a TCP connection on ``port``."""
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _exchange(port: int, request: bytes, timeout: float) -> bytes:
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(request)
@@ -70,6 +61,14 @@ def probe_redis(port: int, timeout: float = 0.5) -> bool:
     """True if a Redis server answers ``PING`` with ``+PONG`` (RESP, https://redis.io/docs/latest/develop/reference/protocol-spec/)."""
     try:
         return _exchange(port, b"PING\r\n", timeout).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def probe_amqp(port: int, timeout: float = 1.0) -> bool:
+    """True if an AMQP 1.0 server answers the protocol header with its own (AMQP 1.0 spec, 2.2)."""
+    try:
+        return _exchange(port, b"AMQP\x00\x01\x00\x00", timeout).startswith(b"AMQP")
     except OSError:
         return False
 
@@ -140,7 +139,7 @@ def specs(root: Path, port_base: int, local: Path) -> dict[str, ServiceSpec]:
         "redis-dc06": redis("redis-dc06", port["redis-dc04"]),
         "cosmos": ServiceSpec("cosmos", port["cosmos"], cosmos_cmd, probe_http, f"--port\0{port['cosmos']}"),
         "servicebus": ServiceSpec(
-            "servicebus", port["servicebus"], servicebus_cmd, probe_tcp, f"--port\0{port['servicebus']}"
+            "servicebus", port["servicebus"], servicebus_cmd, probe_amqp, f"--port\0{port['servicebus']}"
         ),
     }
 
