@@ -5,9 +5,10 @@
 //   both regions active    log alert: both regions doing active-only work in the same minutes
 //   QueueBuilder stale     log alert: no QueueBuilder run in the active role
 // Log alerts read the structured log records of shared/telemetry.py (AppTraces.Properties.event)
-// and the Functions host's own AppRequests rows (Name = function name). Each log alert runs in the
-// peer region's location where it matters (a region's heartbeat is watched from the other region),
-// with a system-assigned identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
+// and the Functions host's own AppRequests rows (Name = function name). Each rule lives in the region
+// of the workspace it is scoped to: the heartbeat rules in their own region, the cross-region rules in
+// DC06 (scoped to DC06's workspace, reading DC04's with workspace()). They run as a system-assigned
+// identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
 
 param workload string
 
@@ -27,12 +28,20 @@ param actionGroupName string
 @description('E-mail address for alert notifications; empty = the action group has no receiver yet.')
 param alertEmail string = ''
 
-@description('Minutes without a successful heartbeat before the heartbeat alert fires.')
-@minValue(1)
-param heartbeatWindowMinutes int = 3
+@description('Minutes without a successful heartbeat before the heartbeat alert fires (a log alert window).')
+@allowed([
+  5
+  10
+  15
+])
+param heartbeatWindowMinutes int = 5
 
 @description('Minutes without a QueueBuilder run in the active role before the stale alert fires.')
-@minValue(1)
+@allowed([
+  5
+  10
+  15
+])
 param queueBuilderWindowMinutes int = 5
 
 param tags object = {}
@@ -200,7 +209,7 @@ resource crossRegion 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
       severity: rule.severity
       enabled: true
       scopes: [
-        workspaceIds[0]
+        workspaceIds[1]
       ]
       evaluationFrequency: rule.frequency
       windowSize: rule.window
@@ -233,7 +242,7 @@ resource crossRegion 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview'
 resource heartbeat 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
   for (region, i) in regions: {
     name: 'alert-${workload}-heartbeat-${toLower(region)}'
-    location: locations[1 - i]
+    location: locations[i]
     tags: tags
     identity: {
       type: 'SystemAssigned'

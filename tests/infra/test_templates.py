@@ -12,6 +12,7 @@ import pytest
 
 from tests.infra.bicep import (
     INFRA,
+    allowed_values,
     bicep_files,
     local_references,
     module_config,
@@ -94,3 +95,12 @@ def test_templates_avoid_constructs_the_ci_parser_cannot_read() -> None:
         text = path.read_text()
         assert not re.search(r"^\s*func\s", text, re.MULTILINE), _id(path)
         assert not re.search(r"^\s*type\s", text, re.MULTILINE), _id(path)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=_id)
+def test_parameter_defaults_are_allowed_values(path: Path) -> None:
+    for name, param in parse_bicep(path).get("parameters", {}).items():
+        allowed = allowed_values(param)
+        default = param.get("default")
+        if allowed is not None and isinstance(default, (str, int)):
+            assert default in allowed, f"{_id(path)} {name}: default {default!r} not in {allowed}"
