@@ -56,6 +56,8 @@ class InMemoryGate(Twin, ActiveRegionGate):
         return beat[0]
 
     def next_sequence(self, epoch: int, count: int = 1) -> int:
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
         with self.lock:
             self._check()
             last = self._sequences.get(epoch, 0)

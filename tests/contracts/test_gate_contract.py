@@ -150,6 +150,12 @@ class GateContract:
         assert clients[0].next_sequence(7) == 41
         assert clients[1].next_sequence(8) == 1
 
+    def test_next_sequence_refuses_an_empty_reservation(self, store: GateStore) -> None:
+        gate = store.client()
+        with pytest.raises(ValueError):
+            gate.next_sequence(1, 0)
+        assert gate.next_sequence(1) == 1
+
     def test_json_documents_round_trip(self, store: GateStore) -> None:
         gate = store.client()
         assert gate.get_json("status") is None
