@@ -380,3 +380,30 @@ class TestRedisEntraIdAuthentication:
             admin.acl_deluser(oid)
             admin.delete(f"{prefix}active_dc", f"{prefix}active_epoch")
             admin.close()
+
+
+@pytest.mark.integration
+class TestRedisReplicaLag:
+    """The drill's recipe for a replica-lag window: route DC06's replication link through a TcpProxy."""
+
+    def test_held_replication_link_leaves_dc06_stale_until_restored(self, tmp_path: Path) -> None:
+        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+        try:
+            pair.start_service("redis-dc04")
+            pair.start_service("redis-dc06")
+            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+            with TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link:
+                dc06.follow("127.0.0.1", link.port)
+                first = dc04.initialise("DC04")
+                assert eventually(lambda: _reads(dc06) == first)
+
+                link.cut("hold")
+                second = dc04.flip(first, "DC06")
+                time.sleep(0.5)  # replication would take well under a millisecond on loopback
+                assert dc06.read() == first  # DC06 still believes DC04 is active: the lag window
+
+                link.restore()
+                assert eventually(lambda: _reads(dc06) == second, within_s=20)
+        finally:
+            pair.down()
