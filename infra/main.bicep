@@ -292,7 +292,6 @@ var appSettingsBase = {
   CosmosConnection__credential: 'managedidentity'
   CosmosConnection__clientId: clientId
   RedisConnection__host: '${redis.properties.hostName}:10000'
-  RedisConnection__principalId: identity.properties.principalId
   // Names.
   ServiceBusQueueName: serviceBusQueueName
   WAL_CONTAINER: walContainer

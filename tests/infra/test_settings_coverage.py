@@ -48,7 +48,6 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra-authenticated telemetry with the identity",
     "AZURE_CLIENT_ID": "DefaultAzureCredential picks the user-assigned identity",
     "AzureWebJobs.transformation_runner.Disabled": "the passive region's runner switch (Watchdog flips it)",
-    "RedisConnection__principalId": "object id of the identity: the Redis Entra user name",
     "MQ_USER": "read by shared/adapters/ibmmq_source.ibmmq_config",
     "MQ_PASSWORD": "read by ibmmq_config; a Key Vault reference",
     "MQ_CIPHER_SPEC": "read by ibmmq_config",
