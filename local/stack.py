@@ -18,20 +18,18 @@ import argparse
 import contextlib
 import fcntl
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from local.stack_process import launch, log_tail, pid_alive, port_free, read_int, runs, terminate
 from local.stack_services import SERVICE_NAMES, ServiceSpec, redis_info, specs, stack_env
 from shared.errors import BridgeError
 
 DEFAULT_PORT_BASE = 17000
 DEFAULT_TIMEOUT_S = 30.0
-STOP_GRACE_S = 5.0
 LOG_TAIL_LINES = 20
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,18 +53,9 @@ def default_port_base() -> int:
 def free_port_base(start: int = 17100, step: int = 10, attempts: int = 50) -> int:
     """A port base from ``start`` up whose six ports are free now (for a private, throwaway stack)."""
     for base in range(start, start + step * attempts, step):
-        if all(_port_free(base + offset) for offset in range(len(SERVICE_NAMES))):
+        if all(port_free(base + offset) for offset in range(len(SERVICE_NAMES))):
             return base
     raise StackError("stack", f"no free block of {len(SERVICE_NAMES)} ports from {start}")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def servicebus_available(root: Path) -> bool:
@@ -168,7 +157,7 @@ class Stack:
             sessions = self.local / "sessions"
             (sessions / session).unlink(missing_ok=True)
             for lease in sessions.glob("*"):
-                if lease.name != "autostop" and not _pid_alive(_read_int(lease)):
+                if lease.name != "autostop" and not pid_alive(read_int(lease)):
                     lease.unlink(missing_ok=True)
             if any(lease.name != "autostop" for lease in sessions.glob("*")):
                 return []
@@ -205,7 +194,7 @@ class Stack:
         other = self.env().get("STACK_BLOB_PORT_DC04")
         if other is None or int(other) == self.port_base:
             return
-        live = [path.stem for path in (self.local / "pids").glob("*.pid") if _pid_alive(_read_int(path))]
+        live = [path.stem for path in (self.local / "pids").glob("*.pid") if pid_alive(read_int(path))]
         if live:
             raise StackError(
                 "stack",
@@ -262,25 +251,12 @@ class Stack:
             raise StackError("cosmos", "patch step failed", (result.stdout + result.stderr).strip())
 
     def _launch(self, spec: ServiceSpec) -> subprocess.Popen[bytes]:
-        log_path = self.local / "logs" / f"{spec.name}.log"
         if spec.name.startswith(("blob-", "redis-")):
             (self.local / spec.name).mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            log.write(
-                f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.command)}\n".encode()
-            )
-            log.flush()
-            try:
-                process = subprocess.Popen(
-                    spec.command,
-                    cwd=self.root,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # survives the terminal's Ctrl-C; stopped by PID
-                )
-            except OSError as error:
-                raise StackError(spec.name, f"cannot start {spec.command[0]}: {error}") from error
+        try:
+            process = launch(spec.command, self.root, self._log_path(spec.name))
+        except OSError as error:
+            raise StackError(spec.name, f"cannot start {spec.command[0]}: {error}") from error
         self._children[process.pid] = process
         self._pid_file(spec.name).write_text(f"{process.pid}\n")
         return process
@@ -320,43 +296,24 @@ class Stack:
         spec = self.specs[name]
         pid = self.pid(name)
         self._pid_file(name).unlink(missing_ok=True)
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and self._alive(pid, spec):
-            time.sleep(0.05)
-        if self._alive(pid, spec):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            while self._alive(pid, spec):
-                time.sleep(0.05)
-        self._children.pop(pid, None)
+        if pid is not None:
+            terminate(pid, lambda: self._alive(pid, spec))
+            self._children.pop(pid, None)
 
     def _alive(self, pid: int, spec: ServiceSpec) -> bool:
         child = self._children.get(pid)
         if child is not None:
             return child.poll() is None
-        if not _pid_alive(pid):
-            return False
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if not cmdline.parent.exists():
-            return True  # no /proc (macOS): trust the PID file
-        try:
-            return spec.marker in cmdline.read_text(errors="replace")
-        except OSError:
-            return False
+        return runs(pid, spec.marker)
 
     def _pid_file(self, name: str) -> Path:
         return self.local / "pids" / f"{name}.pid"
 
+    def _log_path(self, name: str) -> Path:
+        return self.local / "logs" / f"{name}.log"
+
     def _log_tail(self, spec: ServiceSpec) -> str:
-        try:
-            lines = (self.local / "logs" / f"{spec.name}.log").read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-LOG_TAIL_LINES:])
+        return log_tail(self._log_path(spec.name), LOG_TAIL_LINES)
 
     def _write_env(self) -> dict[str, str]:
         env = stack_env(self.port_base)
@@ -364,29 +321,6 @@ class Stack:
         tmp.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         tmp.replace(self.env_file)
         return env
-
-
-def _read_int(path: Path) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a running (not zombie) process."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
