@@ -190,6 +190,22 @@ def test_a_state_dir_serves_one_port_base(private_stack: Stack) -> None:
     assert private_stack.status()["redis-dc04"]
 
 
+def test_last_session_out_stops_only_what_sessions_started(private_stack: Stack) -> None:
+    private_stack.start_service("redis-dc04")  # started by hand (make stack-up): sessions leave it alone
+    first = Stack(ROOT, private_stack.port_base, state_dir=private_stack.local)
+    second = Stack(ROOT, private_stack.port_base, state_dir=private_stack.local)
+
+    assert set(first.join_session("first")) == EXPECTED_KEYS
+    assert all(first.status().values())
+    second.join_session("second")
+    assert first.leave_session("first") == []
+    assert all(second.status().values())
+
+    stopped = second.leave_session("second")
+    assert sorted(stopped) == sorted(set(private_stack.names) - {"redis-dc04"})
+    assert private_stack.status() == {name: name == "redis-dc04" for name in private_stack.names}
+
+
 def _load_patch_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "patch_cosmos", ROOT / "scripts" / "patch-cosmosdb-server.py"
