@@ -66,6 +66,7 @@ param cosmosContainer string
 ])
 param cosmosConsistency string
 
+@description('Azure Managed Redis SKU, the same for both members (Balanced_B0/B1 do not support active geo-replication).')
 param redisSku string
 
 @description('Region whose Redis instance forms the geo-replication group (the other joins it).')

@@ -158,3 +158,10 @@ def test_param_files_are_plain_data() -> None:
         parse_bicepparam_text("using 'main.bicep'\nparam a = 'x${y}'\n")
     with pytest.raises(BicepParamError, match="set twice"):
         parse_bicepparam_text("using 'main.bicep'\nparam a = 1\nparam a = 2\n")
+
+
+def test_redis_sku_supports_active_geo_replication() -> None:
+    # Azure Managed Redis: active geo-replication is available on every tier except Balanced B0 and B1.
+    sku = SHARED.values["redisSku"]
+    assert sku not in {"Balanced_B0", "Balanced_B1"}
+    assert sku.split("_")[0] in {"Balanced", "MemoryOptimized", "ComputeOptimized", "FlashOptimized"}
