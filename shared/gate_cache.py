@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from shared.errors import RegionNotActive, TransientError
 from shared.model import GateState
 from shared.ports import ActiveRegionGate
+from shared.telemetry import Metrics
+from shared.telemetry import metrics as process_metrics
 
 Clock = Callable[[], float]
 
@@ -39,15 +41,24 @@ class CachedGate:
     """Answer "may ``region`` act now?" from a pair at most ``ttl_s`` old, or refuse.
 
     ``clock`` returns monotonic seconds (``time.monotonic`` by default; tests inject a fake).
+    Besides :attr:`stats`, every hit, miss and failed read is counted in ``metrics`` (the process's
+    :data:`shared.telemetry.metrics` by default) as ``gate_cache_hits``/``_misses``/``_read_errors``.
     Thread-safe: the handlers of one process share one instance.
     """
 
-    def __init__(self, gate: ActiveRegionGate, ttl_s: float = 2.0, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        gate: ActiveRegionGate,
+        ttl_s: float = 2.0,
+        clock: Clock = time.monotonic,
+        metrics: Metrics | None = None,
+    ) -> None:
         if ttl_s < 0:
             raise ValueError(f"ttl_s must not be negative, got {ttl_s}")
         self.gate = gate
         self.ttl_s = ttl_s
         self.clock = clock
+        self.metrics = process_metrics if metrics is None else metrics
         self._lock = threading.Lock()
         self._cached: GateState | None = None
         self._read_at = 0.0
@@ -74,14 +85,17 @@ class CachedGate:
         with self._lock:
             if self._cached is not None and self.clock() - self._read_at < self.ttl_s:
                 self._hits += 1
+                self.metrics.incr("gate_cache_hits")
                 return self._cached
             self._misses += 1
+        self.metrics.incr("gate_cache_misses")
         began = self.clock()
         try:
             state = self.gate.read()
         except TransientError as error:
             with self._lock:
                 self._errors += 1
+            self.metrics.incr("gate_cache_read_errors")
             raise RegionNotActive(region, f"gate unreadable and no fresh cached value ({error})") from error
         if state is None:
             raise RegionNotActive(region, "gate not initialised")

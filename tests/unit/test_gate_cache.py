@@ -8,6 +8,7 @@ from shared.errors import RegionNotActive
 from shared.gate_cache import CachedGate, GateCacheStats
 from shared.memory.gate import InMemoryGate
 from shared.model import GateState
+from shared.telemetry import Metrics
 
 
 class FakeClock:
@@ -143,3 +144,15 @@ def test_current_returns_the_pair_for_any_region(gate: InMemoryGate, clock: Fake
 def test_negative_ttl_is_rejected(gate: InMemoryGate) -> None:
     with pytest.raises(ValueError):
         CachedGate(gate, ttl_s=-1)
+
+
+def test_hits_misses_and_read_errors_are_counted_in_metrics(gate: InMemoryGate, clock: FakeClock) -> None:
+    metrics = Metrics()
+    cached = CachedGate(gate, ttl_s=2.0, clock=clock, metrics=metrics)
+    cached.check("DC04")
+    cached.check("DC04")
+    gate.available = False
+    clock.advance(5)
+    with pytest.raises(RegionNotActive):
+        cached.check("DC04")
+    assert metrics.snapshot() == {"gate_cache_hits": 1, "gate_cache_misses": 2, "gate_cache_read_errors": 1}
