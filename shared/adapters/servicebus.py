@@ -1,0 +1,175 @@
+"""Service Bus adapter of :class:`shared.ports.StatementPublisher` (azure-servicebus, AMQP 1.0).
+
+Each :class:`~shared.model.OutboundStatement` becomes one message: ``MessageId`` = the message id (the
+queue's duplicate detection drops a repeat within its window), ``SessionId`` = the account (order per
+session), application properties ``wal_name``, ``epoch``, ``sequence``, ``region``, ``claim_check``.
+A body larger than ``claim_check_bytes`` is not sent: the message carries an empty body and
+``claim_check=True``, and the runner reads the body from the WAL blob ``wal_name`` (the "claim check"
+pattern; Service Bus Standard caps a message at 256 KB).
+
+Messages are sent in as few batches as fit, each batch holding one session's messages in the given
+order (a partitioned entity requires one partition key, i.e. session, per batch); order across
+sessions is not kept, and need not be. If a later batch fails
+after an earlier one was sent, the call raises and the caller's retry re-sends everything: duplicate
+detection drops the repeats, so nothing is half-sent from the queue's point of view.
+
+Errors: connection loss, timeouts and retryable ``ServiceBusError`` → :class:`ServiceUnavailable`
+``("servicebus", ...)``; a message too large for the entity even after the claim check →
+:class:`MessageTooLarge` (a ``PermanentError``). The client and sender stay open across calls and
+are rebuilt after any failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch, ServiceBusSender
+from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
+
+from shared.errors import PermanentError, ServiceUnavailable
+from shared.model import OutboundStatement
+from shared.ports import StatementPublisher
+from shared.settings import Connection, Settings
+
+SERVICE = "servicebus"
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class MessageTooLarge(PermanentError):
+    """A statement does not fit in one Service Bus message even with its body left out."""
+
+    reason = "message-too-large"
+
+    def __init__(self, message_id: str, detail: str) -> None:
+        super().__init__(f"message {message_id!r} is too large for Service Bus: {detail}")
+        self.message_id = message_id
+
+
+def build_client(connection: Connection, retry_total: int = 2, **options: Any) -> ServiceBusClient:
+    """A client from a local connection string, or from ``fullyQualifiedNamespace`` + managed identity."""
+    if connection.connection_string:
+        return ServiceBusClient.from_connection_string(
+            connection.connection_string, retry_total=retry_total, retry_backoff_factor=0.5, **options
+        )
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (only in Azure)
+
+    namespace = (connection.endpoint or "").removeprefix("sb://").removeprefix("https://").rstrip("/")
+    return ServiceBusClient(
+        namespace, DefaultAzureCredential(), retry_total=retry_total, retry_backoff_factor=0.5, **options
+    )
+
+
+@contextmanager
+def servicebus_errors(what: str) -> Iterator[None]:
+    """Re-raise SDK and socket errors as the project's errors (see the module docstring)."""
+    try:
+        yield
+    except MessageSizeExceededError as error:
+        raise MessageTooLarge(what, str(error).splitlines()[0][:300]) from error
+    except (ServiceBusError, OSError, TimeoutError) as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise ServiceUnavailable(SERVICE, f"{what}: {type(error).__name__}: {detail}") from error
+
+
+def to_message(statement: OutboundStatement, claim_check_bytes: int) -> ServiceBusMessage:
+    """The Service Bus message for ``statement`` (empty body and ``claim_check=True`` above the threshold)."""
+    claim_check = len(statement.body) > claim_check_bytes
+    return ServiceBusMessage(
+        b"" if claim_check else statement.body,
+        message_id=statement.message_id,
+        session_id=statement.session_id,
+        application_properties={
+            "wal_name": statement.wal_name,
+            "epoch": statement.epoch,
+            "sequence": statement.sequence,
+            "region": statement.region,
+            "claim_check": claim_check,
+        },
+    )
+
+
+class ServiceBusStatementPublisher(StatementPublisher):
+    """Publishes statements to one queue; thread-safe (one sender, used under a lock)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        queue_name: str,
+        *,
+        claim_check_bytes: int = 196_608,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.connection = connection
+        self.queue_name = queue_name
+        self.claim_check_bytes = claim_check_bytes
+        self.timeout_s = timeout_s
+        self.batches_sent = 0
+        self._lock = threading.Lock()
+        self._client: ServiceBusClient | None = None
+        self._sender: ServiceBusSender | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceBusStatementPublisher:
+        return cls(settings.servicebus, settings.queue_name, claim_check_bytes=settings.claim_check_bytes)
+
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        if not statements:
+            return
+        messages = [to_message(s, self.claim_check_bytes) for s in statements]
+        with self._lock:
+            try:
+                with servicebus_errors(f"send to {self.queue_name}"):
+                    sender = self._open_sender()
+                    for batch in self._batches(sender, messages):
+                        sender.send_messages(batch, timeout=self.timeout_s)
+                        self.batches_sent += 1
+            except BaseException:
+                self._reset()
+                raise
+
+    def _batches(
+        self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
+    ) -> list[ServiceBusMessageBatch]:
+        """Fill batches session by session (sessions in order of first appearance, messages in order)."""
+        by_session: dict[str | None, list[ServiceBusMessage]] = {}
+        for message in messages:
+            by_session.setdefault(message.session_id, []).append(message)
+        batches: list[ServiceBusMessageBatch] = []
+        for session_messages in by_session.values():
+            current: ServiceBusMessageBatch | None = None
+            for message in session_messages:
+                if current is not None:
+                    try:
+                        current.add_message(message)
+                        continue
+                    except MessageSizeExceededError:
+                        pass  # full: start the next batch
+                current = sender.create_message_batch()
+                batches.append(current)
+                with servicebus_errors(str(message.message_id)):
+                    current.add_message(message)
+        return batches
+
+    def _open_sender(self) -> ServiceBusSender:
+        if self._sender is None:
+            self._client = build_client(self.connection)
+            self._sender = self._client.get_queue_sender(self.queue_name)
+            self._sender.__enter__()
+        return self._sender
+
+    def _reset(self) -> None:
+        """Drop the sender and client so the next call reconnects (after an error, or on close)."""
+        sender, client, self._sender, self._client = self._sender, self._client, None, None
+        for closable in (sender, client):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:  # noqa: S112  (closing a broken connection may fail; it is gone either way)
+                    continue
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()

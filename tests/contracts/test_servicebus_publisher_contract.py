@@ -1,0 +1,233 @@
+"""StatementPublisher contract: one suite, run against the in-memory twin and the Service Bus adapter.
+
+The adapter runs against the local Service Bus endpoint (``python -m local.servicebus``, started here on
+a free port) through a TCP proxy that can cut the road; what was published is read back with the
+unmodified SDK and :func:`shared.inbound.to_inbound`, exactly as the local host's consumer reads it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from azure.servicebus import NEXT_AVAILABLE_SESSION
+from azure.servicebus.exceptions import OperationTimeoutError
+
+from local.proxy import TcpProxy
+from local.servicebus.config import QueueConfig
+from local.servicebus.process import EndpointProcess
+from shared.adapters.servicebus import ServiceBusStatementPublisher, build_client
+from shared.errors import ServiceUnavailable
+from shared.inbound import to_inbound
+from shared.memory import InMemoryPublisher
+from shared.model import InboundStatement, OutboundStatement
+from shared.ports import StatementPublisher
+from shared.settings import Connection
+
+CLAIM_CHECK_BYTES = 1024
+Outage = tuple[Callable[[], None], Callable[[], None]]
+Received = Callable[[], list[InboundStatement]]
+
+
+def statement(n: int, session: str, body: bytes | None = None, run: str = "") -> OutboundStatement:
+    return OutboundStatement(
+        message_id=f"{run}{n:04d}",
+        session_id=session,
+        body=body if body is not None else f"<Document n='{n}'/>".encode(),
+        wal_name=f"20261126/0000000002/{n:012d}-{run}{n:04d}",
+        epoch=2,
+        sequence=n,
+        region="DC04",
+    )
+
+
+class PublisherContract:
+    """What every StatementPublisher guarantees. Subclasses provide the three fixtures."""
+
+    @pytest.fixture
+    def publisher(self) -> StatementPublisher:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def received(self, publisher: StatementPublisher) -> Received:
+        """Everything published so far, as the consumer receives it (each call returns new ones only)."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def outage(self, publisher: StatementPublisher) -> Outage:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def run(self) -> str:
+        return uuid.uuid4().hex[:12]
+
+    def test_publish_then_receive_with_the_same_values(
+        self, publisher: StatementPublisher, received: Received, run: str
+    ) -> None:
+        sent = [
+            statement(1, "CH93-A", run=run),
+            statement(2, "CH93-B", run=run),
+            statement(3, "CH93-A", run=run),
+        ]
+        publisher.publish(sent)
+        got = {s.message_id: s for s in received()}
+        assert set(got) == {s.message_id for s in sent}
+        for out in sent:
+            inbound = got[out.message_id]
+            assert (inbound.session_id, inbound.body, inbound.wal_name) == (
+                out.session_id,
+                out.body,
+                out.wal_name,
+            )
+            assert (inbound.epoch, inbound.sequence, inbound.region) == (2, out.sequence, "DC04")
+            assert inbound.claim_check is False
+            assert inbound.delivery_count == 1
+
+    def test_order_is_kept_per_session_across_batches(
+        self, publisher: StatementPublisher, received: Received, run: str
+    ) -> None:
+        sessions = ["S1", "S2", "S3"]
+        sent = [statement(n, sessions[n % 3], body=b"x" * 900, run=run) for n in range(150)]
+        publisher.publish(sent)
+        got = received()
+        for session in sessions:
+            expected = [s.message_id for s in sent if s.session_id == session]
+            assert [s.message_id for s in got if s.session_id == session] == expected
+
+    def test_a_repeated_message_id_is_dropped(
+        self, publisher: StatementPublisher, received: Received, run: str
+    ) -> None:
+        publisher.publish([statement(1, "CH93-A", body=b"first", run=run)])
+        publisher.publish([statement(1, "CH93-A", body=b"retry", run=run), statement(2, "CH93-A", run=run)])
+        got = received()
+        assert [(s.message_id, s.body) for s in got if s.sequence == 1] == [(f"{run}0001", b"first")]
+        assert [s.sequence for s in got] == [1, 2]
+
+    def test_a_body_above_the_threshold_travels_by_claim_check(
+        self, publisher: StatementPublisher, received: Received, run: str
+    ) -> None:
+        at_limit = statement(1, "CH93-A", body=b"a" * CLAIM_CHECK_BYTES, run=run)
+        above = statement(2, "CH93-A", body=b"b" * (CLAIM_CHECK_BYTES + 1), run=run)
+        huge = statement(3, "CH93-A", body=b"c" * 2_000_000, run=run)  # far beyond the 256 KB limit
+        publisher.publish([at_limit, above, huge])
+        got = {s.sequence: s for s in received()}
+        assert (got[1].body, got[1].claim_check) == (at_limit.body, False)
+        assert (got[2].body, got[2].claim_check, got[2].wal_name) == (None, True, above.wal_name)
+        assert (got[3].body, got[3].claim_check) == (None, True)
+
+    def test_server_going_away_is_service_unavailable_and_nothing_is_half_sent(
+        self, publisher: StatementPublisher, received: Received, outage: Outage, run: str
+    ) -> None:
+        publisher.publish([statement(1, "CH93-A", run=run)])
+        cut, restore = outage
+        cut()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                publisher.publish([statement(2, "CH93-A", run=run), statement(3, "CH93-B", run=run)])
+        finally:
+            restore()
+        publisher.publish([statement(4, "CH93-A", run=run)])  # the publisher reconnects by itself
+        assert sorted(s.sequence for s in received()) == [1, 4]
+
+
+class TestInMemoryPublisher(PublisherContract):
+    @pytest.fixture
+    def publisher(self) -> StatementPublisher:
+        return InMemoryPublisher(claim_check_bytes=CLAIM_CHECK_BYTES)
+
+    @pytest.fixture
+    def received(self, publisher: StatementPublisher) -> Received:
+        assert isinstance(publisher, InMemoryPublisher)
+        return publisher.received
+
+    @pytest.fixture
+    def outage(self, publisher: StatementPublisher) -> Outage:
+        assert isinstance(publisher, InMemoryPublisher)
+
+        def switch(on: bool) -> None:
+            publisher.available = on
+
+        return (lambda: switch(False), lambda: switch(True))
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[EndpointProcess]:
+    queue = QueueConfig("contract", requires_session=True, lock_duration_s=5, dup_window_s=60)
+    with EndpointProcess([queue]) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def proxy(endpoint: EndpointProcess) -> Iterator[TcpProxy]:
+    with TcpProxy(0, ("127.0.0.1", endpoint.port)) as running:
+        yield running
+
+
+def _drain(connection_string: str) -> list[InboundStatement]:
+    """Receive and complete every message of every session (the queue is empty afterwards)."""
+    got: list[InboundStatement] = []
+    with build_client(Connection("contract", connection_string=connection_string), retry_total=0) as client:
+        while True:
+            try:
+                receiver = client.get_queue_receiver(
+                    "contract", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=1
+                )
+                receiver.__enter__()
+            except OperationTimeoutError:
+                return got
+            with receiver:
+                while batch := receiver.receive_messages(max_message_count=100, max_wait_time=0.5):
+                    for message in batch:
+                        got.append(to_inbound(message))
+                        receiver.complete_message(message)
+
+
+@pytest.mark.integration
+class TestServiceBusPublisher(PublisherContract):
+    @pytest.fixture
+    def publisher(self, endpoint: EndpointProcess, proxy: TcpProxy) -> Iterator[StatementPublisher]:
+        _drain(endpoint.connection_string)  # leftovers of an earlier failed test
+        via_proxy = endpoint.connection_string.replace(f":{endpoint.port};", f":{proxy.port};")
+        adapter = ServiceBusStatementPublisher(
+            Connection("ServiceBusConnection", connection_string=via_proxy),
+            "contract",
+            claim_check_bytes=CLAIM_CHECK_BYTES,
+            timeout_s=5,
+        )
+        yield adapter
+        adapter.close()
+
+    @pytest.fixture
+    def received(self, publisher: StatementPublisher, endpoint: EndpointProcess) -> Received:
+        return lambda: _drain(endpoint.connection_string)
+
+    @pytest.fixture
+    def outage(self, publisher: StatementPublisher, proxy: TcpProxy) -> Outage:
+        return (proxy.cut, proxy.restore)
+
+
+def test_the_adapter_sends_one_batch_per_session_when_they_fit(endpoint: EndpointProcess) -> None:
+    adapter = ServiceBusStatementPublisher(
+        Connection("ServiceBusConnection", connection_string=endpoint.connection_string), "contract"
+    )
+    run = uuid.uuid4().hex[:8]
+    adapter.publish(
+        [statement(n, f"S{n % 3}", body=b"x" * 900, run=run) for n in range(150)]
+    )  # 45 KB a session
+    adapter.close()
+    assert adapter.batches_sent == 3
+    assert len(_drain(endpoint.connection_string)) == 150
+
+
+def test_enqueued_time_is_read_back_as_aware_utc(endpoint: EndpointProcess) -> None:
+    adapter = ServiceBusStatementPublisher(
+        Connection("ServiceBusConnection", connection_string=endpoint.connection_string), "contract"
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    adapter.publish([statement(1, "T", run=uuid.uuid4().hex)])
+    adapter.close()
+    (got,) = _drain(endpoint.connection_string)
+    assert got.enqueued_at is not None and got.enqueued_at.tzinfo is not None
+    assert got.enqueued_at >= before
