@@ -136,10 +136,15 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
         return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
 
+    wal = getattr(ports.wal, "local", ports.wal)  # the dual WAL reads the peer's copy when ours is down
+
+    def reachable(call: Callable[[], object]) -> Callable[[], object]:
+        return lambda: (call(), "reachable")[1]
+
     return {
         "redis": ports.gate.read,
-        "blob": lambda: next(iter(ports.wal.list(limit=1)), None) and "ok",
-        "cosmos": lambda: ports.store.get("health-probe") and "ok",
+        "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
+        "cosmos": reachable(lambda: ports.store.get("health-probe")),
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }
