@@ -165,7 +165,8 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     booking_date = swift_date(entry.booking_date) if entry.booking_date else ""
     if value_date is None or booking_date is None:
         raise InvalidValue(f"{path}: date {entry.value_date or entry.booking_date!r} is not ISO 8601")
-    mark = ("RC" if reversal else "D") if amount < 0 else ("RD" if reversal else "C")
+    debit = entry.indicator == "DBIT"
+    mark = ("RC" if reversal else "D") if debit else ("RD" if reversal else "C")
     code = transaction_type(entry.proprietary_code, entry.domain, entry.family, entry.subfamily)
     line = f"{value_date}{booking_date[2:]}{mark}{amount_text}{code}{_reference(notes, entry, path)}"
     servicer = entry.servicer_reference
