@@ -29,6 +29,7 @@ from shared.ports import (
     WriteAheadLog,
 )
 from shared.settings import Settings, load_settings
+from shared.telemetry import configure_observability
 from transformation_runner.handler import TransformationRunner
 from transformation_runner.translate import TranslationOptions, account_of, translate
 from watchdog.controller import Watchdog
@@ -159,6 +160,7 @@ def components() -> Components:
     global _components  # noqa: PLW0603 - the process-wide composition root
     with _lock:
         if _components is None:
+            configure_observability()
             settings = load_settings()
             _components = wire(settings, azure_ports(settings))
         return _components

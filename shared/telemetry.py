@@ -13,11 +13,17 @@ shows them and, when OpenTelemetry is configured, they are exported as counters 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 _MASKED_FIELDS = frozenset({"session_id", "account"})
+_FREE_TEXT_FIELDS = frozenset({"error", "detail", "reason", "result"})
+#: Account-number shapes masked inside free-text values (IBAN, long digit runs).
+_ACCOUNT_LIKE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b|\b\d{8,34}\b")
 
 
 def mask(value: str, keep: int = 4) -> str:
@@ -28,16 +34,26 @@ def mask(value: str, keep: int = 4) -> str:
 
 
 class Metrics:
-    """Thread-safe in-process counters and last values."""
+    """Thread-safe in-process counters and last values, mirrored to OpenTelemetry once configured."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: Counter[str] = Counter()
         self._gauges: dict[str, float] = {}
+        self._meter: Any = None
+        self._instruments: dict[str, Any] = {}
+
+    def export_to(self, meter: Any) -> None:
+        """Mirror every later ``incr`` to an OpenTelemetry counter ``bridge.<name>`` of ``meter``."""
+        self._meter = meter
 
     def incr(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counters[name] += amount
+            if self._meter is not None:
+                if name not in self._instruments:
+                    self._instruments[name] = self._meter.create_counter(f"bridge.{name}")
+                self._instruments[name].add(amount)
 
     def gauge(self, name: str, value: float) -> None:
         with self._lock:
@@ -56,8 +72,32 @@ class Metrics:
 metrics = Metrics()
 
 
+def _safe(key: str, value: Any) -> Any:
+    if key in _MASKED_FIELDS and value:
+        return mask(str(value))
+    if key in _FREE_TEXT_FIELDS and isinstance(value, str):
+        return _ACCOUNT_LIKE.sub(lambda m: mask(m.group()), value)
+    return value
+
+
 def log_event(logger: logging.Logger, level: int, event: str, **context: Any) -> None:
     """Log ``event`` with ``context`` as structured fields (masked where they hold account numbers)."""
-    safe = {k: mask(str(v)) if k in _MASKED_FIELDS and v else v for k, v in context.items()}
+    safe = {k: _safe(k, v) for k, v in context.items()}
     details = " ".join(f"{k}={v}" for k, v in safe.items())
     logger.log(level, "%s %s", event, details, extra={"event": event, **safe})
+
+
+def configure_observability(environ: Mapping[str, str] = os.environ) -> bool:
+    """Send logs, traces and the counters to Application Insights when
+    ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set (azure-monitor-opentelemetry); else do nothing.
+
+    Returns whether it was configured. Called once by the composition root, never at import time.
+    """
+    if not environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        return False
+    from azure.monitor.opentelemetry import configure_azure_monitor  # noqa: PLC0415 - only in Azure
+    from opentelemetry import metrics as otel_metrics  # noqa: PLC0415
+
+    configure_azure_monitor(logger_name="bridge")
+    metrics.export_to(otel_metrics.get_meter("bridge"))
+    return True

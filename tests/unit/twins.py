@@ -56,9 +56,9 @@ class FakeTranslation:
 
 
 def fake_translate(body: bytes) -> FakeTranslation:
-    """Stands in for the translator in protocol tests: rejects bodies starting with b'BAD'."""
-    if body.startswith(b"BAD"):
-        raise BadStatement(f"cannot translate {body[:10]!r}")
+    """Stands in for the translator in protocol tests: rejects bodies whose payload starts with BAD."""
+    if body.startswith(b"BAD") or b"|BAD" in body:
+        raise BadStatement(f"cannot translate {body.decode(errors='replace')!r}")
     return FakeTranslation([f"{{1:F01}}{{4:\r\n:20:{body.decode()[:16]}\r\n-}}"], [])
 
 
