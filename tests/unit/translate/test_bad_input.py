@@ -5,7 +5,6 @@ Nothing here may read a file or touch the network: DOCTYPEs are refused before p
 
 from __future__ import annotations
 
-import contextlib
 import random
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from shared.errors import PermanentError
 from tests.unit.translate.fin import GOLDEN, SAMPLES
 from transformation_runner.translate import TranslationOptions, account_of, translate
 from transformation_runner.translate.errors import (
+    InvalidOutput,
     InvalidValue,
     InvalidXml,
     MissingElement,
@@ -198,5 +198,9 @@ def test_mutated_bodies_raise_only_translation_errors() -> None:
                 body[position:position] = rng.choice(
                     [b"<", b">", b"&", b"<Ntry>", b"</Stmt>", b"\x00", b"\xff"]
                 )
-        with contextlib.suppress(TranslationError):
+        try:
             translate(bytes(body), DEFAULTS)
+        except InvalidOutput:  # a defect of ours, never acceptable
+            raise
+        except TranslationError:
+            continue

@@ -1,0 +1,117 @@
+"""``python -m transformation_runner convert``: output, exit codes, one-line errors, report file."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.translate.fin import GOLDEN, SAMPLES, TESTS
+from transformation_runner.__main__ import main
+
+HANDBOOK = GOLDEN / "handbook_mt950_a_b.xml"
+POSTFINANCE = GOLDEN / "as_sent_postfinance.xml"
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, bytes, str]:
+    out, err = io.BytesIO(), io.StringIO()
+
+    class Stdout:
+        buffer = out
+
+    monkeypatch.setattr(sys, "stdout", Stdout)
+    monkeypatch.setattr(sys, "stderr", err)
+    code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_messages_go_to_stdout_byte_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = run(["convert", str(HANDBOOK)], monkeypatch)
+    assert code == 0
+    assert out == (GOLDEN / "handbook_mt950_a_b.mt950").read_bytes()
+    assert out.startswith(b"{1:F01INGBROBUAXXX0000000000}{2:I950ABNANL2AXXXXN}{4:\r\n:20:123456\r\n")
+    assert out.endswith(b"\r\n-}")
+    assert "truncated at Stmt[1]/Ntry[6]/AcctSvcrRef" in err
+
+
+def test_several_files_concatenate(monkeypatch: pytest.MonkeyPatch) -> None:
+    second = GOLDEN / "cbpr_c105_1_1.xml"
+    code, out, _ = run(["convert", str(HANDBOOK), str(second)], monkeypatch)
+    assert code == 0
+    assert (
+        out
+        == (GOLDEN / "handbook_mt950_a_b.mt950").read_bytes() + (GOLDEN / "cbpr_c105_1_1.mt950").read_bytes()
+    )
+
+
+def test_out_folder_and_report(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    code, out, err = run(
+        ["convert", str(HANDBOOK), "--out", str(tmp_path / "out"), "--report", str(report)], monkeypatch
+    )
+    assert (code, out, err) == (0, b"", "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["handbook_mt950_a_b.001.fin"]
+    data = json.loads(report.read_text())
+    [entry] = data["files"]
+    assert entry["statements"] == 1
+    assert [e["action"] for e in entry["report"] if e["kind"] == "finding"] == ["truncated"]
+
+
+def test_bad_input_exits_2_with_one_line_per_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.xml"
+    code, out, err = run(
+        [
+            "convert",
+            str(POSTFINANCE),
+            str(missing),
+            str(HANDBOOK),
+            "--sender",
+            "BANKDEFFXXX",
+            "--receiver",
+            "CUSTDEFFXXX",
+        ],
+        monkeypatch,
+    )
+    assert code == 2
+    assert out == (GOLDEN / "handbook_mt950_a_b.mt950").read_bytes()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {POSTFINANCE}: Stmt[1] (statement '20201124375204229003973'): opening plus booked entries "
+        "is 216649.21, CLBD is 215112.21, difference -1537.00 CHF [unbalanced]",
+        f"error: {missing}: cannot read: No such file or directory",
+    ]
+
+
+def test_balance_mode_and_default_bics(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(
+        [
+            "convert",
+            str(POSTFINANCE),
+            "--balance-mode",
+            "as-sent",
+            "--sender",
+            "BANKDEFFXXX",
+            "--receiver",
+            "CUSTDEFFXXX",
+        ],
+        monkeypatch,
+    )
+    assert code == 0
+    assert out == (GOLDEN / "as_sent_postfinance.mt950").read_bytes()
+
+
+def test_no_traceback_from_a_real_process() -> None:
+    hostile = SAMPLES.parent / "golden" / "cbpr_c105_1_1.xml"
+    process = subprocess.run(
+        [sys.executable, "-m", "transformation_runner", "convert", "/dev/null", str(hostile)],
+        capture_output=True,
+        cwd=TESTS.parent,
+        check=False,
+    )
+    assert process.returncode == 2
+    assert process.stderr.decode() == "error: /dev/null: body is not XML (starts with b'') [invalid-xml]\n"
+    assert process.stdout == (GOLDEN / "cbpr_c105_1_1.mt950").read_bytes()
