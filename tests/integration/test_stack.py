@@ -111,17 +111,6 @@ def test_cosmos_answers_404_for_a_missing_item(stack: dict[str, str]) -> None:
         container.read_item("missing", partition_key="p")
 
 
-def test_servicebus_send_and_receive(stack: dict[str, str]) -> None:
-    with ServiceBusClient.from_connection_string(stack["STACK_SERVICEBUS"]) as client:
-        session = f"stack-{uuid.uuid4().hex[:8]}"
-        with client.get_queue_sender("statements") as sender:
-            sender.send_messages(ServiceBusMessage(b"ping", message_id=session, session_id=session))
-        with client.get_queue_receiver("statements", session_id=session, max_wait_time=10) as receiver:
-            received = receiver.receive_messages(max_message_count=1, max_wait_time=10)
-            assert [bytes(b"".join(m.body)) for m in received] == [b"ping"]
-            receiver.complete_message(received[0])
-
-
 def test_proxy_cut_and_restore_in_front_of_redis(stack: dict[str, str]) -> None:
     with TcpProxy(0, ("127.0.0.1", int(stack["STACK_REDIS_PORT_DC04"]))) as proxy:
         client = redis.Redis(port=proxy.port, socket_timeout=0.5, socket_connect_timeout=0.5, retry=None)
@@ -146,6 +135,20 @@ def private_stack(tmp_path: Path) -> Iterator[Stack]:
         yield private
     finally:
         private.down()
+
+
+def test_servicebus_send_and_receive(private_stack: Stack) -> None:
+    # On a private endpoint: the shared stack's queue has real consumers (the two-region host).
+    private_stack.start_service("servicebus")
+    connection = stack_env(private_stack.port_base)["STACK_SERVICEBUS"]
+    session = f"stack-{uuid.uuid4().hex[:8]}"
+    with ServiceBusClient.from_connection_string(connection) as client:
+        with client.get_queue_sender("statements") as sender:
+            sender.send_messages(ServiceBusMessage(b"ping", message_id=session, session_id=session))
+        with client.get_queue_receiver("statements", session_id=session, max_wait_time=10) as receiver:
+            received = receiver.receive_messages(max_message_count=1, max_wait_time=10)
+            assert [b"".join(m.body) for m in received] == [b"ping"]
+            receiver.complete_message(received[0])
 
 
 def test_azurite_restart_keeps_blobs(private_stack: Stack) -> None:
