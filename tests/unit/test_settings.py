@@ -1,5 +1,8 @@
 """Settings are validated at once and every problem is named."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from shared.errors import ConfigurationError
@@ -60,3 +63,10 @@ def test_every_problem_is_named_in_one_error() -> None:
 def test_setting_names_are_unique() -> None:
     names = setting_names()
     assert len(names) == len(set(names))
+
+
+def test_the_example_settings_file_lists_every_setting() -> None:
+    example = json.loads((Path(__file__).parents[2] / "local.settings.json.example").read_text())["Values"]
+    missing = [name for name in setting_names() if name not in example]
+    assert missing == []
+    assert Settings.from_mapping({**LOCAL, **{k: v for k, v in example.items() if k not in LOCAL and v}})
