@@ -21,7 +21,7 @@ class Balance:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
     """``Stmt/Ntry``: what MT950 field 61 needs, plus the entry's position for the report."""
 

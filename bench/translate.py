@@ -1,0 +1,138 @@
+"""Translation benchmark: ``python -m bench.translate`` (``make bench``).
+
+Builds camt.053 statements of 1k, 10k and 50k entries (bench/statements.py, fixed seed), then, for
+each file and each contender, runs a fresh child process that loads the file, runs the contender
+``--repeat`` times and reports its best CPU time and its peak RSS:
+
+* ``iterparse`` — a bare ``lxml.etree.iterparse`` loop over every element (the baseline);
+* ``translate`` — :func:`transformation_runner.translate.translate` (all messages and the report in memory);
+* ``stream`` — :func:`transformation_runner.translate.iter_pages`, pages written to /dev/null;
+* ``pycamt`` — ``pycamt.Camt053Parser(...).get_transactions()`` (a whole-tree camt.053 parser; run
+  once, and only up to ``--pycamt-max`` entries: its time grows with the square of the size).
+
+CPU time (``time.process_time``) rather than wall time, so a busy machine disturbs the ratio less.
+Results are printed as a Markdown table for docs/benchmarks.md. Goals: translate ≤ 2.5× iterparse,
+peak RSS < 150 MB at 50k entries and flat as the size grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+
+from lxml import etree
+from pycamt.parser import Camt053Parser
+
+from bench.statements import StatementSpec, build, random_entries
+from transformation_runner.translate import TranslationOptions, iter_pages, translate
+
+CONTENDERS = ("iterparse", "translate", "stream", "pycamt")
+SENDER, RECEIVER = "COBADEFFXXX", "DEUTDEFFXXX"
+
+
+def _iterparse(body: bytes) -> None:
+    for _ in etree.iterparse(BytesIO(body), events=("end",)):
+        pass
+
+
+def _translate(body: bytes) -> None:
+    translate(body, TranslationOptions(sender_bic=SENDER, receiver_bic=RECEIVER))
+
+
+def _stream(body: bytes) -> None:
+    with open("/dev/null", "w") as sink:
+        for page in iter_pages(body, TranslationOptions(sender_bic=SENDER, receiver_bic=RECEIVER)):
+            sink.write(page.message)
+
+
+def _pycamt(body: bytes) -> None:
+    parser = Camt053Parser(body)
+    parser.get_statement_info()
+    parser.get_transactions()
+
+
+RUNNERS: dict[str, Callable[[bytes], None]] = {
+    "iterparse": _iterparse,
+    "translate": _translate,
+    "stream": _stream,
+    "pycamt": _pycamt,
+}
+
+
+def child(contender: str, path: Path, repeat: int) -> None:
+    """Run one contender on one file in this (fresh) process; print JSON on stdout."""
+    body = path.read_bytes()
+    run = RUNNERS[contender]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        run(body)
+        best = min(best, time.process_time() - start)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": best, "peak_rss_mb": peak_kb / 1024, "body_mb": len(body) / 2**20}))
+
+
+def measure(contender: str, path: Path, repeat: int) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.translate", "--child", contender, str(path), "--repeat", str(repeat)],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    result: dict[str, float] = json.loads(output)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.translate")
+    parser.add_argument("--sizes", default="1000,10000,50000", help="entries per statement, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (best is kept)")
+    parser.add_argument(
+        "--pycamt-max", type=int, default=10_000, help="largest size given to pycamt (its time grows ~n^2)"
+    )
+    parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], Path(args.child[1]), args.repeat)
+        return 0
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, repeat={args.repeat}, CPU seconds (best)"
+    )
+    print()
+    print(
+        "| entries | file MB | iterparse s | translate s | ratio | stream s | pycamt s "
+        "| peak RSS MB: iterparse / translate / stream / pycamt |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for size in (int(s) for s in args.sizes.split(",")):
+            path = Path(folder) / f"camt053_{size}.xml"
+            path.write_bytes(
+                build([StatementSpec(entries=random_entries(size, seed=size))], app_header=False)
+            )
+            results = {name: measure(name, path, args.repeat) for name in CONTENDERS if name != "pycamt"}
+            if size <= args.pycamt_max:
+                results["pycamt"] = measure("pycamt", path, 1)
+            base = results["iterparse"]["seconds"]
+            rss = " / ".join(f"{results[n]['peak_rss_mb']:.0f}" if n in results else "-" for n in CONTENDERS)
+            pycamt = f"{results['pycamt']['seconds']:.2f}" if "pycamt" in results else "not run"
+            print(
+                f"| {size:,} | {results['iterparse']['body_mb']:.1f} | {base:.2f} | "
+                f"{results['translate']['seconds']:.2f} | {results['translate']['seconds'] / base:.2f}× | "
+                f"{results['stream']['seconds']:.2f} | {pycamt} | {rss} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
