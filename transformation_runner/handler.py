@@ -92,6 +92,7 @@ class TransformationRunner:
         """Process ``message``; return normally to complete it, raise ``TransientError`` to retry."""
         context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
         state = self.gate.check(self.region)
+        context["epoch"] = str(state.epoch)
         record, in_doubt = self._claim(message, state.epoch)
         if record.state is not RecordState.PENDING:
             metrics.incr("duplicates_suppressed")
@@ -123,11 +124,16 @@ class TransformationRunner:
             return self._fail(record, body, error, context)
         payload = "".join(translation.messages).encode("ascii")
         faults.hit("runner.before_deliver")
-        self.gate.check(self.region)  # fence right before the side effect
+        fence = self.gate.check(self.region)  # fence right before the side effect
         self.target.deliver(
             record.delivery_key,
             payload,
-            {"message_id": message.message_id, "session_id": message.session_id, "region": self.region},
+            {
+                "message_id": message.message_id,
+                "session_id": message.session_id,
+                "region": self.region,
+                "epoch": str(fence.epoch),  # the gate epoch this delivery was fenced under
+            },
         )
         faults.hit("runner.after_deliver")
         if self.backup is not None:
@@ -136,7 +142,15 @@ class TransformationRunner:
         faults.hit("runner.after_record")
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")
-            log_event(log, logging.INFO, "statement.delivered", pages=len(translation.messages), **context)
+            latency_ms = self._latency_ms(message)
+            log_event(
+                log,
+                logging.INFO,
+                "statement.delivered",
+                pages=len(translation.messages),
+                latency_ms=latency_ms,
+                **context,
+            )
         return outcome
 
     def _claim(self, message: InboundStatement, epoch: int) -> tuple[ClaimRecord, bool]:
@@ -229,6 +243,16 @@ class TransformationRunner:
         metrics.incr("failed")
         log_event(log, logging.ERROR, "statement.failed", reason=error.reason, error=str(error), **context)
         return Outcome.FAILED
+
+    def _latency_ms(self, message: InboundStatement) -> float | None:
+        """End-to-end latency from the Service Bus enqueue to this delivery (counted for the average)."""
+        if message.enqueued_at is None:
+            return None
+        latency = round((self.clock() - message.enqueued_at).total_seconds() * 1000, 1)
+        metrics.incr("latency_ms_total", int(latency))
+        metrics.incr("latency_samples")
+        metrics.gauge("latency_ms_last", latency)
+        return latency
 
     def _body(self, message: InboundStatement) -> bytes:
         _, body = self.wal.read(message.wal_name)
