@@ -59,5 +59,5 @@ drill: setup  ## `make drill SCENARIO=<name|all>`
 bench: setup  ## Translation benchmark; results go to docs/benchmarks.md by hand.
 	$(PY) -m bench.translate
 
-clean:
+clean: stack-down
 	rm -rf .local out .mypy_cache .ruff_cache .pytest_cache
