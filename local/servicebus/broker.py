@@ -82,8 +82,10 @@ class Queue:
         self.last_seq = 0
         self.counters: dict[str, int] = dict.fromkeys(
             (
+                "send_operations",
                 "sends",
                 "duplicates",
+                "settlements",
                 "deliveries",
                 "completes",
                 "abandons",

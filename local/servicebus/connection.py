@@ -345,6 +345,7 @@ class Link:
             self.queue.counters["management"] += 1
             conn.reply_on(self, handle_management(self.queue, request, conn, now_ms()))
             return
+        self.queue.counters["send_operations"] += 1
         if len(payload) > self.queue.config.max_message_bytes:
             raise BrokerError(
                 "amqp:link:message-size-exceeded", f"message of {len(payload)} bytes is too large"
@@ -547,6 +548,8 @@ class AmqpConnection:
             if entry is None:
                 continue
             link, token = entry
+            if link.queue is not None:
+                link.queue.counters["settlements"] += 1
             echo: Any = outcomes.Accepted()
             try:
                 assert link.queue is not None
