@@ -16,8 +16,9 @@ import logging
 import os
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 _MASKED_FIELDS = frozenset({"session_id", "account"})
@@ -70,6 +71,8 @@ class Metrics:
 
 
 metrics = Metrics()
+#: The last warnings and errors of this process, newest last, for the status route ("last errors").
+recent_problems: deque[dict[str, Any]] = deque(maxlen=20)
 
 
 def _safe(key: str, value: Any) -> Any:
@@ -85,6 +88,8 @@ def log_event(logger: logging.Logger, level: int, event: str, **context: Any) ->
     safe = {k: _safe(k, v) for k, v in context.items()}
     details = " ".join(f"{k}={v}" for k, v in safe.items())
     logger.log(level, "%s %s", event, details, extra={"event": event, **safe})
+    if level >= logging.WARNING:
+        recent_problems.append({"at": datetime.now(UTC).isoformat(), "event": event, **safe})
 
 
 def configure_observability(environ: Mapping[str, str] = os.environ) -> bool:

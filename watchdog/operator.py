@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from shared.errors import BridgeError, PreconditionFailed
 from shared.model import REGIONS
 from shared.ports import ActiveRegionGate
-from shared.telemetry import log_event, metrics
+from shared.telemetry import log_event, metrics, recent_problems
 from watchdog.controller import ACTIVATED_KEY, HEALTH_KEY, LAST_FAILOVER_KEY, Watchdog
 from watchdog.replay import Replayer
 
@@ -75,6 +75,7 @@ class OperatorApi:
             "last_failover": self._safe(self.gate.get_json, LAST_FAILOVER_KEY),
             "backlog": self._safe(self.backlog),
             "counters": metrics.snapshot(),
+            "recent_problems": list(recent_problems),
             "at": now.isoformat(),
         }
 

@@ -5,13 +5,14 @@ from collections.abc import Iterator
 import pytest
 
 from shared import faults
-from shared.telemetry import metrics
+from shared.telemetry import metrics, recent_problems
 
 
 @pytest.fixture(autouse=True)
 def _clean_process_state() -> Iterator[None]:
     faults.disarm()
     metrics.reset()
+    recent_problems.clear()
     yield
     faults.disarm()
     metrics.reset()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from shared.errors import ServiceUnavailable
 from shared.model import GateState
 from tests.unit.test_watchdog import make_watchdog
 from tests.unit.twins import Shared
@@ -36,13 +37,18 @@ def test_status_shows_the_picture(shared: Shared) -> None:
     regions = body["regions"]
     assert regions["DC04"]["heartbeat_age_s"] == 0.0 and regions["DC06"]["health"]["healthy"]
     assert body["backlog"] == {"mq_depth": 0}
+    assert isinstance(body["recent_problems"], list)
 
 
-def test_status_answers_when_redis_is_down(shared: Shared) -> None:
+def test_status_lists_the_last_problems(shared: Shared) -> None:
     dc04 = api_for(shared, "DC04")
     shared.gate.available = False
-    status, body = dc04.status()
-    assert status == 503 and "gate unreadable" in body["error"]
+    with pytest.raises(ServiceUnavailable):
+        dc04.watchdog.tick()
+    shared.gate.available = True
+    _, body = dc04.status()
+    events = [problem["event"] for problem in body["recent_problems"]]
+    assert "watchdog.heartbeat_failed" in events and "watchdog.publish_failed" in events
 
 
 @pytest.mark.parametrize(
