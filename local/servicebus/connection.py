@@ -367,15 +367,20 @@ class Link:
         self.session.send(perf.DetachFrame(handle=self.handle, closed=True, error=error))
         self.release()
 
-    def release(self) -> None:
-        """Forget this link: its session lock ends and its unsettled session messages come back."""
+    def release(self, lost: bool = False) -> None:
+        """Forget this link: its session lock ends and its unsettled session messages come back.
+
+        ``lost`` (the connection dropped) counts them as failed deliveries (delivery count + 1), as a
+        lock expiry would; a client that detaches or ends the session in order gives them back uncounted
+        (the SDK releases what it prefetched, and a message in flight at close was never handed out).
+        """
         self.attached = False
         endpoint = self.session.conn.endpoint
         endpoint.links.discard(self)
         if self in endpoint.waiting:
             endpoint.waiting.remove(self)
         if self.queue is not None and self.session_lock is not None:
-            self.queue.release_session(self, now_ms())
+            self.queue.release_session(self, now_ms(), lost=lost)
             self.session_lock = None
 
 
@@ -591,7 +596,7 @@ class AmqpConnection:
             self.heartbeat.cancel()
         for session in self.sessions.values():
             for link in session.links.values():
-                link.release()
+                link.release(lost=True)
         self.sessions.clear()
         with contextlib.suppress(Exception):
             self.writer.close()

@@ -9,14 +9,17 @@ receivers and detaches receivers whose session lock ran out.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from local.servicebus.broker import BrokerError, Queue
+from local.servicebus.broker import Queue
 from local.servicebus.config import QueueConfig
 
 if TYPE_CHECKING:
     from local.servicebus.connection import Link
+
+log = logging.getLogger("local.servicebus")
 
 
 def now_ms() -> int:
@@ -61,7 +64,11 @@ class Endpoint:
             link.try_acquire_session(now)
         for link in list(self.links):
             if link.delivers_messages:
-                link.deliver_available(now)
+                try:
+                    link.deliver_available(now)
+                except Exception:  # one broken link must not stop deliveries to the others
+                    log.exception("delivery to link %s failed; detaching it", link.name)
+                    link.release(lost=True)
 
     def tick(self) -> None:
         now = now_ms()
@@ -81,8 +88,8 @@ class Endpoint:
             await asyncio.sleep(interval_s)
             try:
                 self.tick()
-            except BrokerError:  # pragma: no cover - a tick never raises on purpose
-                continue
+            except Exception:  # the ticker must survive anything, or locks would never expire
+                log.exception("endpoint tick failed")
 
     def stats(self) -> dict[str, Any]:
         now = now_ms()
