@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,21 @@ def test_restart_with_a_data_dir_keeps_messages_state_and_dedup_history(tmp_path
                     receiver.complete_message(message)
         stats = process.stats()["queues"]["statements"]  # type: ignore[index]
         assert stats["total"] == 0 and stats["duplicates"] == 1
+
+
+def test_a_scheduled_message_appears_at_its_time_and_a_cancelled_one_never(client: ServiceBusClient) -> None:
+    run = uuid.uuid4().hex[:8]
+    at = datetime.now(UTC) + timedelta(seconds=1.5)
+    with client.get_queue_sender("plain") as sender:
+        sender.schedule_messages(ServiceBusMessage(b"later", message_id=f"{run}-kept"), at)
+        (cancelled,) = sender.schedule_messages(
+            ServiceBusMessage(b"never", message_id=f"{run}-cancelled"), at
+        )
+        sender.cancel_scheduled_messages(cancelled)
+    with client.get_queue_receiver("plain") as receiver:
+        assert receiver.receive_messages(max_wait_time=0.5) == []
+        time.sleep(1.5)
+        got = receiver.receive_messages(max_message_count=5, max_wait_time=2)
+        assert [m.message_id for m in got] == [f"{run}-kept"]
+        assert got[0].enqueued_time_utc is not None
+        receiver.complete_message(got[0])
