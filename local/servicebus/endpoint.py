@@ -17,7 +17,7 @@ from local.servicebus.broker import Queue
 from local.servicebus.config import QueueConfig
 
 if TYPE_CHECKING:
-    from local.servicebus.connection import Link
+    from local.servicebus.link import Link
 
 log = logging.getLogger("local.servicebus")
 
