@@ -154,10 +154,13 @@ class SeriesWriter:
         if entry.status is not None and entry.status != BOOKED:
             fields.note(self.notes, "61", "dropped", f"{path}/Sts", original=entry.status, value=None)
             return
-        amount, line = fields.statement_line(self.notes, entry, self.currency, self.path)
+        notes: fields.Notes = []
+        amount, line = fields.statement_line(notes, entry, self.currency, self.path)
         length = len(line) + 6
         if self.lines and self.fixed + self.size + length > MAX_BLOCK4:
             yield self._page(self.running, "62M", self.interim_date, last=None)
+        if notes:
+            self.notes.extend(notes)
         self.lines.append(":61:" + line)
         self.size += length
         self.entries += 1

@@ -89,3 +89,14 @@ def test_twenty_thousand_entries_stream_page_by_page() -> None:
     full = list(iter_pages(body))
     assert sum(int(str(p.report[0]["entries"])) for p in full) == 20_000
     assert [p.message for p in full[:produced]] == [first.message, *[p.message for p in full[1:produced]]]
+
+
+def test_findings_belong_to_the_page_that_carries_the_entry() -> None:
+    entries = [EntrySpec(Decimal(1), info="für " + "x" * 30, end_to_end_id=f"E{n}") for n in range(120)]
+    result = translate(build([StatementSpec(entries=entries)]))
+    assert len(result.messages) > 1
+    for entry in result.report:
+        if entry["kind"] == "finding":
+            number = int(str(entry["path"]).split("Ntry[")[1].split("]")[0])
+            message = result.messages[int(str(entry["message"]))]
+            assert f"NTRFE{number - 1}\r\n" in message
