@@ -88,6 +88,7 @@ class Link:
         self.delivery_count = 0
         self.pending: deque[bytes] = deque()  # management / CBS replies waiting for credit
         self.session_lock: Session | None = None
+        self.requested_session: str | None = None  # None = next available
         self.wait_until_ms = 0
         self.partial = bytearray()
         self.partial_meta: tuple[int, int, bool] | None = None
@@ -97,10 +98,6 @@ class Link:
     @property
     def delivers_messages(self) -> bool:
         return self.attached and self.outgoing and self.kind == "entity"
-
-    @property
-    def address(self) -> Any:
-        return (self.source if self.outgoing else self.target)[0]
 
     def wants_session(self) -> bool:
         return self.delivers_messages and self.queue is not None and self.queue.sessions_enabled
@@ -310,7 +307,10 @@ class Link:
         self.credit -= 1
         state: Any = outcomes.Accepted()
         try:
-            self.accept(payload, message_format)
+            try:
+                self.accept(payload, message_format)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+                raise BrokerError("amqp:decode-error", f"cannot decode the message: {error}") from error
         except BrokerError as error:
             state = outcomes.Rejected(
                 error=AMQPError(condition=error.condition.encode(), description=error.description)

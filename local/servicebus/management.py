@@ -67,6 +67,8 @@ def handle_management(queue: Queue, request: Any, owner: object, now_ms: int) ->
             error.description,
             error.condition,
         )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:  # a malformed request body
+        status, description, condition = 400, f"malformed {operation} request: {error}", "amqp:decode-error"
     pairs: list[tuple[str, Any]] = [
         ("statusCode", amqp.int32(status)),
         ("statusDescription", amqp.string(description)),
