@@ -67,8 +67,16 @@ async def serve(args: argparse.Namespace) -> None:
     if journal is not None:
         journal.open(endpoint)
 
+    clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await AmqpConnection(endpoint, reader, writer).serve()
+        task = asyncio.current_task()
+        assert task is not None
+        clients[writer] = task
+        try:
+            await AmqpConnection(endpoint, reader, writer).serve()
+        finally:
+            clients.pop(writer, None)
 
     server = await asyncio.start_server(on_client, HOST, args.port)
     port = server.sockets[0].getsockname()[1]
@@ -89,6 +97,10 @@ async def serve(args: argparse.Namespace) -> None:
     server.close()
     if stats_server is not None:
         stats_server.close()
+    tasks = list(clients.values())
+    for writer in list(clients):  # close open connections: each handler sees EOF and ends by itself
+        writer.close()
+    await asyncio.wait([ticker, *tasks], timeout=5)
     if journal is not None:
         journal.close()
 

@@ -17,8 +17,8 @@ from azure.servicebus.exceptions import OperationTimeoutError
 from local.proxy import TcpProxy
 from local.servicebus.config import QueueConfig
 from local.servicebus.process import EndpointProcess
-from shared.adapters.servicebus import ServiceBusStatementPublisher, build_client
-from shared.errors import ServiceUnavailable
+from shared.adapters.servicebus import MessageTooLarge, ServiceBusStatementPublisher, build_client
+from shared.errors import PermanentError, ServiceUnavailable
 from shared.inbound import to_inbound
 from shared.memory import InMemoryPublisher
 from shared.model import InboundStatement, OutboundStatement
@@ -224,3 +224,37 @@ def test_the_adapter_sends_one_batch_per_session_when_they_fit(endpoint: Endpoin
     adapter.close()
     assert adapter.batches_sent == 3
     assert len(_drain(endpoint)) == 150
+
+
+def test_a_silent_network_fails_within_the_timeout_instead_of_hanging(
+    endpoint: EndpointProcess, proxy: TcpProxy
+) -> None:
+    via_proxy = endpoint.connection_string.replace(f":{endpoint.port};", f":{proxy.port};")
+    adapter = ServiceBusStatementPublisher(
+        Connection("ServiceBusConnection", connection_string=via_proxy), "contract", timeout_s=2
+    )
+    run = uuid.uuid4().hex[:8]
+    adapter.publish([statement(1, "H", run=run)])
+    proxy.cut("hold")  # a partition: bytes vanish, nothing is refused
+    try:
+        with pytest.raises(ServiceUnavailable, match="timed out"):
+            adapter.publish([statement(2, "H", run=run)])
+    finally:
+        proxy.restore()
+    adapter.publish([statement(3, "H", run=run)])
+    adapter.close()
+    assert sorted(s.sequence for s in _drain(endpoint)) == [1, 3]
+
+
+def test_a_message_too_large_even_for_the_claim_check_is_a_permanent_error(endpoint: EndpointProcess) -> None:
+    # Misconfigured: a claim-check threshold above the entity's 256 KB limit.
+    adapter = ServiceBusStatementPublisher(
+        Connection("ServiceBusConnection", connection_string=endpoint.connection_string),
+        "contract",
+        claim_check_bytes=10_000_000,
+    )
+    with pytest.raises(MessageTooLarge) as caught:
+        adapter.publish([statement(1, "L", body=b"y" * 300_000)])
+    adapter.close()
+    assert isinstance(caught.value, PermanentError) and caught.value.reason == "message-too-large"
+    assert _depth(endpoint) == 0
