@@ -48,6 +48,8 @@ class AmqpConnection:
     async def read_frame(self) -> tuple[int, int, memoryview | None]:
         head = await self.reader.readexactly(8)
         size, doff, frame_type, channel = struct.unpack(">IBBH", head)
+        if size < 8 or doff < 2 or doff * 4 > size or size > MAX_FRAME:
+            raise ConnectionError(f"malformed frame header (size {size}, doff {doff})")  # §2.3.1
         body = await self.reader.readexactly(size - 8)
         if size == doff * 4:
             return frame_type, channel, None

@@ -7,6 +7,7 @@ queues", "Message deferral"). Lock durations are 2 s so expiry tests stay short.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -296,3 +297,21 @@ def test_a_scheduled_message_appears_at_its_time_and_a_cancelled_one_never(clien
         assert [m.message_id for m in got] == [f"{run}-kept"]
         assert got[0].enqueued_time_utc is not None
         receiver.complete_message(got[0])
+
+
+def test_garbage_on_the_wire_closes_that_connection_only(
+    endpoint: EndpointProcess, client: ServiceBusClient
+) -> None:
+    for junk in (b"GET / HTTP/1.1\r\n\r\n", b"AMQP\x00\x01\x00\x00" + b"\xff" * 64):
+        with socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as raw:
+            raw.sendall(junk)
+            raw.settimeout(5)
+            answer = b""
+            while chunk := raw.recv(4096):  # the endpoint answers its protocol header, then closes
+                answer += chunk
+            assert answer.startswith(b"AMQP")
+    sid = _sid()
+    _send(client, "statements", [ServiceBusMessage(b"still fine", session_id=sid)])
+    with client.get_queue_receiver("statements", session_id=sid) as receiver:
+        (message,) = receiver.receive_messages(max_wait_time=2)
+        receiver.complete_message(message)
