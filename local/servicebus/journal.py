@@ -3,10 +3,11 @@
 Azure Service Bus Standard keeps messages across restarts; the in-memory endpoint would not, so the
 failover drill runs it with a data directory. On start the journal is replayed and rewritten as a
 compact snapshot (live messages, their delivery counts and states, session states, the duplicate
-detection history and the last sequence numbers); every change is then appended and flushed before
-the client is answered, so a killed process (SIGKILL included) loses nothing the OS has received.
+detection history and the last sequence numbers), and rewritten so again whenever it has grown enough;
+every change is appended and flushed before the client is answered, so a killed process (SIGKILL
+included) loses nothing the OS has received (only a machine crash without ``--fsync`` can).
 Lock state is not persisted: after a restart every message is unlocked, as after a lock expiry, but
-without a delivery-count increment (only a restart of the whole machine without fsync can lose data).
+without a delivery-count increment.
 """
 
 from __future__ import annotations
@@ -24,19 +25,34 @@ FILE_NAME = "servicebus-journal.jsonl"
 
 
 class FileJournal:
-    def __init__(self, data_dir: str | Path, fsync: bool = False) -> None:
+    """The journal file. It is compacted on start and whenever the appended part has grown past
+    ``compact_after_bytes`` (and past twice the last snapshot, so a large backlog is not rewritten often).
+    """
+
+    def __init__(
+        self, data_dir: str | Path, fsync: bool = False, compact_after_bytes: int = 64 << 20
+    ) -> None:
         self.path = Path(data_dir) / FILE_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
+        self.compact_after_bytes = compact_after_bytes
+        self.compactions = 0
         self._file: IO[str] | None = None
+        self._endpoint: Endpoint | None = None
+        self._appended = 0
+        self._threshold = compact_after_bytes
 
     def record(self, op: dict[str, Any]) -> None:
         if self._file is None:
             return  # replay in progress: the snapshot written afterwards covers it
-        self._file.write(json.dumps(op, separators=(",", ":")) + "\n")
+        line = json.dumps(op, separators=(",", ":")) + "\n"
+        self._file.write(line)
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
+        self._appended += len(line)
+        if self._appended > self._threshold:
+            self._compact()
 
     def open(self, endpoint: Endpoint) -> int:
         """Replay the journal into ``endpoint``'s queues, compact it, start appending; return ops replayed."""
@@ -50,15 +66,27 @@ class FileJournal:
                         except json.JSONDecodeError:
                             break  # a torn last line from a crash mid-write: everything before it counts
                         replayed += 1
+        self._endpoint = endpoint
+        self._compact()
+        return replayed
+
+    def _compact(self) -> None:
+        """Write the live state as a snapshot next to the journal, fsync it, and swap it in atomically."""
+        assert self._endpoint is not None
+        if self._file is not None:
+            self._file.close()
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as out:
-            for op in _snapshot(endpoint):
+            for op in _snapshot(self._endpoint):
                 out.write(json.dumps(op, separators=(",", ":")) + "\n")
             out.flush()
             os.fsync(out.fileno())
+            size = out.tell()
         tmp.replace(self.path)
         self._file = self.path.open("a", encoding="utf-8")
-        return replayed
+        self._appended = 0
+        self._threshold = max(self.compact_after_bytes, 2 * size)
+        self.compactions += 1
 
     def close(self) -> None:
         if self._file is not None:
