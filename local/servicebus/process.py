@@ -18,6 +18,19 @@ from local.servicebus.config import QueueConfig
 READY_TIMEOUT_S = 20.0
 
 
+def fetch_stats(stats_port: int, timeout_s: float = 5.0) -> dict[str, object]:
+    """The ``--stats-port`` JSON of a running endpoint: ``{"uptime_s": ..., "queues": {name: {...}}}``.
+
+    Per queue: depth (``active``, ``locked``, ``deferred``, ``scheduled``, ``total``, ``sessions_locked``),
+    counters since start (``send_operations``, ``sends``, ``duplicates``, ``deliveries``, ``settlements``,
+    ``completes``, ``abandons``, ``dead_letters``, ``defers``, ``expired_locks``, ``renewals``,
+    ``management``) and the same for its dead-letter queue under ``dead_letter``.
+    """
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/", timeout=timeout_s) as response:
+        result: dict[str, object] = json.loads(response.read())
+    return result
+
+
 class EndpointProcess:
     """``python -m local.servicebus`` on a free loopback port; ``connection_string`` once started.
 
@@ -77,10 +90,8 @@ class EndpointProcess:
         self.start()
 
     def stats(self) -> dict[str, object]:
-        """Queue depths and operation counts from the ``--stats-port`` JSON."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/", timeout=5) as response:
-            result: dict[str, object] = json.loads(response.read())
-        return result
+        """Queue depths and operation counts (see :func:`fetch_stats`)."""
+        return fetch_stats(self.stats_port)
 
     def __enter__(self) -> EndpointProcess:
         return self.start()
