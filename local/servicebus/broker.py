@@ -207,15 +207,20 @@ class Queue:
         return session.locked_until_ms
 
     def release_session(self, owner: object, now_ms: int, lost: bool = True) -> None:
-        """The owner's link closed (or its lock expired): every unsettled message of it is abandoned."""
+        """The owner's link closed (or its lock expired): its unsettled messages come back.
+
+        ``lost`` counts them as failed deliveries. The session goes to the back of the line, so
+        next-available receivers take turns over the sessions instead of favouring the oldest.
+        """
         for session in self.sessions.values():
             if session.owner is owner:
                 session.owner = None
                 for message in list(session.messages.values()):
                     if message.lock_token is not None:
                         self._unlock(message, now_ms, count=lost)
-                if not session.messages and session.state is None:
-                    del self.sessions[session.session_id]
+                self.sessions.pop(session.session_id, None)  # dead-lettering may have removed it already
+                if session.messages or session.state is not None:
+                    self.sessions[session.session_id] = session
                 return
 
     def set_state(self, session_id: str, state: bytes | None) -> None:
