@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 
 # ISO 4217 minor units where they are not 2 (list published by the ISO 4217 maintenance agency).
@@ -46,31 +46,14 @@ _DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")
 MAX_AMOUNT_LENGTH = 15
 
 
-def minor_units(currency: str) -> int:
-    """ISO 4217 decimals of ``currency`` (2 unless listed)."""
-    return _MINOR_UNITS.get(currency, 2)
-
-
 def is_currency(code: str) -> bool:
-    """Three upper-case letters (the ISO 4217 alphabetic code shape)."""
+    """Three upper-case letters: the shape of an ISO 4217 alphabetic code."""
     return _CURRENCY.fullmatch(code) is not None
 
 
-def parse_amount(text: str) -> Decimal | None:
-    """A non-negative ISO 20022 ``ActiveOrHistoricCurrencyAndAmount`` value, or None if malformed."""
-    stripped = text.strip()
-    if not _DECIMAL.fullmatch(stripped):
-        return None
-    try:
-        return Decimal(stripped)
-    except InvalidOperation:
-        return None
-
-
-def fits_currency(amount: Decimal, currency: str) -> bool:
-    """True when ``amount`` has no more significant decimals than ``currency`` allows."""
-    exponent = amount.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and -exponent <= minor_units(currency)
+def minor_units(currency: str) -> int:
+    """ISO 4217 decimals of ``currency`` (2 unless listed)."""
+    return _MINOR_UNITS.get(currency, 2)
 
 
 def format_amount(amount: Decimal) -> str:
@@ -92,11 +75,6 @@ def parse_date(text: str) -> date | None:
 def yymmdd(value: date) -> str:
     """SWIFT ``6!n`` date."""
     return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
-
-
-def mmdd(value: date) -> str:
-    """SWIFT ``4!n`` entry date (61 subfield 2)."""
-    return f"{value.month:02d}{value.day:02d}"
 
 
 @lru_cache(maxsize=1024)

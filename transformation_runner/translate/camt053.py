@@ -23,6 +23,7 @@ from io import BytesIO
 
 from lxml import etree
 
+from transformation_runner.translate.entries import entry_tags, read_entry, text
 from transformation_runner.translate.errors import (
     InvalidXml,
     MissingElement,
@@ -64,13 +65,6 @@ def _qualified(namespace: str, path: str) -> str:
     return "/".join(f"{{{namespace}}}{step}" for step in path.split("/"))
 
 
-def _text(element: etree._Element | None) -> str | None:
-    if element is None or element.text is None:
-        return None
-    value = element.text.strip()
-    return value or None
-
-
 class _Finder:
     """``find`` by slash path in one namespace, paths compiled once."""
 
@@ -78,7 +72,7 @@ class _Finder:
         self.namespace = namespace
 
     def text(self, element: etree._Element, path: str) -> str | None:
-        return _text(element.find(_qualified(self.namespace, path)))
+        return text(element.find(_qualified(self.namespace, path)))
 
     def first(self, element: etree._Element, *paths: str) -> str | None:
         for path in paths:
@@ -94,7 +88,7 @@ def _header(stmt: etree._Element, find: _Finder, number: int, version: int) -> S
     if owner is not None:
         for element in owner.iter():
             if isinstance(element.tag, str) and etree.QName(element).localname in _OWNER_BIC_TAGS:
-                owner_bic = _text(element)
+                owner_bic = text(element)
                 break
     return StatementHeader(
         number=number,
@@ -114,117 +108,12 @@ def _balance(bal: etree._Element, find: _Finder, path: str) -> Balance:
     amount = bal.find(_qualified(find.namespace, "Amt"))
     return Balance(
         code=find.first(bal, "Tp/CdOrPrtry/Cd", "Tp/CdOrPrtry/Prtry") or "",
-        amount=_text(amount),
+        amount=text(amount),
         currency=amount.get("Ccy") if amount is not None else None,
         indicator=find.text(bal, "CdtDbtInd"),
         date=find.first(bal, "Dt/Dt", "Dt/DtTm"),
         path=path,
     )
-
-
-_ENTRY_TAGS = (
-    *("Amt", "CdtDbtInd", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryRef", "BkTxCd"),
-    *("NtryDtls", "AddtlNtryInf", "Cd", "Prtry", "Domn", "Fmly", "SubFmlyCd", "Btch", "PmtInfId"),
-    *("TxDtls", "Refs", "InstrId", "EndToEndId", "AddtlTxInf"),
-)
-_LEAVES = frozenset(("Amt", "CdtDbtInd", "RvslInd", "AcctSvcrRef", "NtryRef", "AddtlNtryInf"))
-_CHOICES = frozenset(("Sts", "BookgDt", "ValDt"))
-
-
-def _local_names(namespace: str) -> dict[str, str]:
-    """Qualified tag → local name for the elements an entry is read from."""
-    return {f"{{{namespace}}}{name}": name for name in _ENTRY_TAGS}
-
-
-def _choice_text(element: etree._Element) -> str | None:
-    """Text of a choice (``Dt``/``DtTm``, ``Cd``/``Prtry``): its first child's, else its own."""
-    return element[0].text if len(element) else element.text
-
-
-def _entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entry:
-    """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...)."""
-    raw: dict[str, str | None] = {}
-    transactions = 0
-    for child in ntry:
-        name = names.get(child.tag)
-        if name in _LEAVES:
-            raw[name] = child.text
-            if name == "Amt":
-                raw["Ccy"] = child.get("Ccy")
-        elif name in _CHOICES:
-            raw[name] = _choice_text(child)
-        elif name == "BkTxCd":
-            _bank_transaction_code(child, names, raw)
-        elif name == "NtryDtls":
-            transactions += _details(child, names, raw, transactions)
-    values = {key: value.strip() or None for key, value in raw.items() if value is not None}
-    get = values.get
-    return Entry(
-        number=number,
-        amount=get("Amt"),
-        currency=get("Ccy"),
-        indicator=get("CdtDbtInd"),
-        reversal=get("RvslInd"),
-        status=get("Sts"),
-        value_date=get("ValDt"),
-        booking_date=get("BookgDt"),
-        servicer_reference=get("AcctSvcrRef"),
-        entry_reference=get("NtryRef"),
-        instruction_id=get("InstrId"),
-        end_to_end_id=get("EndToEndId"),
-        batch_id=get("PmtInfId"),
-        transactions=transactions,
-        proprietary_code=get("Prtry"),
-        domain=get("Domn"),
-        family=get("Fmly"),
-        subfamily=get("SubFmlyCd"),
-        entry_info=get("AddtlNtryInf"),
-        transaction_info=get("AddtlTxInf"),
-    )
-
-
-def _bank_transaction_code(code: etree._Element, names: dict[str, str], raw: dict[str, str | None]) -> None:
-    """``BkTxCd``: ``Prtry/Cd`` → ``Prtry``; ``Domn/Cd``, ``Domn/Fmly/Cd``, ``Domn/Fmly/SubFmlyCd``."""
-    for part in code:
-        name = names.get(part.tag)
-        if name == "Prtry":
-            raw["Prtry"] = next((c.text for c in part if names.get(c.tag) == "Cd"), None)
-        elif name == "Domn":
-            for item in part:
-                key = names.get(item.tag)
-                if key == "Cd":
-                    raw["Domn"] = item.text
-                elif key == "Fmly":
-                    for sub in item:
-                        subkey = names.get(sub.tag)
-                        if subkey in {"Cd", "SubFmlyCd"}:
-                            raw["Fmly" if subkey == "Cd" else "SubFmlyCd"] = sub.text
-
-
-def _details(details: etree._Element, names: dict[str, str], raw: dict[str, str | None], seen: int) -> int:
-    """``NtryDtls``: batch id and the first ``TxDtls``'s references; return its ``TxDtls`` count."""
-    count = 0
-    for part in details:
-        name = names.get(part.tag)
-        if name == "Btch":
-            raw["PmtInfId"] = next((c.text for c in part if names.get(c.tag) == "PmtInfId"), None)
-        elif name == "TxDtls":
-            count += 1
-            if seen + count == 1:
-                _transaction(part, names, raw)
-    return count
-
-
-def _transaction(tx: etree._Element, names: dict[str, str], raw: dict[str, str | None]) -> None:
-    for child in tx:
-        name = names.get(child.tag)
-        if name == "Refs":
-            for ref in child:
-                key = names.get(ref.tag)
-                if key in {"InstrId", "EndToEndId"}:
-                    raw[key] = ref.text
-        elif name == "AddtlTxInf":
-            raw[name] = child.text
 
 
 def _release(element: etree._Element) -> None:
@@ -276,7 +165,7 @@ class _Reader:
             namespace = etree.QName(element).namespace or ""
             self.version = _document_version(namespace)
             self.find = _Finder(namespace)
-            self.local = _local_names(namespace)
+            self.local = entry_tags(namespace)
         elif self.find is not None and element.tag == _qualified(self.find.namespace, "Stmt"):
             self.statements += 1
             self.header, self.announced, self.entries = None, False, 0
@@ -286,8 +175,8 @@ class _Reader:
         if find is None:
             if local == "AppHdr":
                 yield AppHeader(
-                    sender_bic=_text(element.find("{*}Fr/{*}FIId/{*}FinInstnId/{*}BICFI")),
-                    receiver_bic=_text(element.find("{*}To/{*}FIId/{*}FinInstnId/{*}BICFI")),
+                    sender_bic=text(element.find("{*}Fr/{*}FIId/{*}FinInstnId/{*}BICFI")),
+                    receiver_bic=text(element.find("{*}To/{*}FIId/{*}FinInstnId/{*}BICFI")),
                 )
             return
         if local not in {"Stmt", "Bal", "Ntry"} or self.statements == 0:
@@ -321,7 +210,7 @@ class _Reader:
         if not self.announced:
             self.announced = True
             yield header
-        yield _entry(element, self.local, self.entries)
+        yield read_entry(element, self.local, self.entries)
         # Entries are emptied at once and unlinked in batches (index() is linear).
         element.clear()
         if self.entries % 256 == 0:

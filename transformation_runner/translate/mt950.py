@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from transformation_runner.translate import fields
-from transformation_runner.translate.amounts import parse_date, yymmdd
+from transformation_runner.translate.amounts import is_currency, parse_date, yymmdd
 from transformation_runner.translate.errors import InvalidValue, MissingElement, NoBic, Unbalanced
 from transformation_runner.translate.model import AppHeader, Balance, Entry, StatementHeader
 from transformation_runner.translate.mt950_format import MAX_BLOCK4, validate_block4
@@ -97,7 +97,7 @@ class SeriesWriter:
         )
         opening = self._opening()
         self.currency = header.account_currency or opening.currency or ""
-        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+        if not is_currency(self.currency):
             raise InvalidValue(f"{self.path}/Acct/Ccy {self.currency!r} is not an ISO 4217 currency code")
         self.running, self.opening_date, _ = fields.balance_field(opening, self.currency)
         self.used = {opening.path}
