@@ -124,6 +124,8 @@ class Queue:
             self.seen[message.message_id] = now_ms
         self.last_seq += 1
         message.seq, message.enqueued_ms = self.last_seq, now_ms
+        if scheduled_ms is None:
+            scheduled_ms = message.requested_schedule_ms
         if scheduled_ms is not None and scheduled_ms > now_ms:
             message.scheduled_ms, message.state = scheduled_ms, "scheduled"
         self._add(message)

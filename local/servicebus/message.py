@@ -34,6 +34,7 @@ class StoredMessage:
     holder: object | None = None
     extra_properties: list[tuple[str, str]] = field(default_factory=list)
     dead_letter_source: str | None = None
+    requested_schedule_ms: int | None = None  # x-opt-scheduled-enqueue-time set by the sender
 
     @classmethod
     def parse(cls, payload: bytes) -> StoredMessage:
@@ -49,6 +50,10 @@ class StoredMessage:
             header = list(amqp.section_value(by_code[amqp.HEADER])) + [None] * 5
             durable, ttl = bool(header[0]), header[2]
         bare = [s for s in sections if s.code >= amqp.PROPERTIES]
+        schedule = None
+        if amqp.MESSAGE_ANNOTATIONS in by_code:
+            annotations = amqp.section_value(by_code[amqp.MESSAGE_ANNOTATIONS]) or {}
+            schedule = annotations.get(b"x-opt-scheduled-enqueue-time")
         return cls(
             payload=payload,
             message_id=message_id,
@@ -57,6 +62,7 @@ class StoredMessage:
             annotations=amqp.map_entries(by_code.get(amqp.MESSAGE_ANNOTATIONS)),
             durable=durable,
             ttl=ttl,
+            requested_schedule_ms=int(schedule) if schedule is not None else None,
         )
 
     def available(self, now_ms: int) -> bool:
