@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from azure.identity import DefaultAzureCredential
 from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.exceptions import OperationTimeoutError
 
@@ -258,3 +259,12 @@ def test_a_message_too_large_even_for_the_claim_check_is_a_permanent_error(endpo
     adapter.close()
     assert isinstance(caught.value, PermanentError) and caught.value.reason == "message-too-large"
     assert _depth(endpoint) == 0
+
+
+def test_in_azure_the_client_uses_the_namespace_and_a_managed_identity() -> None:
+    # ServiceBusConnection__fullyQualifiedNamespace: no connection string, DefaultAzureCredential.
+    # Building the client opens nothing, so this runs without Azure.
+    connection = Connection("ServiceBusConnection", endpoint="sb-bridge.servicebus.windows.net")
+    with build_client(connection) as client:
+        assert client.fully_qualified_namespace == "sb-bridge.servicebus.windows.net"
+        assert isinstance(client._credential, DefaultAzureCredential)
