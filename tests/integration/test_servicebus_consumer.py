@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
-from azure.servicebus import ServiceBusClient
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from local.servicebus.config import QueueConfig
 from local.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
 from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
-from shared.inbound import to_inbound
+from shared.inbound import MalformedMessage, to_inbound
 from shared.model import InboundStatement, OutboundStatement
 from shared.settings import Connection
 
@@ -245,3 +245,16 @@ def test_consumer_and_publisher_ride_through_an_endpoint_restart(tmp_path: Path)
         assert len(handled) - len(expected) <= 2  # at most the ones in flight at the kill (2 sessions)
         stats = process.stats()["queues"]["work"]  # type: ignore[index]
         assert stats["total"] == 0
+
+
+def test_a_message_without_the_bridge_properties_is_malformed(connection: Connection) -> None:
+    session = f"{uuid.uuid4().hex[:8]}-M"
+    with ServiceBusClient.from_connection_string(connection.connection_string or "") as client:
+        with client.get_queue_sender("work") as sender:
+            sender.send_messages(ServiceBusMessage(b"?", message_id="stray", session_id=session))
+        with client.get_queue_receiver("work", session_id=session) as receiver:
+            (message,) = receiver.receive_messages(max_wait_time=2)
+            with pytest.raises(MalformedMessage) as caught:
+                to_inbound(message)
+            receiver.complete_message(message)
+    assert caught.value.reason == "malformed-message" and "wal_name" in str(caught.value)
