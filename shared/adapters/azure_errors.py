@@ -49,6 +49,7 @@ from shared.errors import (
     PreconditionFailed,
     ServiceUnavailable,
 )
+from shared.telemetry import metrics
 
 _RETRYABLE_STATUS = frozenset({408, 429, 449})
 _KEYED: tuple[tuple[type[AzureError], int, type[NotFound | AlreadyExists | PreconditionFailed]], ...] = (
@@ -99,7 +100,11 @@ def translate(error: BaseException, *, service: str, what: str, key: str) -> Bri
 
 @contextmanager
 def azure_errors(service: str, what: str, key: str) -> Iterator[None]:
-    """Run the block; re-raise any driver error as the project error :func:`translate` gives."""
+    """Run the block; re-raise any driver error as the project error :func:`translate` gives.
+
+    Counts every call as ``ops.<service>`` in :data:`shared.telemetry.metrics` (the drill's Azure
+    operations per message)."""
+    metrics.incr(f"ops.{service}")
     try:
         yield
     except (AzureError, OSError) as error:
