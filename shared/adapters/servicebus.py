@@ -13,10 +13,12 @@ sessions is not kept, and need not be. If a later batch fails
 after an earlier one was sent, the call raises and the caller's retry re-sends everything: duplicate
 detection drops the repeats, so nothing is half-sent from the queue's point of view.
 
-Errors: connection loss, timeouts and retryable ``ServiceBusError`` → :class:`ServiceUnavailable`
-``("servicebus", ...)``; a message too large for the entity even after the claim check →
-:class:`MessageTooLarge` (a ``PermanentError``). The client and sender stay open across calls and
-are rebuilt after any failure.
+Errors: connection loss, timeouts, authentication and every other ``ServiceBusError`` →
+:class:`ServiceUnavailable` ``("servicebus", ...)`` (a missing or disabled entity included: an operator
+can fix it and the retry then succeeds); a message too large for the entity even after the claim check
+→ :class:`MessageTooLarge`; a message the service refuses as such (``amqp:not-allowed``,
+``amqp:decode-error``, argument errors) → :class:`PublishRejected` (both ``PermanentError``).
+The client and sender stay open across calls and are rebuilt after any failure.
 """
 
 from __future__ import annotations
@@ -62,6 +64,29 @@ def build_client(connection: Connection, retry_total: int = 2, **options: Any) -
     )
 
 
+class PublishRejected(PermanentError):
+    """Service Bus refused the message itself (not the connection): retrying the same message cannot help."""
+
+    reason = "publish-rejected"
+
+    def __init__(self, what: str, condition: str, detail: str) -> None:
+        super().__init__(f"Service Bus rejected {what} ({condition}): {detail}")
+        self.condition = condition
+
+
+# AMQP and Service Bus error conditions that blame the message, not the service (OASIS AMQP 1.0 §2.8.15;
+# learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-troubleshoot).
+_REJECTING_CONDITIONS = frozenset(
+    {
+        "amqp:not-allowed",
+        "amqp:decode-error",
+        "amqp:invalid-field",
+        "com.microsoft:argument-error",
+        "com.microsoft:argument-out-of-range",
+    }
+)
+
+
 @contextmanager
 def servicebus_errors(what: str) -> Iterator[None]:
     """Re-raise SDK and socket errors as the project's errors (see the module docstring)."""
@@ -69,7 +94,13 @@ def servicebus_errors(what: str) -> Iterator[None]:
         yield
     except MessageSizeExceededError as error:
         raise MessageTooLarge(what, str(error).splitlines()[0][:300]) from error
-    except (ServiceBusError, OSError, TimeoutError) as error:
+    except ServiceBusError as error:
+        condition = str(getattr(error, "_condition", "") or "")
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        if type(error) is ServiceBusError and condition in _REJECTING_CONDITIONS:
+            raise PublishRejected(what, condition, detail) from error
+        raise ServiceUnavailable(SERVICE, f"{what}: {type(error).__name__}: {detail}") from error
+    except (OSError, TimeoutError) as error:
         detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise ServiceUnavailable(SERVICE, f"{what}: {type(error).__name__}: {detail}") from error
 

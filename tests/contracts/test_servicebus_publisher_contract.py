@@ -18,7 +18,12 @@ from azure.servicebus.exceptions import OperationTimeoutError
 from local.proxy import TcpProxy
 from local.servicebus.config import QueueConfig
 from local.servicebus.process import EndpointProcess
-from shared.adapters.servicebus import MessageTooLarge, ServiceBusStatementPublisher, build_client
+from shared.adapters.servicebus import (
+    MessageTooLarge,
+    PublishRejected,
+    ServiceBusStatementPublisher,
+    build_client,
+)
 from shared.errors import PermanentError, ServiceUnavailable
 from shared.inbound import to_inbound
 from shared.memory import InMemoryPublisher
@@ -268,3 +273,19 @@ def test_in_azure_the_client_uses_the_namespace_and_a_managed_identity() -> None
     with build_client(connection) as client:
         assert client.fully_qualified_namespace == "sb-bridge.servicebus.windows.net"
         assert isinstance(client._credential, DefaultAzureCredential)
+
+
+def test_a_message_the_service_refuses_is_publish_rejected_and_a_missing_queue_unavailable(
+    endpoint: EndpointProcess,
+) -> None:
+    connection = Connection("ServiceBusConnection", connection_string=endpoint.connection_string)
+    adapter = ServiceBusStatementPublisher(connection, "contract")
+    no_session = OutboundStatement("no-session", "", b"x", "wal/x", 1, 1, "DC04")  # a session queue
+    with pytest.raises(PublishRejected) as caught:
+        adapter.publish([no_session])
+    assert isinstance(caught.value, PermanentError) and caught.value.condition == "amqp:not-allowed"
+    adapter.close()
+    missing = ServiceBusStatementPublisher(connection, "no-such-queue")
+    with pytest.raises(ServiceUnavailable, match="MessagingEntityNotFoundError"):
+        missing.publish([statement(1, "S")])
+    missing.close()
