@@ -7,7 +7,8 @@ Two shapes arrive here and both are read by attribute, so this module imports ne
 * ``azure.servicebus.ServiceBusReceivedMessage`` (the SDK, used by the local two-region host): ``body``
   is an iterator of byte chunks, application property keys and string values come back as ``bytes``
   (pyamqp decodes AMQP strings to bytes), and ``delivery_count`` is the AMQP header's count of earlier
-  failed attempts (0 on the first delivery, OASIS AMQP 1.0 §3.2.1), so 1 is added.
+  failed attempts (0 on the first delivery, OASIS AMQP 1.0 §3.2.1; Service Bus sends DeliveryCount - 1,
+  see Azure/azure-sdk-for-java PR #11845), so 1 is added.
 
 The properties are those :class:`shared.adapters.servicebus.ServiceBusStatementPublisher` writes:
 ``wal_name``, ``epoch``, ``sequence``, ``region`` and ``claim_check`` (the body then stays in the WAL).
