@@ -42,10 +42,6 @@ def long(value: int) -> Typed:
     return {TYPE: AMQPTypes.long, VALUE: value}
 
 
-def uint(value: int) -> Typed:
-    return {TYPE: AMQPTypes.uint, VALUE: value}
-
-
 def int32(value: int) -> Typed:
     return {TYPE: AMQPTypes.int, VALUE: value}
 

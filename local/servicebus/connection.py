@@ -167,7 +167,9 @@ class AmqpConnection:
         link = Link(session, fields, kind, queue)
         session.links[link.remote_handle] = link
         if kind != "cbs" and queue is None:
-            link.refuse("amqp:not-found", f"the messaging entity {address!r} could not be found", without_source=True)
+            link.refuse(
+                "amqp:not-found", f"the messaging entity {address!r} could not be found", without_source=True
+            )
             return
         if kind == "entity" and client_is_receiver:
             assert queue is not None
