@@ -18,6 +18,7 @@ Every state change is reported to :class:`Journal` so a restart can rebuild the 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -26,6 +27,11 @@ from typing import Any, Protocol
 
 from local.servicebus.config import QueueConfig
 from local.servicebus.message import StoredMessage
+
+
+def b64(data: bytes) -> str:
+    """Bytes as the journal stores them (base64, standard alphabet)."""
+    return base64.b64encode(data).decode("ascii")
 
 
 class BrokerError(Exception):
@@ -136,7 +142,7 @@ class Queue:
                 "seq": message.seq,
                 "at": now_ms,
                 "sched": message.scheduled_ms,
-                "payload": payload.hex(),
+                "payload": b64(payload),
             }
         )
         return message
@@ -228,7 +234,7 @@ class Queue:
     def set_state(self, session_id: str, state: bytes | None) -> None:
         self.session(session_id).state = state
         self.journal.record(
-            {"op": "state", "q": self.name, "sid": session_id, "state": state and state.hex()}
+            {"op": "state", "q": self.name, "sid": session_id, "state": None if state is None else b64(state)}
         )
 
     # --- receiving -----------------------------------------------------------------------------

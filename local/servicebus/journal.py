@@ -12,12 +12,13 @@ without a delivery-count increment.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
 from typing import IO, Any
 
-from local.servicebus.broker import Queue
+from local.servicebus.broker import Queue, b64
 from local.servicebus.endpoint import Endpoint
 from local.servicebus.message import StoredMessage
 
@@ -106,7 +107,7 @@ def _apply(endpoint: Endpoint, op: dict[str, Any]) -> None:
         return  # the queue was removed from the configuration
     kind = op["op"]
     if kind in ("enqueue", "put"):
-        message = StoredMessage.parse(bytes.fromhex(op["payload"]))
+        message = StoredMessage.parse(base64.b64decode(op["payload"]))
         message.seq, message.enqueued_ms = op["seq"], op["at"]
         message.delivery_count = op.get("dc", 0)
         message.state = op.get("state") or ("scheduled" if op.get("sched") else "active")
@@ -119,7 +120,7 @@ def _apply(endpoint: Endpoint, op: dict[str, Any]) -> None:
     elif kind == "seq":
         queue.last_seq = max(queue.last_seq, op["last"])
     elif kind == "state":
-        queue.session(op["sid"]).state = bytes.fromhex(op["state"]) if op["state"] else None
+        queue.session(op["sid"]).state = None if op["state"] is None else base64.b64decode(op["state"])
     else:
         _apply_change(queue, kind, op)
 
@@ -159,10 +160,10 @@ def _snapshot(endpoint: Endpoint) -> list[dict[str, Any]]:
                         "state": m.state,
                         "extra": m.extra_properties,
                         "src": m.dead_letter_source,
-                        "payload": m.payload.hex(),
+                        "payload": b64(m.payload),
                     }
                 )
             for s in queue.sessions.values():
                 if s.state is not None:
-                    ops.append({"op": "state", "q": queue.name, "sid": s.session_id, "state": s.state.hex()})
+                    ops.append({"op": "state", "q": queue.name, "sid": s.session_id, "state": b64(s.state)})
     return ops
