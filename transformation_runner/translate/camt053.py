@@ -43,7 +43,7 @@ Event = AppHeader | StatementHeader | Entry | StatementEnd
 CAMT053 = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d{2})")
 SUPPORTED_VERSIONS = range(2, 14)
 _ISO_MESSAGE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:([a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2})")
-_BOM = b"\xef\xbb\xbf"
+_LEADING = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")  # UTF-8 BOM, then whitespace
 _OWNER_BIC_TAGS = {"AnyBIC", "BICOrBEI", "BIC", "BICFI"}
 
 
@@ -51,10 +51,12 @@ def check_body(body: bytes, max_bytes: int) -> None:
     """Refuse a body before any parsing: size, not XML, non-ASCII-compatible encoding, DTD."""
     if len(body) > max_bytes:
         raise TooLarge(f"body is {len(body)} bytes, more than the limit of {max_bytes}")
-    start = body.removeprefix(_BOM).lstrip(b" \t\r\n")
+    offset = _LEADING.match(body)
+    begin = offset.end() if offset else 0
+    start = body[begin : begin + 64]
     if not start.startswith(b"<"):
         raise InvalidXml(f"body is not XML (starts with {body[:16]!r})")
-    if b"\x00" in start[:64]:
+    if b"\x00" in start:
         raise InvalidXml("body is not in an ASCII-compatible encoding (ISO 20022 requires UTF-8)")
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise UnsafeXml("body declares a DOCTYPE or entities; refused (XXE / entity expansion)")

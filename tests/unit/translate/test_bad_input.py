@@ -204,3 +204,8 @@ def test_mutated_bodies_raise_only_translation_errors() -> None:
             raise
         except TranslationError:
             continue
+
+
+def test_utf8_byte_order_mark_is_accepted() -> None:
+    body = b"\xef\xbb\xbf" + (GOLDEN / "cbpr_c105_1_1.xml").read_bytes()
+    assert translate(body).messages == translate(body[3:]).messages
