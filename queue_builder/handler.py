@@ -119,7 +119,7 @@ class QueueBuilder:
         for future in [self._pool.submit(self.wal.append, entry, body) for entry, body in items]:
             future.result()  # every WAL write (both regions) done before anything is sent
         faults.hit("qb.after_wal")
-        self.publisher.publish([self._outbound(entry, body) for entry, body in items])
+        self.publisher.publish([OutboundStatement.from_wal(entry, body) for entry, body in items])
         faults.hit("qb.after_send")
         for entry, _ in items:
             log_event(
@@ -152,17 +152,6 @@ class QueueBuilder:
             size=len(message.body),
         )
         return entry, message.body
-
-    def _outbound(self, entry: WalEntry, body: bytes) -> OutboundStatement:
-        return OutboundStatement(
-            message_id=entry.message_id,
-            session_id=entry.session_id,
-            body=body,
-            wal_name=entry.name,
-            epoch=entry.epoch,
-            sequence=entry.sequence,
-            region=entry.region,
-        )
 
     def _to_backout_queue(self, message: MqMessage) -> None:
         reason = f"backout count {message.backout_count} reached threshold {self.backout_threshold}"

@@ -100,6 +100,19 @@ class OutboundStatement:
     sequence: int
     region: str
 
+    @classmethod
+    def from_wal(cls, entry: WalEntry, body: bytes) -> OutboundStatement:
+        """The message for a WAL entry: ingest and replay send exactly the same thing."""
+        return cls(
+            message_id=entry.message_id,
+            session_id=entry.session_id,
+            body=body,
+            wal_name=entry.name,
+            epoch=entry.epoch,
+            sequence=entry.sequence,
+            region=entry.region,
+        )
+
 
 @dataclass(frozen=True)
 class InboundStatement:

@@ -81,7 +81,7 @@ class Replayer:
                     continue
                 blocked = True  # the checkpoint never passes an entry that is not final yet
                 _, body = self.wal.read(entry.name)
-                to_publish.append(_outbound(entry, body))
+                to_publish.append(OutboundStatement.from_wal(entry, body))
             if to_publish:
                 self.publisher.publish(to_publish)
                 republished += len(to_publish)
@@ -113,15 +113,3 @@ class Replayer:
 
 def _within(entry: WalEntry, since: datetime | None, until: datetime | None) -> bool:
     return (since is None or entry.ingested_at >= since) and (until is None or entry.ingested_at < until)
-
-
-def _outbound(entry: WalEntry, body: bytes) -> OutboundStatement:
-    return OutboundStatement(
-        message_id=entry.message_id,
-        session_id=entry.session_id,
-        body=body,
-        wal_name=entry.name,
-        epoch=entry.epoch,
-        sequence=entry.sequence,
-        region=entry.region,
-    )

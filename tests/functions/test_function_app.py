@@ -12,19 +12,10 @@ from azure.functions.timer import TimerRequest
 
 import bootstrap
 from function_app import app
-from shared.memory import (
-    InMemoryBodyStore,
-    InMemoryConsumptionSwitch,
-    InMemoryDeliveryTarget,
-    InMemoryGate,
-    InMemoryIdempotencyStore,
-    InMemoryMqSource,
-    InMemoryPublisher,
-    InMemoryWriteAheadLog,
-)
 from shared.model import RecordState, delivery_key_for
 from shared.settings import Settings
 from tests.unit.test_settings import LOCAL
+from tests.unit.twins import twin_ports
 
 SAMPLE = Path(__file__).parents[1] / "golden" / "cbpr_c105_1_1.xml"
 
@@ -65,16 +56,7 @@ def test_the_app_registers_six_functions_with_their_bindings() -> None:
 @pytest.fixture
 def region() -> Iterator[bootstrap.Components]:
     settings = Settings.from_mapping({**LOCAL, "DEFAULT_SENDER_BIC": "BANKDEFFXXX"})
-    ports = bootstrap.Ports(
-        gate=InMemoryGate(),
-        mq=InMemoryMqSource(),
-        wal=InMemoryWriteAheadLog(),
-        publisher=InMemoryPublisher(),
-        store=InMemoryIdempotencyStore(),
-        target=InMemoryDeliveryTarget(),
-        quarantine=InMemoryBodyStore(),
-        switch=InMemoryConsumptionSwitch(),
-    )
+    ports = twin_ports()
     components = bootstrap.wire(settings, ports)
     bootstrap.use(components)
     yield components

@@ -11,20 +11,10 @@ import pytest
 
 import bootstrap
 from bench.statements import EntrySpec, StatementSpec, build, random_entries
-from shared.memory import (
-    InMemoryBodyStore,
-    InMemoryConsumptionSwitch,
-    InMemoryDeliveryTarget,
-    InMemoryGate,
-    InMemoryIdempotencyStore,
-    InMemoryMqSource,
-    InMemoryPublisher,
-    InMemoryWriteAheadLog,
-)
 from shared.model import RecordState, delivery_key_for
 from shared.settings import Settings
 from tests.unit.test_settings import LOCAL
-from tests.unit.twins import inbound
+from tests.unit.twins import inbound, twin_ports
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "corpus"
 ACCOUNT = "DE89370400440532013000"
@@ -95,16 +85,7 @@ def bodies(canary: Path, listener: Listener) -> dict[str, bytes]:
 def test_every_bad_input_is_recorded_quarantined_and_the_session_goes_on(canary: Path) -> None:
     listener = Listener()
     settings = Settings.from_mapping({**LOCAL, **BICS, "MAX_BODY_BYTES": str(MAX_BODY)})
-    ports = bootstrap.Ports(
-        gate=InMemoryGate(),
-        mq=InMemoryMqSource(),
-        wal=InMemoryWriteAheadLog(),
-        publisher=InMemoryPublisher(),
-        store=InMemoryIdempotencyStore(),
-        target=InMemoryDeliveryTarget(),
-        quarantine=InMemoryBodyStore(),
-        switch=InMemoryConsumptionSwitch(),
-    )
+    ports = twin_ports()
     region = bootstrap.wire(settings, ports)
     region.watchdog.tick()
     bad = bodies(canary, listener)
@@ -151,16 +132,7 @@ def test_every_bad_input_is_recorded_quarantined_and_the_session_goes_on(canary:
 
 def test_a_100k_entry_statement_goes_through_paginated() -> None:
     settings = Settings.from_mapping(LOCAL)
-    ports = bootstrap.Ports(
-        gate=InMemoryGate(),
-        mq=InMemoryMqSource(),
-        wal=InMemoryWriteAheadLog(),
-        publisher=InMemoryPublisher(),
-        store=InMemoryIdempotencyStore(),
-        target=InMemoryDeliveryTarget(),
-        quarantine=InMemoryBodyStore(),
-        switch=InMemoryConsumptionSwitch(),
-    )
+    ports = twin_ports()
     region = bootstrap.wire(settings, ports)
     region.watchdog.tick()
     body = statement("S-HUGE", random_entries(100_000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
@@ -122,6 +123,20 @@ class Shared:
         }
         options.update(overrides)
         return TransformationRunner(**options)  # type: ignore[arg-type]
+
+
+def twin_ports() -> bootstrap.Ports:
+    """Every port of one region as an in-memory twin (for ``bootstrap.wire``)."""
+    return bootstrap.Ports(
+        gate=InMemoryGate(),
+        mq=InMemoryMqSource(),
+        wal=InMemoryWriteAheadLog(),
+        publisher=InMemoryPublisher(),
+        store=InMemoryIdempotencyStore(),
+        target=InMemoryDeliveryTarget(),
+        quarantine=InMemoryBodyStore(),
+        switch=InMemoryConsumptionSwitch(),
+    )
 
 
 def inbound(statement: OutboundStatement, delivery_count: int = 1) -> InboundStatement:
