@@ -7,7 +7,10 @@ queues", "Message deferral"). Lock durations are 2 s so expiry tests stay short.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -310,3 +313,32 @@ def test_garbage_on_the_wire_closes_that_connection_only(
     with client.get_queue_receiver("statements", session_id=sid) as receiver:
         (message,) = receiver.receive_messages(max_wait_time=2)
         receiver.complete_message(message)
+
+
+def test_the_command_line_flags_configure_the_default_queue_and_sigterm_exits_cleanly() -> None:
+    root = Path(__file__).resolve().parents[2]
+    args = ["--port", "0", "--max-delivery-count", "2", "--lock-duration-s", "5", "--stats-port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.servicebus", *args], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline().split()
+        assert ready[0] == "READY" and ready[2] == "stats"
+        connection_string = (
+            f"Endpoint=sb://127.0.0.1:{ready[1]};SharedAccessKeyName=local;SharedAccessKey=local;"
+            "UseDevelopmentEmulator=true"
+        )
+        with ServiceBusClient.from_connection_string(connection_string) as sb:
+            _send(sb, "statements", [ServiceBusMessage(b"x", message_id="cli", session_id="S")])
+            for _ in range(2):  # MaxDeliveryCount 2 from the flag
+                with sb.get_queue_receiver("statements", session_id="S") as receiver:
+                    (message,) = receiver.receive_messages(max_wait_time=2)
+                    receiver.abandon_message(message)
+            with sb.get_queue_receiver("statements", sub_queue="deadletter") as dlq:
+                (dead,) = dlq.receive_messages(max_wait_time=2)
+                assert dead.message_id == "cli" and dead.dead_letter_reason == "MaxDeliveryCountExceeded"
+                dlq.complete_message(dead)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
