@@ -64,6 +64,7 @@ class Harness:
     dead_lettered: int = 0
     proxies: list[TcpProxy] = field(default_factory=list)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
+    fault_plan: dict[str, list[str]] = field(default_factory=dict)  # next BRIDGE_FAULTS per restart
 
     def __enter__(self) -> Harness:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,13 +154,16 @@ class Harness:
         self.start_region(region, self.extras.get(region))
 
     def supervise(self) -> None:
-        """Restart a region whose process exited by itself (a crash point), without its faults."""
+        """Restart a region whose process exited by itself (a crash point), as the Functions host
+        restarts a crashed worker: with the next entry of :attr:`fault_plan`, else without faults."""
         for region in list(self.host.processes):
             process = self.host.processes[region]
             if process.poll() is not None:
                 self.mark(f"{region} exited {process.returncode}")
                 self.host.processes.pop(region)
-                self.start_region(region, self.extras.get(region))
+                planned = self.fault_plan.get(region) or []
+                faults = {"BRIDGE_FAULTS": planned.pop(0)} if planned else {}
+                self.start_region(region, {**self.extras.get(region, {}), **faults})
 
     def first_delivery_by(self, region: str, after: float, timeout_s: float) -> float | None:
         """Time of ``region``'s first delivery (``deliveries.log``) after ``after``; ``None`` on timeout."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from local.drill.counting import Counts, cosmos_records, count, fin_keys, quarantined_names
 from local.drill.generator import Planned, plan
 from local.drill.harness import Harness, Progress
+from local.proxy import TcpProxy
 from local.servicebus.config import QueueConfig
 from shared.model import REGIONS, delivery_key_for
 
@@ -44,6 +45,14 @@ class Context:
     failover: Failover = field(default_factory=Failover)
     notes: list[str] = field(default_factory=list)
     producer_done: threading.Event = field(default_factory=threading.Event)
+    proxies: dict[str, TcpProxy] = field(default_factory=dict)
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` while restarting crashed workers."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.harness.supervise()
+            time.sleep(0.2)
 
     def delivered(self) -> int:
         return len(fin_keys(self.harness.host.outbox))
@@ -95,6 +104,8 @@ class Scenario:
     bad: int = 0
     queue: QueueConfig = field(default_factory=QueueConfig)
     region_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    faults: Mapping[str, list[str]] = field(default_factory=dict)  # BRIDGE_FAULTS per (re)start
+    proxied: tuple[str, ...] = ()  # stack services DC04 reaches through a TcpProxy (context.proxies)
     statements: int | None = None  # None: the run's default
     rate_per_s: float | None = None  # None: the run's default
 
@@ -127,12 +138,23 @@ def run(
     planned = plan(total, bad=scenario.bad)
     progress(f"== scenario {scenario.name}: {scenario.title} ({total} statements, {scenario.bad} bad)")
     with Harness(run_dir, queue=scenario.queue, progress=progress) as harness:
+        proxied = {name: harness.proxy(harness.stack.port(name)) for name in scenario.proxied}
+        context = Context(harness, total, proxies=proxied)
+        envs = {region: dict(scenario.region_env.get(region, {})) for region in REGIONS}
+        if "redis-dc04" in proxied:  # DC04 reaches the gate only through the proxy
+            envs["DC04"]["RedisConnection"] = f"redis://127.0.0.1:{proxied['redis-dc04'].port}/0"
+        if "cosmos" in proxied:
+            envs["DC04"]["CosmosConnection"] = harness.stack_env["STACK_COSMOS"].replace(
+                f":{harness.stack.port('cosmos')}/", f":{proxied['cosmos'].port}/"
+            )
         for region in REGIONS:
-            harness.start_region(region, scenario.region_env.get(region))
+            plan_of = list(scenario.faults.get(region, []))
+            harness.fault_plan[region] = plan_of[1:]
+            faults = {"BRIDGE_FAULTS": plan_of[0]} if plan_of else {}
+            harness.start_region(region, {**envs[region], **faults})
         harness.wait_active("DC04")
         harness.mark("DC04 active")
         redis_before = harness.redis_commands()
-        context = Context(harness, total)
         producer = harness.produce(planned, rate)
         started = time.time()
 

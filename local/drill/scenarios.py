@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from local.drill.run import Context, Scenario
+from local.servicebus.config import QueueConfig
 
 FAILBACK_REASON = "drill: failback to DC04 after the region came back"
 
@@ -54,16 +55,169 @@ def kill_active(context: Context) -> None:
     kill_and_promote(context)
 
 
-def crash_points(context: Context) -> None:
-    """Crash points armed through ``BRIDGE_FAULTS``; the run loop restarts the crashed worker."""
-    context.wait_delivered(0.5)
-    time.sleep(0.1)
+def crashes(context: Context) -> None:
+    """Crash points armed through ``BRIDGE_FAULTS``: the run loop restarts each crashed worker."""
+    context.wait_delivered(0.9)
 
+
+def slow_delivery(context: Context) -> None:
+    """A delivery that outlasts the message lock: the lock is renewed, or a second receiver waits
+    for the claim's lease; either way one delivery per key."""
+    context.wait_delivered(0.9)
+
+
+def redis_cut(context: Context, mode: str = "reset", seconds: float = 15.0) -> None:
+    """DC04 loses its road to the gate (reset: Redis seems dead; hold: a silent partition)."""
+    harness = context.harness
+    context.wait_delivered(0.3)
+    proxy = context.proxies["redis-dc04"]
+    proxy.cut(mode)  # type: ignore[arg-type]
+    cut_at = harness.mark(f"cut DC04 -> redis ({mode})").at
+    context.measure_failover(cut_at, "DC06")
+    context.pause(max(0.0, cut_at + seconds - time.time()))
+    proxy.restore()
+    harness.mark("restore DC04 -> redis")
+
+
+def partition(context: Context) -> None:
+    """Scenario 8: DC04 alive but cut off from the gate by a silent partition (no RST, timeouts only)."""
+    redis_cut(context, mode="hold")
+
+
+def service_outage(context: Context, service: str, seconds: float = 10.0) -> None:
+    """Stop one local service for ``seconds``, then start it again."""
+    harness = context.harness
+    context.wait_delivered(0.3)
+    harness.stack.stop_service(service)
+    harness.mark(f"stop {service}")
+    context.pause(seconds)
+    harness.stack.start_service(service)
+    harness.mark(f"start {service}")
+
+
+def blob_outage(context: Context) -> None:
+    """Scenario 10a: DC06's Azurite (the peer WAL copy) down for a while."""
+    service_outage(context, "blob-dc06")
+
+
+def cosmos_outage(context: Context) -> None:
+    """Scenario 10b: the Cosmos server down for a while (it keeps its data in memory: a restart
+    forgets every idempotency record, the harshest form of this fault)."""
+    service_outage(context, "cosmos")
+
+
+def servicebus_restart(context: Context) -> None:
+    """Scenario 11: the Service Bus endpoint restarts (SIGTERM; its journal keeps the queue)."""
+    harness = context.harness
+    context.wait_delivered(0.3)
+    harness.mark("restart servicebus")
+    harness.servicebus.restart()
+    harness.mark("servicebus back")
+
+
+def failback_only(context: Context) -> None:
+    """Scenario 14: after a promotion of DC06, fail back to DC04 through the Watchdog route."""
+    kill_and_promote(context, at_fraction=0.25)
+    context.wait_delivered(0.6)
+    failback(context)
+
+
+def manual_failover(context: Context) -> None:
+    """Scenario 15: a planned failover DC04 -> DC06 through the Watchdog HTTP route, both alive."""
+    context.wait_delivered(0.35)
+    failback(context, target="DC06", via="DC06")
+    context.measure_failover(context.harness.events[-2].at, "DC06")
+
+
+def stale_switch(context: Context) -> None:
+    """kill -9 DC04; bring it back with its stale "enabled" switch while DC06 is active."""
+    kill_and_promote(context, stale_switch=True)
+
+
+def throughput(context: Context) -> None:
+    """No faults: everything put at once, to measure what one region delivers per second."""
+    context.wait_delivered(0.9)
+
+
+_CRASHES = {
+    "qb-crashes": [
+        "qb.after_get=exit@40",
+        "qb.after_wal=exit@3",
+        "qb.after_send=exit@3",
+        "qb.before_commit=exit@3",
+    ],
+    "runner-in-doubt": ["runner.after_deliver=exit@20", "runner.after_deliver=exit@25"],
+    "runner-after-record": ["runner.after_record=exit@20", "runner.after_record=exit@25"],
+}
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
         Scenario("default", "kill -9 DC04 mid-stream, promotion, replay, failback", default, bad=3),
-        Scenario("kill-active", "kill -9 of the active region's process mid-stream", kill_active, bad=0),
+        Scenario("kill-active", "1. kill -9 of the active region's process mid-stream", kill_active),
+        Scenario(
+            "qb-crashes",
+            "2. QueueBuilder crashes after MQGET, after the WAL write, after the send, before MQCMIT",
+            crashes,
+            faults={"DC04": _CRASHES["qb-crashes"]},
+        ),
+        Scenario(
+            "runner-in-doubt",
+            "3. runner crashes after delivery, before DELIVERED is recorded",
+            crashes,
+            faults={"DC04": _CRASHES["runner-in-doubt"]},
+        ),
+        Scenario(
+            "runner-after-record",
+            "4. runner crashes after DELIVERED, before the message is completed",
+            crashes,
+            faults={"DC04": _CRASHES["runner-after-record"]},
+        ),
+        Scenario(
+            "slow-delivery",
+            "5. deliveries slower than the message lock (lock 5 s, deliveries sleep 20 s)",
+            slow_delivery,
+            queue=QueueConfig(lock_duration_s=5.0),
+            faults={"DC04": ["runner.before_deliver=sleep:20@5"]},
+        ),
+        Scenario(
+            "poison", "6. poison messages (invalid XML, wrong type, unbalanced) mid-session", crashes, bad=9
+        ),
+        Scenario(
+            "redis-unreachable",
+            "7. DC04's road to Redis reset: fail closed, DC06 promotes",
+            redis_cut,
+            proxied=("redis-dc04",),
+        ),
+        Scenario(
+            "partition",
+            "8. DC04 alive but silently cut off from the gate",
+            partition,
+            proxied=("redis-dc04",),
+        ),
+        Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),
+        Scenario("cosmos-outage", "10b. Cosmos down for 10 s (restart forgets its data)", cosmos_outage),
+        Scenario("servicebus-restart", "11. Service Bus endpoint restart", servicebus_restart),
+        Scenario(
+            "dedup-expired",
+            "13. replay after the duplicate-detection window (2 s) has expired",
+            kill_active,
+            queue=QueueConfig(dup_window_s=2.0),
+        ),
+        Scenario("failback", "14. failback DC06 -> DC04 through the Watchdog route", failback_only),
+        Scenario(
+            "manual-failover", "15. planned failover DC04 -> DC06 through the Watchdog route", manual_failover
+        ),
+        Scenario("stale-switch", "DC04 brought back with its stale consumption switch on", stale_switch),
+        Scenario(
+            "ci",
+            "the CI drill: two crash points, kill -9, promotion, replay, poison bodies",
+            kill_active,
+            bad=3,
+            faults={"DC04": ["runner.after_deliver=exit@15", "qb.after_wal=exit@2"]},
+            statements=200,
+            rate_per_s=40.0,
+        ),
+        Scenario("throughput", "no faults, everything put at once", throughput, rate_per_s=10_000.0),
     )
 }
