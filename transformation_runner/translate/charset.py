@@ -61,15 +61,16 @@ def _char(ch: str) -> str:
     return "."
 
 
-class _Table(dict[int, str]):
-    """``str.translate`` table filled on first use of each code point."""
-
-    def __missing__(self, code: int) -> str:
-        value = self[code] = _char(chr(code))
-        return value
+_NOT_X = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
+_CACHE: dict[str, str] = {}
 
 
-_TABLE = _Table()
+def _replace(match: re.Match[str]) -> str:
+    ch = match.group()
+    value = _CACHE.get(ch)
+    if value is None:
+        value = _CACHE[ch] = _char(ch)
+    return value
 
 
 def to_x(text: str) -> str:
@@ -77,9 +78,7 @@ def to_x(text: str) -> str:
     if _PLAIN_X.fullmatch(text):
         return text
     collapsed = _WHITESPACE.sub(" ", text).strip()
-    if _ALL_X.fullmatch(collapsed):
-        return collapsed
-    return collapsed.translate(_TABLE)
+    return _NOT_X.sub(_replace, collapsed)
 
 
 def is_x(text: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from transformation_runner.translate.errors import InvalidOutput
 from transformation_runner.translate.notation import compile_field
@@ -49,6 +50,7 @@ def validate_reference(value: str) -> bool:
     return not (value.startswith("/") or value.endswith("/") or "//" in value)
 
 
+@lru_cache(maxsize=1024)
 def _yymmdd(value: str) -> bool:
     try:
         date(2000 + int(value[:2]), int(value[2:4]), int(value[4:6]))

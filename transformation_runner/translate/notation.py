@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from transformation_runner.translate.charset import X_CLASS
 
 _CLASSES = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]", "x": X_CLASS}
+# An x character that cannot start "//": for a subfield followed by an optional "//" subfield.
+_X_BEFORE_SEPARATOR = r"(?:[A-Za-z0-9\-?:().,'+ ]|/(?!/))"
 _TOKEN = re.compile(r"(\d+)(!?)([nacxd])|(\$)|([/,])|(\[)|(\])")
 
 
@@ -34,11 +36,12 @@ def _amount(length: int) -> str:
     return rf"(?=[0-9,]{{2,{length}}}(?![0-9,]))[0-9]+,[0-9]*"
 
 
-def notation_to_regex(notation: str) -> str:
+def notation_to_regex(notation: str, before_separator: bool = False) -> str:
     """Translate one notation string (e.g. ``[//16x]``) into a regex fragment (no anchors).
 
-    Variable-length ``x`` runs are lazy so that a following optional literal such as ``//`` starts a
-    new subfield instead of being swallowed (``NONREF//123`` is reference ``NONREF``, then ``123``).
+    With ``before_separator`` (the next subfield is introduced by ``//``), ``x`` runs cannot contain
+    ``//``, so the separator starts the next subfield instead of being swallowed (``NONREF//123`` is
+    reference ``NONREF``, then ``123``) and every run stays greedy, without backtracking.
     """
     out: list[str] = []
     position = 0
@@ -51,8 +54,9 @@ def notation_to_regex(notation: str) -> str:
         if kind == "d":
             out.append(_amount(int(length)))
         elif kind:
-            quantifier = f"{{{length}}}" if fixed else f"{{1,{length}}}" + ("?" if kind == "x" else "")
-            out.append(_CLASSES[kind] + quantifier)
+            quantifier = f"{{{length}}}" if fixed else f"{{1,{length}}}"
+            character = _X_BEFORE_SEPARATOR if kind == "x" and before_separator else _CLASSES[kind]
+            out.append(character + quantifier)
         elif newline:
             out.append(r"\r\n")
         elif literal:
@@ -71,13 +75,15 @@ def compile_field(subfields: Sequence[tuple[str, str]]) -> re.Pattern[str]:
     separators (``//``) stay outside the captured value.
     """
     parts: list[str] = []
-    for name, notation in subfields:
+    for index, (name, notation) in enumerate(subfields):
+        following = subfields[index + 1][1] if index + 1 < len(subfields) else ""
+        separated = following.startswith(("//", "[//"))
         if notation.startswith("[") and notation.endswith("]"):
             inner = notation[1:-1]
             prefix = re.match(r"(\$|//|/)?", inner)
             lead = prefix.group(0) if prefix else ""
-            body = notation_to_regex(inner[len(lead) :])
+            body = notation_to_regex(inner[len(lead) :], separated)
             parts.append(f"(?:{notation_to_regex(lead) if lead else ''}(?P<{name}>{body}))?")
         else:
-            parts.append(f"(?P<{name}>{notation_to_regex(notation)})")
+            parts.append(f"(?P<{name}>{notation_to_regex(notation, separated)})")
     return re.compile("".join(parts) + r"\Z")
