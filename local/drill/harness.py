@@ -202,7 +202,7 @@ class Harness:
         """Wait until ``region`` is active and activated in the current epoch; seconds waited."""
         started = time.monotonic()
         while time.monotonic() - started < timeout_s:
-            status = self.status()
+            status = self.status(region)
             regions = status.get("regions")
             if status.get("active_dc") == region and isinstance(regions, dict):
                 activated = (regions.get(region) or {}).get("activated") or {}

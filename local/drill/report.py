@@ -84,7 +84,8 @@ def scenario_report(name: str, counts: Counts, extra: Mapping[str, Any]) -> dict
         "notes": extra.get("notes", []),
         "lost_ids": counts.lost_ids[:20],
     }
-    report["ok"] = promises_held(report)
+    script_failed = any(str(note).startswith("script failed") for note in report["notes"])
+    report["ok"] = promises_held(report) and not script_failed
     return report
 
 

@@ -140,7 +140,10 @@ def run(
     with Harness(run_dir, queue=scenario.queue, progress=progress) as harness:
         proxied = {name: harness.proxy(harness.stack.port(name)) for name in scenario.proxied}
         context = Context(harness, total, proxies=proxied)
-        envs = {region: dict(scenario.region_env.get(region, {})) for region in REGIONS}
+        envs = {
+            region: {k: v.format(**harness.stack_env) for k, v in scenario.region_env.get(region, {}).items()}
+            for region in REGIONS
+        }
         if "redis-dc04" in proxied:  # DC04 reaches the gate only through the proxy
             envs["DC04"]["RedisConnection"] = f"redis://127.0.0.1:{proxied['redis-dc04'].port}/0"
         if "cosmos" in proxied:
@@ -164,7 +167,11 @@ def run(
             harness.mark("all produced")
 
         threading.Thread(target=finish_producing, daemon=True).start()
-        scenario.script(context)
+        try:
+            scenario.script(context)
+        except Exception as error:  # the figures of what did happen still matter
+            harness.mark("scenario script failed", f"{type(error).__name__}: {error}")
+            context.notes.append(f"script failed: {type(error).__name__}: {error}")
         context.producer_done.wait()
         done = _wait_accounted(harness, planned, timeout_s, progress)
         harness.mark("accounted" if done else "timeout waiting for the outbox")

@@ -6,10 +6,16 @@ every statement is accounted for and counts. docs/drill.md describes what each o
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
+import redis
+
+import bootstrap
 from local.drill.run import Context, Scenario
 from local.servicebus.config import QueueConfig
+from shared.adapters.folder_mq import FolderMqSource
+from shared.settings import Settings
 
 FAILBACK_REASON = "drill: failback to DC04 after the region came back"
 
@@ -139,6 +145,39 @@ def throughput(context: Context) -> None:
     context.wait_delivered(0.9)
 
 
+def replica_lag(context: Context, hold_s: float = 20.0) -> None:
+    """Scenario 9: DC06 reads the gate from its Redis replica; replication stalls (held link) while
+    DC04, alive, stays active on the primary. DC06 sees DC04's heartbeat expire on its stale copy."""
+    harness = context.harness
+    replica = redis.Redis(host="127.0.0.1", port=harness.stack.port("redis-dc06"))
+    link = harness.proxy(harness.stack.port("redis-dc04"))
+    replica.replicaof("127.0.0.1", link.port)  # DC06 now replicates through the proxy
+    context.wait_delivered(0.3)
+    link.cut("hold")
+    held_at = harness.mark("hold DC04 -> DC06 replication").at
+    context.pause(hold_s)
+    link.restore()
+    harness.mark("restore replication", f"DC06 role {replica.role()[0]!r}")
+    context.notes.append(f"replication held {hold_s:.0f} s from t={held_at:.0f}")
+
+
+def two_queue_builders(context: Context, seconds: float = 20.0) -> None:
+    """Scenario 12: a second DC04 QueueBuilder (its own MQ connection) drains the inbox at the same
+    time as the region's own, in this process, on the real adapters."""
+    harness = context.harness
+    settings = Settings.from_mapping(harness.host.region_env("DC04"))
+    ports = bootstrap.azure_ports(settings)
+    ports = dataclasses.replace(ports, mq=FolderMqSource(harness.host.inbox, "DC04-queue-builder-2"))
+    second = bootstrap.wire(settings, ports).queue_builder
+    harness.mark("second QueueBuilder starts")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        second.run(budget_s=1.0)
+        harness.supervise()
+        time.sleep(0.2)
+    harness.mark("second QueueBuilder stops")
+
+
 _CRASHES = {
     "qb-crashes": [
         "qb.after_get=exit@40",
@@ -195,9 +234,16 @@ SCENARIOS: dict[str, Scenario] = {
             partition,
             proxied=("redis-dc04",),
         ),
+        Scenario(
+            "replica-lag",
+            "9. DC06 reads a Redis replica whose replication stalls while DC04 stays active",
+            replica_lag,
+            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
+        ),
         Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),
         Scenario("cosmos-outage", "10b. Cosmos down for 10 s (restart forgets its data)", cosmos_outage),
         Scenario("servicebus-restart", "11. Service Bus endpoint restart", servicebus_restart),
+        Scenario("two-queue-builders", "12. two QueueBuilders running at once", two_queue_builders),
         Scenario(
             "dedup-expired",
             "13. replay after the duplicate-detection window (2 s) has expired",
