@@ -2,7 +2,8 @@
 
 For every generated statement: each page balances and chains to the next, every field matches its
 SWIFT format (checked by the independent reader in tests/unit/translate/fin.py), only X characters
-appear in block 4, every block 4 is at most 2,000 characters, and the entries come back in order.
+appear in block 4, every block 4 is at most 2,000 characters, and the entries come back in order,
+also when the messages are parsed again by PyPI ``mt-940``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from bench.statements import EntrySpec, StatementSpec, build
 from tests.unit.translate.fin import fields, messages, signed, statement_line
+from tests.unit.translate.test_mt940_reparse import reparsed as mt940_reparsed
 from tests.unit.translate.test_pagination import check_series
 from transformation_runner.translate import TranslationOptions, translate
 
@@ -81,6 +83,10 @@ def test_random_statements_become_valid_balanced_series(specs: list[StatementSpe
             groups.append([])
         groups[-1].append(block4)
     assert len(groups) == len(specs)
+    reparsed, _ = mt940_reparsed(result.messages)
+    assert [amount for amount, _ in reparsed] == [
+        e.amount if e.credit else -e.amount for spec in specs for e in spec.entries if e.status == "BOOK"
+    ]
     for spec, pages in zip(specs, groups, strict=True):
         booked = [e for e in spec.entries if e.status == "BOOK"]
         assert check_series(pages, spec.opening, spec.opening + spec.signed_total()) == len(booked)
