@@ -1,0 +1,60 @@
+"""The Azure control-plane adapters' own logic (the management APIs themselves have no local server):
+the switch writes the documented app setting only when the value changes, reads the running value
+from the process environment, and wraps failures as ServiceUnavailable."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from shared.adapters.azure_control import AppSettingConsumptionSwitch, disabled_setting
+from shared.errors import ServiceUnavailable
+
+
+class FakeWebApps:
+    def __init__(self, settings: dict[str, str], fail: bool = False) -> None:
+        self.settings = settings
+        self.updates: list[dict[str, str]] = []
+        self.fail = fail
+
+    def list_application_settings(self, resource_group: str, name: str) -> SimpleNamespace:
+        assert (resource_group, name) == ("rg-bridge-dc06", "func-bridge-dc06")
+        if self.fail:
+            raise RuntimeError("403 AuthorizationFailed")
+        return SimpleNamespace(properties=dict(self.settings))
+
+    def update_application_settings(self, resource_group: str, name: str, settings: SimpleNamespace) -> None:
+        self.updates.append(dict(settings.properties))
+        self.settings = dict(settings.properties)
+
+
+def switch_with(web_apps: FakeWebApps, environ: dict[str, str]) -> AppSettingConsumptionSwitch:
+    switch = AppSettingConsumptionSwitch("sub", "rg-bridge-dc06", "func-bridge-dc06", environ=environ)
+    switch._client = SimpleNamespace(web_apps=web_apps)
+    return switch
+
+
+def test_the_setting_is_the_documented_one() -> None:
+    assert disabled_setting() == "AzureWebJobs.transformation_runner.Disabled"
+
+
+def test_enabling_a_passive_region_writes_the_setting_once_and_keeps_the_others() -> None:
+    web = FakeWebApps({disabled_setting(): "true", "BRIDGE_REGION": "DC06"})
+    switch = switch_with(web, {disabled_setting(): "true"})
+    assert not switch.enabled()
+    switch.set_enabled(True)
+    switch.set_enabled(True)  # no second write: every write restarts the app
+    assert web.updates == [{disabled_setting(): "false", "BRIDGE_REGION": "DC06"}]
+    assert switch.enabled()
+
+
+def test_a_running_active_region_writes_nothing_to_stay_enabled() -> None:
+    web = FakeWebApps({})
+    switch_with(web, {}).set_enabled(True)
+    assert web.updates == []
+
+
+def test_management_failures_are_transient() -> None:
+    switch = switch_with(FakeWebApps({}, fail=True), {})
+    with pytest.raises(ServiceUnavailable, match="AzureWebJobs.transformation_runner.Disabled"):
+        switch.set_enabled(False)
+    assert switch.enabled()  # unchanged: the watchdog retries on its next tick
