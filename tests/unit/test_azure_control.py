@@ -55,6 +55,6 @@ def test_a_running_active_region_writes_nothing_to_stay_enabled() -> None:
 
 def test_management_failures_are_transient() -> None:
     switch = switch_with(FakeWebApps({}, fail=True), {})
-    with pytest.raises(ServiceUnavailable, match="AzureWebJobs.transformation_runner.Disabled"):
+    with pytest.raises(ServiceUnavailable, match=r"AzureWebJobs\.transformation_runner\.Disabled"):
         switch.set_enabled(False)
     assert switch.enabled()  # unchanged: the watchdog retries on its next tick
