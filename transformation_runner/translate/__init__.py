@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import DecimalException
+from typing import TypeVar
 
 from lxml import etree
 
@@ -43,6 +44,7 @@ __all__ = [
 
 BALANCE_MODES = ("strict", "as-sent")
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class TranslationResult:
     account: str = ""  # account of the first Stmt (same as account_of)
 
 
-def _guarded(events: Iterator[Page]) -> Iterator[Page]:
+def _guarded(events: Iterator[_T]) -> Iterator[_T]:
     """Re-raise anything a library might still throw as the translator's own errors."""
     try:
         yield from events
@@ -95,21 +97,22 @@ def _pages(body: bytes, options: TranslationOptions) -> Iterator[Page]:
     for event in camt053.read(body, options.max_bytes):
         if isinstance(event, Entry):
             assert writer is not None
-            pages = writer.add(event)
+            page = writer.add(event)
+            if page is None:
+                continue
         elif isinstance(event, StatementHeader):
             writer = SeriesWriter(event, app, options.sender_bic, options.receiver_bic, options.balance_mode)
             continue
         elif isinstance(event, StatementEnd):
             assert writer is not None
-            pages = writer.finish()
+            page = writer.finish()
         else:
             app = event
             continue
-        for page in pages:
-            for entry in page.report:
-                entry["message"] = index
-            index += 1
-            yield page
+        for entry in page.report:
+            entry["message"] = index
+        index += 1
+        yield page
 
 
 def translate(body: bytes, options: TranslationOptions = TranslationOptions()) -> TranslationResult:
@@ -137,18 +140,9 @@ def account_of(body: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """
     events = camt053.read(body, max_bytes)
     try:
-        for event in _guarded_events(events):
+        for event in _guarded(events):
             if isinstance(event, StatementHeader):
                 return event.account or "NOTPROVIDED"
     finally:
         events.close()
     raise MissingElement("camt.053 Document has no Stmt")
-
-
-def _guarded_events(events: Iterator[camt053.Event]) -> Iterator[camt053.Event]:
-    try:
-        yield from events
-    except TranslationError:
-        raise
-    except etree.LxmlError as error:
-        raise InvalidXml(f"XML could not be parsed: {error}") from error

@@ -8,11 +8,11 @@ open implementations); choices are written down in docs/translation.md.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from transformation_runner.translate.amounts import (
     MAX_AMOUNT_LENGTH,
-    amount_text,
     format_amount,
     minor_units,
     swift_date,
@@ -26,6 +26,7 @@ from transformation_runner.translate.mt950_format import validate_reference
 Notes = list[dict[str, object]]
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
+_DECIMAL_PARTS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?")  # amounts._DECIMAL, with groups
 
 
 def note(notes: Notes, field: str, action: str, path: str, *, original: object, value: object) -> None:
@@ -85,18 +86,22 @@ def signed_amount(raw: str | None, indicator: str | None, currency: str, path: s
     """An ``Amt``/``CdtDbtInd`` pair as (signed amount, SWIFT text), checked against the currency."""
     if raw is None:
         raise MissingElement(f"{path}/Amt is missing")
-    parsed = amount_text(raw, currency)
-    if parsed is None:
+    # amount_text() inlined (once per entry): same pattern, same text, same checks in the same order.
+    stripped = raw.strip()
+    match = _DECIMAL_PARTS.fullmatch(stripped)
+    if match is None:
         raise InvalidValue(f"{path}/Amt {raw!r} is not a non-negative decimal amount")
-    amount, text = parsed
-    if len(text) - text.index(",") - 1 > minor_units(currency):
+    whole, fraction = match.group(1, 2)
+    fraction = fraction.rstrip("0") if fraction else ""
+    text = f"{whole.lstrip('0') or '0'},{fraction}"
+    if len(fraction) > minor_units(currency):
         raise InvalidValue(f"{path}/Amt {raw!r} has more decimals than {currency} allows")
     if len(text) > MAX_AMOUNT_LENGTH:
         raise InvalidValue(f"{path}/Amt {raw!r} does not fit the 15-character SWIFT amount")
     if indicator == "CRDT":
-        return amount, text
+        return Decimal(stripped), text
     if indicator == "DBIT":
-        return -amount, text
+        return -Decimal(stripped), text
     raise InvalidValue(f"{path}/CdtDbtInd {indicator!r} is neither CRDT nor DBIT")
 
 
@@ -125,24 +130,22 @@ def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
 
 def _reference(notes: Notes, entry: Entry, path: str) -> str:
     if entry.transactions > 1:
-        candidates = (("NtryRef", entry.entry_reference), ("NtryDtls/Btch/PmtInfId", entry.batch_id))
+        first, second = ("NtryRef", entry.entry_reference), ("NtryDtls/Btch/PmtInfId", entry.batch_id)
     elif entry.indicator == "CRDT":
-        candidates = (
-            ("NtryDtls/TxDtls/Refs/EndToEndId", entry.end_to_end_id),
-            ("NtryRef", entry.entry_reference),
-        )
+        first = ("NtryDtls/TxDtls/Refs/EndToEndId", entry.end_to_end_id)
+        second = ("NtryRef", entry.entry_reference)
     else:
-        candidates = (
-            ("NtryDtls/TxDtls/Refs/InstrId", entry.instruction_id),
-            ("NtryRef", entry.entry_reference),
-        )
-    for name, raw in candidates:
+        first = ("NtryDtls/TxDtls/Refs/InstrId", entry.instruction_id)
+        second = ("NtryRef", entry.entry_reference)
+    for name, raw in (first, second):
         if raw is None or raw == NOT_PROVIDED:
             continue
         value = to_x(raw)
         if not validate_reference(value):
             note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
             return NONREF
+        if value == raw and len(value) <= 16:  # text_field() with nothing to note
+            return value
         return text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
     return NONREF
 
@@ -152,7 +155,7 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     path = f"{statement}/Ntry[{entry.number}]"
     if entry.currency is not None and entry.currency != currency:
         raise MixedCurrency(f"{path}/Amt is in {entry.currency}, the statement in {currency}")
-    amount, amount_text = signed_amount(entry.amount, entry.indicator, currency, path)
+    amount, amount_swift = signed_amount(entry.amount, entry.indicator, currency, path)
     reversal = entry.reversal in {"true", "1"}
     if entry.reversal not in {None, "true", "false", "1", "0"}:
         raise InvalidValue(f"{path}/RvslInd {entry.reversal!r} is not a boolean")
@@ -168,12 +171,14 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     debit = entry.indicator == "DBIT"
     mark = ("RC" if reversal else "D") if debit else ("RD" if reversal else "C")
     code = transaction_type(entry.proprietary_code, entry.domain, entry.family, entry.subfamily)
-    line = f"{value_date}{booking_date[2:]}{mark}{amount_text}{code}{_reference(notes, entry, path)}"
+    line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{_reference(notes, entry, path)}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
         value = to_x(servicer)
         if validate_reference(value):
-            line += "//" + text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            if value != servicer or len(value) > 16:
+                value = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            line += "//" + value
         else:
             note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
     details = _details(notes, entry, path)

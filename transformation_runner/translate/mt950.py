@@ -14,7 +14,6 @@ as 62F anyway and records the difference in the report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,7 +21,7 @@ from transformation_runner.translate import fields
 from transformation_runner.translate.amounts import is_currency, parse_date, yymmdd
 from transformation_runner.translate.errors import InvalidValue, MissingElement, NoBic, Unbalanced
 from transformation_runner.translate.model import AppHeader, Balance, Entry, StatementHeader
-from transformation_runner.translate.mt950_format import MAX_BLOCK4, validate_block4
+from transformation_runner.translate.mt950_format import MAX_BLOCK4, validate_page
 
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 _BALANCE_LINE_MAX = len(":62F:") + 1 + 6 + 3 + 15 + 2
@@ -148,26 +147,28 @@ class SeriesWriter:
         )
         return interim
 
-    def add(self, entry: Entry) -> Iterator[Page]:
-        """Map one entry to field 61 (booked entries only) and yield a page when one fills up."""
-        path = f"{self.path}/Ntry[{entry.number}]"
+    def add(self, entry: Entry) -> Page | None:
+        """Map one entry to field 61 (booked entries only); return a page when one fills up."""
         if entry.status is not None and entry.status != BOOKED:
-            fields.note(self.notes, "61", "dropped", f"{path}/Sts", original=entry.status, value=None)
-            return
+            path = f"{self.path}/Ntry[{entry.number}]/Sts"
+            fields.note(self.notes, "61", "dropped", path, original=entry.status, value=None)
+            return None
         notes: fields.Notes = []
         amount, line = fields.statement_line(notes, entry, self.currency, self.path)
-        length = len(line) + 6
+        length = len(line) + 6  # CRLF ":61:" line
+        page = None
         if self.lines and self.fixed + self.size + length > MAX_BLOCK4:
-            yield self._page(self.running, "62M", self.interim_date, last=None)
+            page = self._page(self.running, "62M", self.interim_date, last=None)
         if notes:
             self.notes.extend(notes)
-        self.lines.append(":61:" + line)
+        self.lines.append(line)
         self.size += length
         self.entries += 1
         self.running += amount
+        return page
 
-    def finish(self) -> Iterator[Page]:
-        """Close the series: check the arithmetic, write 62F (and 64), yield the last page."""
+    def finish(self) -> Page:
+        """Close the series: check the arithmetic, write 62F (and 64), return the last page."""
         closing = self._find("CLBD")
         if closing is None:
             raise MissingElement(f"{self.path} (statement {self.header.statement_id!r}) has no Bal CLBD")
@@ -193,22 +194,23 @@ class SeriesWriter:
             if balance.path not in self.used:
                 original = f"{balance.code} {balance.indicator} {balance.amount} {balance.currency}"
                 fields.note(self.notes, "-", "dropped", balance.path, original=original, value=None)
-        yield self._page(amount, "62F", date, last=last or "")
+        return self._page(amount, "62F", date, last=last or "")
 
     def _page(self, closing: Decimal, tag: str, date: str, last: str | None) -> Page:
         close = fields.balance_text(closing, date, self.currency, self.path)
-        lines = [
-            f":20:{self.reference}",
-            f":25:{self.account}",
-            f":28C:{self.sequence}/{self.page}",
-            f":{self.open_field}:{self.open_text}",
-            *self.lines,
-            f":{tag}:{close}",
+        head = [
+            ("20", self.reference),
+            ("25", self.account),
+            ("28C", f"{self.sequence}/{self.page}"),
+            (self.open_field, self.open_text),
         ]
-        if last:
-            lines.append(f":64:{last}")
-        block4 = "\r\n" + "\r\n".join(lines) + "\r\n-"
-        validate_block4(block4)
+        tail = [(tag, close), ("64", last)] if last else [(tag, close)]
+        text = [f":{name}:{value}" for name, value in head]
+        if self.lines:
+            text.append(":61:" + "\r\n:61:".join(self.lines))
+        text.extend(f":{name}:{value}" for name, value in tail)
+        block4 = "\r\n" + "\r\n".join(text) + "\r\n-"
+        validate_page(block4, head, self.lines, tail)
         report: list[dict[str, object]] = [
             {
                 "kind": "message",

@@ -88,6 +88,52 @@ def validate_field(tag: str, value: str) -> dict[str, str | None]:
     return parts
 
 
+_61 = PATTERNS["61"]
+_MARKS_61 = frozenset(("C", "D", "RC", "RD"))
+
+
+def validate_statement_line(value: str) -> None:
+    """Check one field 61 content exactly as :func:`validate_field` does, without building a dict.
+
+    The common (valid) case costs one regex match; anything else is handed to :func:`validate_field`,
+    so a bad line raises the very same :class:`InvalidOutput` message.
+    """
+    match = _61.match(value)
+    if match is not None:
+        mark, reference, details, value_date = match.group("mark", "reference", "details", "value_date")
+        if (
+            mark in _MARKS_61
+            and validate_reference(reference or "")
+            and (details or "")[:1] not in {"-", ":"}
+            and _yymmdd(value_date or "")
+        ):
+            return
+    validate_field("61", value)
+
+
+def validate_page(
+    block4: str, head: list[tuple[str, str]], lines: list[str], tail: list[tuple[str, str]]
+) -> None:
+    """Validate a text block the writer assembled as ``head`` fields, ``lines`` (61), ``tail`` fields.
+
+    Same checks, in the same order, as :func:`validate_block4` on ``block4`` (length, field order, then
+    every field against the table), without splitting the block again: the writer already holds its
+    fields, and no field value can contain a ``CRLF :tag:`` start (the X set has no CR or LF, and a
+    61 continuation line never starts with ``:``).
+    """
+    if len(block4) > MAX_BLOCK4:
+        raise InvalidOutput(f"text block is {len(block4)} characters, more than {MAX_BLOCK4}")
+    tags = [tag for tag, _ in head] + ["61"] * len(lines) + [tag for tag, _ in tail]
+    if not _ORDER.fullmatch(" ".join(tags)):
+        raise InvalidOutput(f"field order {tags} is not MT950's")
+    for tag, value in head:
+        validate_field(tag, value)
+    for line in lines:
+        validate_statement_line(line)
+    for tag, value in tail:
+        validate_field(tag, value)
+
+
 def split_block4(block4: str) -> list[tuple[str, str]]:
     """Split a text block ``CRLF :tag:value ... CRLF -`` into (tag, value) pairs."""
     if not block4.startswith("\r\n:") or not block4.endswith("\r\n-"):
