@@ -117,8 +117,9 @@ def cosmos_records(
         parameters: list[dict[str, object]] = [
             {"name": n, "value": v} for n, v in zip(names, ids, strict=True)
         ]
-        for item in items.query_items(query, parameters=parameters, enable_cross_partition_query=True):
-            found[item["id"]] = item
+        with contextlib.suppress(AzureError):  # no container: no records (reported as such)
+            for item in items.query_items(query, parameters=parameters, enable_cross_partition_query=True):
+                found[item["id"]] = item
     return found
 
 

@@ -123,6 +123,9 @@ def summary(report: Mapping[str, Any]) -> str:
     lines = []
     rows = report.get("scenarios") or [report]
     for row in rows:
+        if "error" in row:
+            lines.append(f"FAIL {row['scenario']:<22} did not complete: {row['error']}")
+            continue
         failover = row.get("failover") or {}
         verdict = "OK  " if row.get("ok") else "FAIL"
         lines.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from local.drill.counting import Counts, cosmos_records, count, fin_keys, quarantined_names
 from local.drill.generator import Planned, plan
-from local.drill.harness import Harness, Progress
+from local.drill.harness import Event, Harness, Progress
 from local.proxy import TcpProxy
 from local.servicebus.config import QueueConfig
 from shared.model import REGIONS, delivery_key_for
@@ -76,6 +76,10 @@ class Context:
         activated = (regions.get(new_active) or {}).get("activated") or {}
         flip_at = _ts(last.get("at")) if isinstance(last, dict) else None
         active_at = _ts(activated.get("at")) if isinstance(activated, dict) else None
+        if flip_at is not None:
+            harness.events.append(Event(flip_at, f"gate flip -> {new_active}"))
+        if active_at is not None:
+            harness.events.append(Event(active_at, f"{new_active} activated"))
         first = harness.first_delivery_by(new_active, after=killed_at, timeout_s=120)
         harness.mark(f"{new_active} first delivery")
         f = self.failover
@@ -146,10 +150,11 @@ def run(
         }
         if "redis-dc04" in proxied:  # DC04 reaches the gate only through the proxy
             envs["DC04"]["RedisConnection"] = f"redis://127.0.0.1:{proxied['redis-dc04'].port}/0"
-        if "cosmos" in proxied:
-            envs["DC04"]["CosmosConnection"] = harness.stack_env["STACK_COSMOS"].replace(
-                f":{harness.stack.port('cosmos')}/", f":{proxied['cosmos'].port}/"
-            )
+        if "cosmos" in proxied:  # one account: both regions reach it through the same proxy
+            for region in REGIONS:
+                envs[region]["CosmosConnection"] = harness.stack_env["STACK_COSMOS"].replace(
+                    f":{harness.stack.port('cosmos')}/", f":{proxied['cosmos'].port}/"
+                )
         for region in REGIONS:
             plan_of = list(scenario.faults.get(region, []))
             harness.fault_plan[region] = plan_of[1:]

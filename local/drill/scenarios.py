@@ -106,10 +106,17 @@ def blob_outage(context: Context) -> None:
     service_outage(context, "blob-dc06")
 
 
-def cosmos_outage(context: Context) -> None:
-    """Scenario 10b: the Cosmos server down for a while (it keeps its data in memory: a restart
-    forgets every idempotency record, the harshest form of this fault)."""
-    service_outage(context, "cosmos")
+def cosmos_outage(context: Context, seconds: float = 10.0) -> None:
+    """Scenario 10b: Cosmos unreachable from both regions for a while. The road is reset at a proxy
+    rather than the server stopped: the local server keeps its data in memory, and a restart that
+    forgets every database is not what an Azure outage does."""
+    harness = context.harness
+    context.wait_delivered(0.3)
+    context.proxies["cosmos"].cut()
+    harness.mark("cut both regions -> cosmos")
+    context.pause(seconds)
+    context.proxies["cosmos"].restore()
+    harness.mark("restore both regions -> cosmos")
 
 
 def servicebus_restart(context: Context) -> None:
@@ -241,7 +248,7 @@ SCENARIOS: dict[str, Scenario] = {
             region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
         ),
         Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),
-        Scenario("cosmos-outage", "10b. Cosmos down for 10 s (restart forgets its data)", cosmos_outage),
+        Scenario("cosmos-outage", "10b. Cosmos unreachable for 10 s", cosmos_outage, proxied=("cosmos",)),
         Scenario("servicebus-restart", "11. Service Bus endpoint restart", servicebus_restart),
         Scenario("two-queue-builders", "12. two QueueBuilders running at once", two_queue_builders),
         Scenario(
@@ -264,6 +271,12 @@ SCENARIOS: dict[str, Scenario] = {
             statements=200,
             rate_per_s=40.0,
         ),
-        Scenario("throughput", "no faults, everything put at once", throughput, rate_per_s=10_000.0),
+        Scenario(
+            "throughput",
+            "no faults, 600 statements put at once",
+            throughput,
+            statements=600,
+            rate_per_s=10_000.0,
+        ),
     )
 }

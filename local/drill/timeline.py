@@ -17,7 +17,7 @@ from local.drill.harness import Event
 from shared.model import delivery_key_for
 
 COLOURS = {"DC04": "tab:blue", "DC06": "tab:orange"}
-SHOWN_EVENTS = ("kill", "promoted", "failover", "active again", "exited", "cut", "restore", "stop", "start ")
+SHOWN_EVENTS = ("kill", "flip", "activated", "failover", "exited", "cut", "hold", "restore", "stop", "start ")
 
 
 def draw(
@@ -58,7 +58,7 @@ def draw(
         axes.scatter(
             [produced[n].put_at - origin for n in bad], bad, s=30, marker="x", c="red", label="bad body"
         )
-    for event in events:
+    for event in sorted(events, key=lambda e: e.at):
         if any(word in event.name for word in SHOWN_EVENTS) and event.at >= origin - 5:
             axes.axvline(event.at - origin, color="grey", linestyle="--", linewidth=0.8)
             axes.text(event.at - origin, len(produced) * 1.01, event.name, rotation=60, fontsize=7)
