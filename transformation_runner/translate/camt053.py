@@ -233,13 +233,29 @@ def _events(body: bytes) -> Iterator[Event]:
     )
     reader = _Reader()
     locals_: dict[str, str] = {}
+    entry_tag = ""  # the Document's qualified Ntry tag, once known
+    names = reader.local
     for event, element in context:
         tag = element.tag
+        if tag == entry_tag:
+            # Fast path, most events: the same steps as _Reader.start/end for an entry of a statement
+            # whose header is out already.
+            if event == "start":
+                continue
+            if reader.announced and reader.header is not None:
+                reader.entries += 1
+                yield read_entry(element, names, reader.entries)
+                element.clear()
+                if reader.entries % 256 == 0:
+                    _release(element)
+                continue
         local = locals_.get(tag)
         if local is None:
             local = locals_[tag] = tag.rpartition("}")[2]
         if event == "start":
             reader.start(local, element)
+            if reader.find is not None and not entry_tag:
+                entry_tag, names = _qualified(reader.find.namespace, "Ntry"), reader.local
         else:
             yield from reader.end(local, element)
     if reader.find is None:

@@ -44,10 +44,7 @@ _SPELLED = {
     "–": "-",
     "—": "-",
 }
-_WHITESPACE = re.compile(r"\s+")
 _ALL_X = re.compile(X_CLASS + "*")
-_X_WORD = r"[A-Za-z0-9/\-?:().,'+]+"
-_PLAIN_X = re.compile(f"{_X_WORD}(?: {_X_WORD})*")
 
 
 def _char(ch: str) -> str:
@@ -75,9 +72,10 @@ def _replace(match: re.Match[str]) -> str:
 
 def to_x(text: str) -> str:
     """Return ``text`` in the X set: whitespace collapsed and stripped, other characters mapped."""
-    if _PLAIN_X.fullmatch(text):
-        return text
-    collapsed = _WHITESPACE.sub(" ", text).strip()
+    # Whitespace runs become one space, ends stripped: str.split() uses str.isspace(), as re's \s does.
+    collapsed = " ".join(text.split())
+    if _NOT_X.search(collapsed) is None:
+        return collapsed
     return _NOT_X.sub(_replace, collapsed)
 
 

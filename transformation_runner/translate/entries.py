@@ -47,12 +47,6 @@ def _clean(value: str | None) -> str | None:
     return (value and value.strip()) or None
 
 
-def _choicetext(element: etree._Element) -> str | None:
-    """Stripped text of a choice (``Dt``/``DtTm``, ``Cd``/``Prtry``): its first child's, else its own."""
-    value = element[0].text if len(element) else element.text
-    return (value and value.strip()) or None
-
-
 def read_entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entry:  # noqa: PLR0912 - one flat dispatch
     """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...)."""
     amount = currency = indicator = reversal = status = value_date = booking_date = None
@@ -72,11 +66,14 @@ def read_entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entr
             value = child.text
             indicator = (value and value.strip()) or None
         elif name == "ValDt":
-            value_date = _choicetext(child)
+            value = child[0].text if len(child) else child.text
+            value_date = (value and value.strip()) or None
         elif name == "BookgDt":
-            booking_date = _choicetext(child)
+            value = child[0].text if len(child) else child.text
+            booking_date = (value and value.strip()) or None
         elif name == "Sts":
-            status = _choicetext(child)
+            value = child[0].text if len(child) else child.text
+            status = (value and value.strip()) or None
         elif name == "AcctSvcrRef":
             value = child.text
             servicer = (value and value.strip()) or None

@@ -26,6 +26,7 @@ from transformation_runner.translate.mt950_format import validate_reference
 Notes = list[dict[str, object]]
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
+_BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
 _DECIMAL_PARTS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?")  # amounts._DECIMAL, with groups
 
 
@@ -144,20 +145,22 @@ def _reference(notes: Notes, entry: Entry, path: str) -> str:
         if not validate_reference(value):
             note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
             return NONREF
-        if value == raw and len(value) <= 16:  # text_field() with nothing to note
-            return value
         return text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
     return NONREF
 
 
 def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) -> tuple[Decimal, str]:
-    """Field 61 (with subfield 9 on its second line) and the entry's signed amount."""
+    """Field 61 (with subfield 9 on its second line) and the entry's signed amount.
+
+    Runs once per entry: the references and the details take an inline path when they need no
+    change (nothing to note), and the general helpers otherwise; both give the same result.
+    """
     path = f"{statement}/Ntry[{entry.number}]"
     if entry.currency is not None and entry.currency != currency:
         raise MixedCurrency(f"{path}/Amt is in {entry.currency}, the statement in {currency}")
     amount, amount_swift = signed_amount(entry.amount, entry.indicator, currency, path)
-    reversal = entry.reversal in {"true", "1"}
-    if entry.reversal not in {None, "true", "false", "1", "0"}:
+    reversal = _BOOLEAN.get(entry.reversal)
+    if reversal is None:
         raise InvalidValue(f"{path}/RvslInd {entry.reversal!r} is not a boolean")
     raw_date = entry.value_date or entry.booking_date
     if raw_date is None:
@@ -171,28 +174,44 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     debit = entry.indicator == "DBIT"
     mark = ("RC" if reversal else "D") if debit else ("RD" if reversal else "C")
     code = transaction_type(entry.proprietary_code, entry.domain, entry.family, entry.subfamily)
-    line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{_reference(notes, entry, path)}"
+    if entry.transactions > 1:
+        first = entry.entry_reference
+    else:
+        first = entry.end_to_end_id if entry.indicator == "CRDT" else entry.instruction_id
+    reference = to_x(first) if first is not None and first != NOT_PROVIDED else ""
+    if reference != first or len(reference) > 16 or not validate_reference(reference):
+        reference = _reference(notes, entry, path)
+    line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{reference}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
-        value = to_x(servicer)
-        if validate_reference(value):
-            if value != servicer or len(value) > 16:
-                value = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
-            line += "//" + value
-        else:
-            note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
-    details = _details(notes, entry, path)
-    return amount, line + ("\r\n" + details if details else "")
+        line += _servicer_reference(notes, servicer, path)
+    info = entry.entry_info or entry.transaction_info
+    if not info:
+        return amount, line
+    details = to_x(info)
+    if details != info or len(details) > 34 or details[:1] in {"-", ":"}:
+        details = _details(notes, entry, path, details)
+    return amount, f"{line}\r\n{details}" if details else line
 
 
-def _details(notes: Notes, entry: Entry, path: str) -> str:
+def _servicer_reference(notes: Notes, servicer: str, path: str) -> str:
+    """``//`` and subfield 8 from ``AcctSvcrRef``, or nothing (reported) when it breaks the slash rule."""
+    value = to_x(servicer)
+    if validate_reference(value):
+        if value != servicer or len(value) > 16:
+            value = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+        return "//" + value
+    note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
+    return ""
+
+
+def _details(notes: Notes, entry: Entry, path: str, value: str) -> str:
+    """Subfield 9 from ``AddtlNtryInf``, else the first ``TxDtls/AddtlTxInf`` (``value``: its ``to_x``)."""
     if entry.entry_info:
         name, raw = "AddtlNtryInf", entry.entry_info
-    elif entry.transaction_info:
-        name, raw = "NtryDtls/TxDtls/AddtlTxInf", entry.transaction_info
     else:
-        return ""
-    value = text_field(notes, "61", f"{path}/{name}", raw, 34)
+        name, raw = "NtryDtls/TxDtls/AddtlTxInf", entry.transaction_info or ""
+    value = text_field(notes, "61", f"{path}/{name}", raw, 34, value=value)
     if value[:1] in {"-", ":"}:
         value = "." + value[1:]
         note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=value)

@@ -88,17 +88,21 @@ def validate_field(tag: str, value: str) -> dict[str, str | None]:
     return parts
 
 
-_61 = PATTERNS["61"]
+# Field 61 with a plain x class in subfield 7: wider than PATTERNS["61"] (its reference may hold "//"),
+# and several times faster (one character class instead of an alternation per character).
+_61_WIDE = compile_field(FIELDS["61"], plain_x=True)
 _MARKS_61 = frozenset(("C", "D", "RC", "RD"))
 
 
 def validate_statement_line(value: str) -> None:
     """Check one field 61 content exactly as :func:`validate_field` does, without building a dict.
 
-    The common (valid) case costs one regex match; anything else is handed to :func:`validate_field`,
-    so a bad line raises the very same :class:`InvalidOutput` message.
+    Fast path: the wide pattern, then the same checks as :func:`validate_field`. When it matches and
+    the reference keeps the slash rule (so holds no ``//``), ``PATTERNS["61"]`` matches too with the
+    same groups: both try the same splits in the same order, the wide one at least as many. Anything
+    else is handed to :func:`validate_field`, so a bad line raises the very same message.
     """
-    match = _61.match(value)
+    match = _61_WIDE.match(value)
     if match is not None:
         mark, reference, details, value_date = match.group("mark", "reference", "details", "value_date")
         if (

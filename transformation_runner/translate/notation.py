@@ -68,16 +68,17 @@ def notation_to_regex(notation: str, before_separator: bool = False) -> str:
     return "".join(out)
 
 
-def compile_field(subfields: Sequence[tuple[str, str]]) -> re.Pattern[str]:
+def compile_field(subfields: Sequence[tuple[str, str]], *, plain_x: bool = False) -> re.Pattern[str]:
     """Compile named subfields into one anchored pattern with a named group per subfield.
 
     A subfield whose notation is wholly optional (``[4!n]``) becomes an optional group; its literal
-    separators (``//``) stay outside the captured value.
+    separators (``//``) stay outside the captured value. ``plain_x`` drops the ``//`` guard of
+    :func:`notation_to_regex` (a faster, wider pattern: its ``x`` runs may hold ``//``).
     """
     parts: list[str] = []
     for index, (name, notation) in enumerate(subfields):
         following = subfields[index + 1][1] if index + 1 < len(subfields) else ""
-        separated = following.startswith(("//", "[//"))
+        separated = not plain_x and following.startswith(("//", "[//"))
         if notation.startswith("[") and notation.endswith("]"):
             inner = notation[1:-1]
             prefix = re.match(r"(\$|//|/)?", inner)
