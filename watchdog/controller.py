@@ -79,7 +79,11 @@ class Watchdog:
             self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
         except TransientError as error:  # e.g. a read-only replica: the passive side may not write
             log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
-        state = self.gate.read() or self.gate.initialise(self.initial_active)
+        try:
+            state = self.gate.read() or self.gate.initialise(self.initial_active)
+        except TransientError as error:
+            self._fail_closed(error)
+            raise
         if state.active_dc == self.region:
             action = self._as_active(state, health)
         else:
@@ -102,6 +106,21 @@ class Watchdog:
                 results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
         healthy = all(isinstance(r, dict) and r.get("ok") for r in results.values())
         return {"healthy": healthy, "at": self.clock().isoformat(), "probes": results}
+
+    def _fail_closed(self, error: TransientError) -> None:
+        """The gate cannot be read: stop consuming here, as the runner's fence already does.
+
+        Without this the fenced runner would keep taking messages only to abandon them, burning their
+        delivery count towards the dead-letter queue and holding sessions the other region needs.
+        """
+        log_event(log, logging.ERROR, "watchdog.gate_unreadable", region=self.region, error=str(error))
+        try:
+            if self.switch.enabled():
+                self.switch.set_enabled(False)
+        except TransientError as switch_error:
+            log_event(
+                log, logging.ERROR, "watchdog.switch_failed", region=self.region, error=str(switch_error)
+            )
 
     # -- active side ------------------------------------------------------------------------------
 

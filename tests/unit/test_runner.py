@@ -189,3 +189,15 @@ def test_fence_right_before_delivery(shared: Shared) -> None:
     with pytest.raises(RegionNotActive):
         shared.runner(translate=flip_then_translate).handle(message)
     assert not shared.target.delivered
+
+
+def test_a_fenced_region_backs_off_before_the_message_is_abandoned(shared: Shared) -> None:
+    """Without the pause a fenced region would abandon a message ten times in milliseconds and
+    Service Bus would dead-letter it (MaxDeliveryCount) before the watchdog stops consumption."""
+    [message] = published(shared)
+    shared.gate.available = False
+    for delivery_count, expected in ((1, 2.0), (4, 8.0), (50, 30.0)):
+        with pytest.raises(RegionNotActive):
+            shared.runner().handle(replace(message, delivery_count=delivery_count))
+        assert shared.clock.slept[-1] == expected
+    assert shared.store.get(message.message_id) is None

@@ -2,6 +2,7 @@
 
 import pytest
 
+from shared.errors import ServiceUnavailable
 from shared.memory import InMemoryConsumptionSwitch
 from shared.model import GateState
 from tests.unit.twins import Shared, inbound, put_statements
@@ -185,3 +186,15 @@ def test_failback_is_the_same_path(shared: Shared) -> None:
     assert dc04.tick()["action"] == "activated" and shared.switches["DC04"].enabled()
     assert dc06.tick()["action"] == "passive" and not shared.switches["DC06"].enabled()
     assert shared.gate.read() == GateState("DC04", 3)
+
+
+def test_gate_unreadable_turns_this_regions_consumption_off(shared: Shared) -> None:
+    dc04 = make_watchdog(shared, "DC04")
+    dc04.tick()
+    assert shared.switches["DC04"].enabled()
+    shared.gate.available = False
+    with pytest.raises(ServiceUnavailable):
+        dc04.tick()
+    assert not shared.switches["DC04"].enabled()  # fail closed, like the runner's fence
+    shared.gate.available = True
+    assert dc04.tick()["action"] == "active" and shared.switches["DC04"].enabled()
