@@ -85,15 +85,19 @@ def iter_pages(body: bytes, options: TranslationOptions = TranslationOptions()) 
     A later page may still fail (strict balance check at the end of a statement): treat pages as
     provisional until the iterator is exhausted without an error.
     """
+    _check(options)
+    return _guarded(_pages(body, options, []))
+
+
+def _check(options: TranslationOptions) -> None:
     if options.balance_mode not in BALANCE_MODES:
         raise InvalidValue(f"balance mode {options.balance_mode!r} is not one of {', '.join(BALANCE_MODES)}")
-    return _guarded(_pages(body, options))
 
 
-def _pages(body: bytes, options: TranslationOptions) -> Iterator[Page]:
+def _pages(body: bytes, options: TranslationOptions, headers: list[StatementHeader]) -> Iterator[Page]:
+    """The pages of every statement in order; ``headers`` receives each statement's header."""
     app: AppHeader | None = None
     writer: SeriesWriter | None = None
-    index = 0
     for event in camt053.read(body, options.max_bytes):
         if isinstance(event, Entry):
             assert writer is not None
@@ -101,7 +105,15 @@ def _pages(body: bytes, options: TranslationOptions) -> Iterator[Page]:
             if page is None:
                 continue
         elif isinstance(event, StatementHeader):
-            writer = SeriesWriter(event, app, options.sender_bic, options.receiver_bic, options.balance_mode)
+            headers.append(event)
+            writer = SeriesWriter(
+                event,
+                app,
+                options.sender_bic,
+                options.receiver_bic,
+                options.balance_mode,
+                message=writer.message if writer else 0,
+            )
             continue
         elif isinstance(event, StatementEnd):
             assert writer is not None
@@ -109,26 +121,25 @@ def _pages(body: bytes, options: TranslationOptions) -> Iterator[Page]:
         else:
             app = event
             continue
-        for entry in page.report:
-            entry["message"] = index
-        index += 1
         yield page
 
 
 def translate(body: bytes, options: TranslationOptions = TranslationOptions()) -> TranslationResult:
     """Translate a camt.053 body into MT950 messages (see the module docstring); pure, no I/O."""
+    _check(options)
     messages: list[str] = []
     report: list[dict[str, object]] = []
-    statements: set[object] = set()
-    for page in iter_pages(body, options):
+    headers: list[StatementHeader] = []
+    for page in _guarded(_pages(body, options, headers)):
         messages.append(page.message)
         report.extend(page.report)
-        statements.add(page.report[0]["statement_number"])
+    # The first header is what account_of(body) would read again from the start of the body.
+    account = (headers[0].account or "NOTPROVIDED") if headers else account_of(body, options.max_bytes)
     return TranslationResult(
         messages=messages,
         report=report,
-        statements=len(statements),
-        account=account_of(body, options.max_bytes),
+        statements=len({header.number for header in headers}),
+        account=account,
     )
 
 

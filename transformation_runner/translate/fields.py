@@ -23,7 +23,7 @@ from transformation_runner.translate.errors import InvalidValue, MissingElement,
 from transformation_runner.translate.model import Balance, Entry
 from transformation_runner.translate.mt950_format import validate_reference
 
-Notes = list[dict[str, object]]
+Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, original, value)
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
@@ -32,7 +32,7 @@ _DECIMAL_PARTS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?")  # amounts._DE
 
 def note(notes: Notes, field: str, action: str, path: str, *, original: object, value: object) -> None:
     """Record one finding (the per-message report entries are built from these)."""
-    notes.append({"field": field, "action": action, "path": path, "original": original, "value": value})
+    notes.append((field, action, path, original, value))
 
 
 def text_field(notes: Notes, field: str, path: str, raw: str, length: int, *, value: str = "") -> str:

@@ -65,8 +65,11 @@ class SeriesWriter:
         sender_default: str,
         receiver_default: str,
         balance_mode: str,
+        *,
+        message: int = 0,
     ) -> None:
         self.header = header
+        self.message = message  # index of the next page among all messages of the body
         self.path = header.path
         self.balance_mode = balance_mode
         self.notes: fields.Notes = []
@@ -153,14 +156,17 @@ class SeriesWriter:
             path = f"{self.path}/Ntry[{entry.number}]/Sts"
             fields.note(self.notes, "61", "dropped", path, original=entry.status, value=None)
             return None
-        notes: fields.Notes = []
+        notes = self.notes
+        mark = len(notes)
         amount, line = fields.statement_line(notes, entry, self.currency, self.path)
         length = len(line) + 6  # CRLF ":61:" line
         page = None
         if self.lines and self.fixed + self.size + length > MAX_BLOCK4:
+            # This entry opens the next page: its findings go with it.
+            carried = notes[mark:]
+            del notes[mark:]
             page = self._page(self.running, "62M", self.interim_date, last=None)
-        if notes:
-            self.notes.extend(notes)
+            self.notes = carried
         self.lines.append(line)
         self.size += length
         self.entries += 1
@@ -219,15 +225,28 @@ class SeriesWriter:
                 "page": self.page,
                 "entries": len(self.lines),
                 "status": "TRAK" if self.notes else "TROK",
+                "message": self.message,
             }
         ]
+        statement, page, message = self.header.statement_id, self.page, self.message
         report.extend(
-            {"kind": "finding", "statement": self.header.statement_id, "page": self.page, **finding}
-            for finding in self.notes
+            {
+                "kind": "finding",
+                "statement": statement,
+                "page": page,
+                "field": field,
+                "action": action,
+                "path": path,
+                "original": original,
+                "value": value,
+                "message": message,
+            }
+            for field, action, path, original, value in self.notes
         )
         if self.page >= 99999:
             raise InvalidValue(f"{self.path}: more than 99999 MT950 pages")
         self.page += 1
+        self.message += 1
         self.open_field, self.open_text = "60M", close
         self.lines, self.size, self.notes = [], 0, []
         return Page(self.envelope + "{4:" + block4 + "}", report)

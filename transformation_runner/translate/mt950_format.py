@@ -92,6 +92,7 @@ def validate_field(tag: str, value: str) -> dict[str, str | None]:
 # and several times faster (one character class instead of an alternation per character).
 _61_WIDE = compile_field(FIELDS["61"], plain_x=True)
 _MARKS_61 = frozenset(("C", "D", "RC", "RD"))
+_61_GROUPS = tuple(_61_WIDE.groupindex[name] for name in ("value_date", "mark", "reference", "details"))
 
 
 def validate_statement_line(value: str) -> None:
@@ -104,12 +105,12 @@ def validate_statement_line(value: str) -> None:
     """
     match = _61_WIDE.match(value)
     if match is not None:
-        mark, reference, details, value_date = match.group("mark", "reference", "details", "value_date")
+        value_date, mark, reference, details = match.group(*_61_GROUPS)
         if (
             mark in _MARKS_61
-            and validate_reference(reference or "")
+            and not (reference.startswith("/") or reference.endswith("/") or "//" in reference)
             and (details or "")[:1] not in {"-", ":"}
-            and _yymmdd(value_date or "")
+            and _yymmdd(value_date)
         ):
             return
     validate_field("61", value)
