@@ -89,8 +89,8 @@ class TransformationRunner:
     translate: Callable[[bytes], Translation]
     lease_s: float = 60.0
     max_claim_wait_s: float = 60.0
-    fenced_backoff_s: float = 2.0
-    fenced_backoff_max_s: float = 30.0
+    backoff_s: float = 2.0
+    backoff_max_s: float = 30.0
     backup: BodyStore | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
@@ -98,17 +98,23 @@ class TransformationRunner:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def handle(self, message: InboundStatement) -> Outcome:
-        """Process ``message``; return normally to complete it, raise ``TransientError`` to retry."""
-        context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
+        """Process ``message``; return normally to complete it, raise ``TransientError`` to retry.
+
+        Before a transient error propagates (and the trigger abandons the message) the runner pauses
+        ``backoff_s × delivery count`` (at most ``backoff_max_s``): Service Bus redelivers an abandoned
+        message at once, so without the pause a fenced region or a dependency outage would spend a
+        message's MaxDeliveryCount in milliseconds and dead-letter it (2+4+…+20 s ≈ 2 minutes here).
+        """
         try:
-            state = self.gate.check(self.region)
-        except RegionNotActive:
-            # Fenced: back off before the message is abandoned, so a region that lost the gate cannot
-            # burn a message's delivery count towards the dead-letter queue in a few milliseconds
-            # while its watchdog turns consumption off (2 s, 4 s, … per delivery, at most 30 s).
-            metrics.incr("fenced")
-            self.sleep(min(self.fenced_backoff_max_s, self.fenced_backoff_s * max(1, message.delivery_count)))
+            return self._handle(message)
+        except TransientError as error:
+            metrics.incr("fenced" if isinstance(error, RegionNotActive) else "transient_failures")
+            self.sleep(min(self.backoff_max_s, self.backoff_s * max(1, message.delivery_count)))
             raise
+
+    def _handle(self, message: InboundStatement) -> Outcome:
+        context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
+        state = self.gate.check(self.region)
         context["epoch"] = str(state.epoch)
         record, in_doubt = self._claim(message, state.epoch)
         if record.state is not RecordState.PENDING:

@@ -140,7 +140,7 @@ def test_transient_delivery_failure_raises_and_releases_the_lease(shared: Shared
     assert record.state is RecordState.PENDING and record.lease_expired(shared.clock.now)
     shared.target.available = True
     assert shared.runner().handle(message) is Outcome.DELIVERED
-    assert not shared.clock.slept  # no waiting for our own lease
+    assert shared.clock.slept == [2.0]  # the backoff before abandoning, no wait for our own lease
 
 
 def test_slow_delivery_superseded_by_a_takeover_records_once(shared: Shared) -> None:
