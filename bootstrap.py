@@ -111,6 +111,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         cache_ttl_s=settings.gate_cache_ttl_s,
         safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
+        replay_interval_s=settings.replay_interval_s,
         prepare_promotion=ports.prepare_promotion,
         alias_failover=ports.alias_failover,
     )

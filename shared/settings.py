@@ -128,6 +128,7 @@ class Settings:
     watchdog_misses: int = _setting("WATCHDOG_MISSES", _positive(int), default="3")
     failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
+    replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError, PreconditionFailed, TransientError
 from shared.model import GateState, peer_region
@@ -59,6 +59,7 @@ class Watchdog:
     cache_ttl_s: float = 2.0
     safety_margin_s: float = 5.0
     auto_promote: bool = True
+    replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
     prepare_promotion: Callable[[], None] | None = None
     alias_failover: Callable[[], None] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -66,6 +67,7 @@ class Watchdog:
     misses: int = 0
     missing_since: datetime | None = None
     unhealthy_ticks: int = 0
+    last_replay: datetime | None = None
 
     @property
     def peer(self) -> str:
@@ -132,12 +134,33 @@ class Watchdog:
             return "activated"
         if not self.switch.enabled():
             self.switch.set_enabled(True)
+        self._replay_stragglers()
         self.unhealthy_ticks = 0 if health.get("healthy") else self.unhealthy_ticks + 1
         if self.unhealthy_ticks >= self.misses_required and self._peer_healthy():
             self.flip(state, self.peer, reason="automatic demotion: own region unhealthy", caller="watchdog")
             self.switch.set_enabled(False)
             return "demoted"
         return "active"
+
+    def _replay_stragglers(self) -> None:
+        """Every ``replay_interval_s``, republish WAL entries older than that interval and still
+        without a final record: the safety net for a message that left Service Bus without being
+        delivered (dead-lettered after an outage longer than the runner's backoff). A copy inside the
+        duplicate-detection window is dropped by Service Bus; after it, the claim completes a copy of
+        a delivered message without delivering. A straggler delivered this way arrives after later
+        statements of its account, and the runner reports that inversion."""
+        now = self.clock()
+        if not self.replay_interval_s:
+            return
+        if self.last_replay is None:
+            self.last_replay = now  # activation has just replayed everything
+            return
+        if (now - self.last_replay).total_seconds() < self.replay_interval_s:
+            return
+        self.last_replay = now
+        result = self.replayer.run(older_than=now - timedelta(seconds=self.replay_interval_s))
+        if result.republished:
+            log_event(log, logging.WARNING, "watchdog.stragglers_replayed", count=result.republished)
 
     def activate(self, state: GateState) -> None:
         """Fence, replay, enable: the steps after a flip made this region active in ``state.epoch``."""

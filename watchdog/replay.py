@@ -59,16 +59,22 @@ class Replayer:
         since: datetime | None = None,
         until: datetime | None = None,
         use_checkpoint: bool = True,
+        older_than: datetime | None = None,
     ) -> ReplayResult:
         """Replay entries after ``after`` (default: the stored checkpoint), optionally only those
-        ingested within ``[since, until)``. Only an unfiltered run from the checkpoint moves it."""
+        ingested within ``[since, until)``. Only an unfiltered run from the checkpoint moves it.
+
+        ``older_than`` ends the scan at the first entry ingested at or after it (the periodic safety
+        net leaves messages that are simply still in flight alone); such a run still moves the
+        checkpoint, which then stops before that entry at the latest.
+        """
         stored = self._checkpoint() if use_checkpoint else None
         start = after if after is not None else stored
         if start is None and since is not None:
             start = f"{since:%Y%m%d}"  # names start with the day: skip earlier days
         examined = republished = final = 0
         checkpoint, blocked = start, False
-        for page in self._pages(start):
+        for page in self._pages(start, older_than):
             candidates = [entry for entry in page if _within(entry, since, until)]
             records = self.store.lookup(entry.message_id for entry in candidates)
             to_publish: list[OutboundStatement] = []
@@ -100,9 +106,11 @@ class Replayer:
         value = doc.get("after") if doc else None
         return value if isinstance(value, str) else None
 
-    def _pages(self, after: str | None) -> Iterator[list[WalEntry]]:
+    def _pages(self, after: str | None, older_than: datetime | None) -> Iterator[list[WalEntry]]:
         page: list[WalEntry] = []
         for entry in self.wal.list(after=after):
+            if older_than is not None and entry.ingested_at >= older_than:
+                break
             page.append(entry)
             if len(page) >= self.page_size:
                 yield page

@@ -198,3 +198,26 @@ def test_gate_unreadable_turns_this_regions_consumption_off(shared: Shared) -> N
     assert not shared.switches["DC04"].enabled()  # fail closed, like the runner's fence
     shared.gate.available = True
     assert dc04.tick()["action"] == "active" and shared.switches["DC04"].enabled()
+
+
+def test_active_region_replays_stragglers_periodically(shared: Shared) -> None:
+    """A message that left Service Bus undelivered (dead-lettered) is republished after the interval;
+    one that is merely in flight (younger than the interval) is left alone."""
+    dc04 = make_watchdog(shared, "DC04", replay_interval_s=60.0)
+    dc04.tick()
+    put_statements(shared, 1)
+    shared.queue_builder().run(budget_s=5)
+    lose_namespace = lambda: (shared.publisher.sent.clear(), shared.publisher._seen.clear())  # noqa: E731
+    lose_namespace()  # dead-lettered: gone from the queue, no final record
+    shared.clock.advance(61)
+    dc04.tick()  # the first tick after activation only starts the interval
+    shared.clock.advance(30)
+    put_statements(shared, 1, start=5)
+    shared.queue_builder().run(budget_s=5)
+    lose_namespace()  # in flight (the twin forgets it; Service Bus would still hold it)
+    shared.clock.advance(31)
+    dc04.tick()
+    assert [s.sequence for s in shared.publisher.sent] == [1]
+    runner = shared.runner()
+    runner.handle(inbound(shared.publisher.sent[0]))
+    assert len(shared.target.delivered) == 1
