@@ -189,8 +189,11 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
     if not info:
         return amount, line
     details = to_x(info)
-    if details != info or len(details) > 34 or details[:1] in {"-", ":"}:
+    if len(details) > 34 or details[:1] in {"-", ":"}:
         details = _details(notes, entry, path, details)
+    elif details != info:  # _details() when only the character set changed: one finding
+        name = "AddtlNtryInf" if entry.entry_info else "NtryDtls/TxDtls/AddtlTxInf"
+        notes.append(("61", "replaced", f"{path}/{name}", info, details))
     return amount, f"{line}\r\n{details}" if details else line
 
 
