@@ -54,7 +54,9 @@ def every(
 def consume_while_enabled(components: bootstrap.Components, stop: threading.Event, sessions: int) -> None:
     """Receive from Service Bus only while the consumption switch is on; re-check it every second."""
     settings = components.settings
-    consumer = ServiceBusSessionConsumer(settings.servicebus, settings.queue_name, idle_s=1.0)
+    consumer = ServiceBusSessionConsumer(
+        settings.servicebus, settings.queue_name, idle_s=float(os.environ.get("LOCAL_SESSION_IDLE_S", "0.25"))
+    )
     runner = components.runner
     while not stop.is_set():
         if not components.ports.switch.enabled():
@@ -81,7 +83,12 @@ def consume_while_enabled(components: bootstrap.Components, stop: threading.Even
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--http-port", type=int, required=True)
-    parser.add_argument("--sessions", type=int, default=4, help="sessions received in parallel")
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=int(os.environ.get("LOCAL_SESSIONS", "16")),
+        help="sessions in parallel",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("BRIDGE_LOG_LEVEL", "INFO"),
