@@ -3,9 +3,10 @@
 Field formats from the SWIFT User Handbook, Category 9, MT950 "Format Specifications": 20 ``16x``,
 25 ``35x``, 28C ``5n[/5n]``, 60a/62a/64 ``1!a6!n3!a15d``, 61
 ``6!n[4!n]2a[1!a]15d1!a3!c16x[//16x][34x]`` (subfield 9 on its own line). The table is compiled
-once at import; :func:`validate_block4` checks every produced message before it leaves the
-translator, including the rules a regex cannot say (field order, D/C marks, calendar dates, the
-``/`` rules of references, the 2,000-character text block).
+once at import; :func:`validate_block4` checks a whole text block, including the rules a regex cannot
+say (field order, D/C marks, calendar dates, the ``/`` rules of references, the 2,000-character text
+block). The writer checks every produced message before it leaves the translator with
+:func:`validate_page`: the same checks in the same order, from the fields it already holds.
 """
 
 from __future__ import annotations
