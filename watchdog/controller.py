@@ -68,6 +68,7 @@ class Watchdog:
     missing_since: datetime | None = None
     unhealthy_ticks: int = 0
     last_replay: datetime | None = None
+    gate_errors: int = 0
 
     @property
     def peer(self) -> str:
@@ -84,8 +85,11 @@ class Watchdog:
         try:
             state = self.gate.read() or self.gate.initialise(self.initial_active)
         except TransientError as error:
-            self._fail_closed(error)
+            self.gate_errors += 1
+            if self.gate_errors >= self.misses_required:
+                self._fail_closed(error)
             raise
+        self.gate_errors = 0
         if state.active_dc == self.region:
             action = self._as_active(state, health)
         else:
@@ -110,7 +114,8 @@ class Watchdog:
         return {"healthy": healthy, "at": self.clock().isoformat(), "probes": results}
 
     def _fail_closed(self, error: TransientError) -> None:
-        """The gate cannot be read: stop consuming here, as the runner's fence already does.
+        """The gate could not be read on ``misses_required`` ticks in a row: stop consuming here, as
+        the runner's fence already does message by message (a single blip does not restart the app).
 
         Without this the fenced runner would keep taking messages only to abandon them, burning their
         delivery count towards the dead-letter queue and holding sessions the other region needs.

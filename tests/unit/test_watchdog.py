@@ -193,6 +193,10 @@ def test_gate_unreadable_turns_this_regions_consumption_off(shared: Shared) -> N
     dc04.tick()
     assert shared.switches["DC04"].enabled()
     shared.gate.available = False
+    for _ in range(2):
+        with pytest.raises(ServiceUnavailable):
+            dc04.tick()
+    assert shared.switches["DC04"].enabled()  # a blip is not an outage (hysteresis)
     with pytest.raises(ServiceUnavailable):
         dc04.tick()
     assert not shared.switches["DC04"].enabled()  # fail closed, like the runner's fence
