@@ -14,6 +14,10 @@ Any failure before MQCMIT backs the whole unit of work out: nothing is lost (MQ 
 nothing is delivered twice (same MessageId and WAL name on the retry path, claim per message id).
 A message whose backout count reached the threshold is moved to the backout queue, kept in the
 quarantine store, and reported, instead of blocking the queue forever.
+Exclusive input: the MQ source lets one reader drain the queue at a time (``MqSource`` contract). A
+run that finds its region passive, or that ends on a transient error, closes the source (backout,
+then release), so the other region's QueueBuilder can take the input on its next run; an active, healthy
+QueueBuilder keeps it between runs.
 A body whose account cannot be read still flows (session ``UNROUTABLE_SESSION``): the runner records it
 ``FAILED`` with the reason and quarantines it, so bad input has one path and is never lost.
 """
@@ -73,9 +77,11 @@ class QueueBuilder:
         except RegionNotActive as error:
             outcome = "passive"
             log_event(log, logging.INFO, "queue_builder.passive", region=self.region, detail=str(error))
+            self._release_input()
         except TransientError as error:
             outcome = "retry-later"
             log_event(log, logging.WARNING, "queue_builder.transient", region=self.region, error=str(error))
+            self._release_input()
         summary: dict[str, object] = {
             "region": self.region,
             "started": started.isoformat(),
@@ -163,6 +169,13 @@ class QueueBuilder:
         self.mq.to_backout_queue(message, reason)
         metrics.incr("mq_backed_out")
         log_event(log, logging.ERROR, "statement.backout_queue", message_id=message.message_id, reason=reason)
+
+    def _release_input(self) -> None:
+        """Give the exclusive MQ input up for the other region (``MqSource.close`` backs out first)."""
+        try:
+            self.mq.close()
+        except TransientError as error:  # a broken connection's handle is released by MQ itself
+            log_event(log, logging.WARNING, "queue_builder.close_failed", error=str(error))
 
     def _backout_quietly(self) -> None:
         try:

@@ -126,11 +126,20 @@ class StatementPublisher(ABC):
 
 
 class MqSource(ABC):
-    """The on-prem IBM MQ input queue, read under syncpoint."""
+    """The on-prem IBM MQ input queue, read under syncpoint, by one reader at a time.
+
+    Exclusive input (IBM MQ ``MQOO_INPUT_EXCLUSIVE``): the first :meth:`get` takes the input and the
+    source holds it until :meth:`close`, or until its process or connection dies (the queue manager
+    then backs the open unit of work out and releases the handle). While one source holds the input,
+    :meth:`get` on any other source of the same queue returns ``None`` (it does not raise), so two
+    QueueBuilders can never interleave their batches and invert a session's order. :meth:`depth`
+    needs no hold.
+    """
 
     @abstractmethod
     def get(self, wait_s: float = 0.0) -> MqMessage | None:
-        """MQGET under syncpoint; ``None`` when the queue stays empty for ``wait_s``."""
+        """MQGET under syncpoint; ``None`` when the queue stays empty for ``wait_s`` or another source
+        holds the input. Takes (or re-takes, after :meth:`close`) the exclusive input lazily."""
 
     @abstractmethod
     def commit(self) -> None:
@@ -147,6 +156,12 @@ class MqSource(ABC):
     @abstractmethod
     def depth(self) -> int:
         """Messages waiting (for status and health)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the input: back out any open unit of work (never commit implicitly), then give up
+        the exclusive hold (MQCLOSE/MQDISC) so another source can read. Idempotent; a later
+        :meth:`get` re-opens lazily."""
 
 
 class DeliveryTarget(ABC):

@@ -12,21 +12,30 @@ Layout under ``root`` (one filesystem, so every ``os.rename`` is atomic):
   atomic step, then finishes the work (delete, or move to ``done/`` when ``keep=True``; files with a
   reason sidecar go to ``backout/``). Finishing is idempotent and resumes after a crash.
 * ``backout/`` — the backout queue: the message file plus its ``.reason`` file.
+* ``input.lock`` — exclusive input (IBM MQ's ``MQOO_INPUT_EXCLUSIVE``): the first :meth:`get` of a
+  source takes an advisory ``flock(LOCK_EX | LOCK_NB)`` on it and keeps it until :meth:`close`; while
+  another source holds it, ``get`` returns ``None``. The kernel drops the lock when the holding process
+  dies, as a queue manager closes the handles of a broken connection.
 
 MQBACK renames each in-flight file back into ``new/`` under its original order key with the backout
 count incremented (the count lives in the name, so the increment is the same atomic rename).
 
 Crashes: a process that dies with an open unit of work leaves files in ``inflight/<owner>/``. They are
-backed out when a source with the same ``owner`` starts (a region process restarted by its host), or by
-any process calling :meth:`FolderMqSource.recover_orphans` for units older than ``max_age_s`` (a region
-that does not come back). After a :class:`~shared.errors.ServiceUnavailable` (the folder vanished or
-became unreadable) the source behaves as an MQ client whose connection broke: its open unit of work is
-backed out when the folder is reachable again, before the next call proceeds.
+backed out when a source with the same ``owner`` starts (a region process restarted by its host), when
+the next source takes the input lock (only a holder has files in flight, so another owner's files are a
+dead holder's: backing them out before the first get keeps the queue's order, as MQ backs out a broken
+connection's work before another handle can read), or by any process calling
+:meth:`FolderMqSource.recover_orphans` for units older than ``max_age_s``. After a
+:class:`~shared.errors.ServiceUnavailable` (the folder vanished or became unreadable) the source
+behaves as an MQ client whose connection broke: its open unit of work is backed out when the folder
+is reachable again, before the next call proceeds (it keeps the input lock meanwhile, so nobody reads
+past its backed-out messages).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import re
@@ -38,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from shared.adapters.mqi import InUseNotice
 from shared.errors import ServiceUnavailable
 from shared.model import MqMessage
 from shared.ports import MqSource
@@ -46,6 +56,7 @@ SERVICE = "ibmmq"
 _NAME = re.compile(r"^(?P<order>\d{20})-(?P<id>[0-9a-f]{48})\.b(?P<count>\d+)\.msg$")
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{48}$")
 _POLL_S = 0.02
+LOCK_FILE = "input.lock"
 _T = TypeVar("_T")
 _last_order = 0
 _order_lock = threading.Lock()
@@ -125,6 +136,8 @@ class FolderMqSource(MqSource):
         self._commits = itertools.count()
         self._broken = False
         self._lost = False
+        self._input_fd: int | None = None  # the flock on input.lock while this source holds the input
+        self.in_use = InUseNotice(str(self.root))
         for folder in ("tmp", "new", "inflight", "committed", "backout", "done"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._reconnect()
@@ -136,9 +149,14 @@ class FolderMqSource(MqSource):
     # -- the port -----------------------------------------------------------------------------------
 
     def get(self, wait_s: float = 0.0) -> MqMessage | None:
-        """Take the oldest file of ``new/`` into this owner's unit of work; poll up to ``wait_s``."""
+        """Take the oldest file of ``new/`` into this owner's unit of work; poll up to ``wait_s``.
+        ``None`` at once while another source holds the input lock."""
         deadline = time.monotonic() + max(wait_s, 0.0)
         with self._lock:
+            if not self._io("get", self._hold_input):
+                self.in_use.refused()
+                return None
+            self.in_use.taken()
             while True:
                 message = self._io("get", self._take_oldest)
                 if message is not None or time.monotonic() >= deadline:
@@ -205,9 +223,23 @@ class FolderMqSource(MqSource):
         return self._io("backout_queue", read)
 
     def close(self) -> None:
-        """Back out any open unit of work (an orderly stop never commits implicitly)."""
+        """Back out any open unit of work (an orderly stop never commits implicitly), then release the
+        input lock, even when the backout failed (the next holder backs the files out)."""
         with self._lock:
-            self._io("close", lambda: self._back_out_folder(self._inflight))
+            try:
+                self._io("close", lambda: self._back_out_folder(self._inflight))
+            finally:
+                self._release_input()
+
+    def abandon(self) -> None:
+        """Drop the input lock and leave the unit of work in flight: what the kernel does when the
+        process dies (tests and drills use it to stand for ``kill -9`` inside one process)."""
+        with self._lock:
+            self._release_input()
+
+    def holds_input(self) -> bool:
+        """Whether this source holds the input lock now."""
+        return self._input_fd is not None
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -230,6 +262,31 @@ class FolderMqSource(MqSource):
         except OSError as error:
             self._broken = True
             raise ServiceUnavailable(SERVICE, f"folder inbox {self.root}: {what} failed: {error}") from error
+
+    def _hold_input(self) -> bool:
+        """Take the input lock if free (then back out dead holders' units first); whether we hold it."""
+        if self._input_fd is not None:
+            return True
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except OSError:
+            os.close(fd)
+            raise
+        self._input_fd = fd
+        self._finish_committed()
+        for folder in sorted((self.root / "inflight").iterdir()):
+            if folder.name != self.owner and folder.is_dir():
+                self._back_out_folder(folder)
+        return True
+
+    def _release_input(self) -> None:
+        fd, self._input_fd = self._input_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor of the open file releases the flock
 
     def _reconnect(self) -> int:
         """Like an MQ reconnect: finish own committed work, back out the open unit; how many returned."""

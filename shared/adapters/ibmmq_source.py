@@ -1,8 +1,10 @@
 """IBM MQ input: :class:`IbmMqSource`, the :class:`~shared.ports.MqSource` over the MQI.
 
 MQGET with ``MQGMO_SYNCPOINT | MQGMO_WAIT | MQGMO_FAIL_IF_QUIESCING | MQGMO_NO_PROPERTIES`` on a queue
-opened ``MQOO_INPUT_SHARED | MQOO_INQUIRE``, MQCMIT/MQBACK on the connection, the backout queue written
-by MQPUT under syncpoint, depth by MQINQ ``MQIA_CURRENT_Q_DEPTH``. Connection handling, the lazy import
+opened ``MQOO_INPUT_EXCLUSIVE`` (one reader at a time: a second opener gets ``MQRC_OBJECT_IN_USE``,
+2042, and its ``get`` returns ``None``), MQCMIT/MQBACK on the connection, the backout queue written
+by MQPUT under syncpoint, depth by MQINQ ``MQIA_CURRENT_Q_DEPTH`` on a separate ``MQOO_INQUIRE`` handle
+(no input hold needed). Connection handling, the lazy import
 of ``ibmmq`` and the MQRC mapping are in :mod:`shared.adapters.mqi`; docs/onprem.md has the details.
 """
 
@@ -17,6 +19,8 @@ from shared.adapters.mqi import (
     MQRC_NO_MSG_AVAILABLE,
     SERVICE,
     IbmMqConfig,
+    InputInUse,
+    InUseNotice,
     MqiConnection,
     put_time,
     rfh2_with_properties,
@@ -35,7 +39,10 @@ class IbmMqSource(MqSource):
     ``to_backout_queue`` puts the message on ``backout_queue`` inside the unit of work, keeping MsgId
     and CorrelId and prepending an MQRFH2 whose ``usr`` folder holds ``BridgeReason`` (a user property
     shown by MQ Explorer, the ``amqsbcg`` sample and JMS readers); the body follows unchanged. ``close`` backs
-    out before MQDISC, because MQDISC would commit an open unit of work (MQDISC usage notes).
+    out before MQDISC, because MQDISC would commit an open unit of work (MQDISC usage notes); MQDISC
+    also closes the exclusive input handle, and the next ``get`` connects and opens it again. A process
+    that dies keeps the handle until the queue manager notices the broken connection (channel
+    heartbeat, ``HBINT``: docs/onprem.md).
     """
 
     def __init__(self, config: IbmMqConfig, queue: str, backout_queue: str, *, convert: bool = False) -> None:
@@ -46,12 +53,18 @@ class IbmMqSource(MqSource):
         self._unit: dict[str, Any] = {}  # message id -> its MQMD, for the backout queue
         self._unit_generation = 0
         self._lost = False  # gets of this unit of work died with an earlier connection
+        self.in_use = InUseNotice(queue)
 
     def _input(self) -> Any:
+        """The exclusive input handle; ``InputInUse`` while another handle holds the queue."""
         c = self.connection.mq.CMQC
-        queue = self.connection.queue(
-            self.queue_name, c.MQOO_INPUT_SHARED | c.MQOO_INQUIRE | c.MQOO_FAIL_IF_QUIESCING
-        )
+        queue = self.connection.queue(self.queue_name, c.MQOO_INPUT_EXCLUSIVE | c.MQOO_FAIL_IF_QUIESCING)
+        self._note_loss()
+        return queue
+
+    def _inquiry(self) -> Any:
+        c = self.connection.mq.CMQC
+        queue = self.connection.queue(self.queue_name, c.MQOO_INQUIRE | c.MQOO_FAIL_IF_QUIESCING)
         self._note_loss()
         return queue
 
@@ -64,7 +77,12 @@ class IbmMqSource(MqSource):
     def get(self, wait_s: float = 0.0) -> MqMessage | None:
         mq = self.connection.mq
         c = mq.CMQC
-        queue = self._input()
+        try:
+            queue = self._input()
+        except InputInUse:
+            self.in_use.refused()
+            return None
+        self.in_use.taken()
         options = c.MQGMO_SYNCPOINT | c.MQGMO_WAIT | c.MQGMO_FAIL_IF_QUIESCING | c.MQGMO_NO_PROPERTIES
         md = mq.MD()
         if self.convert:
@@ -135,12 +153,12 @@ class IbmMqSource(MqSource):
     def depth(self) -> int:
         mq = self.connection.mq
         try:
-            return int(self._input().inquire(mq.CMQC.MQIA_CURRENT_Q_DEPTH))
+            return int(self._inquiry().inquire(mq.CMQC.MQIA_CURRENT_Q_DEPTH))
         except mq.MQMIError as error:
             raise self.connection.failed(error, f"MQINQ {self.queue_name}") from error
 
     def close(self) -> None:
-        """Back out any open unit of work, then MQCLOSE and MQDISC."""
+        """Back out any open unit of work, then MQCLOSE and MQDISC (releasing the exclusive input)."""
         if self._unit and self.connection.connected:
             try:
                 self.connection.qmgr().backout()

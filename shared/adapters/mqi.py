@@ -12,11 +12,14 @@ a lost connection, an unreachable host or a quiescing queue manager raise
 :class:`~shared.errors.ServiceUnavailable` (the queue manager backs out the open unit of work of a lost
 connection); a wrong name, missing authority or TLS setup raise ``ConfigurationError``; anything else is
 ``ServiceUnavailable`` with the MQRC in the message (retry; an operator sees the code).
+``MQRC_OBJECT_IN_USE`` (2042, an MQOPEN refused because another handle holds the queue for exclusive
+input) raises :class:`InputInUse`, so a reader can tell "someone else reads" from a failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +28,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from shared.errors import BridgeError, ConfigurationError, ServiceUnavailable
+from shared.telemetry import log_event, metrics
 
 SERVICE = "ibmmq"
+log = logging.getLogger("bridge.mq")
 
 # MQRC values (IBM MQ reference, "API reason codes"); names as in ibmmq.CMQC.
 _CONNECTION_LOST = {
@@ -52,6 +57,31 @@ _MISCONFIGURED = {
     2540: "MQRC_UNKNOWN_CHANNEL_NAME",
 }
 MQRC_NO_MSG_AVAILABLE = 2033
+MQRC_OBJECT_IN_USE = 2042
+
+
+class InputInUse(ServiceUnavailable):
+    """MQOPEN for input refused with ``MQRC_OBJECT_IN_USE``: another handle holds the queue exclusively."""
+
+
+class InUseNotice:
+    """Counts every refused input take as metric ``mq_input_in_use`` and logs once per streak (the
+    first refusal after the input was free or held by us), so a standby does not flood the log."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.streak = False
+
+    def refused(self) -> None:
+        metrics.incr("mq_input_in_use")
+        if not self.streak:
+            self.streak = True
+            log_event(log, logging.INFO, "mq.input_in_use", queue=self.queue)
+
+    def taken(self) -> None:
+        if self.streak:
+            self.streak = False
+            log_event(log, logging.INFO, "mq.input_taken", queue=self.queue)
 
 
 def load_ibmmq() -> ModuleType:
@@ -73,6 +103,8 @@ def load_ibmmq() -> ModuleType:
 def mq_error(error: Exception, what: str, service: str = SERVICE) -> BridgeError:
     """The project error for an ``ibmmq.MQMIError`` (anything with ``comp``/``reason``)."""
     reason = int(getattr(error, "reason", 0))
+    if reason == MQRC_OBJECT_IN_USE:
+        return InputInUse(service, f"{what}: MQRC_OBJECT_IN_USE ({reason}): {error}")
     if reason in _MISCONFIGURED:
         return ConfigurationError([f"IBM MQ {what}: {_MISCONFIGURED[reason]} ({reason}): {error}"])
     name = _CONNECTION_LOST.get(reason, f"MQRC {reason}")

@@ -3,17 +3,28 @@
 When the switch is off the twin behaves as an MQ client whose connection broke: the call raises
 ``ServiceUnavailable`` and the open unit of work is backed out (the queue manager does that for a lost
 connection), so the next :meth:`commit` raises too instead of pretending the lost work was committed.
-:meth:`share` opens a second connection to the same queue (a second consumer).
+:meth:`share` opens a second connection to the same queue (a second consumer). Input is exclusive, as
+with ``MQOO_INPUT_EXCLUSIVE``: the first :meth:`get` of a connection takes the queue's one input hold,
+which every shared connection sees; while another connection holds it, :meth:`get` returns ``None``.
+:meth:`close` (after backing out) and a broken connection (:meth:`crash`, the switch off) release it.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from shared.errors import ServiceUnavailable
 from shared.memory._base import Twin
 from shared.model import MqMessage
 from shared.ports import MqSource
+
+
+@dataclass
+class _InputHold:
+    """The queue's exclusive-input handle, shared by every connection to the queue."""
+
+    holder: InMemoryMqSource | None = None
 
 
 class InMemoryMqSource(Twin, MqSource):
@@ -26,12 +37,13 @@ class InMemoryMqSource(Twin, MqSource):
         self._uncommitted: list[MqMessage] = []
         self._moved: list[tuple[MqMessage, str]] = []
         self._lost = False
+        self._hold = _InputHold()
 
     def share(self) -> InMemoryMqSource:
         """Another connection to the same queue (and backout queue), with its own unit of work."""
         other = InMemoryMqSource()
         other.queue, other.backout_queue = self.queue, self.backout_queue
-        other.lock = self.lock
+        other.lock, other._hold = self.lock, self._hold
         return other
 
     def put(self, message_id: str, body: bytes) -> None:
@@ -42,7 +54,9 @@ class InMemoryMqSource(Twin, MqSource):
     def get(self, wait_s: float = 0.0) -> MqMessage | None:
         with self.lock:
             self._check()
-            if not self.queue:
+            if self._hold.holder is None:
+                self._hold.holder = self
+            if self._hold.holder is not self or not self.queue:
                 return None
             message = self.queue.popleft()
             self._uncommitted.append(message)
@@ -74,16 +88,36 @@ class InMemoryMqSource(Twin, MqSource):
             self._check()
             return len(self.queue)
 
+    def close(self) -> None:
+        """Back out the open unit of work, then release the input hold. Never raises: with the switch
+        off the connection is gone, and so are its unit of work and its hold."""
+        with self.lock:
+            self._lost = False
+            self._return_uncommitted()
+            self._release()
+
+    def holds_input(self) -> bool:
+        """Test helper: whether this connection holds the exclusive input."""
+        with self.lock:
+            return self._hold.holder is self
+
     def crash(self) -> None:
-        """Test helper: the connection dies with a unit of work open; MQ backs it out."""
+        """Test helper: the connection dies with a unit of work open; MQ backs it out and releases
+        the input hold."""
         with self.lock:
             self._return_uncommitted()
+            self._release()
+
+    def _release(self) -> None:
+        if self._hold.holder is self:
+            self._hold.holder = None
 
     def _check(self) -> None:
         if not self.available:
             if self._uncommitted:
                 self._return_uncommitted()
                 self._lost = True
+            self._release()  # the queue manager closes a broken connection's handles
             super()._check()
 
     def _return_uncommitted(self) -> None:

@@ -5,8 +5,10 @@ syncpoint semantics because no registry ships IBM's MQ client or a queue manager
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource, make_mq_sourc
 from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.memory import InMemoryMqSource
 from shared.ports import MqSource
+from shared.telemetry import metrics
 from tests import fakes
 
 QMGR, INPUT, BACKOUT = "QM1", "STATEMENTS.IN", "STATEMENTS.BACKOUT"
@@ -70,6 +73,10 @@ class MqHarness(ABC):
         """The consumer's process dies with its unit of work open; a new one starts."""
 
     @abstractmethod
+    def kill(self, source: MqSource) -> None:
+        """``source``'s process dies (or its connection breaks) with its unit of work open."""
+
+    @abstractmethod
     def go_away(self) -> None: ...
 
     @abstractmethod
@@ -107,18 +114,51 @@ class MqSourceContract:
             assert (message.message_id, message.body, message.backout_count) == (mid(1), b"one", expected)
             source.backout()
 
-    def test_uncommitted_message_is_invisible_to_a_second_consumer(self, harness: MqHarness) -> None:
+    def test_second_consumer_gets_nothing_while_the_first_holds_the_input(self, harness: MqHarness) -> None:
         harness.put(mid(1), b"one")
         harness.put(mid(2), b"two")
         first, second = harness.source(), harness.second()
         got = first.get()
         assert got is not None and got.message_id == mid(1)
-        other = second.get()
-        assert other is not None and other.message_id == mid(2)
-        assert second.get() is None
+        assert second.get() is None  # not mid(2): one reader at a time keeps the queue's order
+        assert second.get(wait_s=0.05) is None
+        assert second.depth() == 1  # depth needs no input hold
         first.backout()
-        again = second.get()
-        assert again is not None and (again.message_id, again.backout_count) == (mid(1), 1)
+        assert second.get() is None  # a backout keeps the hold; only close releases it
+        first.close()
+        got = [second.get(), second.get(), second.get()]
+        assert [(m.message_id, m.backout_count) for m in got if m] == [(mid(1), 1), (mid(2), 0)]
+        second.commit()
+        assert first.get() is None  # now the second holds the input
+        assert first.depth() == 0
+
+    def test_close_backs_out_releases_and_a_later_get_reopens(self, harness: MqHarness) -> None:
+        harness.put(mid(1), b"one")
+        source = harness.source()
+        assert source.get() is not None
+        source.close()
+        source.close()  # idempotent
+        assert source.depth() == 1
+        message = source.get()
+        assert message is not None and (message.message_id, message.backout_count) == (mid(1), 1)
+        source.commit()
+        assert source.depth() == 0
+        source.close()
+        other = harness.second()
+        harness.put(mid(2), b"two")
+        again = other.get()
+        assert again is not None and again.message_id == mid(2)
+
+    def test_a_holder_that_dies_releases_the_input_and_its_unit_of_work(self, harness: MqHarness) -> None:
+        harness.put(mid(1), b"one")
+        harness.put(mid(2), b"two")
+        holder = harness.source()
+        assert holder.get() is not None
+        second = harness.second()
+        assert second.get() is None
+        harness.kill(holder)
+        got = [second.get(), second.get()]
+        assert [(m.message_id, m.backout_count) for m in got if m] == [(mid(1), 1), (mid(2), 0)]
 
     def test_fifo_and_a_backed_out_message_keeps_its_place(self, harness: MqHarness) -> None:
         for n in range(1, 6):
@@ -204,6 +244,10 @@ class TestInMemoryMqSource(MqSourceContract):
             self.twin.crash()
             return self.twin
 
+        def kill(self, source: MqSource) -> None:
+            assert isinstance(source, InMemoryMqSource)
+            source.crash()
+
         def go_away(self) -> None:
             self.twin.available = False
 
@@ -233,7 +277,12 @@ class FolderHarness(MqHarness):
         return FolderMqSource(self.root, "DC06-qb")
 
     def restart(self) -> MqSource:
-        return FolderMqSource(self.root, "DC04-qb")  # the old object is simply abandoned
+        self.first.abandon()  # the process dies: the kernel drops its flock, the files stay in flight
+        return FolderMqSource(self.root, "DC04-qb")
+
+    def kill(self, source: MqSource) -> None:
+        assert isinstance(source, FolderMqSource)
+        source.abandon()
 
     def go_away(self) -> None:
         self.root.rename(self.root.with_name("unmounted"))
@@ -273,6 +322,11 @@ class IbmMqHarness(MqHarness):
     def restart(self) -> MqSource:
         self.qmgr.sever_connections()
         return IbmMqSource(CONFIG, INPUT, BACKOUT)
+
+    def kill(self, source: MqSource) -> None:
+        assert isinstance(source, IbmMqSource)
+        [connection] = [c for c in self.qmgr.connections if c is source.connection.qmgr()._connection]
+        self.qmgr.sever_connections(connection)  # HBINT noticed the broken channel
 
     def go_away(self) -> None:
         self.qmgr.stop()
@@ -391,6 +445,33 @@ class TestIbmMqSourceSpecifics:
         raw.disconnect()
         assert harness.qmgr.messages(INPUT) == []
 
+    def test_input_is_exclusive_and_a_refused_open_is_counted_and_logged_once(
+        self, fake_ibmmq: ModuleType, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        harness = IbmMqHarness(fake_ibmmq)
+        harness.put(mid(1), b"one")
+        c = fake_ibmmq.CMQC
+        other_app = fake_ibmmq.QueueManager(None)
+        other_app.connect_with_options(QMGR)
+        held = fake_ibmmq.Queue(other_app, INPUT, c.MQOO_INPUT_SHARED)  # any other reader blocks us
+        metrics.reset()
+        source = harness.source()
+        with caplog.at_level(logging.INFO, logger="bridge.mq"):
+            assert [source.get(), source.get(), source.get(wait_s=0.05)] == [None, None, None]
+        assert metrics.snapshot()["mq_input_in_use"] == 3
+        assert [r.getMessage() for r in caplog.records] == [f"mq.input_in_use queue={INPUT}"]
+        assert source.depth() == 1  # MQINQ on its own MQOO_INQUIRE handle
+        held.close()
+        with caplog.at_level(logging.INFO, logger="bridge.mq"):
+            message = source.get()
+        assert message is not None and message.message_id == mid(1)
+        assert caplog.records[-1].getMessage() == f"mq.input_taken queue={INPUT}"
+        [(_, _, exclusive)] = harness.qmgr.input_handles[INPUT]
+        assert exclusive  # opened MQOO_INPUT_EXCLUSIVE
+        with pytest.raises(fake_ibmmq.MQMIError) as raised:
+            fake_ibmmq.Queue(other_app, INPUT, c.MQOO_INPUT_SHARED)
+        assert raised.value.reason == c.MQRC_OBJECT_IN_USE
+
 
 class TestFolderMqSourceSpecifics:
     def test_put_message_refuses_an_id_that_is_not_a_msgid(self, tmp_path: Path) -> None:
@@ -437,6 +518,7 @@ class TestFolderMqSourceSpecifics:
         for path in (tmp_path / "inflight" / "DC04-qb").iterdir():
             os.utime(path, (0, 0))
         assert survivor.recover_orphans(max_age_s=600) == 1
+        crashed.abandon()  # the dead process's flock is gone too
         message = survivor.get()
         assert message is not None and (message.message_id, message.backout_count) == (mid(1), 1)
 
@@ -454,6 +536,7 @@ class TestFolderMqSourceSpecifics:
         first, second = source.get(), source.get()
         assert first is not None and second is not None
         source.to_backout_queue(second, "poison")
+        source.abandon()
         # Crash after the atomic rename that commits, before the files were cleaned up:
         (tmp_path / "inflight" / "DC04-qb").rename(tmp_path / "committed" / "DC04-qb.0001")
         restarted = FolderMqSource(tmp_path, "DC04-qb")
@@ -502,3 +585,44 @@ def test_a_killed_process_unit_of_work_comes_back_when_its_owner_restarts(tmp_pa
         b"eight",
         1,
     )
+
+
+def test_a_live_holder_process_keeps_the_folder_input_and_its_death_releases_it(tmp_path: Path) -> None:
+    """A real region process takes the input lock and is then killed (SIGKILL): the kernel drops the
+    flock, and the next holder first backs the dead holder's unit of work out, so order is kept."""
+    put_message(tmp_path, mid(1), b"one")
+    put_message(tmp_path, mid(2), b"two")
+    script = (
+        "import sys\n"
+        "from shared.adapters.folder_mq import FolderMqSource\n"
+        "source = FolderMqSource(sys.argv[1], 'DC04-queue-builder')\n"
+        "assert source.get() is not None\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        other = FolderMqSource(tmp_path, "DC06-queue-builder")
+        assert other.get() is None and not other.holds_input()
+        assert other.depth() == 1
+        holder.send_signal(signal.SIGKILL)
+        assert holder.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=60)
+        if holder.stdin is not None:
+            holder.stdin.close()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    got = [other.get(), other.get()]
+    assert [(m.message_id, m.backout_count) for m in got if m] == [(mid(1), 1), (mid(2), 0)]
+    assert other.holds_input()

@@ -89,3 +89,38 @@ def test_get_without_syncpoint_is_destructive_and_put_under_syncpoint_waits_for_
     with pytest.raises(fake.MQMIError) as raised:
         inq.inquire(c.MQIA_CURRENT_Q_DEPTH)
     assert raised.value.reason == c.MQRC_NOT_OPEN_FOR_INQUIRE
+
+
+def test_exclusive_input_refuses_other_openers_until_close_disconnect_or_a_broken_connection(
+    fake: ModuleType,
+) -> None:
+    c = fake.CMQC
+    qm = fake.queue_manager("QM")
+    qm.define_queue("Q")
+
+    def connect() -> object:
+        qmgr = fake.QueueManager(None)
+        qmgr.connect_with_options("QM")
+        return qmgr
+
+    def refused(qmgr: object, options: int) -> int:
+        with pytest.raises(fake.MQMIError) as raised:
+            fake.Queue(qmgr, "Q", options)
+        return int(raised.value.reason)
+
+    first, second = connect(), connect()
+    held = fake.Queue(first, "Q", c.MQOO_INPUT_EXCLUSIVE)
+    assert refused(second, c.MQOO_INPUT_SHARED) == c.MQRC_OBJECT_IN_USE
+    assert refused(second, c.MQOO_INPUT_EXCLUSIVE) == c.MQRC_OBJECT_IN_USE
+    assert refused(second, c.MQOO_INPUT_AS_Q_DEF) == c.MQRC_OBJECT_IN_USE
+    fake.Queue(second, "Q", c.MQOO_INQUIRE | c.MQOO_OUTPUT)  # not an input open: allowed
+    held.close()
+    shared = fake.Queue(second, "Q", c.MQOO_INPUT_SHARED)
+    assert refused(first, c.MQOO_INPUT_EXCLUSIVE) == c.MQRC_OBJECT_IN_USE  # a shared reader blocks it
+    fake.Queue(first, "Q", c.MQOO_INPUT_SHARED)  # shared with shared is fine
+    shared.close()
+    first.disconnect()
+    fake.Queue(second, "Q", c.MQOO_INPUT_EXCLUSIVE)
+    qm.sever_connections()
+    third = connect()
+    fake.Queue(third, "Q", c.MQOO_INPUT_EXCLUSIVE)

@@ -3,6 +3,8 @@
 import pytest
 
 from shared import faults
+from shared.errors import ServiceUnavailable
+from shared.memory import InMemoryMqSource
 from shared.model import GateState
 from shared.telemetry import metrics
 from tests.unit.twins import Shared, inbound, put_statements
@@ -122,3 +124,51 @@ def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
     shared.queue_builder().run(budget_s=5)
     last = shared.gate.get_json("queue_builder:last_run:DC04")
     assert last is not None and last["ingested"] == 1
+
+
+def test_a_second_queue_builder_gets_nothing_while_the_first_holds_the_input(shared: Shared) -> None:
+    ids = put_statements(shared, 3, account="ACC1")
+    first = shared.queue_builder()
+    second = shared.queue_builder(mq=shared.mq.share())  # its own MQ connection to the same queue
+    assert first.run(budget_s=5)["ingested"] == 3
+    ids += put_statements(shared, 2, account="ACC1", start=3)
+    summary = second.run(budget_s=5)
+    assert (summary["ingested"], summary["outcome"]) == (0, "drained")
+    assert first.run(budget_s=5)["ingested"] == 2
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3, 4, 5]
+
+
+def test_a_region_that_finds_itself_passive_releases_the_input(shared: Shared) -> None:
+    put_statements(shared, 2)
+    dc04 = shared.queue_builder()
+    dc06 = shared.queue_builder(region="DC06", mq=shared.mq.share())
+    assert dc04.run(budget_s=5)["ingested"] == 2
+    shared.gate.flip(GateState("DC04", 1), "DC06")
+    ids = put_statements(shared, 2, start=2)
+    assert dc06.run(budget_s=5)["ingested"] == 0  # DC04 has not noticed yet: it still holds the input
+    assert dc04.run(budget_s=5)["outcome"] == "passive"
+    assert not shared.mq.holds_input()
+    assert dc06.run(budget_s=5)["ingested"] == 2
+    assert [s.message_id for s in shared.publisher.sent[2:]] == ids
+    assert {s.epoch for s in shared.publisher.sent[2:]} == {2}
+
+
+def test_a_transient_failure_backs_out_and_releases_the_input(shared: Shared) -> None:
+    ids = put_statements(shared, 2)
+    shared.wal.available = False
+    assert shared.queue_builder().run(budget_s=5)["outcome"] == "retry-later"
+    assert not shared.mq.holds_input()
+    assert [(m.message_id, m.backout_count) for m in shared.mq.queue] == [(ids[0], 1), (ids[1], 1)]
+    shared.wal.available = True
+    assert shared.queue_builder(mq=shared.mq.share()).run(budget_s=5)["ingested"] == 2
+
+
+def test_a_close_that_fails_does_not_fail_the_run(shared: Shared) -> None:
+    class UnreachableOnClose(InMemoryMqSource):
+        def close(self) -> None:
+            raise ServiceUnavailable("ibmmq", "connection broken")
+
+    mq = UnreachableOnClose()
+    summary = shared.queue_builder(region="DC06", mq=mq).run(budget_s=5)
+    assert summary["outcome"] == "passive"

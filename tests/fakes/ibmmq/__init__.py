@@ -10,6 +10,10 @@ Queue managers live in this process (:func:`queue_manager` creates or finds one 
 * MQDISC commits an open unit of work (MQDISC usage notes); a connection that breaks (process
   crash, network loss: :meth:`FakeQueueManager.sever_connections`, :meth:`FakeQueueManager.stop`)
   has its unit of work backed out, and every later call on it fails ``MQRC_CONNECTION_BROKEN``.
+* Input opens are exclusive when asked: while a handle holds a queue ``MQOO_INPUT_EXCLUSIVE``, any
+  other input open of it fails ``MQRC_OBJECT_IN_USE`` (2042), and an exclusive open fails the same
+  way while any other input handle is open (``MQOO_INPUT_AS_Q_DEF`` counts as shared, the default
+  DEFSOPT). MQCLOSE, MQDISC and a broken connection release the handle.
 * A stopped queue manager refuses connections with ``MQRC_HOST_NOT_AVAILABLE``.
 * A supplied MsgId is kept on MQPUT; an empty one (``MQMI_NONE``) gets a new unique id.
 
@@ -153,6 +157,7 @@ class FakeQueueManager:
         self.credentials: tuple[str, str] | None = None  # required user/password, if any
         self.queues: dict[str, list[_Message]] = {}
         self.connections: list[_Connection] = []
+        self.input_handles: dict[str, list[tuple[_Connection, Queue, bool]]] = {}  # queue -> open inputs
         self.cond = threading.Condition()
         self._seq = itertools.count(1)
 
@@ -172,12 +177,14 @@ class FakeQueueManager:
         with self.cond:
             return [m for m in self.queues[queue] if m.holder is None and m.put_by is None]
 
-    def sever_connections(self) -> None:
-        """Every connection breaks (process killed, network lost): open work is backed out."""
+    def sever_connections(self, only: _Connection | None = None) -> None:
+        """Every connection (or ``only`` that one) breaks (process killed, network lost): open work is
+        backed out and the connection's handles are closed."""
         with self.cond:
             for connection in self.connections:
-                if not connection.closed:
+                if not connection.closed and only in (None, connection):
                     self._end_unit(connection, commit=False)
+                    self._release_handles(connection)
                     connection.broken = True
             self.cond.notify_all()
 
@@ -201,6 +208,18 @@ class FakeQueueManager:
         message = _Message(seq, body, msg_id.ljust(24, b"\0"), correl_id.ljust(24, b"\0"), md)
         self.queues[queue].append(message)
         return message
+
+    def _open_input(self, connection: _Connection, queue: Queue, name: str, exclusive: bool) -> None:
+        handles = self.input_handles.setdefault(name, [])
+        if any(held or exclusive for _, _, held in handles):
+            raise _fail(CMQC.MQRC_OBJECT_IN_USE)
+        handles.append((connection, queue, exclusive))
+
+    def _release_handles(self, connection: _Connection, queue: Queue | None = None) -> None:
+        for name, handles in self.input_handles.items():
+            self.input_handles[name] = [
+                h for h in handles if h[0] is not connection or (queue is not None and h[1] is not queue)
+            ]
 
     def _end_unit(self, connection: _Connection, *, commit: bool) -> None:
         for queue, message in connection.gets:
@@ -274,6 +293,7 @@ class QueueManager:
         connection = self._live()
         with connection.qmgr.cond:
             connection.qmgr._end_unit(connection, commit=True)  # MQDISC commits (usage notes)
+            connection.qmgr._release_handles(connection)
             connection.closed = True
 
 
@@ -284,8 +304,14 @@ class Queue:
         self._connection = qmgr._live()
         self._qmgr, self._options = qmgr, options
         self._name = name.decode() if isinstance(name, bytes) else name
-        if self._name not in self._connection.qmgr.queues:
+        qmgr_state = self._connection.qmgr
+        if self._name not in qmgr_state.queues:
             raise _fail(CMQC.MQRC_UNKNOWN_OBJECT_NAME)
+        inputs = CMQC.MQOO_INPUT_AS_Q_DEF | CMQC.MQOO_INPUT_SHARED | CMQC.MQOO_INPUT_EXCLUSIVE
+        if options & inputs:
+            with qmgr_state.cond:
+                exclusive = bool(options & CMQC.MQOO_INPUT_EXCLUSIVE)
+                qmgr_state._open_input(self._connection, self, self._name, exclusive)
 
     def _require(self, flags: int, reason: int) -> FakeQueueManager:
         self._qmgr._live()
@@ -360,3 +386,5 @@ class Queue:
 
     def close(self) -> None:
         self._qmgr._live()
+        with self._connection.qmgr.cond:
+            self._connection.qmgr._release_handles(self._connection, self)
