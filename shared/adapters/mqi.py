@@ -121,7 +121,10 @@ class IbmMqConfig:
 
     ``conn_name`` is MQ's CONNAME, ``host(port)[,host(port)]`` (a multi-instance queue manager lists
     both). ``cipher_spec`` (e.g. ``ANY_TLS13_OR_HIGHER``) turns TLS on; ``key_repository`` is the
-    client's key repository stem (MQSCO.KeyRepository).
+    client's key repository stem (MQSCO.KeyRepository). ``heartbeat_s`` is the client's MQCD
+    ``HeartbeatInterval``: the channel runs with the larger of the client's and the SVRCONN's ``HBINT``,
+    and the queue manager notices a dead client (and releases its exclusive input handle) only through
+    the heartbeat, so both sides are kept short (the MQCD default is 300 s; docs/onprem.md).
     """
 
     queue_manager: str
@@ -131,6 +134,7 @@ class IbmMqConfig:
     password: str = field(default="", repr=False)
     cipher_spec: str = ""
     key_repository: str = ""
+    heartbeat_s: int = 15
 
 
 class MqiConnection:
@@ -167,6 +171,7 @@ class MqiConnection:
                 ConnectionName=config.conn_name.encode(),
                 ChannelType=mq.CMQXC.MQCHT_CLNTCONN,
                 TransportType=mq.CMQXC.MQXPT_TCP,
+                HeartbeatInterval=config.heartbeat_s,
             )
             options: dict[str, Any] = {"cd": cd}
             if config.cipher_spec:

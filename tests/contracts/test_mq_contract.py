@@ -382,6 +382,7 @@ class TestIbmMqSourceSpecifics:
             b"ANY_TLS13_OR_HIGHER",
         )
         assert (cd.ChannelType, cd.TransportType) == (6, 2)  # MQCHT_CLNTCONN, MQXPT_TCP
+        assert cd.HeartbeatInterval == 15  # not the MQCD default 300: a dead holder is noticed sooner
         assert options["sco"].KeyRepository == b"/var/mqm/ssl/key"
         assert (options["user"], options["password"]) == ("bridge", "s3cret")
 
@@ -561,7 +562,7 @@ def test_make_mq_source_follows_mq_mode_and_reads_credentials_from_env(tmp_path:
     source = make_mq_source(settings, "DC04-qb", env)  # type: ignore[arg-type]
     assert isinstance(source, IbmMqSource)
     assert (source.queue_name, source.backout_queue_name) == (INPUT, BACKOUT)
-    assert source.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k")
+    assert source.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k", 15)
 
 
 def test_a_killed_process_unit_of_work_comes_back_when_its_owner_restarts(tmp_path: Path) -> None:

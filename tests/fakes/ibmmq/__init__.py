@@ -119,6 +119,7 @@ class CD(_Struct):
         "TransportType": CMQXC.MQXPT_TCP,
         "ConnectionName": b"",
         "SSLCipherSpec": b"",
+        "HeartbeatInterval": 300,
     }
 
 
