@@ -16,6 +16,7 @@ from local.drill.run import Context, Scenario
 from local.servicebus.config import QueueConfig
 from shared.adapters.folder_mq import FolderMqSource
 from shared.settings import Settings
+from shared.telemetry import metrics
 
 FAILBACK_REASON = "drill: failback to DC04 after the region came back"
 
@@ -169,20 +170,29 @@ def replica_lag(context: Context, hold_s: float = 20.0) -> None:
 
 
 def two_queue_builders(context: Context, seconds: float = 20.0) -> None:
-    """Scenario 12: a second DC04 QueueBuilder (its own MQ connection) drains the inbox at the same
-    time as the region's own, in this process, on the real adapters."""
+    """Scenario 12: a second DC04 QueueBuilder (its own MQ connection) tries to drain the inbox at the
+    same time as the region's own, in this process, on the real adapters. Input is exclusive, so
+    whichever took the inbox's input lock first reads and the other gets nothing; the timeline marks
+    what the second one ingested. It closes its source at the end, releasing the input if it held it."""
     harness = context.harness
     settings = Settings.from_mapping(harness.host.region_env("DC04"))
     ports = bootstrap.azure_ports(settings)
-    ports = dataclasses.replace(ports, mq=FolderMqSource(harness.host.inbox, "DC04-queue-builder-2"))
-    second = bootstrap.wire(settings, ports).queue_builder
+    mq = FolderMqSource(harness.host.inbox, "DC04-queue-builder-2")
+    second = bootstrap.wire(settings, dataclasses.replace(ports, mq=mq)).queue_builder
+    refusals_before = metrics.snapshot().get("mq_input_in_use", 0)
     harness.mark("second QueueBuilder starts")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        second.run(budget_s=1.0)
-        harness.supervise()
-        time.sleep(0.2)
-    harness.mark("second QueueBuilder stops")
+    deadline, ingested, held = time.monotonic() + seconds, 0, False
+    try:
+        while time.monotonic() < deadline:
+            summary = second.run(budget_s=1.0)
+            ingested += int(str(summary["ingested"]))
+            held = held or mq.holds_input()
+            harness.supervise()
+            time.sleep(0.2)
+    finally:
+        mq.close()
+    refused = int(metrics.snapshot().get("mq_input_in_use", 0) - refusals_before)
+    harness.mark(f"second QueueBuilder stops: ingested {ingested}, held input {held}, refused {refused}x")
 
 
 _CRASHES = {
