@@ -19,8 +19,10 @@ pytestmark = pytest.mark.drill
 
 
 def test_ci_drill_keeps_every_promise(tmp_path: Path) -> None:
-    report = execute(["ci"], tmp_path, progress=lambda line: None)
+    lines: list[str] = []
+    report = execute(["ci"], tmp_path, progress=lines.append)
 
+    assert "error" not in report, "\n".join([report["error"], *lines[-30:]])
     assert report["produced"] == 200
     assert report["lost"] == 0, report["lost_ids"]
     assert report["duplicates"] == 0
