@@ -12,6 +12,7 @@ expression, an interpolation) is rejected: parameter files stay plain data.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -235,3 +236,13 @@ def parse_bicepparam_text(text: str, origin: str = "<text>") -> tuple[str, dict[
 def parse_bicepparam(path: Path) -> ParamFile:
     using, values = parse_bicepparam_text(path.read_text(), str(path.relative_to(ROOT)))
     return ParamFile(path=path, using=(path.parent / using).resolve(), values=values)
+
+
+def blueprint_functions() -> set[str]:
+    """The function names the blueprints register (``@bp.function_name("...")``), read from source."""
+    names: set[str] = set()
+    for path in ROOT.glob("*/blueprint.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "function_name":
+                names.update(a.value for a in node.args if isinstance(a, ast.Constant))
+    return names

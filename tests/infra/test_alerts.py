@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.infra.bicep import INFRA, ROOT, parse_bicep
+from tests.infra.bicep import INFRA, ROOT, blueprint_functions, parse_bicep
 
 ALERTS = parse_bicep(INFRA / "modules" / "alerts.bicep")
 QUERIES = {name: v["value"] for name, v in ALERTS["variables"].items() if name.endswith("Query")}
@@ -28,15 +28,6 @@ def _code_strings() -> set[str]:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
                     strings.add(node.value)
     return strings
-
-
-def _registered_functions() -> set[str]:
-    names: set[str] = set()
-    for path in ROOT.glob("*/blueprint.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "function_name":
-                names.update(a.value for a in node.args if isinstance(a, ast.Constant))
-    return names
 
 
 def test_the_five_alerts_have_queries_or_metrics() -> None:
@@ -56,7 +47,7 @@ def test_event_names_in_queries_are_logged_by_the_code(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_function_names_in_queries_are_registered(name: str) -> None:
     functions = set(re.findall(r'Name == "([a-z_]+)"', QUERIES[name]))
-    assert functions <= _registered_functions(), sorted(functions - _registered_functions())
+    assert functions <= blueprint_functions(), sorted(functions - blueprint_functions())
 
 
 def test_the_region_is_read_from_the_app_name_the_template_gives() -> None:

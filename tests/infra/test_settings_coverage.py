@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings, setting_names
-from tests.infra.bicep import INFRA, ROOT, key, module_config, parse_bicep, parse_bicepparam
+from tests.infra.bicep import (
+    INFRA,
+    ROOT,
+    blueprint_functions,
+    key,
+    module_config,
+    parse_bicep,
+    parse_bicepparam,
+)
 
 MAIN = parse_bicep(INFRA / "main.bicep")
 FUNCTION_APP = parse_bicep(INFRA / "modules" / "function-app.bicep")
@@ -91,15 +99,6 @@ def _blueprint_references() -> set[str]:
                     names.add(value.strip("%"))
                 elif node.arg == "connection" and isinstance(value, str):
                     names.add(value)
-    return names
-
-
-def _blueprint_functions() -> set[str]:
-    names: set[str] = set()
-    for path in ROOT.glob("*/blueprint.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "function_name":
-                names.update(a.value for a in node.args if isinstance(a, ast.Constant))
     return names
 
 
@@ -210,7 +209,7 @@ def test_the_tunables_parse_with_the_code_own_parsers() -> None:
 
 
 def test_the_runner_switch_names_the_runner_function() -> None:
-    functions = _blueprint_functions()
+    functions = blueprint_functions()
     assert {"queue_builder", "transformation_runner", "watchdog_timer"} <= functions
     switches = [n for n in _base_settings() if n.startswith("AzureWebJobs.") and n.endswith(".Disabled")]
     assert switches == ["AzureWebJobs.transformation_runner.Disabled"]
