@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class QueueBuilder:
     get_wait_s: float = 0.5
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8), repr=False)
+    _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
 
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""
@@ -103,7 +105,7 @@ class QueueBuilder:
                 if message is None:
                     break
                 faults.hit("qb.after_get")
-                if message.backout_count >= self.backout_threshold:
+                if self._poison_count(message) >= self.backout_threshold:
                     self._to_backout_queue(message)
                     continue
                 batch.append(message)
@@ -112,11 +114,24 @@ class QueueBuilder:
                 self.gate.check(self.region)  # fenced meanwhile → back out, never commit
             faults.hit("qb.before_commit")
             self.mq.commit()
+        except TransientError:
+            for message in batch:  # a dependency failed, not the message: this backout is not its fault
+                self._transient_backouts[message.message_id] += 1
+            self._backout_quietly()
+            raise
         except BaseException:
             self._backout_quietly()
             raise
+        for message in batch:
+            self._transient_backouts.pop(message.message_id, None)
         metrics.incr("ingested", len(batch))
         return len(batch)
+
+    def _poison_count(self, message: MqMessage) -> int:
+        """MQ's BackoutCount less the backouts this process made because a dependency (WAL, Service
+        Bus, Redis) failed: an outage must not push healthy messages onto the backout queue. A process
+        that dies with the message in hand (the poison case) leaves no such note, so it counts."""
+        return message.backout_count - self._transient_backouts.get(message.message_id, 0)
 
     def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> None:
         first = self.gate_store.next_sequence(epoch, len(batch))

@@ -5,7 +5,7 @@ import pytest
 from shared import faults
 from shared.errors import ServiceUnavailable
 from shared.memory import InMemoryMqSource
-from shared.model import GateState
+from shared.model import GateState, MqMessage
 from shared.telemetry import metrics
 from tests.unit.twins import Shared, inbound, put_statements
 
@@ -83,19 +83,32 @@ def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) ->
 
 
 def test_poison_message_moves_to_backout_queue_and_is_kept(shared: Shared) -> None:
+    """A message that came back twice without this process having backed it out (its holders died
+    with it in hand) is poison: backout queue, body kept in quarantine, counted."""
+    shared.mq.queue.append(MqMessage("ab" * 24, b"ACC|crashes every reader", backout_count=2))
     put_statements(shared, 1)
-    shared.publisher.available = False
-    builder = shared.queue_builder(backout_threshold=2)
-    builder.run(budget_s=5)
-    builder.run(budget_s=5)
-    assert shared.mq.queue[0].backout_count == 2
-    shared.publisher.available = True
-    builder.run(budget_s=5)
+    shared.queue_builder(backout_threshold=2).run(budget_s=5)
     assert shared.mq.depth() == 0 and len(shared.mq.backout_queue) == 1
     message, reason = shared.mq.backout_queue[0]
-    assert "threshold 2" in reason
+    assert message.message_id == "ab" * 24 and "threshold 2" in reason
     assert shared.quarantine.items[f"mq-backout/{message.message_id}"][0] == message.body
     assert metrics.snapshot()["mq_backed_out"] == 1
+    assert len(shared.publisher.sent) == 1  # the healthy one behind it went through
+
+
+def test_an_outage_does_not_push_healthy_messages_to_the_backout_queue(shared: Shared) -> None:
+    """Drill finding: a 10 s Blob outage backed healthy messages out three times and moved 64 of 200
+    to the backout queue. Backouts caused by a failing dependency do not count towards the threshold."""
+    ids = put_statements(shared, 3)
+    builder = shared.queue_builder(backout_threshold=2)
+    shared.wal.available = False
+    for _ in range(5):
+        assert builder.run(budget_s=5)["outcome"] == "retry-later"
+    assert shared.mq.queue[0].backout_count == 5
+    shared.wal.available = True
+    builder.run(budget_s=5)
+    assert not shared.mq.backout_queue
+    assert [s.message_id for s in shared.publisher.sent] == ids
 
 
 def test_body_without_account_flows_to_the_unroutable_session(shared: Shared) -> None:
