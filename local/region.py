@@ -55,7 +55,11 @@ def consume_while_enabled(components: bootstrap.Components, stop: threading.Even
     """Receive from Service Bus only while the consumption switch is on; re-check it every second."""
     settings = components.settings
     consumer = ServiceBusSessionConsumer(
-        settings.servicebus, settings.queue_name, idle_s=float(os.environ.get("LOCAL_SESSION_IDLE_S", "0.25"))
+        settings.servicebus,
+        settings.queue_name,
+        idle_s=float(os.environ.get("LOCAL_SESSION_IDLE_S", "0.25")),
+        # The Functions host's maxAutoLockRenewalDuration; the drill shortens it to lose a lock on purpose.
+        max_lock_renewal_s=float(os.environ.get("LOCAL_MAX_LOCK_RENEWAL_S", "300")),
     )
     runner = components.runner
     while not stop.is_set():

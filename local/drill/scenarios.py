@@ -237,6 +237,14 @@ SCENARIOS: dict[str, Scenario] = {
             faults={"DC04": ["runner.before_deliver=sleep:20@5"]},
         ),
         Scenario(
+            "slow-delivery-lock-lost",
+            "5b. a delivery outlasts the lock and nothing renews it: a second receiver takes the message",
+            slow_delivery,
+            queue=QueueConfig(lock_duration_s=5.0),
+            faults={"DC04": ["runner.before_deliver=sleep:20@5"]},
+            region_env={"DC04": {"LOCAL_MAX_LOCK_RENEWAL_S": "1"}},
+        ),
+        Scenario(
             "poison", "6. poison messages (invalid XML, wrong type, unbalanced) mid-session", crashes, bad=9
         ),
         Scenario(
