@@ -146,22 +146,9 @@ class Link:
         self.detach(condition, description)
 
     def grant_credit(self) -> None:
+        """Open the client sender's window again (a receiving link: the flow counts what we received)."""
         self.credit = SENDER_CREDIT
-        self.session.send(
-            perf.FlowFrame(
-                next_incoming_id=None,
-                incoming_window=0xFFFFFFF,
-                next_outgoing_id=self.session.next_delivery_id,
-                outgoing_window=0xFFFFFFF,
-                handle=self.handle,
-                delivery_count=self.received,
-                link_credit=self.credit,
-                available=None,
-                drain=None,
-                echo=None,
-                properties=None,
-            )
-        )
+        self.send_flow()
 
     def start_session_receiver(self, now: int) -> None:
         filters = self.source[7] or {}
