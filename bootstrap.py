@@ -52,6 +52,7 @@ class Ports:
     backup: BodyStore | None = None
     prepare_promotion: Callable[[], None] | None = None
     alias_failover: Callable[[], None] | None = None
+    primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     extra_probes: Mapping[str, Callable[[], object]] | None = None
 
 
@@ -114,6 +115,8 @@ def wire(settings: Settings, ports: Ports) -> Components:
         replay_interval_s=settings.replay_interval_s,
         prepare_promotion=ports.prepare_promotion,
         alias_failover=ports.alias_failover,
+        promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
+        primary_reachable=ports.primary_reachable,
     )
     operator = OperatorApi(
         region=settings.region,

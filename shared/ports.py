@@ -52,6 +52,17 @@ class ActiveRegionGate(ABC):
     def get_json(self, key: str) -> dict[str, object] | None:
         """Read what :meth:`put_json` stored, or ``None``."""
 
+    @abstractmethod
+    def replication_lag_s(self) -> float | None:
+        """How far this copy of the gate may be behind the one the other region reads, in seconds.
+
+        ``None``: this copy is a primary, authoritative (what it says *is* the gate). A number: this
+        copy is a replica that last heard from its primary that many seconds ago, ``math.inf`` while
+        its replication link is down. The Watchdog judges the active region's heartbeat only on an
+        authoritative copy or one fresher than ``HEARTBEAT_TTL_S / 2`` (docs/failover.md, "Gate copy
+        freshness"): on a staler copy a live region's heartbeat can look expired.
+        """
+
 
 class WriteAheadLog(ABC):
     """Create-only log of every ingested body, in ingest order (Azure Blob)."""

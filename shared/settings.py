@@ -82,6 +82,16 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        value = kind(raw)
+        if not value >= 0:  # also refuses NaN
+            raise ValueError(f"must be zero or more, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _setting(env: str, parse: Callable[[str], Any] = str, default: Any = None, doc: str = "") -> Any:
     """Declare a plain setting: its environment name, parser, default (``None`` = required)."""
     return field(metadata={"env": env, "parse": parse, "default": default, "doc": doc})
@@ -129,6 +139,12 @@ class Settings:
     failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
     replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
+    promote_on_gate_link_loss_s: float = _setting(
+        "PROMOTE_ON_GATE_LINK_LOSS_S",
+        _non_negative(float),
+        default="0",
+        doc="0 = a passive region on a gate replica whose link is down never promotes by itself",
+    )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")

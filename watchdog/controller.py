@@ -15,6 +15,10 @@ Every tick (timer, ~15 s in Azure, 1 s on the local host):
      heartbeat; after ``misses`` of them, and once the heartbeat has been missing for longer than the
      gate cache TTL plus the safety margin, *promote*: make the local Redis writable if it is a replica,
      then compare-and-set the gate to this region with a new epoch (only the passive side promotes).
+     A miss counts only on a gate copy that can judge the heartbeat: a primary, or a replica whose
+     replication lag is below ``HEARTBEAT_TTL_S / 2`` (:attr:`Watchdog.gate_lag_bound_s`). On a staler
+     copy a live region's heartbeat expires too, so the count is reset and nothing is promoted
+     ("gate copy stale"), except by the explicit link-loss policy (:meth:`Watchdog._link_loss_due`).
 
 Manual failover (HTTP) only flips the gate; both watchdogs then converge on their next tick, so
 automatic and manual failovers share one path. Hysteresis counters live in memory: a restarted
@@ -24,6 +28,7 @@ watchdog starts counting again, which can only delay a promotion, never hasten o
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +67,8 @@ class Watchdog:
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
     prepare_promotion: Callable[[], None] | None = None
     alias_failover: Callable[[], None] | None = None
+    promote_on_link_loss_s: float = 0.0  # 0 = never promote on a gate copy whose link is down
+    primary_reachable: Callable[[], bool] | None = None  # None = cannot tell: no link-loss promotion
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     misses: int = 0
@@ -69,10 +76,26 @@ class Watchdog:
     unhealthy_ticks: int = 0
     last_replay: datetime | None = None
     gate_errors: int = 0
+    stale_since: datetime | None = None
+    link_down_since: datetime | None = None
+    last_action: str | None = None
+    last_gate_lag_s: float | None = None
 
     @property
     def peer(self) -> str:
         return peer_region(self.region)
+
+    @property
+    def gate_lag_bound_s(self) -> float:
+        """A copy at least this far behind its primary cannot tell a live region from a dead one.
+
+        A live region beats every Watchdog interval ``I`` and its key lives ``HEARTBEAT_TTL_S``; on a
+        copy ``L`` seconds behind, that key can look expired only if ``L > TTL - I``. With
+        ``TTL >= 2 I`` (docs/failover.md) ``TTL - I >= TTL / 2``, hence the bound ``TTL / 2``. Redis
+        reports the lag in whole seconds; a copy drifting into staleness reports a growing lag on the
+        next tick, and promotion needs ``WATCHDOG_MISSES`` misses in a row.
+        """
+        return self.heartbeat_ttl_s / 2
 
     def tick(self) -> dict[str, object]:
         """One pass of the loop; returns what it saw and did (also logged)."""
@@ -94,6 +117,7 @@ class Watchdog:
             action = self._as_active(state, health)
         else:
             action = self._as_passive(state, health)
+        self.last_action = action
         return {"region": self.region, "active_dc": state.active_dc, "epoch": state.epoch, "action": action}
 
     def check_health(self) -> dict[str, object]:
@@ -198,15 +222,31 @@ class Watchdog:
         if self.switch.enabled():
             self.switch.set_enabled(False)
         now = self.clock()
+        lag = self._gate_lag()
+        if lag is None or lag < self.gate_lag_bound_s:
+            self._copy_fresh(lag)
         if self.gate.last_heartbeat(state.active_dc) is not None:
             self.misses, self.missing_since = 0, None
             return "passive"
+        if lag is not None and lag >= self.gate_lag_bound_s:
+            waiting = self._copy_stale(lag, now)
+            down_s = self._link_down_s(now)
+            reason = f"automatic promotion: gate link down {down_s:.0f} s, primary unreachable"
+        else:
+            waiting = self._count_miss(now)
+            reason = "automatic promotion: heartbeat missing"
+        return waiting or self._promote(state, health, reason)
+
+    def _count_miss(self, now: datetime) -> str | None:
+        """Count a miss seen on a trustworthy copy; ``None`` once enough are counted to promote."""
         self.misses += 1
         self.missing_since = self.missing_since or now
         missing_s = (now - self.missing_since).total_seconds()
-        ready = self.misses >= self.misses_required and missing_s >= self.cache_ttl_s + self.safety_margin_s
-        if not ready:
-            return f"passive: active heartbeat missing ({self.misses}/{self.misses_required})"
+        if self.misses >= self.misses_required and missing_s >= self.cache_ttl_s + self.safety_margin_s:
+            return None
+        return f"passive: active heartbeat missing ({self.misses}/{self.misses_required})"
+
+    def _promote(self, state: GateState, health: Mapping[str, object], reason: str) -> str:
         if not self.auto_promote:
             return "passive: active heartbeat missing, automatic promotion is off"
         if not health.get("healthy"):
@@ -214,13 +254,79 @@ class Watchdog:
         if self.prepare_promotion is not None:
             self.prepare_promotion()
         try:
-            new_state = self.flip(
-                state, self.region, reason="automatic promotion: heartbeat missing", caller="watchdog"
-            )
+            new_state = self.flip(state, self.region, reason=reason, caller="watchdog")
         except PreconditionFailed:
             return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
         self.activate(new_state)
         return "promoted"
+
+    # -- gate copy freshness (docs/failover.md, "Gate copy freshness") ----------------------------
+
+    def _gate_lag(self) -> float | None:
+        """The gate copy's replication lag; a copy that cannot say is treated as cut off."""
+        try:
+            lag = self.gate.replication_lag_s()
+        except TransientError as error:
+            log_event(log, logging.WARNING, "watchdog.gate_lag_unknown", region=self.region, error=str(error))
+            lag = math.inf
+        self.last_gate_lag_s = lag
+        return lag
+
+    def _copy_fresh(self, lag: float | None) -> None:
+        if self.stale_since is not None:
+            log_event(log, logging.WARNING, "watchdog.gate_copy_fresh", region=self.region, lag_s=lag)
+        self.stale_since = self.link_down_since = None
+
+    def _copy_stale(self, lag: float, now: datetime) -> str | None:
+        """Reset the count (this copy's expiries prove nothing); ``None`` only when the link-loss
+        policy says to promote anyway."""
+        self.misses, self.missing_since = 0, None
+        metrics.incr("watchdog_gate_stale")
+        if self.stale_since is None:
+            self.stale_since = now
+            log_event(
+                log,
+                logging.WARNING,
+                "watchdog.gate_copy_stale",
+                region=self.region,
+                lag_s=lag,
+                bound_s=self.gate_lag_bound_s,
+                detail="replica behind its primary: a missing heartbeat proves nothing; not promoting",
+            )
+        if math.isinf(lag):
+            self.link_down_since = self.link_down_since or now
+        else:
+            self.link_down_since = None
+        if self._link_loss_due(lag, now):
+            return None
+        return f"passive: gate copy stale (replication lag {lag:.0f} s); cannot judge the active region"
+
+    def _link_down_s(self, now: datetime) -> float:
+        return 0.0 if self.link_down_since is None else (now - self.link_down_since).total_seconds()
+
+    def _link_loss_due(self, lag: float, now: datetime) -> bool:
+        """The explicit link-loss policy (``PROMOTE_ON_GATE_LINK_LOSS_S``, 0 = never).
+
+        When the copy's link to its primary has been down (lag ``inf``) for that long, by this
+        Watchdog's clock, and the primary itself does not answer, the active region is taken to be
+        gone with its Redis. The price: a partition that separates this region from the primary but
+        not the active region from it yields two active regions (docs/failover.md).
+        """
+        if self.promote_on_link_loss_s <= 0 or not math.isinf(lag) or self.primary_reachable is None:
+            return False
+        if self._link_down_s(now) < self.promote_on_link_loss_s:
+            return False
+        try:
+            reachable = self.primary_reachable()
+        except Exception as error:  # cannot tell is not "gone"
+            log_event(
+                log, logging.WARNING, "watchdog.primary_probe_failed", region=self.region, error=str(error)
+            )
+            return False
+        if reachable:
+            return False
+        metrics.incr("watchdog_link_loss_promotions")
+        return True
 
     # -- shared -----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ identity the host saw.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,11 @@ class OperatorApi:
             "this_region_active": bool(state and state.active_dc == self.region),
             "regions": regions,
             "last_failover": self._safe(self.gate.get_json, LAST_FAILOVER_KEY),
+            "watchdog": {
+                "last_action": self.watchdog.last_action,
+                "gate_replication_lag_s": _json_lag(self.watchdog.last_gate_lag_s),
+                "gate_lag_bound_s": self.watchdog.gate_lag_bound_s,
+            },
             "backlog": self._safe(self.backlog),
             "counters": metrics.snapshot(),
             "recent_problems": list(recent_problems),
@@ -182,3 +188,8 @@ def _time(body: Mapping[str, object], name: str) -> datetime | None:
     except ValueError:
         raise BadRequest(f"{name}: not an ISO 8601 time: {raw[:40]!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _json_lag(lag: float | None) -> float | str | None:
+    """``None``: the gate copy is a primary; ``"inf"``: its replication link is down (JSON has no inf)."""
+    return "inf" if lag is not None and math.isinf(lag) else lag

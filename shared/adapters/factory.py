@@ -58,6 +58,7 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         # Locally DC06's Redis may be a replica of DC04's; Azure Managed Redis (active geo-replication)
         # is writable in both regions and refuses REPLICAOF, so there is nothing to prepare there.
         prepare_promotion=_promote_replica(gate) if settings.redis.connection_string else None,
+        primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
         alias_failover=alias,
     )
 

@@ -24,6 +24,9 @@ Connection (:meth:`RedisActiveRegionGate.from_connection`, setting ``RedisConnec
   user name is the identity's object id, read from the token's ``oid`` claim
   (https://learn.microsoft.com/azure/redis/entra-for-authentication).
 
+:meth:`RedisActiveRegionGate.replication_lag_s` tells whether this copy can judge heartbeats: locally
+DC06's Redis may be a ``replicaof`` DC04's, and a stalled link lets keys expire on the stale copy.
+
 With a sharded (OSS cluster policy) database, give a hash-tagged prefix such as ``{bridge}:`` so the
 two gate keys share a slot, as a multi-key script requires.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -249,6 +253,42 @@ class RedisActiveRegionGate(ActiveRegionGate):
         with self._errors("make_writable"):
             self._client.replicaof("NO", "ONE")
 
+    def replication_lag_s(self) -> float | None:
+        """``None`` on a primary; on a replica, seconds since it last heard from its primary.
+
+        From ``INFO replication`` (https://redis.io/docs/latest/commands/info/): ``role:master`` →
+        ``None``; ``master_link_status:up`` → ``master_last_io_seconds_ago`` (whole seconds; the
+        primary sends a write or a ping at least every ``repl-ping-replica-period``); link down or a
+        sync in progress → ``math.inf``. A silent partition keeps the link "up" until ``repl-timeout``
+        (60 s by default) while the lag grows; only then does Redis declare it down.
+        """
+        with self._errors("replication_lag_s"):
+            info = self._client.info("replication")
+        return replication_lag(info)
+
+    def primary_reachable(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+        """Whether this copy's primary answers ``PING`` on a new connection within ``timeout_s``.
+
+        A primary answers for itself (``True``). A replica's primary is ``master_host:master_port``
+        of ``INFO replication``; any error reaching it is ``False``. An error reading this copy's own
+        ``INFO`` raises ``ServiceUnavailable``, like every other call.
+        """
+        with self._errors("primary_reachable"):
+            info = self._client.info("replication")
+        if info.get("role") == "master":
+            return True
+        primary = redis.Redis(
+            host=str(info.get("master_host")),
+            port=int(info.get("master_port", 0)),
+            **_client_options(timeout_s),
+        )
+        try:
+            return bool(primary.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            primary.close()
+
     def follow(self, host: str, port: int) -> None:
         """Become a replica of ``host:port`` again (``REPLICAOF``): local failback and tests only."""
         with self._errors("follow"):
@@ -280,6 +320,16 @@ class RedisActiveRegionGate(ActiveRegionGate):
             # Fails closed: the cached reader turns this into RegionNotActive until an operator fixes it.
             raise ServiceUnavailable("redis", f"{operation}: gate keys inconsistent ({dc!r}, {epoch!r})")
         return GateState(str(dc), int(str(epoch)))
+
+
+def replication_lag(info: Mapping[str, Any]) -> float | None:
+    """:meth:`RedisActiveRegionGate.replication_lag_s` from a parsed ``INFO replication`` section."""
+    if info.get("role") == "master":
+        return None
+    if info.get("master_link_status") != "up" or info.get("master_sync_in_progress"):
+        return math.inf
+    last_io = int(info.get("master_last_io_seconds_ago", -1))
+    return float(last_io) if last_io >= 0 else math.inf
 
 
 def _client_options(timeout_s: float) -> dict[str, Any]:

@@ -24,6 +24,8 @@ class InMemoryGate(Twin, ActiveRegionGate):
         self._beats: dict[str, tuple[datetime, float]] = {}
         self._sequences: dict[int, int] = {}
         self._docs: dict[str, str] = {}
+        #: What :meth:`replication_lag_s` answers: ``None`` (a primary), seconds, or ``math.inf``.
+        self.replication_lag: float | None = None
 
     def read(self) -> GateState | None:
         self._check()
@@ -72,3 +74,7 @@ class InMemoryGate(Twin, ActiveRegionGate):
         self._check()
         raw = self._docs.get(key)
         return None if raw is None else cast(dict[str, object], json.loads(raw))
+
+    def replication_lag_s(self) -> float | None:
+        self._check()
+        return self.replication_lag
