@@ -121,6 +121,9 @@ def specs(root: Path, port_base: int, local: Path) -> dict[str, ServiceSpec]:
             *("--dir", str(local / name)),
             # A replica syncs at once instead of after the default 5 s of waiting for more replicas.
             *("--repl-diskless-sync-delay", "0"),
+            # A primary pings its replicas every second (default 10 s), so a linked replica's lag
+            # (INFO master_last_io_seconds_ago) stays below the Watchdog's HEARTBEAT_TTL_S / 2 when idle.
+            *("--repl-ping-replica-period", "1"),
         ]
         if replica_of is not None:
             command += ["--replicaof", HOST, str(replica_of)]

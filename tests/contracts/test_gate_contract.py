@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 import uuid
@@ -170,6 +171,9 @@ class GateContract:
         gate.put_json("status", {"region": "DC06"})
         assert gate.get_json("status") == {"region": "DC06"}
 
+    def test_a_primary_copy_is_authoritative(self, store: GateStore) -> None:
+        assert store.client().replication_lag_s() is None
+
     def test_server_going_away_raises_service_unavailable(self, store: GateStore) -> None:
         gate = store.client()
         state = gate.initialise("DC04")
@@ -183,6 +187,7 @@ class GateContract:
             lambda: gate.next_sequence(1),
             lambda: gate.put_json("k", {"a": 1}),
             lambda: gate.get_json("k"),
+            gate.replication_lag_s,
         ]
         for call in calls:
             with pytest.raises(ServiceUnavailable) as caught:
@@ -224,6 +229,12 @@ class TestInMemoryGate(GateContract):
     @pytest.fixture
     def store(self) -> Iterator[GateStore]:
         yield _MemoryStore()
+
+    def test_replication_lag_is_what_the_test_sets(self) -> None:
+        gate = InMemoryGate()
+        for lag in (0.0, 20.0, math.inf, None):
+            gate.replication_lag = lag
+            assert gate.replication_lag_s() == lag
 
 
 class _RedisStore(GateStore):
@@ -284,6 +295,10 @@ class TestRedisReplica:
         assert (dc04.role(), dc06.role()) == ("master", "replica")
         state = dc04.flip(dc04.initialise("DC04"), "DC06")
         assert eventually(lambda: dc06.read() == state)
+        lag = dc06.replication_lag_s()
+        assert lag is not None and 0 <= lag <= 1  # linked: it has just heard from its primary
+        assert dc04.replication_lag_s() is None
+        assert dc06.primary_reachable() and dc04.primary_reachable()
         with pytest.raises(ServiceUnavailable, match="ReadOnlyError"):
             dc06.flip(state, "DC04")  # a replica refuses writes until it is made writable
         redis.Redis.from_url(stack["STACK_REDIS_DC04"]).delete(f"{prefix}active_dc", f"{prefix}active_epoch")
@@ -407,3 +422,44 @@ class TestRedisReplicaLag:
                 assert eventually(lambda: _reads(dc06) == second, within_s=20)
         finally:
             pair.down()
+
+    def test_replication_lag_grows_while_held_and_is_infinite_once_the_primary_is_gone(
+        self, tmp_path: Path
+    ) -> None:
+        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+        try:
+            pair.start_service("redis-dc04")
+            pair.start_service("redis-dc06")
+            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+            with TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link:
+                dc06.follow("127.0.0.1", link.port)
+                state = dc04.initialise("DC04")
+                assert eventually(lambda: _reads(dc06) == state and _lag(dc06) == 0.0)
+
+                link.cut("hold")  # a silent stall: Redis keeps the link "up" until repl-timeout
+                assert eventually(lambda: (_lag(dc06) or 0.0) >= 3.0, within_s=10)
+                lag = _lag(dc06)
+                assert lag is not None and not math.isinf(lag)
+                assert not dc06.primary_reachable(timeout_s=0.3)  # the road to it is held too
+
+                link.restore()
+                assert eventually(lambda: (_lag(dc06) or math.inf) <= 1.0, within_s=20)
+                assert dc06.primary_reachable()
+
+                pair.stop_service("redis-dc04")  # the primary is gone: the link goes down at once
+                assert eventually(lambda: _lag(dc06) == math.inf, within_s=10)
+                assert not dc06.primary_reachable(timeout_s=0.3)
+                assert dc06.read() == state  # the copy still answers, from what it last heard
+
+                dc06.make_writable()
+                assert dc06.replication_lag_s() is None  # promoted: a primary again
+        finally:
+            pair.down()
+
+
+def _lag(gate: RedisActiveRegionGate) -> float | None:
+    try:
+        return gate.replication_lag_s()
+    except ServiceUnavailable:
+        return math.inf
