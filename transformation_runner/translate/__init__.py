@@ -28,7 +28,7 @@ from transformation_runner.translate.errors import (
     MissingElement,
     TranslationError,
 )
-from transformation_runner.translate.model import AppHeader, Entry, StatementEnd, StatementHeader
+from transformation_runner.translate.model import AppHeader, StatementEnd, StatementHeader
 from transformation_runner.translate.mt950 import Page, SeriesWriter
 
 __all__ = [
@@ -99,12 +99,15 @@ def _pages(body: bytes, options: TranslationOptions, headers: list[StatementHead
     app: AppHeader | None = None
     writer: SeriesWriter | None = None
     for event in camt053.read(body, options.max_bytes):
-        if isinstance(event, Entry):
+        if isinstance(event, list):
             assert writer is not None
-            page = writer.add(event)
-            if page is None:
-                continue
-        elif isinstance(event, StatementHeader):
+            add = writer.add
+            for entry in event:
+                page = add(entry)
+                if page is not None:
+                    yield page
+            continue
+        if isinstance(event, StatementHeader):
             headers.append(event)
             writer = SeriesWriter(
                 event,

@@ -39,7 +39,8 @@ from transformation_runner.translate.model import (
     StatementHeader,
 )
 
-Event = AppHeader | StatementHeader | Entry | StatementEnd
+Event = AppHeader | StatementHeader | list[Entry] | StatementEnd
+ENTRY_BATCH = 512  # entries parsed, then read, then mapped together: better locality than one by one
 CAMT053 = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d{2})")
 SUPPORTED_VERSIONS = range(2, 14)
 _ISO_MESSAGE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:([a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2})")
@@ -161,6 +162,19 @@ class _Reader:
         self.header: StatementHeader | None = None
         self.announced = False
         self.entries = 0
+        self.pending: list[etree._Element] = []  # ended Ntry elements not read yet
+
+    def flush(self) -> list[Entry]:
+        """Read the pending entries (one batch), then empty and unlink them."""
+        pending, names = self.pending, self.local
+        first = self.entries + 1
+        batch = [read_entry(element, names, number) for number, element in enumerate(pending, first)]
+        self.entries += len(batch)
+        for element in pending:
+            element.clear()
+        _release(pending[-1])
+        self.pending = []
+        return batch
 
     def start(self, local: str, element: etree._Element) -> None:
         if local == "Document" and self.find is None:
@@ -208,15 +222,10 @@ class _Reader:
             header.balances.append(_balance(element, find, path))
             _release(element)
             return
-        self.entries += 1
         if not self.announced:
             self.announced = True
             yield header
-        yield read_entry(element, self.local, self.entries)
-        # Entries are emptied at once and unlinked in batches (index() is linear).
-        element.clear()
-        if self.entries % 256 == 0:
-            _release(element)
+        self.pending.append(element)
 
 
 def _events(body: bytes) -> Iterator[Event]:
@@ -234,30 +243,33 @@ def _events(body: bytes) -> Iterator[Event]:
     reader = _Reader()
     locals_: dict[str, str] = {}
     entry_tag = ""  # the Document's qualified Ntry tag, once known
-    names = reader.local
+    pending = reader.pending
     for event, element in context:
         tag = element.tag
         if tag == entry_tag:
-            # Fast path, most events: the same steps as _Reader.start/end for an entry of a statement
-            # whose header is out already.
+            # Fast path, most events: an entry of a statement whose header is out already waits
+            # in the batch (the same steps as _Reader.end without the generator).
             if event == "start":
                 continue
             if reader.announced and reader.header is not None:
-                reader.entries += 1
-                yield read_entry(element, names, reader.entries)
-                element.clear()
-                if reader.entries % 256 == 0:
-                    _release(element)
+                pending.append(element)
+                if len(pending) >= ENTRY_BATCH:
+                    yield reader.flush()
+                    pending = reader.pending
                 continue
+        if pending:  # anything else comes after the entries read so far
+            yield reader.flush()
+            pending = reader.pending
         local = locals_.get(tag)
         if local is None:
             local = locals_[tag] = tag.rpartition("}")[2]
         if event == "start":
             reader.start(local, element)
             if reader.find is not None and not entry_tag:
-                entry_tag, names = _qualified(reader.find.namespace, "Ntry"), reader.local
+                entry_tag = _qualified(reader.find.namespace, "Ntry")
         else:
             yield from reader.end(local, element)
+            pending = reader.pending
     if reader.find is None:
         raise NotCamt053("no ISO 20022 Document element found")
     if reader.statements == 0:
