@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import redis
-
 import bootstrap
+from local.drill.replica_lag import replica_lag
 from local.drill.run import Context, Scenario
 from local.servicebus.config import QueueConfig
 from shared.adapters.folder_mq import FolderMqSource
@@ -151,22 +150,6 @@ def stale_switch(context: Context) -> None:
 def throughput(context: Context) -> None:
     """No faults: everything put at once, to measure what one region delivers per second."""
     context.wait_delivered(0.9)
-
-
-def replica_lag(context: Context, hold_s: float = 20.0) -> None:
-    """Scenario 9: DC06 reads the gate from its Redis replica; replication stalls (held link) while
-    DC04, alive, stays active on the primary. DC06 sees DC04's heartbeat expire on its stale copy."""
-    harness = context.harness
-    replica = redis.Redis(host="127.0.0.1", port=harness.stack.port("redis-dc06"))
-    link = harness.proxy(harness.stack.port("redis-dc04"))
-    replica.replicaof("127.0.0.1", link.port)  # DC06 now replicates through the proxy
-    context.wait_delivered(0.3)
-    link.cut("hold")
-    held_at = harness.mark("hold DC04 -> DC06 replication").at
-    context.pause(hold_s)
-    link.restore()
-    harness.mark("restore replication", f"DC06 role {replica.role()[0]!r}")
-    context.notes.append(f"replication held {hold_s:.0f} s from t={held_at:.0f}")
 
 
 def two_queue_builders(context: Context, seconds: float = 20.0) -> None:
