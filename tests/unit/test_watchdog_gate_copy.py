@@ -8,12 +8,15 @@ import math
 
 import pytest
 
-from shared.errors import ServiceUnavailable
+import bootstrap
+from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.memory import InMemoryGate
 from shared.model import GateState
+from shared.settings import Settings
 from shared.telemetry import metrics
+from tests.unit.test_settings import LOCAL
 from tests.unit.test_watchdog import make_watchdog, promote_after_death
-from tests.unit.twins import Shared
+from tests.unit.twins import Shared, twin_ports
 from watchdog.controller import LAST_FAILOVER_KEY, Watchdog
 from watchdog.operator import OperatorApi
 
@@ -173,6 +176,16 @@ def test_link_loss_respects_health_and_the_automatic_promotion_switch(shared: Sh
     manual = make_watchdog(shared, "DC06", auto_promote=False, **options)
     assert ticks(shared, manual, 20)[-1] == "passive: active heartbeat missing, automatic promotion is off"
     assert shared.gate.read() == GateState("DC04", 1)
+
+
+def test_the_link_loss_setting_is_wired_defaults_to_never_and_refuses_a_negative() -> None:
+    default = bootstrap.wire(Settings.from_mapping(LOCAL), twin_ports()).watchdog
+    assert default.promote_on_link_loss_s == 0.0
+    env = {**LOCAL, "PROMOTE_ON_GATE_LINK_LOSS_S": "120"}
+    assert bootstrap.wire(Settings.from_mapping(env), twin_ports()).watchdog.promote_on_link_loss_s == 120.0
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(ConfigurationError, match="PROMOTE_ON_GATE_LINK_LOSS_S"):
+            Settings.from_mapping({**LOCAL, "PROMOTE_ON_GATE_LINK_LOSS_S": bad})
 
 
 # -- the drill's hazard (scenario 9) ----------------------------------------------------------------
