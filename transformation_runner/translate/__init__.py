@@ -101,11 +101,7 @@ def _pages(body: bytes, options: TranslationOptions, headers: list[StatementHead
     for event in camt053.read(body, options.max_bytes):
         if isinstance(event, list):
             assert writer is not None
-            add = writer.add
-            for entry in event:
-                page = add(entry)
-                if page is not None:
-                    yield page
+            yield from writer.add(event)
             continue
         if isinstance(event, StatementHeader):
             headers.append(event)

@@ -17,6 +17,7 @@ Identification Code" list.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 DEFAULT_CODE = "NMSC"
 SWIFT_SHAPED = re.compile(r"S[0-9]{3}|[NF][A-Z0-9]{3}")
@@ -69,10 +70,14 @@ DOMAIN_CODES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def transaction_type(
     proprietary: str | None, domain: str | None, family: str | None, subfamily: str | None
 ) -> str:
-    """Field 61 subfield 6 for one entry's ``BkTxCd`` (see the module docstring for the rule)."""
+    """Field 61 subfield 6 for one entry's ``BkTxCd`` (see the module docstring for the rule).
+
+    Cached: a statement uses a handful of bank transaction codes over and over.
+    """
     if proprietary and SWIFT_SHAPED.fullmatch(proprietary):
         return proprietary
     if subfamily and subfamily in SUBFAMILY_CODES:

@@ -28,6 +28,11 @@ NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
 _DECIMAL_PARTS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?")  # amounts._DECIMAL, with groups
+# A 16x reference that needs no change at all: X characters only, no space at either end and no two in
+# a row (so to_x() returns it unchanged), no "/" at either end and no "//" (the slash rule).
+_PLAIN_REFERENCE = re.compile(
+    r"(?!.*//)(?!.*  )[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+ ]{0,14}[A-Za-z0-9\-?:().,'+])?"
+)
 
 
 def note(notes: Notes, field: str, action: str, path: str, *, original: object, value: object) -> None:
@@ -149,7 +154,9 @@ def _reference(notes: Notes, entry: Entry, path: str) -> str:
     return NONREF
 
 
-def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) -> tuple[Decimal, str]:
+def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
+    notes: Notes, entry: Entry, currency: str, statement: str
+) -> tuple[Decimal, str]:
     """Field 61 (with subfield 9 on its second line) and the entry's signed amount.
 
     Runs once per entry: the references and the details take an inline path when they need no
@@ -178,13 +185,17 @@ def statement_line(notes: Notes, entry: Entry, currency: str, statement: str) ->
         first = entry.entry_reference
     else:
         first = entry.end_to_end_id if entry.indicator == "CRDT" else entry.instruction_id
-    reference = to_x(first) if first is not None and first != NOT_PROVIDED else ""
-    if reference != first or len(reference) > 16 or not validate_reference(reference):
+    if first is None or first == NOT_PROVIDED or _PLAIN_REFERENCE.fullmatch(first) is None:
         reference = _reference(notes, entry, path)
+    else:
+        reference = first
     line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{reference}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
-        line += _servicer_reference(notes, servicer, path)
+        if _PLAIN_REFERENCE.fullmatch(servicer) is None:
+            line += _servicer_reference(notes, servicer, path)
+        else:
+            line += "//" + servicer
     info = entry.entry_info or entry.transaction_info
     if not info:
         return amount, line

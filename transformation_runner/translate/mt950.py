@@ -104,7 +104,6 @@ class SeriesWriter:
         self.running, self.opening_date, _ = fields.balance_field(opening, self.currency)
         self.used = {opening.path}
         self.page = 1
-        self.entries = 0
         self.lines: list[str] = []
         self.size = 0
         self.open_field = "60F"
@@ -150,28 +149,39 @@ class SeriesWriter:
         )
         return interim
 
-    def add(self, entry: Entry) -> Page | None:
-        """Map one entry to field 61 (booked entries only); return a page when one fills up."""
-        if entry.status is not None and entry.status != BOOKED:
-            path = f"{self.path}/Ntry[{entry.number}]/Sts"
-            fields.note(self.notes, "61", "dropped", path, original=entry.status, value=None)
-            return None
-        notes = self.notes
-        mark = len(notes)
-        amount, line = fields.statement_line(notes, entry, self.currency, self.path)
-        length = len(line) + 6  # CRLF ":61:" line
-        page = None
-        if self.lines and self.fixed + self.size + length > MAX_BLOCK4:
-            # This entry opens the next page: its findings go with it.
-            carried = notes[mark:]
-            del notes[mark:]
-            page = self._page(self.running, "62M", self.interim_date, last=None)
-            self.notes = carried
-        self.lines.append(line)
-        self.size += length
-        self.entries += 1
-        self.running += amount
-        return page
+    def add(self, entries: list[Entry]) -> list[Page]:
+        """Map entries to field 61 lines (booked entries only); return the pages they fill up.
+
+        Runs once per batch of entries (see :mod:`.camt053`): the per-entry state is kept in local
+        variables and written back before a page is cut and at the end.
+        """
+        statement_line, currency, path = fields.statement_line, self.currency, self.path
+        notes, lines, size, running = self.notes, self.lines, self.size, self.running
+        room = MAX_BLOCK4 - self.fixed
+        pages = []
+        for entry in entries:
+            status = entry.status
+            if status is not None and status != BOOKED:
+                fields.note(
+                    notes, "61", "dropped", f"{path}/Ntry[{entry.number}]/Sts", original=status, value=None
+                )
+                continue
+            mark = len(notes)
+            amount, line = statement_line(notes, entry, currency, path)
+            length = len(line) + 6  # CRLF ":61:" line
+            if lines and size + length > room:
+                # This entry opens the next page: its findings go with it.
+                carried = notes[mark:]
+                del notes[mark:]
+                self.lines, self.size, self.running = lines, size, running
+                pages.append(self._page(running, "62M", self.interim_date, last=None))
+                notes = self.notes = carried
+                lines, size = self.lines, 0
+            lines.append(line)
+            size += length
+            running += amount
+        self.lines, self.size, self.running = lines, size, running
+        return pages
 
     def finish(self) -> Page:
         """Close the series: check the arithmetic, write 62F (and 64), return the last page."""
