@@ -42,7 +42,7 @@ param messageWayQueue = 'MESSAGEWAY.IN'
 param alwaysReadyInstances = 1
 param tuning = {
   GATE_CACHE_TTL_S: '2'
-  HEARTBEAT_TTL_S: '10'
+  HEARTBEAT_TTL_S: '30'
   WATCHDOG_MISSES: '3'
   FAILOVER_SAFETY_MARGIN_S: '5'
   AUTO_PROMOTE: 'true'

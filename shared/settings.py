@@ -134,7 +134,12 @@ class Settings:
     messageway_outbox_dir: str = _setting("MESSAGEWAY_OUTBOX_DIR", default="", doc="folder mode only")
     # Protocol tunables (docs/failover.md explains each trade-off).
     gate_cache_ttl_s: float = _setting("GATE_CACHE_TTL_S", _positive(float), default="2")
-    heartbeat_ttl_s: float = _setting("HEARTBEAT_TTL_S", _positive(float), default="10")
+    heartbeat_ttl_s: float = _setting(
+        "HEARTBEAT_TTL_S",
+        _positive(float),
+        default="30",
+        doc="> GATE_CACHE_TTL_S and >= 2 x the Watchdog interval (docs/failover.md)",
+    )
     watchdog_misses: int = _setting("WATCHDOG_MISSES", _positive(int), default="3")
     failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
@@ -224,6 +229,13 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required when MQ_MODE=ibmmq")
     if values.get("messageway_mode") == "folder" and not values.get("messageway_outbox_dir"):
         problems.append("MESSAGEWAY_OUTBOX_DIR: required when MESSAGEWAY_MODE=folder")
+    heartbeat, cache = values.get("heartbeat_ttl_s"), values.get("gate_cache_ttl_s")
+    if heartbeat is not None and cache is not None and heartbeat <= cache:
+        # docs/failover.md, "What must stay true whatever the values".
+        problems.append(
+            f"HEARTBEAT_TTL_S/GATE_CACHE_TTL_S: HEARTBEAT_TTL_S ({heartbeat:g}) must be greater "
+            f"than GATE_CACHE_TTL_S ({cache:g})"
+        )
     return problems
 
 

@@ -70,3 +70,25 @@ def test_the_example_settings_file_lists_every_setting() -> None:
     missing = [name for name in setting_names() if name not in example]
     assert missing == []
     assert Settings.from_mapping({**LOCAL, **{k: v for k, v in example.items() if k not in LOCAL and v}})
+
+
+@pytest.mark.parametrize(("heartbeat", "cache"), [("2", "2"), ("1", "2"), ("0.5", "1")])
+def test_a_heartbeat_ttl_not_above_the_gate_cache_ttl_is_refused(heartbeat: str, cache: str) -> None:
+    env = {**LOCAL, "HEARTBEAT_TTL_S": heartbeat, "GATE_CACHE_TTL_S": cache}
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_mapping(env)
+    text = str(caught.value)
+    assert "HEARTBEAT_TTL_S" in text
+    assert "GATE_CACHE_TTL_S" in text
+    assert "must be greater than" in text
+
+
+def test_a_heartbeat_ttl_above_the_gate_cache_ttl_is_accepted() -> None:
+    settings = Settings.from_mapping({**LOCAL, "HEARTBEAT_TTL_S": "3", "GATE_CACHE_TTL_S": "1"})
+    assert (settings.heartbeat_ttl_s, settings.gate_cache_ttl_s) == (3.0, 1.0)
+
+
+def test_the_default_heartbeat_ttl_is_two_default_watchdog_ticks() -> None:
+    settings = Settings.from_mapping(LOCAL)
+    assert settings.watchdog_schedule == "*/15 * * * * *"
+    assert settings.heartbeat_ttl_s == 30.0

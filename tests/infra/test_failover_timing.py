@@ -1,0 +1,129 @@
+"""The failover timing settings keep the invariants of docs/failover.md ("What must stay true").
+
+For the Azure parameter files, the local example settings and the local host's defaults:
+
+* ``HEARTBEAT_TTL_S`` >= 2 x the Watchdog interval: a live region beats every interval, so its key
+  never expires between beats, and the gate copy bound ``HEARTBEAT_TTL_S / 2`` holds
+  (watchdog/controller.py ``gate_lag_bound_s``);
+* ``HEARTBEAT_TTL_S`` > ``GATE_CACHE_TTL_S`` (also refused by ``Settings.from_mapping``).
+
+The Watchdog interval is the longest gap between two firings of ``WATCHDOG_SCHEDULE``, an NCRONTAB
+expression with seconds (``{second} {minute} {hour} {day} {month} {day-of-week}``,
+https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+The small reader below supports what the project uses in the second and minute fields (``*``,
+``N``, ``*/N``, comma lists of those) and ``*`` elsewhere; anything else fails the test loudly.
+The Azure column of the tunables table in docs/failover.md must state the parameter files' values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import pytest
+
+from local.host import FAST_SETTINGS
+from tests.infra.bicep import INFRA, ROOT, parse_bicepparam
+
+REGION_TUNING = {
+    name: parse_bicepparam(INFRA / f"{name}.bicepparam").values["tuning"] for name in ("dc04", "dc06")
+}
+EXAMPLE = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+
+
+def _field(text: str, size: int) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        if part == "*":
+            values.update(range(size))
+        elif part.startswith("*/") and part[2:].isdigit() and int(part[2:]) > 0:
+            values.update(range(0, size, int(part[2:])))
+        elif part.isdigit() and int(part) < size:
+            values.add(int(part))
+        else:
+            raise ValueError(f"unsupported NCRONTAB field {text!r}")
+    return values
+
+
+def ncrontab_interval_s(expression: str) -> int:
+    """The longest gap in seconds between two firings of a six-field NCRONTAB expression."""
+    parts = expression.split()
+    if len(parts) != 6 or any(p != "*" for p in parts[2:]):
+        raise ValueError(f"unsupported NCRONTAB expression {expression!r}")
+    seconds, minutes = _field(parts[0], 60), _field(parts[1], 60)
+    firings = sorted(m * 60 + s for m in minutes for s in seconds)
+    gaps = [b - a for a, b in itertools.pairwise(firings)]
+    gaps.append(firings[0] + 3600 - firings[-1])  # the hour wraps (hours are all "*")
+    return max(gaps)
+
+
+def test_the_ncrontab_reader() -> None:
+    assert ncrontab_interval_s("*/15 * * * * *") == 15
+    assert ncrontab_interval_s("*/5 * * * * *") == 5
+    assert ncrontab_interval_s("* * * * * *") == 1
+    assert ncrontab_interval_s("0 */5 * * * *") == 300
+    assert ncrontab_interval_s("0 * * * * *") == 60
+    assert ncrontab_interval_s("*/25 * * * * *") == 25  # 0, 25, 50: the longest gap counts
+    assert ncrontab_interval_s("0,10 * * * * *") == 50
+    for bad in ("*/15 * * * *", "0 0 */2 * * *", "1-5 * * * * *", "*/0 * * * * *"):
+        with pytest.raises(ValueError, match="unsupported"):
+            ncrontab_interval_s(bad)
+
+
+def _cases() -> list[tuple[str, float, float, float]]:
+    """(where, heartbeat TTL, gate cache TTL, Watchdog interval) of every configuration we ship."""
+    cases = [
+        (
+            f"infra/{name}.bicepparam",
+            float(tuning["HEARTBEAT_TTL_S"]),
+            float(tuning["GATE_CACHE_TTL_S"]),
+            float(ncrontab_interval_s(tuning["WATCHDOG_SCHEDULE"])),
+        )
+        for name, tuning in REGION_TUNING.items()
+    ]
+    cases.append(
+        (
+            "local.settings.json.example",
+            float(EXAMPLE["HEARTBEAT_TTL_S"]),
+            float(EXAMPLE["GATE_CACHE_TTL_S"]),
+            float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
+        )
+    )
+    region_source = (ROOT / "local" / "region.py").read_text()
+    default_interval = re.search(r'environ\.get\("WATCHDOG_INTERVAL_S", "([0-9.]+)"\)', region_source)
+    assert default_interval, "local/region.py no longer reads WATCHDOG_INTERVAL_S with a default"
+    cases.append(
+        (
+            "local/host.py FAST_SETTINGS",
+            float(FAST_SETTINGS["HEARTBEAT_TTL_S"]),
+            float(FAST_SETTINGS["GATE_CACHE_TTL_S"]),
+            float(FAST_SETTINGS.get("WATCHDOG_INTERVAL_S", default_interval.group(1))),
+        )
+    )
+    return cases
+
+
+@pytest.mark.parametrize(("where", "heartbeat", "cache", "interval"), _cases(), ids=str)
+def test_the_heartbeat_outlives_two_watchdog_ticks_and_the_gate_cache(
+    where: str, heartbeat: float, cache: float, interval: float
+) -> None:
+    assert heartbeat >= 2 * interval, f"{where}: HEARTBEAT_TTL_S {heartbeat} < 2 x interval {interval}"
+    assert heartbeat > cache, f"{where}: HEARTBEAT_TTL_S {heartbeat} <= GATE_CACHE_TTL_S {cache}"
+
+
+_ROW = re.compile(r"^\| `([A-Z_]+)`[^|]*\|.*\| \*\*(?:`([^`]+)`|([^*]+))\*\*[^|]*\|$")
+
+
+def test_the_failover_doc_states_the_azure_values_of_the_parameter_files() -> None:
+    rows = {
+        m.group(1): (m.group(2) or m.group(3)).strip()
+        for line in (ROOT / "docs" / "failover.md").read_text().splitlines()
+        if (m := _ROW.match(line))
+    }
+    checked = set(rows) & set(REGION_TUNING["dc04"])
+    assert {"HEARTBEAT_TTL_S", "WATCHDOG_SCHEDULE", "GATE_CACHE_TTL_S"} <= checked
+    for name in sorted(checked):
+        for region, tuning in REGION_TUNING.items():
+            stated = f"docs/failover.md {name}={rows[name]!r}, {region}={tuning[name]!r}"
+            assert rows[name] == tuning[name], stated
