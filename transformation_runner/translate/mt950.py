@@ -222,11 +222,12 @@ class SeriesWriter:
         ]
         tail = [(tag, close), ("64", last)] if last else [(tag, close)]
         text = [f":{name}:{value}" for name, value in head]
-        if self.lines:
-            text.append(":61:" + "\r\n:61:".join(self.lines))
+        joined = ":61:" + "\r\n:61:".join(self.lines) if self.lines else ""
+        if joined:
+            text.append(joined)
         text.extend(f":{name}:{value}" for name, value in tail)
         block4 = "\r\n" + "\r\n".join(text) + "\r\n-"
-        validate_page(block4, head, self.lines, tail)
+        validate_page(block4, head, self.lines, tail, joined)
         report: list[dict[str, object]] = [
             {
                 "kind": "message",

@@ -22,7 +22,7 @@ anchored regex with a named group per subfield (python-stdnum and wolph/mt940 wo
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from transformation_runner.translate.charset import X_CLASS
 
@@ -75,16 +75,33 @@ def compile_field(subfields: Sequence[tuple[str, str]], *, plain_x: bool = False
     separators (``//``) stay outside the captured value. ``plain_x`` drops the ``//`` guard of
     :func:`notation_to_regex` (a faster, wider pattern: its ``x`` runs may hold ``//``).
     """
+    return re.compile(field_regex(subfields, plain_x=plain_x) + r"\Z")
+
+
+def field_regex(
+    subfields: Sequence[tuple[str, str]],
+    *,
+    plain_x: bool = False,
+    named: bool = True,
+    rules: Mapping[str, Callable[[str], str]] | None = None,
+) -> str:
+    """The unanchored regex of :func:`compile_field`; ``named=False`` leaves the groups unnamed
+    (so the fragment can repeat in one pattern) and ``rules`` rewrites a subfield's regex by name
+    (to add a rule the notation cannot say, e.g. a look-ahead)."""
     parts: list[str] = []
     for index, (name, notation) in enumerate(subfields):
         following = subfields[index + 1][1] if index + 1 < len(subfields) else ""
         separated = not plain_x and following.startswith(("//", "[//"))
+        rule = (rules or {}).get(name)
+        group = f"(?P<{name}>" if named else "(?:"
         if notation.startswith("[") and notation.endswith("]"):
             inner = notation[1:-1]
             prefix = re.match(r"(\$|//|/)?", inner)
             lead = prefix.group(0) if prefix else ""
             body = notation_to_regex(inner[len(lead) :], separated)
-            parts.append(f"(?:{notation_to_regex(lead) if lead else ''}(?P<{name}>{body}))?")
+            body = rule(body) if rule else body
+            parts.append(f"(?:{notation_to_regex(lead) if lead else ''}{group}{body}))?")
         else:
-            parts.append(f"(?P<{name}>{notation_to_regex(notation, separated)})")
-    return re.compile("".join(parts) + r"\Z")
+            body = notation_to_regex(notation, separated)
+            parts.append(f"{group}{rule(body) if rule else body})")
+    return "".join(parts)

@@ -10,7 +10,7 @@ from transformation_runner.translate.amounts import amount_text, format_amount, 
 from transformation_runner.translate.charset import is_x, to_x, truncate
 from transformation_runner.translate.codes import transaction_type
 from transformation_runner.translate.errors import InvalidOutput
-from transformation_runner.translate.mt950_format import validate_block4, validate_field
+from transformation_runner.translate.mt950_format import validate_block4, validate_field, validate_page
 from transformation_runner.translate.notation import compile_field, notation_to_regex
 
 
@@ -74,6 +74,50 @@ def test_field_61_subfields_split_as_the_handbook_shows() -> None:
 def test_invalid_fields_are_caught(tag: str, value: str) -> None:
     with pytest.raises(InvalidOutput):
         validate_field(tag, value)
+
+
+_HEAD = [("20", "A"), ("25", "B"), ("28C", "1/1"), ("60F", "C240101EUR1,")]
+_TAIL = [("62F", "C240101EUR1,")]
+_GOOD_61 = [
+    "0905280528RD1058,47S103494931//3841188\r\nFAVOUR H.F. JANSSEN",
+    "090528D1,NTRFNONREF",
+    "090528C1,NTRFNONREF//123",  # the reference ends where "//" starts
+    "090528C1,NTRFA/B//C/D\r\nX:-",
+    "240229RC12,5NMSCREF",
+]
+_BAD_61 = [
+    "090528X1,NTRFNONREF",  # mark
+    "090532D1,NTRFNONREF",  # calendar date
+    "090528D1,NTRF/REF",  # reference starts with "/"
+    "090528D1,NTRFREF/",  # reference ends with "/"
+    "090528D1,NTRFREF/\r\nDETAILS",
+    "090528D1,NTRFNONREF\r\n-DETAILS",  # continuation line starts with "-"
+    "090528D1,NTRFNONREF\r\n:DETAILS",
+    "090528D1,5,NTRFNONREF",  # two commas
+    "090528D123456789012345,NTRFNONREF",  # amount over 15 characters
+    "090528D1,NTRF" + "R" * 17,
+    "230229C1,NTRFNONREF",  # not a leap year
+]
+
+
+def _page(lines: list[str]) -> str:
+    fields = [*_HEAD, *(("61", line) for line in lines), *_TAIL]
+    return "\r\n" + "\r\n".join(f":{tag}:{value}" for tag, value in fields) + "\r\n-"
+
+
+def test_a_page_of_field_61_lines_is_checked_as_each_line_alone() -> None:
+    # validate_page checks all 61 lines of a page in one match; it must accept exactly what
+    # validate_field accepts line by line, and refuse with validate_field's own message.
+    for line in _GOOD_61:
+        validate_field("61", line)
+    validate_page(_page(_GOOD_61), _HEAD, _GOOD_61, _TAIL)
+    for bad in _BAD_61:
+        with pytest.raises(InvalidOutput) as alone:
+            validate_field("61", bad)
+        for lines in ([bad], [*_GOOD_61, bad], [bad, *_GOOD_61], [*_GOOD_61[:2], bad, *_GOOD_61[2:]]):
+            with pytest.raises(InvalidOutput) as paged:
+                validate_page(_page(lines), _HEAD, lines, _TAIL)
+            assert str(paged.value) == str(alone.value)
 
 
 def test_block4_order_length_and_framing() -> None:
