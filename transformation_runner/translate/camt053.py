@@ -23,7 +23,7 @@ from io import BytesIO
 
 from lxml import etree
 
-from transformation_runner.translate.entries import entry_tags, read_entry, text
+from transformation_runner.translate.entries import CodeCache, entry_tags, read_entry, text
 from transformation_runner.translate.errors import (
     InvalidXml,
     MissingElement,
@@ -163,12 +163,14 @@ class _Reader:
         self.announced = False
         self.entries = 0
         self.pending: list[etree._Element] = []  # ended Ntry elements not read yet
+        self.codes: CodeCache = {}  # BkTxCd subtrees read so far
 
     def flush(self) -> list[Entry]:
         """Read the pending entries (one batch), then empty and unlink them."""
         pending, names = self.pending, self.local
         first = self.entries + 1
-        batch = [read_entry(element, names, number) for number, element in enumerate(pending, first)]
+        codes = self.codes
+        batch = [read_entry(element, names, number, codes) for number, element in enumerate(pending, first)]
         self.entries += len(batch)
         for element in pending:
             element.clear()

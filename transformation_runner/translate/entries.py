@@ -47,11 +47,18 @@ def _clean(value: str | None) -> str | None:
     return (value and value.strip()) or None
 
 
-def read_entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entry:  # noqa: PLR0912 - one flat dispatch
-    """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...)."""
+def read_entry(  # noqa: PLR0912 - one flat dispatch
+    ntry: etree._Element, names: dict[str, str], number: int, codes: CodeCache | None = None
+) -> Entry:
+    """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...).
+
+    ``codes`` remembers what each distinct ``BkTxCd`` subtree reads as, keyed by its serialisation
+    (the subtree is all the reading depends on); statements repeat a handful of codes, and one
+    serialisation costs less than walking the five or more elements of the subtree.
+    """
     amount = currency = indicator = reversal = status = value_date = booking_date = None
     servicer = entry_reference = entry_info = None
-    code: _Code = (None, None, None, None)
+    code: _Code = _NO_CODE
     details: _Details = (None, None, None, None, 0)
     for child in ntry:
         name = names.get(child.tag)
@@ -78,7 +85,16 @@ def read_entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entr
             value = child.text
             servicer = (value and value.strip()) or None
         elif name == "BkTxCd":
-            code = _bank_transaction_code(child, names, code)
+            if codes is None or code is not _NO_CODE:  # a repeated BkTxCd reads on from the first
+                code = _bank_transaction_code(child, names, code)
+            else:
+                key = etree.tostring(child, with_tail=False)
+                read = codes.get(key)
+                if read is None:
+                    if len(codes) >= _MAX_CODES:
+                        codes.clear()
+                    read = codes[key] = _bank_transaction_code(child, names, _NO_CODE)
+                code = read
         elif name == "NtryDtls":
             details = _details(child, names, details)
         elif name == "AddtlNtryInf":
@@ -116,6 +132,9 @@ def read_entry(ntry: etree._Element, names: dict[str, str], number: int) -> Entr
 
 # (Prtry/Cd, Domn/Cd, Domn/Fmly/Cd, Domn/Fmly/SubFmlyCd)
 _Code = tuple[str | None, str | None, str | None, str | None]
+_NO_CODE: _Code = (None, None, None, None)
+_MAX_CODES = 4096  # distinct BkTxCd subtrees remembered per body (about 1 MB at most)
+CodeCache = dict[bytes, _Code]  # serialised BkTxCd -> what it reads as (see read_entry)
 # (InstrId, EndToEndId, Btch/PmtInfId, AddtlTxInf, TxDtls count)
 _Details = tuple[str | None, str | None, str | None, str | None, int]
 
