@@ -63,6 +63,17 @@ class ActiveRegionGate(ABC):
         freshness"): on a staler copy a live region's heartbeat can look expired.
         """
 
+    def promotion_gate(self) -> ActiveRegionGate:
+        """The gate a promotion of this region must compare-and-set on.
+
+        An authoritative copy (a primary, every gate without replication): this gate. A replica whose
+        primary answers: the primary, so the flip lands in the data set the other region reads and
+        replicates back here; the replica stays a replica. A replica cut off from its primary: this
+        copy, made writable first (only reached through the link-loss policy or a forced failover).
+        See docs/failover.md, "Promotion on a replica".
+        """
+        return self
+
 
 class WriteAheadLog(ABC):
     """Create-only log of every ingested body, in ingest order (Azure Blob)."""

@@ -13,8 +13,10 @@ Every tick (timer, ~15 s in Azure, 1 s on the local host):
      side demotes);
    * **passive** → keep consumption disabled; count consecutive ticks without the active region's
      heartbeat; after ``misses`` of them, and once the heartbeat has been missing for longer than the
-     gate cache TTL plus the safety margin, *promote*: make the local Redis writable if it is a replica,
-     then compare-and-set the gate to this region with a new epoch (only the passive side promotes).
+     gate cache TTL plus the safety margin, *promote*: compare-and-set the gate to this region with a
+     new epoch on :meth:`~shared.ports.ActiveRegionGate.promotion_gate` (the primary when this copy is
+     a replica whose primary answers; then wait, bounded, until the copy shows it), and activate (only
+     the passive side promotes). Only a replica cut off from its primary is made writable.
      A miss counts only on a gate copy that can judge the heartbeat: a primary, or a replica whose
      replication lag is below ``HEARTBEAT_TTL_S / 2`` (:attr:`Watchdog.gate_lag_bound_s`). On a staler
      copy a live region's heartbeat expires too, so the count is reset and nothing is promoted
@@ -253,12 +255,32 @@ class Watchdog:
             return "passive: active heartbeat missing, but this region is unhealthy"
         if self.prepare_promotion is not None:
             self.prepare_promotion()
+        target = self.gate.promotion_gate()
         try:
-            new_state = self.flip(state, self.region, reason=reason, caller="watchdog")
+            new_state = self.flip(state, self.region, reason=reason, caller="watchdog", gate=target)
         except PreconditionFailed:
             return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
+        if target is not self.gate and not self._copy_shows(new_state):
+            return "promoted at the primary; this region's gate copy does not show it yet"
         self.activate(new_state)
         return "promoted"
+
+    def _copy_shows(self, flipped: GateState) -> bool:
+        """Wait, at most the lag bound, until this region's copy shows the flip made at its primary
+        and its failover record (written after it, so replicated after it). On ``False`` the next
+        tick activates, once the copy says this region is active."""
+        deadline = self.clock() + timedelta(seconds=self.gate_lag_bound_s)
+        while True:
+            try:
+                record = self.gate.get_json(LAST_FAILOVER_KEY) or {}
+                if self.gate.read() == flipped and record.get("epoch") == flipped.epoch:
+                    return True
+            except TransientError as error:
+                log_event(log, logging.WARNING, "watchdog.gate_copy_unreadable", error=str(error))
+            if self.clock() >= deadline:
+                log_event(log, logging.WARNING, "watchdog.promotion_not_replicated", epoch=flipped.epoch)
+                return False
+            self.sleep(0.1)
 
     # -- gate copy freshness (docs/failover.md, "Gate copy freshness") ----------------------------
 
@@ -330,9 +352,18 @@ class Watchdog:
 
     # -- shared -----------------------------------------------------------------------------------
 
-    def flip(self, expected: GateState, target: str, reason: str, caller: str) -> GateState:
-        """Compare-and-set the gate and record the failover; ``PreconditionFailed`` if stale."""
-        new_state = self.gate.flip(expected, target)
+    def flip(
+        self,
+        expected: GateState,
+        target: str,
+        reason: str,
+        caller: str,
+        gate: ActiveRegionGate | None = None,
+    ) -> GateState:
+        """Compare-and-set ``gate`` (default: this region's copy) and record the failover there;
+        ``PreconditionFailed`` if stale."""
+        gate = gate or self.gate
+        new_state = gate.flip(expected, target)
         metrics.incr("failovers")
         record = {
             "at": self.clock().isoformat(),
@@ -342,7 +373,7 @@ class Watchdog:
             "reason": reason,
             "by": caller,
         }
-        self._publish(LAST_FAILOVER_KEY, record)
+        self._publish(LAST_FAILOVER_KEY, record, gate)
         log_event(log, logging.WARNING, "watchdog.flipped", **record)
         return new_state
 
@@ -352,9 +383,9 @@ class Watchdog:
         peer_health = self.gate.get_json(HEALTH_KEY.format(region=self.peer)) or {}
         return bool(peer_health.get("healthy"))
 
-    def _publish(self, key: str, value: Mapping[str, object]) -> None:
+    def _publish(self, key: str, value: Mapping[str, object], gate: ActiveRegionGate | None = None) -> None:
         try:
-            self.gate.put_json(key, value)
+            (gate or self.gate).put_json(key, value)
         except BridgeError as error:
             log_event(log, logging.WARNING, "watchdog.publish_failed", key=key, error=str(error))
 

@@ -11,6 +11,7 @@ import time
 
 import bootstrap
 from local.drill.replica_lag import replica_lag
+from local.drill.replica_promotion import kill_active_on_replica
 from local.drill.run import Context, Scenario
 from local.servicebus.config import QueueConfig
 from shared.adapters.folder_mq import FolderMqSource
@@ -246,6 +247,12 @@ SCENARIOS: dict[str, Scenario] = {
             "replica-lag",
             "9. DC06 reads a Redis replica whose replication stalls while DC04 stays active",
             replica_lag,
+            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
+        ),
+        Scenario(
+            "kill-active-replica",
+            "9b. kill -9 DC04, DC06 on a read-only replica of DC04's live Redis: promote at the primary",
+            kill_active_on_replica,
             region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
         ),
         Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),

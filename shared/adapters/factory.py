@@ -6,7 +6,6 @@ Each adapter connects lazily, on first use, so building them needs no network.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.adapters.azure_control import servicebus_alias_failover
@@ -55,18 +54,9 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         quarantine=BlobBodyStore(local_blob, settings.quarantine_container),
         switch=switch,
         backup=BlobBodyStore(local_blob, settings.backup_container) if settings.backup_container else None,
-        # Locally DC06's Redis may be a replica of DC04's; Azure Managed Redis (active geo-replication)
-        # is writable in both regions and refuses REPLICAOF, so there is nothing to prepare there.
-        prepare_promotion=_promote_replica(gate) if settings.redis.connection_string else None,
+        # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
+        # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).
+        # Azure Managed Redis (active geo-replication) is a primary in both regions.
         primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
         alias_failover=alias,
     )
-
-
-def _promote_replica(gate: RedisActiveRegionGate) -> Callable[[], None]:
-    def prepare() -> None:
-        if gate.role() != "master":
-            log.warning("redis.replica_promoted: making this region's Redis writable before the flip")
-            gate.make_writable()
-
-    return prepare

@@ -26,6 +26,9 @@ Connection (:meth:`RedisActiveRegionGate.from_connection`, setting ``RedisConnec
 
 :meth:`RedisActiveRegionGate.replication_lag_s` tells whether this copy can judge heartbeats: locally
 DC06's Redis may be a ``replicaof`` DC04's, and a stalled link lets keys expire on the stale copy.
+On such a replica every write the server refuses (``READONLY``) is sent to its primary
+(``INFO replication`` ``master_host:master_port``, same credentials and TLS), so both regions write one
+data set; :meth:`RedisActiveRegionGate.promotion_gate` names the gate a promotion flips on.
 
 With a sharded (OSS cluster policy) database, give a hash-tagged prefix such as ``{bridge}:`` so the
 two gate keys share a slot, as a multi-key script requires.
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import threading
 import time
@@ -56,6 +60,8 @@ from shared.settings import Connection
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
+
+log = logging.getLogger("bridge.gate")
 
 REDIS_SCOPE = "https://redis.azure.com/.default"
 AZURE_REDIS_PORT = 10000
@@ -158,6 +164,7 @@ class RedisActiveRegionGate(ActiveRegionGate):
         self._initialise = client.register_script(_INITIALISE)
         self._flip = client.register_script(_FLIP)
         self._state_keys = [f"{prefix}active_dc", f"{prefix}active_epoch"]
+        self._primary: tuple[tuple[str, int], redis.Redis] | None = None  # writes a replica refused
 
     @classmethod
     def from_url(
@@ -194,24 +201,24 @@ class RedisActiveRegionGate(ActiveRegionGate):
         return self._state(dc, epoch, "read")
 
     def initialise(self, active_dc: str) -> GateState:
-        with self._errors("initialise"):
-            dc, epoch = self._initialise(keys=self._state_keys, args=[active_dc])
+        keys, args = self._state_keys, [active_dc]
+        dc, epoch = self._write("initialise", lambda c: self._initialise(keys=keys, args=args, client=c))
         state = self._state(dc or None, epoch or None, "initialise")
         assert state is not None
         return state
 
     def flip(self, expected: GateState, new_active: str) -> GateState:
-        with self._errors("flip"):
-            won, dc, epoch = self._flip(
-                keys=self._state_keys, args=[expected.active_dc, str(expected.epoch), new_active]
-            )
+        args = [expected.active_dc, str(expected.epoch), new_active]
+        won, dc, epoch = self._write(
+            "flip", lambda client: self._flip(keys=self._state_keys, args=args, client=client)
+        )
         if int(won) != 1:
             raise PreconditionFailed("gate", f"{expected.active_dc}@{expected.epoch} (now {dc}@{epoch})")
         return GateState(str(dc), int(epoch))
 
     def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
-        with self._errors("heartbeat"):
-            self._client.set(self._key("heartbeat", region), at.isoformat(), px=max(1, round(ttl_s * 1000)))
+        key, px = self._key("heartbeat", region), max(1, round(ttl_s * 1000))
+        self._write("heartbeat", lambda client: client.set(key, at.isoformat(), px=px))
 
     def last_heartbeat(self, region: str) -> datetime | None:
         with self._errors("last_heartbeat"):
@@ -221,14 +228,13 @@ class RedisActiveRegionGate(ActiveRegionGate):
     def next_sequence(self, epoch: int, count: int = 1) -> int:
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        with self._errors("next_sequence"):
-            last = int(cast(Any, self._client.incrby(self._key("seq", str(epoch)), count)))
+        key = self._key("seq", str(epoch))
+        last = int(cast(Any, self._write("next_sequence", lambda client: client.incrby(key, count))))
         return last - count + 1
 
     def put_json(self, key: str, value: Mapping[str, object]) -> None:
-        document = json.dumps(value, default=str)
-        with self._errors("put_json"):
-            self._client.set(self._key("doc", key), document)
+        document, name = json.dumps(value, default=str), self._key("doc", key)
+        self._write("put_json", lambda client: client.set(name, document))
 
     def get_json(self, key: str) -> dict[str, object] | None:
         with self._errors("get_json"):
@@ -270,24 +276,40 @@ class RedisActiveRegionGate(ActiveRegionGate):
         """Whether this copy's primary answers ``PING`` on a new connection within ``timeout_s``.
 
         A primary answers for itself (``True``). A replica's primary is ``master_host:master_port``
-        of ``INFO replication``; any error reaching it is ``False``. An error reading this copy's own
-        ``INFO`` raises ``ServiceUnavailable``, like every other call.
+        of ``INFO replication``, reached with this client's credentials and TLS setting; any error
+        reaching it is ``False``. An error reading this copy's own ``INFO`` raises
+        ``ServiceUnavailable``, like every other call.
         """
         with self._errors("primary_reachable"):
             info = self._client.info("replication")
         if info.get("role") == "master":
             return True
-        primary = redis.Redis(
-            host=str(info.get("master_host")),
-            port=int(info.get("master_port", 0)),
-            **_client_options(timeout_s),
-        )
+        primary = self._primary_client(info, timeout_s)
         try:
             return bool(primary.ping())
         except (redis.RedisError, OSError):
             return False
         finally:
             primary.close()
+
+    def promotion_gate(self) -> RedisActiveRegionGate:
+        """The gate a promotion compare-and-sets on (docs/failover.md, "Promotion on a replica").
+
+        A primary: this gate. A replica whose primary answers: a gate on the primary
+        (``master_host:master_port`` of ``INFO replication``, same prefix, credentials and TLS); the
+        flip replicates back here and this copy stays a replica. A replica cut off from its primary:
+        this gate, made writable (``REPLICAOF NO ONE``), which only the link-loss policy or an
+        operator's forced failover reaches.
+        """
+        with self._errors("promotion_gate"):
+            info = self._client.info("replication")
+        if info.get("role") == "master":
+            return self
+        if self.primary_reachable():
+            return RedisActiveRegionGate(self._primary_client(info), self.prefix, self._credentials)
+        log.warning("redis.replica_promoted: the primary does not answer; making this replica writable")
+        self.make_writable()
+        return self
 
     def follow(self, host: str, port: int) -> None:
         """Become a replica of ``host:port`` again (``REPLICAOF``): local failback and tests only."""
@@ -296,8 +318,50 @@ class RedisActiveRegionGate(ActiveRegionGate):
 
     def close(self) -> None:
         self._client.close()
+        if self._primary is not None:
+            self._primary[1].close()
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _write(self, operation: str, call: Callable[[redis.Redis], Any]) -> Any:
+        """Run a write here; one a read-only replica refuses (``READONLY``) goes to its primary.
+
+        A refused write did nothing, so sending it on is safe, the compare-and-set included: every
+        region's writes then land in the one data set both regions' copies replicate from.
+        """
+        with self._errors(operation):
+            try:
+                return call(self._client)
+            except redis.ResponseError as error:  # ReadOnlyError, or a script's write refused
+                if not isinstance(error, redis.ReadOnlyError) and "READONLY" not in str(error):
+                    raise
+                primary = self._primary_for_writes(self._client.info("replication"))
+            return call(primary)
+
+    def _primary_for_writes(self, info: Mapping[str, Any]) -> redis.Redis:
+        address = (str(info.get("master_host")), int(info.get("master_port", 0)))
+        if self._primary is None or self._primary[0] != address:
+            if self._primary is not None:
+                self._primary[1].close()
+            self._primary = (address, self._primary_client(info))
+        return self._primary[1]
+
+    def _primary_client(self, info: Mapping[str, Any], timeout_s: float | None = None) -> redis.Redis:
+        """A client on this replica's primary with this client's credentials and TLS setting."""
+        pool = self._client.connection_pool
+        options = pool.connection_kwargs
+        if timeout_s is None:
+            timeout_s = float(options.get("socket_timeout") or DEFAULT_TIMEOUT_S)
+        return redis.Redis(
+            host=str(info.get("master_host")),
+            port=int(info.get("master_port", 0)),
+            db=int(options.get("db") or 0),
+            username=options.get("username"),
+            password=options.get("password"),
+            credential_provider=options.get("credential_provider"),
+            ssl=issubclass(pool.connection_class, redis.SSLConnection),
+            **_client_options(timeout_s),
+        )
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}:{name}"
@@ -310,6 +374,8 @@ class RedisActiveRegionGate(ActiveRegionGate):
                 if self._credentials.generation != self._generation:
                     self._generation = self._credentials.generation
                     self._client.connection_pool.disconnect()  # reconnect with the new token
+                    if self._primary is not None:
+                        self._primary[1].connection_pool.disconnect()
             yield
 
     @staticmethod

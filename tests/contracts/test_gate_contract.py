@@ -299,8 +299,12 @@ class TestRedisReplica:
         assert lag is not None and 0 <= lag <= 1  # linked: it has just heard from its primary
         assert dc04.replication_lag_s() is None
         assert dc06.primary_reachable() and dc04.primary_reachable()
-        with pytest.raises(ServiceUnavailable, match="ReadOnlyError"):
-            dc06.flip(state, "DC04")  # a replica refuses writes until it is made writable
+        raw_replica = redis.Redis.from_url(stack["STACK_REDIS_DC06"])
+        with pytest.raises(redis.ReadOnlyError):
+            raw_replica.set(f"{prefix}active_dc", "DC04")  # the replica itself refuses writes ...
+        raw_replica.close()
+        back = dc06.flip(state, "DC04")  # ... so the adapter sends them to its primary
+        assert back == GateState("DC04", 3) and dc04.read() == back and dc06.role() == "replica"
         redis.Redis.from_url(stack["STACK_REDIS_DC04"]).delete(f"{prefix}active_dc", f"{prefix}active_epoch")
 
     def test_make_writable_promotes_a_replica(self, tmp_path: Path) -> None:
@@ -322,6 +326,63 @@ class TestRedisReplica:
 
             dc06.follow("127.0.0.1", pair.port("redis-dc04"))
             assert eventually(lambda: _role(dc06) == "replica" and _reads(dc06) == state)
+        finally:
+            pair.down()
+
+
+@pytest.mark.integration
+class TestRedisPromotionOnAReplica:
+    """docs/failover.md, "Promotion on a replica": flip at the primary while it answers, else promote."""
+
+    def test_a_promotion_via_the_replica_lands_on_the_primary_and_replicates(self, tmp_path: Path) -> None:
+        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+        try:
+            pair.start_service("redis-dc04")
+            pair.start_service("redis-dc06")
+            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+            state = dc04.initialise("DC04")
+            assert eventually(lambda: _reads(dc06) == state)
+
+            target = dc06.promotion_gate()
+            assert target is not dc06 and target.role() == "master"
+            promoted = target.flip(state, "DC06")
+            assert promoted == GateState("DC06", 2)
+            assert dc04.read() == promoted  # the primary holds the flip ...
+            assert eventually(lambda: _reads(dc06) == promoted)  # ... and replicated it
+            assert dc06.role() == "replica"  # the replica was not made writable
+            with pytest.raises(PreconditionFailed):
+                dc06.promotion_gate().flip(state, "DC06")  # still one compare-and-set
+
+            # The replica's other writes reach the primary too: the returning DC04 sees DC06 alive.
+            dc06.heartbeat("DC06", 30, AT)
+            dc06.put_json("activated:DC06", {"epoch": 2})
+            assert dc04.last_heartbeat("DC06") == AT
+            assert dc04.get_json("activated:DC06") == {"epoch": 2}
+            assert dc06.next_sequence(2, 5) == 1 and dc04.next_sequence(2) == 6
+            target.close()
+        finally:
+            pair.down()
+
+    def test_a_replica_cut_off_from_its_primary_is_made_writable(self, tmp_path: Path) -> None:
+        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+        try:
+            pair.start_service("redis-dc04")
+            pair.start_service("redis-dc06")
+            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+            dc06 = RedisActiveRegionGate.from_url(
+                f"redis://127.0.0.1:{pair.port('redis-dc06')}/0", timeout_s=0.3
+            )
+            state = dc04.initialise("DC04")
+            assert eventually(lambda: _reads(dc06) == state)
+            pair.stop_service("redis-dc04")
+            assert eventually(lambda: _lag(dc06) == math.inf, within_s=10)
+            with pytest.raises(ServiceUnavailable):
+                dc06.heartbeat("DC06", 30, AT)  # refused here, and the primary does not answer
+
+            assert dc06.promotion_gate() is dc06
+            assert dc06.role() == "master"
+            assert dc06.flip(state, "DC06") == GateState("DC06", 2)
         finally:
             pair.down()
 

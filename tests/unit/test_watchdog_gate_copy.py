@@ -19,6 +19,7 @@ from tests.unit.test_watchdog import make_watchdog, promote_after_death
 from tests.unit.twins import Shared, twin_ports
 from watchdog.controller import LAST_FAILOVER_KEY, Watchdog
 from watchdog.operator import OperatorApi
+from watchdog.replay import Replayer
 
 STALE = "passive: gate copy stale"
 
@@ -252,3 +253,85 @@ def test_status_route_shows_the_watchdogs_view_of_its_gate_copy(shared: Shared) 
         "gate_lag_bound_s": 1.5,
     }
     assert body["counters"]["watchdog_gate_stale"] == 3  # type: ignore[index]
+
+
+# -- promotion on a replica (docs/failover.md, "Promotion on a replica") -----------------------------
+
+
+def dc06_on_a_replica(shared: Shared, **options: object) -> tuple[Watchdog, InMemoryGate]:
+    """DC04 beat once on the primary (``shared.gate``) and died; DC06 reads a linked replica of it."""
+    make_watchdog(shared, "DC04").tick()
+    replica = InMemoryGate(clock=shared.clock.monotonic, primary=shared.gate)
+    assert replica.read() == GateState("DC04", 1)  # replicated
+    dc06 = make_watchdog(shared, "DC06", **options)
+    dc06.gate = replica
+    dc06.replayer = Replayer(wal=shared.wal, store=shared.store, publisher=shared.publisher, docs=replica)
+    return dc06, replica
+
+
+def test_a_replica_whose_primary_answers_promotes_at_the_primary_and_stays_a_replica(shared: Shared) -> None:
+    dc06, replica = dc06_on_a_replica(shared)
+    actions = promote_after_death(shared, dc06)
+    assert actions[-1] == "promoted"
+    assert shared.gate.read() == GateState("DC06", 2)  # the flip landed on the primary ...
+    assert replica.read() == GateState("DC06", 2)  # ... and replicated to DC06's copy
+    assert replica.role() == "replica" and replica.primary is shared.gate  # not made writable
+    last = shared.gate.get_json(LAST_FAILOVER_KEY)
+    assert last is not None and (last["to"], last["epoch"]) == ("DC06", 2)
+    assert shared.switches["DC06"].enabled()
+    # DC06's own writes (heartbeat, activation record) reach the primary too.
+    assert shared.gate.last_heartbeat("DC06") is not None
+    assert (shared.gate.get_json("activated:DC06") or {}).get("epoch") == 2
+
+
+def test_a_dc04_that_comes_back_reads_the_primary_and_stays_passive(shared: Shared) -> None:
+    dc06, _ = dc06_on_a_replica(shared)
+    assert promote_after_death(shared, dc06)[-1] == "promoted"
+    dc04 = make_watchdog(shared, "DC04")  # a restarted DC04 on the primary
+    for _ in range(20):
+        shared.clock.advance(1)
+        assert dc06.tick()["action"] == "active"
+        assert dc04.tick()["action"] == "passive"  # DC06's heartbeat is on the primary
+    assert not shared.switches["DC04"].enabled() and shared.gate.read() == GateState("DC06", 2)
+
+
+def test_a_flip_the_copy_does_not_show_in_time_is_activated_on_a_later_tick(shared: Shared) -> None:
+    dc06, replica = dc06_on_a_replica(shared)
+
+    def replication_stalls() -> None:
+        replica.linked = False  # what the copy shows stops moving; its reported lag is still 0
+
+    dc06.prepare_promotion = replication_stalls
+    actions = promote_after_death(shared, dc06)
+    assert actions[-1] == "promoted at the primary; this region's gate copy does not show it yet"
+    assert shared.gate.read() == GateState("DC06", 2) and replica.read() == GateState("DC04", 1)
+    assert not shared.switches["DC06"].enabled()  # not activated on a copy that says DC04
+    assert sum(shared.clock.slept) <= dc06.gate_lag_bound_s + 0.2  # the wait is bounded
+    replica.linked = True
+    shared.clock.advance(1)
+    assert dc06.tick()["action"] == "activated"
+    assert shared.switches["DC06"].enabled()
+
+
+def test_a_replica_cut_off_from_its_primary_is_promoted_only_by_the_link_loss_policy(
+    shared: Shared,
+) -> None:
+    dc06, replica = dc06_on_a_replica(shared, promote_on_link_loss_s=5.0)
+    dc06.primary_reachable = replica.primary_reachable
+    shared.gate.available = False  # DC04's Redis is gone with DC04
+    replica.replication_lag = math.inf
+    actions = ticks(shared, dc06, 20)
+    assert "promoted" in actions
+    assert replica.role() == "master" and replica.read() == GateState("DC06", 2)
+    shared.gate.available = True
+    assert shared.gate.read() == GateState("DC04", 1)  # the lost primary was never written
+    assert shared.switches["DC06"].enabled()
+
+
+def test_a_replica_cut_off_from_its_primary_is_not_promoted_by_default(shared: Shared) -> None:
+    dc06, replica = dc06_on_a_replica(shared)
+    dc06.primary_reachable = replica.primary_reachable
+    shared.gate.available = False
+    replica.replication_lag = math.inf
+    assert "promoted" not in ticks(shared, dc06, 120)
+    assert replica.role() == "replica" and replica.read() == GateState("DC04", 1)

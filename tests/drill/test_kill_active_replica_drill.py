@@ -1,0 +1,32 @@
+"""Scenario 9b in CI: DC06 reads a read-only replica of DC04's Redis and DC04's process is killed while
+its Redis lives. DC06 must promote at the primary (the compare-and-set goes to DC04's Redis and
+replicates back), leave its own Redis a replica, and DC04 brought back must stay passive
+(docs/failover.md, "Promotion on a replica"; docs/drill.md finding 3).
+
+The scenario script fails the run when DC06's Redis was made writable, when the two copies do not both
+say DC06 is active at the end, or when DC04 came back active.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.drill.matrix import execute
+
+pytestmark = pytest.mark.drill
+
+
+def test_a_replica_promotes_at_its_live_primary_and_stays_a_replica(tmp_path: Path) -> None:
+    lines: list[str] = []
+    report = execute(["kill-active-replica"], tmp_path, statements=150, progress=lines.append)
+
+    assert "error" not in report, "\n".join([report["error"], *lines[-30:]])
+    notes = report["notes"]
+    assert not any(note.startswith("script failed") for note in notes), notes
+    assert report["ok"], notes
+    assert report["lost"] == 0 and report["duplicates"] == 0 and report["inversions"] == 0
+    assert report["seconds_two_active"] == 0
+    assert report["by_region"].get("DC06", 0) > 0  # DC06 took over
+    assert f"DC06's Redis after the promotion: slave; gate (primary / replica) {['DC06@2 / DC06@2']}" in notes
