@@ -162,7 +162,7 @@ class _Reader:
         self.header: StatementHeader | None = None
         self.announced = False
         self.entries = 0
-        self.pending: list[etree._Element] = []  # ended Ntry elements not read yet
+        self.pending: list[etree._Element] = []  # ended Ntry elements not read yet (one list, reused)
         self.codes: CodeCache = {}  # BkTxCd subtrees read so far
 
     def flush(self) -> list[Entry]:
@@ -172,10 +172,9 @@ class _Reader:
         codes = self.codes
         batch = [read_entry(element, names, number, codes) for number, element in enumerate(pending, first)]
         self.entries += len(batch)
-        for element in pending:
-            element.clear()
-        _release(pending[-1])
-        self.pending = []
+        last = pending[-1]
+        pending.clear()  # the proxies go, so unlinking the batch frees its subtrees
+        _release(last)
         return batch
 
     def start(self, local: str, element: etree._Element) -> None:
@@ -257,11 +256,9 @@ def _events(body: bytes) -> Iterator[Event]:
                 pending.append(element)
                 if len(pending) >= ENTRY_BATCH:
                     yield reader.flush()
-                    pending = reader.pending
                 continue
         if pending:  # anything else comes after the entries read so far
             yield reader.flush()
-            pending = reader.pending
         local = locals_.get(tag)
         if local is None:
             local = locals_[tag] = tag.rpartition("}")[2]
@@ -271,7 +268,6 @@ def _events(body: bytes) -> Iterator[Event]:
                 entry_tag = _qualified(reader.find.namespace, "Ntry")
         else:
             yield from reader.end(local, element)
-            pending = reader.pending
     if reader.find is None:
         raise NotCamt053("no ISO 20022 Document element found")
     if reader.statements == 0:

@@ -27,7 +27,7 @@ Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, orig
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
-_DECIMAL_PARTS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?")  # amounts._DECIMAL, with groups
+_MAX_DIGITS = 18  # digits before and after the decimal point (amounts._DECIMAL)
 # A 16x reference that needs no change at all: X characters only, no space at either end and no two in
 # a row (so to_x() returns it unchanged), no "/" at either end and no "//" (the slash rule).
 _PLAIN_REFERENCE = re.compile(
@@ -92,13 +92,18 @@ def signed_amount(raw: str | None, indicator: str | None, currency: str, path: s
     """An ``Amt``/``CdtDbtInd`` pair as (signed amount, SWIFT text), checked against the currency."""
     if raw is None:
         raise MissingElement(f"{path}/Amt is missing")
-    # amount_text() inlined (once per entry): same pattern, same text, same checks in the same order.
+    # amount_text() inlined (once per entry): the same [0-9]{1,18}(.[0-9]{1,18})? shape checked with
+    # string methods (ASCII digits only), the same text, the same checks in the same order.
     stripped = raw.strip()
-    match = _DECIMAL_PARTS.fullmatch(stripped)
-    if match is None:
+    whole, dot, fraction = stripped.partition(".")
+    if not (
+        0 < len(whole) <= _MAX_DIGITS
+        and whole.isascii()
+        and whole.isdigit()
+        and (not dot or (0 < len(fraction) <= _MAX_DIGITS and fraction.isascii() and fraction.isdigit()))
+    ):
         raise InvalidValue(f"{path}/Amt {raw!r} is not a non-negative decimal amount")
-    whole, fraction = match.group(1, 2)
-    fraction = fraction.rstrip("0") if fraction else ""
+    fraction = fraction.rstrip("0")
     text = f"{whole.lstrip('0') or '0'},{fraction}"
     if len(fraction) > minor_units(currency):
         raise InvalidValue(f"{path}/Amt {raw!r} has more decimals than {currency} allows")
@@ -175,7 +180,8 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     if entry.value_date is None:
         note(notes, "61", "defaulted", f"{path}/ValDt", original=None, value=raw_date)
     value_date = swift_date(raw_date)
-    booking_date = swift_date(entry.booking_date) if entry.booking_date else ""
+    booking = entry.booking_date
+    booking_date = (value_date if booking == raw_date else swift_date(booking)) if booking else ""
     if value_date is None or booking_date is None:
         raise InvalidValue(f"{path}: date {entry.value_date or entry.booking_date!r} is not ISO 8601")
     debit = entry.indicator == "DBIT"
