@@ -205,13 +205,19 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     info = entry.entry_info or entry.transaction_info
     if not info:
         return amount, line
+    # Subfield 9 (34x) from AddtlNtryInf, else the first TxDtls/AddtlTxInf; every change a finding.
     details = to_x(info)
-    if len(details) > 34 or details[:1] in {"-", ":"}:
-        details = _details(notes, entry, path, details)
-    elif details != info:  # _details() when only the character set changed: one finding
-        name = "AddtlNtryInf" if entry.entry_info else "NtryDtls/TxDtls/AddtlTxInf"
-        notes.append(("61", "replaced", f"{path}/{name}", info, details))
-    return amount, f"{line}\r\n{details}" if details else line
+    if details != info or len(details) > 34 or details[0] in "-:":
+        source = f"{path}/{'AddtlNtryInf' if entry.entry_info else 'NtryDtls/TxDtls/AddtlTxInf'}"
+        if details != info:
+            notes.append(("61", "replaced", source, info, details))
+        if len(details) > 34:
+            details = truncate(details, 34)
+            notes.append(("61", "truncated", source, info, details))
+        if details[0] in "-:":  # no content line may start with "-" or ":"
+            details = "." + details[1:]
+            notes.append(("61", "replaced", source, info, details))
+    return amount, f"{line}\r\n{details}"
 
 
 def _servicer_reference(notes: Notes, servicer: str, path: str) -> str:
@@ -223,16 +229,3 @@ def _servicer_reference(notes: Notes, servicer: str, path: str) -> str:
         return "//" + value
     note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
     return ""
-
-
-def _details(notes: Notes, entry: Entry, path: str, value: str) -> str:
-    """Subfield 9 from ``AddtlNtryInf``, else the first ``TxDtls/AddtlTxInf`` (``value``: its ``to_x``)."""
-    if entry.entry_info:
-        name, raw = "AddtlNtryInf", entry.entry_info
-    else:
-        name, raw = "NtryDtls/TxDtls/AddtlTxInf", entry.transaction_info or ""
-    value = text_field(notes, "61", f"{path}/{name}", raw, 34, value=value)
-    if value[:1] in {"-", ":"}:
-        value = "." + value[1:]
-        note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=value)
-    return value
