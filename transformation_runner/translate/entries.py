@@ -170,36 +170,26 @@ def _bank_transaction_code(code: etree._Element, names: dict[str, str], found: _
 
 
 def _details(details: etree._Element, names: dict[str, str], found: _Details) -> _Details:
-    """``NtryDtls``: batch id and the first ``TxDtls``'s references; ``TxDtls`` counted."""
+    """``NtryDtls``: batch id; ``Refs/InstrId``, ``Refs/EndToEndId`` and ``AddtlTxInf`` of the first
+    ``TxDtls``; ``TxDtls`` counted."""
     instruction, end_to_end, batch, info, count = found
     for part in _children(details):
         name = names.get(part.tag)
         if name == "TxDtls":
             count += 1
-            if count == 1:
-                instruction, end_to_end, info = _transaction(part, names, instruction, end_to_end, info)
+            if count > 1:
+                continue
+            for child in _children(part):
+                key = names.get(child.tag)
+                if key == "Refs":
+                    for ref in _children(child):
+                        key = names.get(ref.tag)
+                        if key == "InstrId":
+                            instruction = _clean(ref.text)
+                        elif key == "EndToEndId":
+                            end_to_end = _clean(ref.text)
+                elif key == "AddtlTxInf":
+                    info = _clean(child.text)
         elif name == "Btch":
             batch = _clean(next((c.text for c in part if names.get(c.tag) == "PmtInfId"), None))
     return instruction, end_to_end, batch, info, count
-
-
-def _transaction(
-    tx: etree._Element,
-    names: dict[str, str],
-    instruction: str | None,
-    end_to_end: str | None,
-    info: str | None,
-) -> tuple[str | None, str | None, str | None]:
-    """The first ``TxDtls``: ``Refs/InstrId``, ``Refs/EndToEndId`` and ``AddtlTxInf``."""
-    for child in _children(tx):
-        name = names.get(child.tag)
-        if name == "Refs":
-            for ref in _children(child):
-                key = names.get(ref.tag)
-                if key == "InstrId":
-                    instruction = _clean(ref.text)
-                elif key == "EndToEndId":
-                    end_to_end = _clean(ref.text)
-        elif name == "AddtlTxInf":
-            info = _clean(child.text)
-    return instruction, end_to_end, info

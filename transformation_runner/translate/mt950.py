@@ -240,7 +240,7 @@ class SeriesWriter:
             }
         ]
         statement, page, message = self.header.statement_id, self.page, self.message
-        report.extend(
+        report += [
             {
                 "kind": "finding",
                 "statement": statement,
@@ -253,7 +253,7 @@ class SeriesWriter:
                 "message": message,
             }
             for field, action, path, original, value in self.notes
-        )
+        ]
         if self.page >= 99999:
             raise InvalidValue(f"{self.path}: more than 99999 MT950 pages")
         self.page += 1
