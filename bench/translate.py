@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,12 @@ def measure(contender: str, path: Path, repeat: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.translate")
     parser.add_argument("--sizes", default="1000,10000,50000", help="entries per statement, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (best is kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per child, more below 10k entries (best kept)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="fresh children per contender and size (median is shown)"
+    )
     parser.add_argument(
         "--pycamt-max", type=int, default=10_000, help="largest size given to pycamt (its time grows ~n^2)"
     )
@@ -119,33 +125,47 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child[0], Path(args.child[1]), args.repeat)
         return 0
     print(
-        f"python {platform.python_version()}, {platform.machine()}, repeat={args.repeat}, CPU seconds (best)"
+        f"python {platform.python_version()}, {platform.machine()}, repeat={args.repeat}, "
+        f"rounds={args.rounds}, CPU seconds (median over rounds of the best of each child)"
     )
     print()
     print(
-        "| entries | file MB | iterparse s | translate s | ratio | stream s | pycamt s "
-        "| peak RSS MB: iterparse / translate / stream / pycamt |"
+        "| entries | file MB | iterparse s | translate s | ratio (min–max) | stream s | stream ratio "
+        "| pycamt s | peak RSS MB: iterparse / translate / stream / pycamt |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as folder:
         for size in (int(s) for s in args.sizes.split(",")):
             path = Path(folder) / f"camt053_{size}.xml"
             path.write_bytes(
                 build([StatementSpec(entries=random_entries(size, seed=size))], app_header=False)
             )
-            results = {name: measure(name, path, args.repeat) for name in CONTENDERS if name != "pycamt"}
-            if size <= args.pycamt_max:
-                results["pycamt"] = measure("pycamt", path, 1)
-            base = results["iterparse"]["seconds"]
-            rss = " / ".join(f"{results[n]['peak_rss_mb']:.0f}" if n in results else "-" for n in CONTENDERS)
-            pycamt = f"{results['pycamt']['seconds']:.2f}" if "pycamt" in results else "not run"
-            print(
-                f"| {size:,} | {results['iterparse']['body_mb']:.1f} | {base:.2f} | "
-                f"{results['translate']['seconds']:.2f} | {results['translate']['seconds'] / base:.2f}× | "
-                f"{results['stream']['seconds']:.2f} | {pycamt} | {rss} |",
-                flush=True,
-            )
+            print(_row(size, path, args), flush=True)
     return 0
+
+
+def _row(size: int, path: Path, args: argparse.Namespace) -> str:
+    """One table row: every round runs the contenders back to back, so each ratio compares runs made
+    under the same machine load; the row shows the median ratio and its range over the rounds."""
+    # Small files run more often per child (best of up to 30), so a row is never a single 30 ms sample.
+    repeat = min(30, max(args.repeat, args.repeat * 10_000 // size))
+    rounds = [{name: measure(name, path, repeat) for name in CONTENDERS[:3]} for _ in range(args.rounds)]
+    first = dict(rounds[0])
+    if size <= args.pycamt_max:
+        first["pycamt"] = measure("pycamt", path, 1)
+
+    def median(name: str) -> float:
+        return statistics.median(r[name]["seconds"] for r in rounds)
+
+    ratios = sorted(r["translate"]["seconds"] / r["iterparse"]["seconds"] for r in rounds)
+    streams = [r["stream"]["seconds"] / r["iterparse"]["seconds"] for r in rounds]
+    rss = " / ".join(f"{first[n]['peak_rss_mb']:.0f}" if n in first else "-" for n in CONTENDERS)
+    pycamt = f"{first['pycamt']['seconds']:.2f}" if "pycamt" in first else "not run"
+    return (
+        f"| {size:,} | {first['iterparse']['body_mb']:.1f} | {median('iterparse'):.2f} | "
+        f"{median('translate'):.2f} | {statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f}) | "
+        f"{median('stream'):.2f} | {statistics.median(streams):.2f}× | {pycamt} | {rss} |"
+    )
 
 
 if __name__ == "__main__":
