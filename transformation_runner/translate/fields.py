@@ -31,7 +31,7 @@ _MAX_DIGITS = 18  # digits before and after the decimal point (amounts._DECIMAL)
 # A 16x reference that needs no change at all: X characters only, no space at either end and no two in
 # a row (so to_x() returns it unchanged), no "/" at either end and no "//" (the slash rule).
 _PLAIN_REFERENCE = re.compile(
-    r"(?!.*//)(?!.*  )[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+ ]{0,14}[A-Za-z0-9\-?:().,'+])?"
+    r"(?!.*(?://|  ))[A-Za-z0-9\-?:().,'+](?:[A-Za-z0-9/\-?:().,'+ ]{0,14}[A-Za-z0-9\-?:().,'+])?"
 )
 
 
