@@ -55,7 +55,7 @@ def _clean(value: str | None) -> str | None:
     return (value and value.strip()) or None
 
 
-def read_entry(  # noqa: PLR0912 - one flat dispatch
+def read_entry(  # noqa: PLR0912, PLR0915 - one flat dispatch
     ntry: etree._Element, names: dict[str, str], number: int, codes: CodeCache | None = None
 ) -> Entry:
     """Read one ``Ntry``, touching only the elements field 61 needs (never RltdPties, RmtInf, ...).
@@ -68,8 +68,9 @@ def read_entry(  # noqa: PLR0912 - one flat dispatch
     servicer = entry_reference = entry_info = None
     code: _Code = _NO_CODE
     details: _Details = (None, None, None, None, 0)
+    get = names.get
     for child in _children(ntry):
-        name = names.get(child.tag)
+        name = get(child.tag)
         if name is None:
             continue
         if name == "Amt":
@@ -173,17 +174,18 @@ def _details(details: etree._Element, names: dict[str, str], found: _Details) ->
     """``NtryDtls``: batch id; ``Refs/InstrId``, ``Refs/EndToEndId`` and ``AddtlTxInf`` of the first
     ``TxDtls``; ``TxDtls`` counted."""
     instruction, end_to_end, batch, info, count = found
+    get = names.get
     for part in _children(details):
-        name = names.get(part.tag)
+        name = get(part.tag)
         if name == "TxDtls":
             count += 1
             if count > 1:
                 continue
             for child in _children(part):
-                key = names.get(child.tag)
+                key = get(child.tag)
                 if key == "Refs":
                     for ref in _children(child):
-                        key = names.get(ref.tag)
+                        key = get(ref.tag)
                         if key == "InstrId":
                             instruction = _clean(ref.text)
                         elif key == "EndToEndId":
