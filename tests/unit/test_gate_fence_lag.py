@@ -85,10 +85,17 @@ def test_a_replica_within_f_passes(replica: InMemoryGate, lag: float) -> None:
     assert fence(replica, FakeClock()).check("DC06") == GateState("DC06", 1)
 
 
-def test_a_primary_answers_without_a_lag_check() -> None:
+def test_a_primary_passes_the_fenced_read_whatever_the_bound(primary: InMemoryGate) -> None:
+    cached = CachedGate(primary, ttl_s=0.0, metrics=Metrics(), max_lag_s=0.0)
+    assert primary.replication_lag_s() is None  # authoritative: what it says is the gate
+    assert cached.check("DC06") == GateState("DC06", 1)
+    assert cached.stats.errors == cached.stats.stale == 0
+
+
+def test_without_a_bound_the_fence_reads_as_before_and_never_asks_the_lag() -> None:
     gate = CountingGate()
     gate.initialise("DC04")
-    gate.replication_lag = 50.0  # what a replica would answer; a fenced read on a primary never asks
+    gate.replication_lag = 50.0
     assert CachedGate(gate, ttl_s=0.0, metrics=Metrics()).check("DC04") == GateState("DC04", 1)
     assert gate.lag_reads == 0
 
