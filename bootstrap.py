@@ -70,7 +70,7 @@ class Components:
 
 def wire(settings: Settings, ports: Ports) -> Components:
     """Build the handlers of ``settings.region`` on ``ports``."""
-    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s)
+    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s, max_lag_s=settings.gate_max_lag_s)
     options = TranslationOptions(
         sender_bic=settings.default_sender_bic,
         receiver_bic=settings.default_receiver_bic,
@@ -110,6 +110,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         misses_required=settings.watchdog_misses,
         cache_ttl_s=settings.gate_cache_ttl_s,
+        gate_max_lag_s=settings.gate_max_lag_s,
         safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,

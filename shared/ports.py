@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
+from shared.errors import StaleGateCopy
 from shared.model import ClaimRecord, GateState, MqMessage, OutboundStatement, WalEntry
 
 
@@ -63,6 +64,19 @@ class ActiveRegionGate(ABC):
         freshness"): on a staler copy a live region's heartbeat can look expired.
         """
 
+    def read_fenced(self, max_lag_s: float) -> GateState | None:
+        """:meth:`read` for a fence: raise ``StaleGateCopy`` (a ``ServiceUnavailable``) instead of
+        answering from a replica whose :meth:`replication_lag_s` exceeds ``max_lag_s``.
+
+        A stale copy can still say "you are active" after the flag flipped away at the primary; the
+        fence must treat it as unreadable, exactly as an unreachable Redis (docs/failover.md, "The
+        fence on a lagging copy"). A primary (lag ``None``) answers as :meth:`read`. This default asks
+        the lag, then reads (a copy only moves forward, so the state read is at least as fresh as the
+        lag said); the Redis adapter sends both in one round trip.
+        """
+        check_lag(self.replication_lag_s(), max_lag_s)
+        return self.read()
+
     def promotion_gate(self) -> ActiveRegionGate:
         """The gate a promotion of this region must compare-and-set on.
 
@@ -73,6 +87,12 @@ class ActiveRegionGate(ABC):
         See docs/failover.md, "Promotion on a replica".
         """
         return self
+
+
+def check_lag(lag_s: float | None, max_lag_s: float) -> None:
+    """Raise ``StaleGateCopy`` when a replica's lag ``lag_s`` exceeds ``max_lag_s`` (``None``: a primary)."""
+    if lag_s is not None and lag_s > max_lag_s:
+        raise StaleGateCopy(lag_s, max_lag_s)
 
 
 class WriteAheadLog(ABC):

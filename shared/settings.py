@@ -150,6 +150,12 @@ class Settings:
         default="0",
         doc="0 = a passive region on a gate replica whose link is down never promotes by itself",
     )
+    gate_max_lag_s: float = _setting(
+        "GATE_MAX_LAG_S",
+        _non_negative(float),
+        default="1",
+        doc="the fence treats a gate replica further behind than this as unreadable; < HEARTBEAT_TTL_S / 2",
+    )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
@@ -235,6 +241,13 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"HEARTBEAT_TTL_S/GATE_CACHE_TTL_S: HEARTBEAT_TTL_S ({heartbeat:g}) must be greater "
             f"than GATE_CACHE_TTL_S ({cache:g})"
+        )
+    lag = values.get("gate_max_lag_s")
+    if heartbeat is not None and lag is not None and lag >= heartbeat / 2:
+        # docs/failover.md, "The fence on a lagging copy": tighter than the Watchdog's copy bound.
+        problems.append(
+            f"GATE_MAX_LAG_S/HEARTBEAT_TTL_S: GATE_MAX_LAG_S ({lag:g}) must be less than "
+            f"HEARTBEAT_TTL_S / 2 ({heartbeat / 2:g})"
         )
     return problems
 

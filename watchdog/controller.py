@@ -6,8 +6,9 @@ Every tick (timer, ~15 s in Azure, 1 s on the local host):
 2. beat this region's heartbeat (a Redis key with a TTL);
 3. read the gate (uncached) and converge:
 
-   * **active, not yet activated in this epoch** → *activate*: wait until the flip is older than the
-     gate cache TTL (every fenced reader has seen it), replay the WAL backlog, enable consumption,
+   * **active, not yet activated in this epoch** → *activate*: wait until the flip is older than
+     :attr:`Watchdog.fence_wait_s` (the gate cache TTL plus the largest lag a fence accepts on a
+     replica copy: every fenced reader has seen it), replay the WAL backlog, enable consumption,
      optionally fail the Service Bus Geo-DR alias over; then remember the epoch as activated;
    * **active** and unhealthy while the peer is healthy → *demote*: flip to the peer (only the active
      side demotes);
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError, PreconditionFailed, TransientError
+from shared.gate_cache import LAG_RESOLUTION_S
 from shared.model import GateState, peer_region
 from shared.ports import ActiveRegionGate, ConsumptionSwitch
 from shared.telemetry import log_event, metrics
@@ -64,6 +66,7 @@ class Watchdog:
     heartbeat_ttl_s: float = 10.0
     misses_required: int = 3
     cache_ttl_s: float = 2.0
+    gate_max_lag_s: float = 1.0  # GATE_MAX_LAG_S: the fences' bound on a replica copy's lag
     safety_margin_s: float = 5.0
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
@@ -98,6 +101,17 @@ class Watchdog:
         next tick, and promotion needs ``WATCHDOG_MISSES`` misses in a row.
         """
         return self.heartbeat_ttl_s / 2
+
+    @property
+    def fence_wait_s(self) -> float:
+        """How long after a flip every fence anywhere has stopped passing on the old pair.
+
+        A fence trusts a pair for ``cache_ttl_s`` after the read began, and on a replica copy it reads
+        only while the reported lag is at most ``gate_max_lag_s``; Redis reports whole seconds rounded
+        down, so such a copy is less than ``gate_max_lag_s + LAG_RESOLUTION_S`` behind
+        (:mod:`shared.gate_cache`; docs/failover.md, "The fence on a lagging copy").
+        """
+        return self.cache_ttl_s + self.gate_max_lag_s + LAG_RESOLUTION_S
 
     def tick(self) -> dict[str, object]:
         """One pass of the loop; returns what it saw and did (also logged)."""
@@ -198,9 +212,8 @@ class Watchdog:
         last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
         flipped_at = _parse_time(last.get("at")) if last.get("epoch") == state.epoch else None
         if flipped_at is not None:
-            wait = self.cache_ttl_s - (self.clock() - flipped_at).total_seconds()
-            if wait > 0:
-                self.sleep(wait)  # every reader's cached "active" has expired
+            # every reader's cached "active" has expired, lagging copies included
+            self._wait_beating(self.fence_wait_s - (self.clock() - flipped_at).total_seconds())
         result = self.replayer.run()
         self.switch.set_enabled(True)
         if self.alias_failover is not None and last.get("from") not in (None, self.region):
@@ -217,6 +230,19 @@ class Watchdog:
             epoch=state.epoch,
             replayed=result.republished,
         )
+
+    def _wait_beating(self, seconds: float) -> None:
+        """Sleep ``seconds``, beating at least every ``heartbeat_ttl_s / 2``: the fence wait can outlast
+        the heartbeat TTL (locally 3 s against a 3 s TTL), and the peer must not see this region die."""
+        deadline = self.clock() + timedelta(seconds=seconds)
+        while (remaining := (deadline - self.clock()).total_seconds()) > 0:
+            self.sleep(min(remaining, self.heartbeat_ttl_s / 2))
+            try:
+                self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
+            except TransientError as error:
+                log_event(
+                    log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error)
+                )
 
     # -- passive side -----------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ from redis.retry import Retry
 
 from shared.errors import PreconditionFailed, ServiceUnavailable
 from shared.model import GateState
-from shared.ports import ActiveRegionGate
+from shared.ports import ActiveRegionGate, check_lag
 from shared.settings import Connection
 
 if TYPE_CHECKING:
@@ -198,6 +198,22 @@ class RedisActiveRegionGate(ActiveRegionGate):
     def read(self) -> GateState | None:
         with self._errors("read"):
             dc, epoch = self._client.mget(self._state_keys)
+        return self._state(dc, epoch, "read")
+
+    def read_fenced(self, max_lag_s: float) -> GateState | None:
+        """The fence's read: ``INFO replication`` and the ``MGET`` pipelined, one round trip.
+
+        On a primary (``role:master``) the answer is :meth:`read`'s. On a replica whose
+        :func:`replication_lag` exceeds ``max_lag_s`` it raises ``StaleGateCopy`` (a
+        ``ServiceUnavailable``), as an unreachable Redis would. ``INFO`` goes first: the copy only moves
+        forward, so the pair read after it is at least as fresh as the lag it reported.
+        """
+        with self._errors("read"):
+            pipeline = self._client.pipeline(transaction=False)
+            pipeline.info("replication")
+            pipeline.mget(self._state_keys)
+            info, (dc, epoch) = pipeline.execute()
+        check_lag(replication_lag(info), max_lag_s)
         return self._state(dc, epoch, "read")
 
     def initialise(self, active_dc: str) -> GateState:

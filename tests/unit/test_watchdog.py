@@ -110,7 +110,8 @@ def test_activation_waits_out_the_cache_ttl_then_replays_before_enabling(shared:
     dc06.replayer.run = run_replay  # type: ignore[method-assign]
     assert promote_after_death(shared, dc06)[-1] == "promoted"
     assert order == ["replay", "enable=True"]  # replay before consuming live traffic
-    assert any(1.9 <= s <= 2.0 for s in shared.clock.slept)  # waited out the gate cache TTL
+    # waited out the gate cache TTL + GATE_MAX_LAG_S (1 s by default) + the lag's 1 s resolution
+    assert 3.9 <= sum(shared.clock.slept) <= 4.0
     assert [s.sequence for s in shared.publisher.sent] == [2, 3]  # only entries without a final record
 
 
