@@ -41,8 +41,9 @@ class StaleGateCopy(ServiceUnavailable):
     a lagging copy").
     """
 
-    def __init__(self, lag_s: float, max_lag_s: float) -> None:
-        super().__init__("redis", f"gate copy stale: replication lag {lag_s:g} s > {max_lag_s:g} s")
+    def __init__(self, lag_s: float, max_lag_s: float, why: str = "") -> None:
+        why = why or f"replication lag {lag_s:g} s > {max_lag_s:g} s"
+        super().__init__("redis", f"gate copy stale: {why}")
         self.lag_s = lag_s
         self.max_lag_s = max_lag_s
 

@@ -11,6 +11,7 @@ import time
 
 import bootstrap
 from local.drill.replica_lag import replica_lag
+from local.drill.replica_lag_flip import replica_lag_flip
 from local.drill.replica_promotion import kill_active_on_replica
 from local.drill.run import Context, Scenario
 from local.servicebus.config import QueueConfig
@@ -254,6 +255,13 @@ SCENARIOS: dict[str, Scenario] = {
             "9b. kill -9 DC04, DC06 on a read-only replica of DC04's live Redis: promote at the primary",
             kill_active_on_replica,
             region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
+        ),
+        Scenario(
+            "replica-lag-flip",
+            "9c. DC06 active on a read-only replica; replication held; failback to DC04 during the hold",
+            replica_lag_flip,
+            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
+            rate_per_s=8.0,
         ),
         Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),
         Scenario("cosmos-outage", "10b. Cosmos unreachable for 10 s", cosmos_outage, proxied=("cosmos",)),

@@ -53,9 +53,9 @@ from redis.backoff import NoBackoff
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
-from shared.errors import PreconditionFailed, ServiceUnavailable
+from shared.errors import PreconditionFailed, ServiceUnavailable, StaleGateCopy
 from shared.model import GateState
-from shared.ports import ActiveRegionGate, check_lag
+from shared.ports import ActiveRegionGate
 from shared.settings import Connection
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ log = logging.getLogger("bridge.gate")
 REDIS_SCOPE = "https://redis.azure.com/.default"
 AZURE_REDIS_PORT = 10000
 DEFAULT_TIMEOUT_S = 1.0
+#: How long a replica copy must have been seen fresh before a fence trusts it (``read_fenced``).
+SETTLE_S = 1.0
 
 _INITIALISE = """
 local dc = redis.call('GET', KEYS[1])
@@ -165,6 +167,10 @@ class RedisActiveRegionGate(ActiveRegionGate):
         self._flip = client.register_script(_FLIP)
         self._state_keys = [f"{prefix}active_dc", f"{prefix}active_epoch"]
         self._primary: tuple[tuple[str, int], redis.Redis] | None = None  # writes a replica refused
+        #: Monotonic seconds; since when this client has seen its replica copy fresh without a break.
+        self.clock: Callable[[], float] = time.monotonic
+        self._fresh_since: float | None = None
+        self._fresh_lock = threading.Lock()
 
     @classmethod
     def from_url(
@@ -207,13 +213,30 @@ class RedisActiveRegionGate(ActiveRegionGate):
         :func:`replication_lag` exceeds ``max_lag_s`` it raises ``StaleGateCopy`` (a
         ``ServiceUnavailable``), as an unreachable Redis would. ``INFO`` goes first: the copy only moves
         forward, so the pair read after it is at least as fresh as the lag it reported.
+
+        The lag is the link's, not the data's: when a replica re-links (``PSYNC``), Redis reports lag 0
+        from the handshake on, a few milliseconds *before* the backlog it missed arrives and is applied
+        (drill ``replica-lag-flip``: a stale "you are active" passed in that window). So a replica copy
+        is also refused until this client has seen it fresh, without a stale answer in between, for
+        :data:`SETTLE_S` (also after this client is created).
         """
         with self._errors("read"):
             pipeline = self._client.pipeline(transaction=False)
             pipeline.info("replication")
             pipeline.mget(self._state_keys)
             info, (dc, epoch) = pipeline.execute()
-        check_lag(replication_lag(info), max_lag_s)
+        lag = replication_lag(info)
+        if lag is None:
+            return self._state(dc, epoch, "read")
+        with self._fresh_lock:
+            if lag > max_lag_s:
+                self._fresh_since = None
+                raise StaleGateCopy(lag, max_lag_s)
+            now = self.clock()
+            if self._fresh_since is None:
+                self._fresh_since = now
+            if now - self._fresh_since < SETTLE_S:
+                raise StaleGateCopy(lag, max_lag_s, f"replica fresh for less than {SETTLE_S:g} s")
         return self._state(dc, epoch, "read")
 
     def initialise(self, active_dc: str) -> GateState:

@@ -19,7 +19,7 @@ import pytest
 
 from local.proxy import TcpProxy
 from local.stack import Stack, free_port_base
-from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.redis_gate import SETTLE_S, RedisActiveRegionGate
 from shared.errors import RegionNotActive, ServiceUnavailable, StaleGateCopy
 from shared.gate_cache import CachedGate
 from shared.memory.gate import InMemoryGate
@@ -91,6 +91,31 @@ class TestRedisFenceOnALaggingReplica:
             assert eventually(lambda: _fenced(dc06) == failback, within_s=20)
             with pytest.raises(RegionNotActive, match="DC04 is active"):
                 cached.check("DC06")  # caught up: DC06 reads that it is passive
+        dc04.close()
+        dc06.close()
+
+    def test_a_replica_is_trusted_only_after_it_was_seen_fresh_for_a_settle_time(self, pair: Stack) -> None:
+        """Redis reports lag 0 from a re-link's handshake on, before the missed backlog is applied."""
+        dc04, dc06 = _gate(pair, "redis-dc04"), _gate(pair, "redis-dc06")
+        now = [100.0]
+        dc06.clock = lambda: now[0]
+        with TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link:
+            dc06.follow("127.0.0.1", link.port)
+            state = dc04.initialise("DC04")
+            assert eventually(lambda: dc06.read() == state and dc06.replication_lag_s() == 0.0)
+            with pytest.raises(StaleGateCopy, match=f"replica fresh for less than {SETTLE_S:g} s"):
+                dc06.read_fenced(F)  # a new client has not seen the copy fresh for long yet
+            now[0] += SETTLE_S
+            assert dc06.read_fenced(F) == state
+
+            link.cut("hold")
+            assert eventually(lambda: isinstance(_fenced(dc06), StaleGateCopy), within_s=5)
+            link.restore()  # the held link is reset; the replica re-links with a partial resync
+            assert eventually(lambda: (dc06.replication_lag_s() or math.inf) <= F, within_s=20)
+            with pytest.raises(StaleGateCopy, match="fresh for less than"):
+                dc06.read_fenced(F)  # fresh again, but not for the settle time yet
+            now[0] += SETTLE_S
+            assert dc06.read_fenced(F) == state
         dc04.close()
         dc06.close()
 
