@@ -16,6 +16,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,28 @@ class GateStore(ABC):
 
     @abstractmethod
     def restore(self) -> None: ...
+
+
+@contextmanager
+def _redis_pair(
+    tmp_path: Path, dc06_timeout_s: float | None = None
+) -> Iterator[tuple[Stack, RedisActiveRegionGate, RedisActiveRegionGate]]:
+    """A private DC04 Redis and DC06 Redis (a replica of it, as the local stack starts them), each
+    with a gate on it; stopped afterwards."""
+    pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
+    try:
+        pair.start_service("redis-dc04")
+        pair.start_service("redis-dc06")
+        dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
+        dc06_url = f"redis://127.0.0.1:{pair.port('redis-dc06')}/0"
+        dc06 = (
+            RedisActiveRegionGate.from_url(dc06_url)
+            if dc06_timeout_s is None
+            else RedisActiveRegionGate.from_url(dc06_url, timeout_s=dc06_timeout_s)
+        )
+        yield pair, dc04, dc06
+    finally:
+        pair.down()
 
 
 def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> bool:
@@ -309,12 +332,7 @@ class TestRedisReplica:
 
     def test_make_writable_promotes_a_replica(self, tmp_path: Path) -> None:
         # A private primary/replica pair: promoting the shared stack's DC06 would disturb other tests.
-        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
-        try:
-            pair.start_service("redis-dc04")
-            pair.start_service("redis-dc06")
-            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
-            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+        with _redis_pair(tmp_path) as (pair, dc04, dc06):
             state = dc04.initialise("DC04")
             assert eventually(lambda: dc06.read() == state)
 
@@ -326,8 +344,6 @@ class TestRedisReplica:
 
             dc06.follow("127.0.0.1", pair.port("redis-dc04"))
             assert eventually(lambda: _role(dc06) == "replica" and _reads(dc06) == state)
-        finally:
-            pair.down()
 
 
 @pytest.mark.integration
@@ -335,12 +351,7 @@ class TestRedisPromotionOnAReplica:
     """docs/failover.md, "Promotion on a replica": flip at the primary while it answers, else promote."""
 
     def test_a_promotion_via_the_replica_lands_on_the_primary_and_replicates(self, tmp_path: Path) -> None:
-        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
-        try:
-            pair.start_service("redis-dc04")
-            pair.start_service("redis-dc06")
-            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
-            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
+        with _redis_pair(tmp_path) as (_pair, dc04, dc06):
             state = dc04.initialise("DC04")
             assert eventually(lambda: _reads(dc06) == state)
 
@@ -361,18 +372,9 @@ class TestRedisPromotionOnAReplica:
             assert dc04.get_json("activated:DC06") == {"epoch": 2}
             assert dc06.next_sequence(2, 5) == 1 and dc04.next_sequence(2) == 6
             target.close()
-        finally:
-            pair.down()
 
     def test_a_replica_cut_off_from_its_primary_is_made_writable(self, tmp_path: Path) -> None:
-        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
-        try:
-            pair.start_service("redis-dc04")
-            pair.start_service("redis-dc06")
-            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
-            dc06 = RedisActiveRegionGate.from_url(
-                f"redis://127.0.0.1:{pair.port('redis-dc06')}/0", timeout_s=0.3
-            )
+        with _redis_pair(tmp_path, dc06_timeout_s=0.3) as (pair, dc04, dc06):
             state = dc04.initialise("DC04")
             assert eventually(lambda: _reads(dc06) == state)
             pair.stop_service("redis-dc04")
@@ -383,8 +385,6 @@ class TestRedisPromotionOnAReplica:
             assert dc06.promotion_gate() is dc06
             assert dc06.role() == "master"
             assert dc06.flip(state, "DC06") == GateState("DC06", 2)
-        finally:
-            pair.down()
 
 
 def _jwt(claims: dict[str, object]) -> str:
@@ -463,60 +463,50 @@ class TestRedisReplicaLag:
     """The drill's recipe for a replica-lag window: route DC06's replication link through a TcpProxy."""
 
     def test_held_replication_link_leaves_dc06_stale_until_restored(self, tmp_path: Path) -> None:
-        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
-        try:
-            pair.start_service("redis-dc04")
-            pair.start_service("redis-dc06")
-            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
-            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
-            with TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link:
-                dc06.follow("127.0.0.1", link.port)
-                first = dc04.initialise("DC04")
-                assert eventually(lambda: _reads(dc06) == first)
+        with (
+            _redis_pair(tmp_path) as (pair, dc04, dc06),
+            TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link,
+        ):
+            dc06.follow("127.0.0.1", link.port)
+            first = dc04.initialise("DC04")
+            assert eventually(lambda: _reads(dc06) == first)
 
-                link.cut("hold")
-                second = dc04.flip(first, "DC06")
-                time.sleep(0.5)  # replication would take well under a millisecond on loopback
-                assert dc06.read() == first  # DC06 still believes DC04 is active: the lag window
+            link.cut("hold")
+            second = dc04.flip(first, "DC06")
+            time.sleep(0.5)  # replication would take well under a millisecond on loopback
+            assert dc06.read() == first  # DC06 still believes DC04 is active: the lag window
 
-                link.restore()
-                assert eventually(lambda: _reads(dc06) == second, within_s=20)
-        finally:
-            pair.down()
+            link.restore()
+            assert eventually(lambda: _reads(dc06) == second, within_s=20)
 
     def test_replication_lag_grows_while_held_and_is_infinite_once_the_primary_is_gone(
         self, tmp_path: Path
     ) -> None:
-        pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
-        try:
-            pair.start_service("redis-dc04")
-            pair.start_service("redis-dc06")
-            dc04 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc04')}/0")
-            dc06 = RedisActiveRegionGate.from_url(f"redis://127.0.0.1:{pair.port('redis-dc06')}/0")
-            with TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link:
-                dc06.follow("127.0.0.1", link.port)
-                state = dc04.initialise("DC04")
-                assert eventually(lambda: _reads(dc06) == state and _lag(dc06) == 0.0)
+        with (
+            _redis_pair(tmp_path) as (pair, dc04, dc06),
+            TcpProxy(0, ("127.0.0.1", pair.port("redis-dc04"))) as link,
+        ):
+            dc06.follow("127.0.0.1", link.port)
+            state = dc04.initialise("DC04")
+            assert eventually(lambda: _reads(dc06) == state and _lag(dc06) == 0.0)
 
-                link.cut("hold")  # a silent stall: Redis keeps the link "up" until repl-timeout
-                assert eventually(lambda: (_lag(dc06) or 0.0) >= 3.0, within_s=10)
-                lag = _lag(dc06)
-                assert lag is not None and not math.isinf(lag)
-                assert not dc06.primary_reachable(timeout_s=0.3)  # the road to it is held too
+            link.cut("hold")  # a silent stall: Redis keeps the link "up" until repl-timeout
+            assert eventually(lambda: (_lag(dc06) or 0.0) >= 3.0, within_s=10)
+            lag = _lag(dc06)
+            assert lag is not None and not math.isinf(lag)
+            assert not dc06.primary_reachable(timeout_s=0.3)  # the road to it is held too
 
-                link.restore()
-                assert eventually(lambda: (_lag(dc06) or math.inf) <= 1.0, within_s=20)
-                assert dc06.primary_reachable()
+            link.restore()
+            assert eventually(lambda: (_lag(dc06) or math.inf) <= 1.0, within_s=20)
+            assert dc06.primary_reachable()
 
-                pair.stop_service("redis-dc04")  # the primary is gone: the link goes down at once
-                assert eventually(lambda: _lag(dc06) == math.inf, within_s=10)
-                assert not dc06.primary_reachable(timeout_s=0.3)
-                assert dc06.read() == state  # the copy still answers, from what it last heard
+            pair.stop_service("redis-dc04")  # the primary is gone: the link goes down at once
+            assert eventually(lambda: _lag(dc06) == math.inf, within_s=10)
+            assert not dc06.primary_reachable(timeout_s=0.3)
+            assert dc06.read() == state  # the copy still answers, from what it last heard
 
-                dc06.make_writable()
-                assert dc06.replication_lag_s() is None  # promoted: a primary again
-        finally:
-            pair.down()
+            dc06.make_writable()
+            assert dc06.replication_lag_s() is None  # promoted: a primary again
 
 
 def _lag(gate: RedisActiveRegionGate) -> float | None:
