@@ -42,7 +42,7 @@ _MINOR_UNITS = {
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")
+_MAX_DIGITS = 18  # digits before and after the decimal point: [0-9]{1,18}(.[0-9]{1,18})?
 MAX_AMOUNT_LENGTH = 15
 
 
@@ -88,10 +88,16 @@ def amount_text(raw: str, currency: str) -> tuple[Decimal, str] | None:
     """(value, SWIFT ``d`` text) of a non-negative ISO 20022 amount, or None if malformed.
 
     The text keeps the source's significant decimals; callers check them against
-    :func:`minor_units` and the 15-character limit.
+    :func:`minor_units` and the 15-character limit. The shape ``[0-9]{1,18}(.[0-9]{1,18})?`` (ASCII
+    digits only) is checked with string methods: this runs once per entry.
     """
     stripped = raw.strip()
-    if not _DECIMAL.fullmatch(stripped):
+    whole, dot, fraction = stripped.partition(".")
+    if not (
+        0 < len(whole) <= _MAX_DIGITS
+        and whole.isascii()
+        and whole.isdigit()
+        and (not dot or (0 < len(fraction) <= _MAX_DIGITS and fraction.isascii() and fraction.isdigit()))
+    ):
         return None
-    whole, _, fraction = stripped.partition(".")
     return Decimal(stripped), f"{whole.lstrip('0') or '0'},{fraction.rstrip('0')}"

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from transformation_runner.translate.amounts import (
     MAX_AMOUNT_LENGTH,
+    amount_text,
     format_amount,
     minor_units,
     swift_date,
@@ -27,7 +28,6 @@ Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, orig
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
-_MAX_DIGITS = 18  # digits before and after the decimal point (amounts._DECIMAL)
 # A 16x reference that needs no change at all: X characters only, no space at either end and no two in
 # a row (so to_x() returns it unchanged), no "/" at either end and no "//" (the slash rule).
 _PLAIN_REFERENCE = re.compile(
@@ -92,27 +92,18 @@ def signed_amount(raw: str | None, indicator: str | None, currency: str, path: s
     """An ``Amt``/``CdtDbtInd`` pair as (signed amount, SWIFT text), checked against the currency."""
     if raw is None:
         raise MissingElement(f"{path}/Amt is missing")
-    # amount_text() inlined (once per entry): the same [0-9]{1,18}(.[0-9]{1,18})? shape checked with
-    # string methods (ASCII digits only), the same text, the same checks in the same order.
-    stripped = raw.strip()
-    whole, dot, fraction = stripped.partition(".")
-    if not (
-        0 < len(whole) <= _MAX_DIGITS
-        and whole.isascii()
-        and whole.isdigit()
-        and (not dot or (0 < len(fraction) <= _MAX_DIGITS and fraction.isascii() and fraction.isdigit()))
-    ):
+    parsed = amount_text(raw, currency)
+    if parsed is None:
         raise InvalidValue(f"{path}/Amt {raw!r} is not a non-negative decimal amount")
-    fraction = fraction.rstrip("0")
-    text = f"{whole.lstrip('0') or '0'},{fraction}"
-    if len(fraction) > minor_units(currency):
+    value, text = parsed
+    if len(text) - text.index(",") - 1 > minor_units(currency):
         raise InvalidValue(f"{path}/Amt {raw!r} has more decimals than {currency} allows")
     if len(text) > MAX_AMOUNT_LENGTH:
         raise InvalidValue(f"{path}/Amt {raw!r} does not fit the 15-character SWIFT amount")
     if indicator == "CRDT":
-        return Decimal(stripped), text
+        return value, text
     if indicator == "DBIT":
-        return -Decimal(stripped), text
+        return -value, text
     raise InvalidValue(f"{path}/CdtDbtInd {indicator!r} is neither CRDT nor DBIT")
 
 
