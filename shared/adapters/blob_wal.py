@@ -234,24 +234,36 @@ class BlobWriteAheadLog(WriteAheadLog):
             return
         container = self._container.client()
         with azure_errors("blob", "WAL container", self._container.name):
+            # A limited list asks for one page of at most ``limit`` (the server's default page is 5,000
+            # entries with their metadata: the health probe's ``limit=1`` would read that every tick).
+            page = min(limit, 5000) if limit is not None else None
             items = (
-                container.list_blobs(include=["metadata"]) if after is None else _after(container, "", after)
+                container.list_blobs(include=["metadata"], results_per_page=page)
+                if after is None
+                else _after(container, "", after, page)
             )
             for item in itertools.islice(items, limit):
                 yield entry_from_metadata(item.name, item.metadata or {})
 
 
-def _after(container: ContainerClient, prefix: str, after: str) -> Iterator[BlobProperties]:
+def _after(
+    container: ContainerClient, prefix: str, after: str, page: int | None = None
+) -> Iterator[BlobProperties]:
     """Blobs under ``prefix`` named after ``after``, in name order, pruning folders wholly before it.
 
     A folder ``p`` is skipped when ``p < after`` and ``after`` does not start with ``p`` (every name in
     it is then smaller), listed flat when ``p > after``, and walked one level down otherwise.
     """
-    for item in container.walk_blobs(name_starts_with=prefix or None, include=["metadata"], delimiter="/"):
+    listed = container.walk_blobs(
+        name_starts_with=prefix or None, include=["metadata"], delimiter="/", results_per_page=page
+    )
+    for item in listed:
         if isinstance(item, BlobPrefix):
             if after.startswith(item.name):
-                yield from _after(container, item.name, after)
+                yield from _after(container, item.name, after, page)
             elif item.name > after:
-                yield from container.list_blobs(name_starts_with=item.name, include=["metadata"])
+                yield from container.list_blobs(
+                    name_starts_with=item.name, include=["metadata"], results_per_page=page
+                )
         elif item.name > after:
             yield item

@@ -11,8 +11,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 
 from local.proxy import TcpProxy
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog, UnreadableWalEntry
@@ -229,6 +231,27 @@ class TestBlobWal(WalContract):
         assert listed in ([0], [0, 1])
         wal.append(entry, body)  # the caller's retry succeeds either way
         assert wal.read(entry.name) == (entry, body)
+
+    def test_a_limited_list_asks_the_server_for_one_small_page(
+        self, wal: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The health probe's ``list(limit=1)`` must not read the server's default 5,000-entry page."""
+        entries = [entry_for(DAY1, 1, n, b"x") for n in range(6)]
+        for entry in entries:
+            wal.append(entry, b"x")
+        queries: list[str] = []
+        send = RequestsTransport.send
+
+        def recording(transport: RequestsTransport, request: HttpRequest, **kwargs: Any) -> Any:
+            queries.append(request.url.partition("?")[2])
+            return send(transport, request, **kwargs)
+
+        monkeypatch.setattr(RequestsTransport, "send", recording)
+        assert list(wal.list(limit=1)) == entries[:1]
+        assert list(wal.list(after=entries[1].name, limit=2)) == entries[2:4]
+        listings = [q for q in queries if "comp=list" in q]
+        assert listings and all("maxresults=" in q for q in listings), listings
+        assert max(int(q.split("maxresults=")[1].split("&")[0]) for q in listings) == 2
 
     def test_index_tags_find_an_entry_by_message_id(self, wal: WriteAheadLog) -> None:
         assert isinstance(wal, BlobWriteAheadLog)
