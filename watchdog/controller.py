@@ -21,7 +21,7 @@ Every tick (timer, ~15 s in Azure, 1 s on the local host):
      A miss counts only on a gate copy that can judge the heartbeat: a primary, or a replica whose
      replication lag is below ``HEARTBEAT_TTL_S / 2`` (:attr:`Watchdog.gate_lag_bound_s`). On a staler
      copy a live region's heartbeat expires too, so the count is reset and nothing is promoted
-     ("gate copy stale"), except by the explicit link-loss policy (:meth:`Watchdog._link_loss_due`).
+     ("gate copy stale"), except by the explicit link-loss policy (:mod:`watchdog.gate_copy`).
 
 Manual failover (HTTP) only flips the gate; both watchdogs then converge on their next tick, so
 automatic and manual failovers share one path. Hysteresis counters live in memory: a restarted
@@ -31,7 +31,6 @@ watchdog starts counting again, which can only delay a promotion, never hasten o
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from shared.gate_cache import LAG_RESOLUTION_S
 from shared.model import GateState, peer_region
 from shared.ports import ActiveRegionGate, ConsumptionSwitch
 from shared.telemetry import log_event, metrics
+from watchdog.gate_copy import GateCopy, link_loss_due
 from watchdog.replay import Replayer
 
 log = logging.getLogger("bridge.watchdog")
@@ -81,10 +81,11 @@ class Watchdog:
     unhealthy_ticks: int = 0
     last_replay: datetime | None = None
     gate_errors: int = 0
-    stale_since: datetime | None = None
-    link_down_since: datetime | None = None
     last_action: str | None = None
-    last_gate_lag_s: float | None = None
+    copy: GateCopy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.copy = GateCopy(self.region)
 
     @property
     def peer(self) -> str:
@@ -250,15 +251,15 @@ class Watchdog:
         if self.switch.enabled():
             self.switch.set_enabled(False)
         now = self.clock()
-        lag = self._gate_lag()
+        lag = self.copy.lag(self.gate)
         if lag is None or lag < self.gate_lag_bound_s:
-            self._copy_fresh(lag)
+            self.copy.fresh(lag)
         if self.gate.last_heartbeat(state.active_dc) is not None:
             self.misses, self.missing_since = 0, None
             return "passive"
         if lag is not None and lag >= self.gate_lag_bound_s:
             waiting = self._copy_stale(lag, now)
-            down_s = self._link_down_s(now)
+            down_s = self.copy.link_down_s(now)
             reason = f"automatic promotion: gate link down {down_s:.0f} s, primary unreachable"
         else:
             waiting = self._count_miss(now)
@@ -273,6 +274,15 @@ class Watchdog:
         if self.misses >= self.misses_required and missing_s >= self.cache_ttl_s + self.safety_margin_s:
             return None
         return f"passive: active heartbeat missing ({self.misses}/{self.misses_required})"
+
+    def _copy_stale(self, lag: float, now: datetime) -> str | None:
+        """Reset the count (this copy's expiries prove nothing); ``None`` only when the link-loss
+        policy says to promote anyway (:func:`watchdog.gate_copy.link_loss_due`)."""
+        self.misses, self.missing_since = 0, None
+        self.copy.stale(lag, self.gate_lag_bound_s, now)
+        if link_loss_due(self.copy, lag, now, self.promote_on_link_loss_s, self.primary_reachable):
+            return None
+        return f"passive: gate copy stale (replication lag {lag:.0f} s); cannot judge the active region"
 
     def _promote(self, state: GateState, health: Mapping[str, object], reason: str) -> str:
         if not self.auto_promote:
@@ -307,74 +317,6 @@ class Watchdog:
                 log_event(log, logging.WARNING, "watchdog.promotion_not_replicated", epoch=flipped.epoch)
                 return False
             self.sleep(0.1)
-
-    # -- gate copy freshness (docs/failover.md, "Gate copy freshness") ----------------------------
-
-    def _gate_lag(self) -> float | None:
-        """The gate copy's replication lag; a copy that cannot say is treated as cut off."""
-        try:
-            lag = self.gate.replication_lag_s()
-        except TransientError as error:
-            log_event(log, logging.WARNING, "watchdog.gate_lag_unknown", region=self.region, error=str(error))
-            lag = math.inf
-        self.last_gate_lag_s = lag
-        return lag
-
-    def _copy_fresh(self, lag: float | None) -> None:
-        if self.stale_since is not None:
-            log_event(log, logging.WARNING, "watchdog.gate_copy_fresh", region=self.region, lag_s=lag)
-        self.stale_since = self.link_down_since = None
-
-    def _copy_stale(self, lag: float, now: datetime) -> str | None:
-        """Reset the count (this copy's expiries prove nothing); ``None`` only when the link-loss
-        policy says to promote anyway."""
-        self.misses, self.missing_since = 0, None
-        metrics.incr("watchdog_gate_stale")
-        if self.stale_since is None:
-            self.stale_since = now
-            log_event(
-                log,
-                logging.WARNING,
-                "watchdog.gate_copy_stale",
-                region=self.region,
-                lag_s=lag,
-                bound_s=self.gate_lag_bound_s,
-                detail="replica behind its primary: a missing heartbeat proves nothing; not promoting",
-            )
-        if math.isinf(lag):
-            self.link_down_since = self.link_down_since or now
-        else:
-            self.link_down_since = None
-        if self._link_loss_due(lag, now):
-            return None
-        return f"passive: gate copy stale (replication lag {lag:.0f} s); cannot judge the active region"
-
-    def _link_down_s(self, now: datetime) -> float:
-        return 0.0 if self.link_down_since is None else (now - self.link_down_since).total_seconds()
-
-    def _link_loss_due(self, lag: float, now: datetime) -> bool:
-        """The explicit link-loss policy (``PROMOTE_ON_GATE_LINK_LOSS_S``, 0 = never).
-
-        When the copy's link to its primary has been down (lag ``inf``) for that long, by this
-        Watchdog's clock, and the primary itself does not answer, the active region is taken to be
-        gone with its Redis. The price: a partition that separates this region from the primary but
-        not the active region from it yields two active regions (docs/failover.md).
-        """
-        if self.promote_on_link_loss_s <= 0 or not math.isinf(lag) or self.primary_reachable is None:
-            return False
-        if self._link_down_s(now) < self.promote_on_link_loss_s:
-            return False
-        try:
-            reachable = self.primary_reachable()
-        except Exception as error:  # cannot tell is not "gone"
-            log_event(
-                log, logging.WARNING, "watchdog.primary_probe_failed", region=self.region, error=str(error)
-            )
-            return False
-        if reachable:
-            return False
-        metrics.incr("watchdog_link_loss_promotions")
-        return True
 
     # -- shared -----------------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ class OperatorApi:
             "last_failover": self._safe(self.gate.get_json, LAST_FAILOVER_KEY),
             "watchdog": {
                 "last_action": self.watchdog.last_action,
-                "gate_replication_lag_s": _json_lag(self.watchdog.last_gate_lag_s),
+                "gate_replication_lag_s": _json_lag(self.watchdog.copy.last_lag_s),
                 "gate_lag_bound_s": self.watchdog.gate_lag_bound_s,
             },
             "backlog": self._safe(self.backlog),

@@ -19,10 +19,7 @@ Connection (:meth:`RedisActiveRegionGate.from_connection`, setting ``RedisConnec
 
 * locally, a Redis URL in ``RedisConnection`` (``redis://127.0.0.1:17002/0``);
 * in Azure, ``RedisConnection__host`` = ``<name>.<region>.redis.azure.net[:port]`` (Azure Managed Redis,
-  TLS, port 10000 unless given), authenticated with Microsoft Entra ID: the password is an access token
-  of ``DefaultAzureCredential`` (the managed identity) for ``https://redis.azure.com/.default`` and the
-  user name is the identity's object id, read from the token's ``oid`` claim
-  (https://learn.microsoft.com/azure/redis/entra-for-authentication).
+  TLS, port 10000 unless given), authenticated with Microsoft Entra ID (:mod:`.redis_auth`).
 
 :meth:`RedisActiveRegionGate.replication_lag_s` tells whether this copy can judge heartbeats: locally
 DC06's Redis may be a ``replicaof`` DC04's, and a stalled link lets keys expire on the stale copy.
@@ -36,7 +33,6 @@ two gate keys share a slot, as a multi-key script requires.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -50,21 +46,19 @@ from typing import TYPE_CHECKING, Any, cast
 import redis
 from azure.core.exceptions import AzureError
 from redis.backoff import NoBackoff
-from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
+from shared.adapters.redis_auth import AZURE_REDIS_PORT, EntraIdCredentialProvider
 from shared.errors import PreconditionFailed, ServiceUnavailable, StaleGateCopy
 from shared.model import GateState
 from shared.ports import ActiveRegionGate
 from shared.settings import Connection
 
 if TYPE_CHECKING:
-    from azure.core.credentials import AccessToken, TokenCredential
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger("bridge.gate")
 
-REDIS_SCOPE = "https://redis.azure.com/.default"
-AZURE_REDIS_PORT = 10000
 DEFAULT_TIMEOUT_S = 1.0
 #: How long a replica copy must have been seen fresh before a fence trusts it (``read_fenced``).
 SETTLE_S = 1.0
@@ -89,53 +83,6 @@ end
 redis.call('SET', KEYS[1], ARGV[3])
 return {1, ARGV[3], tostring(redis.call('INCR', KEYS[2]))}
 """
-
-
-class EntraIdCredentialProvider(CredentialProvider):
-    """redis-py credentials from Microsoft Entra ID: ``(object id, access token)``, refreshed early.
-
-    ``generation`` increases with every new token, so the gate can drop pooled connections that
-    authenticated with the previous one before the server closes them at its expiry.
-    """
-
-    def __init__(
-        self,
-        credential: TokenCredential | None = None,
-        refresh_margin_s: float = 300.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        """``clock`` returns POSIX seconds, as ``AccessToken.expires_on`` does."""
-        if credential is None:
-            from azure.identity import DefaultAzureCredential  # noqa: PLC0415  (lazy: heavy, Azure-only)
-
-            credential = DefaultAzureCredential()
-        self._credential = credential
-        self._margin_s = refresh_margin_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: AccessToken | None = None
-        self.generation = 0
-
-    def get_credentials(self) -> tuple[str, str]:
-        token = self.token()
-        return object_id(token.token), token.token
-
-    def token(self) -> AccessToken:
-        with self._lock:
-            if self._token is None or self._token.expires_on - self._margin_s <= self._clock():
-                self._token = self._credential.get_token(REDIS_SCOPE)
-                self.generation += 1
-            return self._token
-
-
-def object_id(jwt: str) -> str:
-    """The ``oid`` claim of an Entra ID access token (read, not verified: the server verifies it)."""
-    try:
-        payload = jwt.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return str(claims["oid"])
-    except (IndexError, ValueError, KeyError, TypeError) as error:
-        raise ServiceUnavailable("redis", "authentication: access token has no oid claim") from error
 
 
 @contextmanager

@@ -26,12 +26,8 @@ from azure.core.credentials import AccessToken
 
 from local.proxy import TcpProxy
 from local.stack import Stack, free_port_base
-from shared.adapters.redis_gate import (
-    REDIS_SCOPE,
-    EntraIdCredentialProvider,
-    RedisActiveRegionGate,
-    object_id,
-)
+from shared.adapters.redis_auth import REDIS_SCOPE, EntraIdCredentialProvider, object_id
+from shared.adapters.redis_gate import RedisActiveRegionGate
 from shared.errors import PreconditionFailed, ServiceUnavailable
 from shared.memory.gate import InMemoryGate
 from shared.model import GateState
