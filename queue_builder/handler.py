@@ -49,7 +49,11 @@ LAST_RUN_KEY = "queue_builder:last_run:{region}"
 
 @dataclass
 class QueueBuilder:
-    """Drains MQ for a bounded time per run. One instance per process; not re-entrant."""
+    """Drains MQ for a bounded time per run. One instance per process; not re-entrant.
+
+    ``batch_size`` messages at most make one MQ unit of work (``QUEUE_BUILDER_BATCH``); their WAL
+    appends run ``wal_writers`` at a time, and all of them finish before anything of the unit is sent.
+    """
 
     region: str
     gate: CachedGate
@@ -61,10 +65,18 @@ class QueueBuilder:
     session_of: Callable[[bytes], str]
     backout_threshold: int = 5
     batch_size: int = 32
+    wal_writers: int = 8
     get_wait_s: float = 0.5
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8), repr=False)
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.wal_writers < 1:
+            raise ValueError(
+                f"batch_size and wal_writers must be positive: {self.batch_size}, {self.wal_writers}"
+            )
+        self._pool = ThreadPoolExecutor(self.wal_writers, thread_name_prefix="qb-wal")
 
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""

@@ -2,12 +2,15 @@
 
 import pytest
 
+import bootstrap
 from shared import faults
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryMqSource
-from shared.model import GateState, MqMessage
+from shared.memory import InMemoryMqSource, InMemoryPublisher
+from shared.model import GateState, MqMessage, OutboundStatement
+from shared.settings import Settings
 from shared.telemetry import metrics
-from tests.unit.twins import Shared, inbound, put_statements
+from tests.unit.test_settings import LOCAL
+from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 
 
 @pytest.fixture
@@ -185,3 +188,36 @@ def test_a_close_that_fails_does_not_fail_the_run(shared: Shared) -> None:
     mq = UnreachableOnClose()
     summary = shared.queue_builder(region="DC06", mq=mq).run(budget_s=5)
     assert summary["outcome"] == "passive"
+
+
+class UnitRecordingPublisher(InMemoryPublisher):
+    """The in-memory twin that also notes how many statements each publish call carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units: list[int] = []
+
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        self.units.append(len(statements))
+        super().publish(statements)
+
+
+def test_a_unit_of_work_holds_at_most_batch_size_messages_and_is_sent_whole(shared: Shared) -> None:
+    ids = put_statements(shared, 10)
+    shared.publisher = UnitRecordingPublisher()
+    builder = shared.queue_builder(batch_size=4, wal_writers=2, publisher=shared.publisher)
+    assert builder.run(budget_s=5)["ingested"] == 10
+    assert shared.publisher.units == [4, 4, 2]
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert len(list(shared.wal.list())) == 10
+
+
+def test_queue_builder_batch_is_wired_into_the_unit_of_work_and_the_wal_writers() -> None:
+    settings = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "200"})
+    builder = bootstrap.wire(settings, twin_ports()).queue_builder
+    assert (builder.batch_size, builder.wal_writers) == (200, 64)
+
+
+def test_a_queue_builder_refuses_an_empty_unit_of_work(shared: Shared) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        shared.queue_builder(batch_size=0)
