@@ -33,14 +33,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-import requests
 from azure.core.exceptions import ResourceExistsError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobPrefix, BlobProperties, BlobServiceClient, ContainerClient, LinearRetry
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from shared.adapters.azure_errors import azure_errors
+from shared.adapters.http_transport import requests_transport
 from shared.errors import AlreadyExists, ConfigurationError, PermanentError, ServiceUnavailable
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
@@ -82,10 +79,12 @@ class _ShortRetry(LinearRetry):
 def blob_service_client(connection: Connection, options: BlobOptions) -> BlobServiceClient:
     """A client for ``connection``: its connection string, or its ``serviceUri`` with managed identity."""
     kwargs: dict[str, Any] = {
-        "connection_timeout": options.connection_timeout_s,
-        "read_timeout": options.read_timeout_s,
         "retry_policy": _ShortRetry(options.retry_backoff_s, options.retry_total),
-        "transport": _pooled_transport(options.connection_pool_size),
+        "transport": requests_transport(
+            options.connection_pool_size,
+            connection_timeout=options.connection_timeout_s,
+            read_timeout=options.read_timeout_s,
+        ),
     }
     if connection.connection_string:
         return BlobServiceClient.from_connection_string(connection.connection_string, **kwargs)
@@ -94,18 +93,6 @@ def blob_service_client(connection: Connection, options: BlobOptions) -> BlobSer
     from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - only in Azure
 
     return BlobServiceClient(connection.endpoint, credential=DefaultAzureCredential(), **kwargs)
-
-
-def _pooled_transport(pool_size: int) -> RequestsTransport:
-    """azure-core's requests transport, as it builds its own session (no urllib3 retries: the
-    pipeline retries), with ``pool_size`` connections per host."""
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_maxsize=pool_size, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
-    )
-    for scheme in ("http://", "https://"):
-        session.mount(scheme, adapter)
-    return RequestsTransport(session=session, session_owner=True)
 
 
 class LazyContainer:
