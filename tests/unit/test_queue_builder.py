@@ -215,7 +215,7 @@ def test_a_unit_of_work_holds_at_most_batch_size_messages_and_is_sent_whole(shar
 def test_queue_builder_batch_is_wired_into_the_unit_of_work_and_the_wal_writers() -> None:
     settings = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "200"})
     builder = bootstrap.wire(settings, twin_ports()).queue_builder
-    assert (builder.batch_size, builder.wal_writers) == (200, 64)
+    assert (builder.batch_size, builder.wal_writers) == (200, 32)
 
 
 def test_a_queue_builder_refuses_an_empty_unit_of_work(shared: Shared) -> None:

@@ -96,7 +96,7 @@ def test_the_default_heartbeat_ttl_is_two_default_watchdog_ticks() -> None:
 
 def test_queue_builder_batch_is_bounded_and_sizes_the_wal_writers() -> None:
     settings = Settings.from_mapping(LOCAL)
-    assert (settings.queue_builder_batch, settings.wal_writers) == (128, 64)
+    assert (settings.queue_builder_batch, settings.wal_writers) == (128, 32)
     small = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "10"})
     assert (small.queue_builder_batch, small.wal_writers) == (10, 10)
     assert Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "5000"}).queue_builder_batch == 5000
