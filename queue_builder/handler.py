@@ -52,7 +52,8 @@ class QueueBuilder:
     """Drains MQ for a bounded time per run. One instance per process; not re-entrant.
 
     ``batch_size`` messages at most make one MQ unit of work (``QUEUE_BUILDER_BATCH``); their WAL
-    appends run ``wal_writers`` at a time, and all of them finish before anything of the unit is sent.
+    appends run account by account in order, ``wal_writers`` accounts at a time, and all of them
+    finish before anything of the unit is sent.
     """
 
     region: str
@@ -149,7 +150,10 @@ class QueueBuilder:
         first = self.gate_store.next_sequence(epoch, len(batch))
         now = self.clock()
         items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
-        for future in [self._pool.submit(self.wal.append, entry, body) for entry, body in items]:
+        chains: dict[str, list[tuple[WalEntry, bytes]]] = {}
+        for entry, body in items:
+            chains.setdefault(entry.session_id, []).append((entry, body))
+        for future in [self._pool.submit(self._append_in_order, chain) for chain in chains.values()]:
             future.result()  # every WAL write (both regions) done before anything is sent
         faults.hit("qb.after_wal")
         self.publisher.publish([OutboundStatement.from_wal(entry, body) for entry, body in items])
@@ -165,6 +169,17 @@ class QueueBuilder:
                 epoch=epoch,
                 sequence=entry.sequence,
             )
+
+    def _append_in_order(self, chain: list[tuple[WalEntry, bytes]]) -> None:
+        """Append one account's entries one after the other (accounts run in parallel).
+
+        A unit that dies halfway through its WAL writes (kill -9, a failed append) thus leaves each
+        account's entries a prefix of its messages: the replay re-publishes every entry without a final
+        record, and an entry written without its predecessor would reach Service Bus ahead of that
+        predecessor, which MQ redelivers later — an inversion.
+        """
+        for entry, body in chain:
+            self.wal.append(entry, body)
 
     def _prepare(
         self, message: MqMessage, epoch: int, sequence: int, now: datetime
