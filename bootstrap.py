@@ -86,6 +86,8 @@ def wire(settings: Settings, ports: Ports) -> Components:
         quarantine=ports.quarantine,
         session_of=functools.partial(account_of, max_bytes=settings.max_body_bytes),
         backout_threshold=settings.mq_backout_threshold,
+        batch_size=settings.queue_builder_batch,
+        wal_writers=settings.wal_writers,
     )
     runner = TransformationRunner(
         region=settings.region,

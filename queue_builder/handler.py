@@ -49,7 +49,12 @@ LAST_RUN_KEY = "queue_builder:last_run:{region}"
 
 @dataclass
 class QueueBuilder:
-    """Drains MQ for a bounded time per run. One instance per process; not re-entrant."""
+    """Drains MQ for a bounded time per run. One instance per process; not re-entrant.
+
+    ``batch_size`` messages at most make one MQ unit of work (``QUEUE_BUILDER_BATCH``); their WAL
+    appends run account by account in order, ``wal_writers`` accounts at a time, and all of them
+    finish before anything of the unit is sent.
+    """
 
     region: str
     gate: CachedGate
@@ -61,10 +66,18 @@ class QueueBuilder:
     session_of: Callable[[bytes], str]
     backout_threshold: int = 5
     batch_size: int = 32
+    wal_writers: int = 8
     get_wait_s: float = 0.5
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8), repr=False)
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.wal_writers < 1:
+            raise ValueError(
+                f"batch_size and wal_writers must be positive: {self.batch_size}, {self.wal_writers}"
+            )
+        self._pool = ThreadPoolExecutor(self.wal_writers, thread_name_prefix="qb-wal")
 
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""
@@ -137,7 +150,10 @@ class QueueBuilder:
         first = self.gate_store.next_sequence(epoch, len(batch))
         now = self.clock()
         items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
-        for future in [self._pool.submit(self.wal.append, entry, body) for entry, body in items]:
+        chains: dict[str, list[tuple[WalEntry, bytes]]] = {}
+        for entry, body in items:
+            chains.setdefault(entry.session_id, []).append((entry, body))
+        for future in [self._pool.submit(self._append_in_order, chain) for chain in chains.values()]:
             future.result()  # every WAL write (both regions) done before anything is sent
         faults.hit("qb.after_wal")
         self.publisher.publish([OutboundStatement.from_wal(entry, body) for entry, body in items])
@@ -153,6 +169,17 @@ class QueueBuilder:
                 epoch=epoch,
                 sequence=entry.sequence,
             )
+
+    def _append_in_order(self, chain: list[tuple[WalEntry, bytes]]) -> None:
+        """Append one account's entries one after the other (accounts run in parallel).
+
+        A unit that dies halfway through its WAL writes (kill -9, a failed append) thus leaves each
+        account's entries a prefix of its messages: the replay re-publishes every entry without a final
+        record, and an entry written without its predecessor would reach Service Bus ahead of that
+        predecessor, which MQ redelivers later — an inversion.
+        """
+        for entry, body in chain:
+            self.wal.append(entry, body)
 
     def _prepare(
         self, message: MqMessage, epoch: int, sequence: int, now: datetime

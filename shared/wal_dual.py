@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -76,7 +77,7 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         self.on_degraded = on_degraded
         self.degraded_writes = 0
         self.fallback_reads = 0
-        # Two writer threads per append; callers append concurrently (the QueueBuilder uses 8 threads).
+        # Two writer threads per append; callers append concurrently (the QueueBuilder's WAL writers).
         self._pool = ThreadPoolExecutor(max_workers=max(2, max_workers), thread_name_prefix="wal-dual")
 
     def close(self) -> None:
@@ -201,10 +202,13 @@ def dual_region_wal(
 ) -> DualRegionWriteAheadLog:
     """The WAL of ``settings.region``: its own account as ``local``, the other region's as ``peer``
     (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
-    from shared.adapters.blob_wal import BlobWriteAheadLog  # noqa: PLC0415 - Azure SDK on first use only
+    from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog  # noqa: PLC0415 - Azure SDK on first use only
+
+    # One connection per WAL writer, plus the runner's claim-check reads and the Watchdog's listing.
+    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=settings.wal_writers + 16)
 
     def region_wal(region: str) -> BlobWriteAheadLog:
-        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, options)
+        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, pooled)
 
     return DualRegionWriteAheadLog(
         region_wal(settings.region),
@@ -213,4 +217,5 @@ def dual_region_wal(
         peer_region=settings.peer_region,
         allow_degraded=settings.wal_allow_degraded,
         on_degraded=on_degraded,
+        max_workers=2 * settings.wal_writers,  # both copies of every append in flight
     )

@@ -37,6 +37,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobPrefix, BlobProperties, BlobServiceClient, ContainerClient, LinearRetry
 
 from shared.adapters.azure_errors import azure_errors
+from shared.adapters.http_transport import requests_transport
 from shared.errors import AlreadyExists, ConfigurationError, PermanentError, ServiceUnavailable
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
@@ -59,6 +60,9 @@ class BlobOptions:
     retry_total: int = 2
     retry_backoff_s: float = 0.2
     index_tags: bool = False
+    #: Connections kept open per storage account (requests' default is 10); at least the number of
+    #: concurrent calls, or every call beyond it opens and then discards a TCP connection.
+    connection_pool_size: int = 10
 
 
 class _ShortRetry(LinearRetry):
@@ -75,9 +79,12 @@ class _ShortRetry(LinearRetry):
 def blob_service_client(connection: Connection, options: BlobOptions) -> BlobServiceClient:
     """A client for ``connection``: its connection string, or its ``serviceUri`` with managed identity."""
     kwargs: dict[str, Any] = {
-        "connection_timeout": options.connection_timeout_s,
-        "read_timeout": options.read_timeout_s,
         "retry_policy": _ShortRetry(options.retry_backoff_s, options.retry_total),
+        "transport": requests_transport(
+            options.connection_pool_size,
+            connection_timeout=options.connection_timeout_s,
+            read_timeout=options.read_timeout_s,
+        ),
     }
     if connection.connection_string:
         return BlobServiceClient.from_connection_string(connection.connection_string, **kwargs)

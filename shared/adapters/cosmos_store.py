@@ -29,6 +29,7 @@ from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
 from shared.adapters.azure_errors import azure_errors
+from shared.adapters.http_transport import requests_transport
 from shared.errors import ConfigurationError, NotFound, PermanentError
 from shared.model import ClaimRecord, RecordState
 from shared.ports import IdempotencyStore
@@ -55,6 +56,9 @@ class CosmosOptions:
     consistency_level: str | None = None
     preferred_locations: tuple[str, ...] = ()
     enable_endpoint_discovery: bool | None = None
+    #: Connections kept open (requests' default is 10): at least the runner's concurrent sessions
+    #: (``maxConcurrentSessions`` 16 in host.json, 16 locally) plus the Watchdog's probe.
+    connection_pool_size: int = 32
 
 
 def parse_connection_string(text: str) -> tuple[str, str]:
@@ -183,6 +187,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
             "retry_total": opts.retry_total,
             "retry_backoff_max": opts.retry_backoff_max_s,
             "enable_endpoint_discovery": discovery,
+            "transport": requests_transport(opts.connection_pool_size),
         }
         if opts.preferred_locations:
             kwargs["preferred_locations"] = list(opts.preferred_locations)

@@ -20,6 +20,14 @@ Layout under ``root`` (one filesystem, so every ``os.rename`` is atomic):
 MQBACK renames each in-flight file back into ``new/`` under its original order key with the backout
 count incremented (the count lives in the name, so the increment is the same atomic rename).
 
+MQGET reads ``new/`` from a sorted snapshot of its names, listed again only when the snapshot is used
+up (one directory listing per snapshot, not per message). Only the input holder gets, and every
+backout this source makes and every loss of the input drops the snapshot, so a backed-out message is
+the next one got, as before. A message put while a snapshot is in use is got after it; its order key
+may be older than names still in the snapshot only when its producer had not finished the put (the
+rename into ``new/``) when the snapshot was listed — a producer that puts one message after the other
+is read in its own order, which is the order the queue promises.
+
 Crashes: a process that dies with an open unit of work leaves files in ``inflight/<owner>/``. They are
 backed out when a source with the same ``owner`` starts (a region process restarted by its host), when
 the next source takes the input lock (only a holder has files in flight, so another owner's files are a
@@ -137,6 +145,7 @@ class FolderMqSource(MqSource):
         self._broken = False
         self._lost = False
         self._input_fd: int | None = None  # the flock on input.lock while this source holds the input
+        self._snapshot: list[str] = []  # names of new/ still to try, newest first (pop() = oldest)
         self.in_use = InUseNotice(str(self.root))
         for folder in ("tmp", "new", "inflight", "committed", "backout", "done"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
@@ -261,6 +270,7 @@ class FolderMqSource(MqSource):
             return action()
         except OSError as error:
             self._broken = True
+            self._snapshot = []
             raise ServiceUnavailable(SERVICE, f"folder inbox {self.root}: {what} failed: {error}") from error
 
     def _hold_input(self) -> bool:
@@ -284,6 +294,7 @@ class FolderMqSource(MqSource):
         return True
 
     def _release_input(self) -> None:
+        self._snapshot = []  # another holder reads new/ meanwhile
         fd, self._input_fd = self._input_fd, None
         if fd is not None:
             os.close(fd)  # closing the last descriptor of the open file releases the flock
@@ -302,10 +313,20 @@ class FolderMqSource(MqSource):
         return (name for name in os.listdir(self.root / "new") if _NAME.match(name))
 
     def _take_oldest(self) -> MqMessage | None:
-        for name in sorted(self._queued()):
+        """The oldest message of the snapshot that is still in ``new/``; the snapshot is listed again
+        (at most once per call) when it is used up."""
+        listed = False
+        while True:
+            if not self._snapshot:
+                if listed:
+                    return None
+                self._snapshot = sorted(self._queued(), reverse=True)
+                listed = True
+                continue
+            name = self._snapshot.pop()
             taken = self._inflight / name
             if not _rename_if_present(self.root / "new" / name, taken):
-                continue  # another consumer renamed it first
+                continue  # gone since the listing (another consumer, or a recovery renamed it)
             os.utime(taken)  # the in-flight age that recover_orphans measures starts now
             match = _NAME.match(name)
             assert match is not None
@@ -365,6 +386,7 @@ class FolderMqSource(MqSource):
             folder.rmdir()
 
     def _back_out_folder(self, folder: Path) -> int:
+        self._snapshot = []  # the returned messages go before the snapshot's names
         returned = 0
         for name in _listing(folder):
             match = _NAME.match(name)

@@ -7,11 +7,15 @@ A body larger than ``claim_check_bytes`` is not sent: the message carries an emp
 ``claim_check=True``, and the runner reads the body from the WAL blob ``wal_name`` (the "claim check"
 pattern; Service Bus Standard caps a message at 256 KB).
 
-Messages are sent in as few batches as fit, each batch holding one session's messages in the given
-order (a partitioned entity requires one partition key, i.e. session, per batch); order across
-sessions is not kept, and need not be. If a later batch fails
-after an earlier one was sent, the call raises and the caller's retry re-sends everything: duplicate
-detection drops the repeats, so nothing is half-sent from the queue's point of view.
+Messages are sent in the given order in as few batches as fit, a batch mixing sessions: the queue is
+not partitioned (``infra/modules/servicebus-pairing.bicep``: ``enablePartitioning: false``, and a
+Premium namespace with ``premiumMessagingPartitions: 1``), and only a partitioned entity requires one
+partition key, i.e. one session, per batch ("When called on partitioned entities, messages meant for
+different partitions cannot be batched together", learn.microsoft.com, ``QueueClient.SendAsync``).
+Service Bus enqueues a batch's messages in batch order and batches are sent one after the other, so
+each session receives its messages in the given order. If a later batch fails after an earlier one
+was sent, the call raises and the caller's retry re-sends everything: duplicate detection drops the
+repeats, so nothing is half-sent from the queue's point of view.
 
 Errors: connection loss, timeouts, authentication and every other ``ServiceBusError`` →
 :class:`ServiceUnavailable` ``("servicebus", ...)`` (a missing or disabled entity included: an operator
@@ -164,24 +168,21 @@ class ServiceBusStatementPublisher(StatementPublisher):
     def _batches(
         self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
     ) -> list[ServiceBusMessageBatch]:
-        """Fill batches session by session (sessions in order of first appearance, messages in order)."""
-        by_session: dict[str | None, list[ServiceBusMessage]] = {}
-        for message in messages:
-            by_session.setdefault(message.session_id, []).append(message)
+        """Fill batches in the given order, each as full as its size limit allows (see the module
+        docstring for why sessions may share a batch)."""
         batches: list[ServiceBusMessageBatch] = []
-        for session_messages in by_session.values():
-            current: ServiceBusMessageBatch | None = None
-            for message in session_messages:
-                if current is not None:
-                    try:
-                        current.add_message(message)
-                        continue
-                    except MessageSizeExceededError:
-                        pass  # full: start the next batch
-                current = sender.create_message_batch()
-                batches.append(current)
-                with servicebus_errors(str(message.message_id)):
+        current: ServiceBusMessageBatch | None = None
+        for message in messages:
+            if current is not None:
+                try:
                     current.add_message(message)
+                    continue
+                except MessageSizeExceededError:
+                    pass  # full: start the next batch
+            current = sender.create_message_batch()
+            batches.append(current)
+            with servicebus_errors(str(message.message_id)):
+                current.add_message(message)
         return batches
 
     def _open_sender(self) -> ServiceBusSender:

@@ -510,6 +510,29 @@ class TestFolderMqSourceSpecifics:
             thread.join()
         assert sorted(got["DC04"] + got["DC06"]) == [mid(n) for n in range(60)]
 
+    def test_get_reads_a_snapshot_of_the_inbox_and_a_backout_drops_it(self, tmp_path: Path) -> None:
+        """``new/`` is listed once per snapshot: a message that lands after the listing is got after the
+        snapshot's names even when its order key is older (its put was still in progress); a backout
+        drops the snapshot, so the queue's order holds again from the next get."""
+        for n in (1, 2, 3):
+            put_message(tmp_path, mid(n), str(n).encode())
+        source = FolderMqSource(tmp_path, "DC04-qb")
+        first = source.get()
+        assert first is not None and first.message_id == mid(1)
+        (tmp_path / "new" / f"{0:020d}-{mid(9)}.b0.msg").write_bytes(b"late")  # older key, seen late
+        got = [source.get() for _ in range(4)]
+        assert [m.message_id for m in got if m] == [mid(2), mid(3), mid(9)]
+        source.backout()
+        again = [source.get() for _ in range(5)]
+        assert [(m.message_id, m.backout_count) for m in again if m] == [
+            (mid(9), 1),
+            (mid(1), 1),
+            (mid(2), 1),
+            (mid(3), 1),
+        ]
+        source.commit()
+        assert source.depth() == 0
+
     def test_recover_orphans_backs_out_only_old_units_of_other_owners(self, tmp_path: Path) -> None:
         put_message(tmp_path, mid(1), b"one")
         crashed = FolderMqSource(tmp_path, "DC04-qb")

@@ -223,7 +223,21 @@ class TestServiceBusPublisher(PublisherContract):
     ) -> None:
         super().test_order_is_kept_per_session_in_a_large_publish(publisher, received, run)
         assert isinstance(publisher, ServiceBusStatementPublisher)
-        assert publisher.batches_sent == 3  # 3 sessions x 50 messages x 900 B: one batch per session
+        assert publisher.batches_sent == 1  # 3 sessions x 50 messages x 900 B share one 256 KB batch
+
+    def test_sessions_share_batches_and_keep_their_order_across_batches(
+        self, publisher: StatementPublisher, received: Received, run: str
+    ) -> None:
+        sessions = ["S1", "S2", "S3"]
+        sent = [statement(n, sessions[n * n % 3], body=b"y" * 900, run=run) for n in range(400)]
+        publisher.publish(sent)
+        assert isinstance(publisher, ServiceBusStatementPublisher)
+        assert publisher.batches_sent == 2  # 400 x 900 B: over one 256 KB batch, sessions interleaved
+        got = received()
+        assert sorted(s.message_id for s in got) == sorted(s.message_id for s in sent)
+        for session in sessions:
+            expected = [s.message_id for s in sent if s.session_id == session]
+            assert [s.message_id for s in got if s.session_id == session] == expected
 
 
 def test_a_silent_network_fails_within_the_timeout_instead_of_hanging(

@@ -2,12 +2,15 @@
 
 import pytest
 
+import bootstrap
 from shared import faults
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryMqSource
-from shared.model import GateState, MqMessage
+from shared.memory import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
+from shared.model import GateState, MqMessage, OutboundStatement, WalEntry
+from shared.settings import Settings
 from shared.telemetry import metrics
-from tests.unit.twins import Shared, inbound, put_statements
+from tests.unit.test_settings import LOCAL
+from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 
 
 @pytest.fixture
@@ -185,3 +188,67 @@ def test_a_close_that_fails_does_not_fail_the_run(shared: Shared) -> None:
     mq = UnreachableOnClose()
     summary = shared.queue_builder(region="DC06", mq=mq).run(budget_s=5)
     assert summary["outcome"] == "passive"
+
+
+class UnitRecordingPublisher(InMemoryPublisher):
+    """The in-memory twin that also notes how many statements each publish call carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units: list[int] = []
+
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        self.units.append(len(statements))
+        super().publish(statements)
+
+
+def test_a_unit_of_work_holds_at_most_batch_size_messages_and_is_sent_whole(shared: Shared) -> None:
+    ids = put_statements(shared, 10)
+    shared.publisher = UnitRecordingPublisher()
+    builder = shared.queue_builder(batch_size=4, wal_writers=2, publisher=shared.publisher)
+    assert builder.run(budget_s=5)["ingested"] == 10
+    assert shared.publisher.units == [4, 4, 2]
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert len(list(shared.wal.list())) == 10
+
+
+def test_queue_builder_batch_is_wired_into_the_unit_of_work_and_the_wal_writers() -> None:
+    settings = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "200"})
+    builder = bootstrap.wire(settings, twin_ports()).queue_builder
+    assert (builder.batch_size, builder.wal_writers) == (200, 32)
+
+
+def test_a_queue_builder_refuses_an_empty_unit_of_work(shared: Shared) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        shared.queue_builder(batch_size=0)
+
+
+class FailingAppendWal(InMemoryWriteAheadLog):
+    """The in-memory WAL whose append of one message fails as Blob Storage's outage does."""
+
+    def __init__(self, failing_message_id: str) -> None:
+        super().__init__()
+        self.failing_message_id = failing_message_id
+
+    def append(self, entry: WalEntry, body: bytes) -> None:
+        if entry.message_id == self.failing_message_id:
+            raise ServiceUnavailable("blob", "append refused")
+        super().append(entry, body)
+
+
+def test_a_unit_that_fails_mid_wal_leaves_each_account_a_prefix_and_sends_nothing(shared: Shared) -> None:
+    """The replay re-publishes WAL entries without a final record: a later message of an account
+    written without an earlier one would overtake it (the earlier one comes back through MQ)."""
+    ids = []
+    for n in range(12):  # three accounts, interleaved
+        ids += put_statements(shared, 1, account=f"ACC{n % 3}", start=n)
+    shared.wal = FailingAppendWal(failing_message_id=ids[4])  # ACC1's second message
+    builder = shared.queue_builder(batch_size=12, wal_writers=4, wal=shared.wal)
+    assert builder.run(budget_s=5)["outcome"] == "retry-later"
+    assert not shared.publisher.sent and shared.mq.depth() == 12
+    written = {e.message_id for e in shared.wal.list()}
+    for account in ("ACC0", "ACC1", "ACC2"):
+        mine = [i for n, i in enumerate(ids) if n % 3 == int(account[-1])]
+        flags = [message_id in written for message_id in mine]
+        assert flags == sorted(flags, reverse=True), (account, flags)  # written ones come first
+    assert ids[1] in written and ids[4] not in written and ids[7] not in written and ids[10] not in written

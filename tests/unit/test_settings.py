@@ -92,3 +92,14 @@ def test_the_default_heartbeat_ttl_is_two_default_watchdog_ticks() -> None:
     settings = Settings.from_mapping(LOCAL)
     assert settings.watchdog_schedule == "*/15 * * * * *"
     assert settings.heartbeat_ttl_s == 30.0
+
+
+def test_queue_builder_batch_is_bounded_and_sizes_the_wal_writers() -> None:
+    settings = Settings.from_mapping(LOCAL)
+    assert (settings.queue_builder_batch, settings.wal_writers) == (128, 32)
+    small = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "10"})
+    assert (small.queue_builder_batch, small.wal_writers) == (10, 10)
+    assert Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "5000"}).queue_builder_batch == 5000
+    for bad in ("0", "5001", "-3", "lots"):
+        with pytest.raises(ConfigurationError, match="QUEUE_BUILDER_BATCH"):
+            Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": bad})
