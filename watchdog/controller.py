@@ -118,10 +118,7 @@ class Watchdog:
         """One pass of the loop; returns what it saw and did (also logged)."""
         health = self.check_health()
         self._publish(HEALTH_KEY.format(region=self.region), health)
-        try:
-            self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
-        except TransientError as error:  # e.g. a read-only replica: the passive side may not write
-            log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
+        self._beat()
         try:
             state = self.gate.read() or self.gate.initialise(self.initial_active)
         except TransientError as error:
@@ -238,12 +235,14 @@ class Watchdog:
         deadline = self.clock() + timedelta(seconds=seconds)
         while (remaining := (deadline - self.clock()).total_seconds()) > 0:
             self.sleep(min(remaining, self.heartbeat_ttl_s / 2))
-            try:
-                self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
-            except TransientError as error:
-                log_event(
-                    log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error)
-                )
+            self._beat()
+
+    def _beat(self) -> None:
+        """Beat this region's heartbeat; a failure is logged, not raised."""
+        try:
+            self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
+        except TransientError as error:  # e.g. a read-only replica: the passive side may not write
+            log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
 
     # -- passive side -----------------------------------------------------------------------------
 
