@@ -1,6 +1,6 @@
 """Reading one camt.053 ``Ntry`` into an :class:`~.model.Entry`, touching only what field 61 needs.
 
-Called by :mod:`.camt053` at each entry's end tag. Elements are matched by their qualified tag in one
+Called by :mod:`.camt053` for each complete entry. Elements are matched by their qualified tag in one
 dict lookup (no ElementPath), and only ``BkTxCd``, ``NtryDtls/Btch`` and the first
 ``NtryDtls/TxDtls/Refs`` are descended into: related parties, remittance information and the like
 are never visited, which keeps the per-entry cost flat however rich the entry is.
@@ -42,7 +42,7 @@ _ENTRY_TAGS = (
 
 # element[:]: the children as one list built in C, cheaper than iterating the element (which creates
 # an iterator object); itemgetter calls it without a Python frame. (lxml-stubs do not type the slice.)
-_children: Callable[[etree._Element], list[etree._Element]] = operator.itemgetter(slice(None))
+children_of: Callable[[etree._Element], list[etree._Element]] = operator.itemgetter(slice(None))
 
 
 def entry_tags(namespace: str) -> dict[str, str]:
@@ -69,7 +69,7 @@ def read_entry(  # noqa: PLR0912, PLR0915 - one flat dispatch
     code: _Code = _NO_CODE
     details: _Details = (None, None, None, None, 0)
     get = names.get
-    for child in _children(ntry):
+    for child in children_of(ntry):
         name = get(child.tag)
         if name is None:
             continue
@@ -175,16 +175,16 @@ def _details(details: etree._Element, names: dict[str, str], found: _Details) ->
     ``TxDtls``; ``TxDtls`` counted."""
     instruction, end_to_end, batch, info, count = found
     get = names.get
-    for part in _children(details):
+    for part in children_of(details):
         name = get(part.tag)
         if name == "TxDtls":
             count += 1
             if count > 1:
                 continue
-            for child in _children(part):
+            for child in children_of(part):
                 key = get(child.tag)
                 if key == "Refs":
-                    for ref in _children(child):
+                    for ref in children_of(child):
                         key = get(ref.tag)
                         if key == "InstrId":
                             instruction = _clean(ref.text)
