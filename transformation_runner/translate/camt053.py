@@ -247,14 +247,28 @@ class _Reader:
 
     def scan(self, complete: bool) -> Iterator[Event]:
         """Read the open statement's children parsed so far (all of them when it is ``complete``)."""
-        stmt, find = self.stmt, self.find
-        if stmt is None or find is None:
+        stmt = self.stmt
+        if stmt is None:
             return
         skipped = self.skipped  # children before the first Bal or Ntry, already looked at
         children = _children(stmt, slice(skipped, None)) if skipped else children_of(stmt)
         if not complete and children:
             children.pop()  # the last child may still be open
-        header, entry_tag, bal_tag = self.header, self.entry_tag, self.bal_tag
+        yield from self._read(stmt, children, skipped)
+        count = len(children)
+        del children  # no proxy may be left, so unlinking frees the subtrees
+        if complete:
+            yield from self._close(stmt)
+        elif self.header is None:
+            self.skipped += count  # no Bal or Ntry yet: kept for the header, not looked at again
+        elif count:
+            del stmt[: skipped + count]  # read, and the header before them: unlinking frees them
+            self.skipped = 0
+
+    def _read(self, stmt: etree._Element, children: list[etree._Element], skipped: int) -> Iterator[Event]:
+        """Each ``Bal`` into the balances, the ``Ntry`` elements between them as one batch, in order."""
+        assert self.find is not None
+        header, find, entry_tag, bal_tag = self.header, self.find, self.entry_tag, self.bal_tag
         pending: list[etree._Element] = []
         for index, child in enumerate(children):
             tag = child.tag
@@ -273,15 +287,6 @@ class _Reader:
                 header.balances.append(_balance(child, find, path))
         if pending:
             yield self._entries(pending)
-        count = len(children)
-        del children, pending  # no proxy may be left, so unlinking frees the subtrees
-        if complete:
-            yield from self._close(stmt)
-        elif self.header is None:
-            self.skipped += count  # no Bal or Ntry yet: kept for the header, not looked at again
-        elif count:
-            del stmt[: skipped + count]  # read, and the header before them: unlinking frees them
-            self.skipped = 0
 
     def _close(self, stmt: etree._Element) -> Iterator[Event]:
         header = self.header or self._header(stmt, len(stmt))
