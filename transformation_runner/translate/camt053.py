@@ -78,41 +78,28 @@ def _qualified(namespace: str, path: str) -> str:
     return "/".join(f"{{{namespace}}}{step}" for step in path.split("/"))
 
 
-def _first(children: list[etree._Element], tag: str, rest: str) -> etree._Element | None:
-    """``find(tag/rest)`` over a list of children (ElementPath's order: children in order, then depth)."""
-    for child in children:
-        if child.tag == tag:
-            found = child.find(rest) if rest else child
-            if found is not None:
-                return found
-    return None
-
-
 class _Finder:
-    """``find`` by slash path in one namespace, paths compiled once."""
+    """``find`` by slash path in one namespace over a list of children, paths qualified once."""
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
 
-    def text(self, element: etree._Element, path: str) -> str | None:
-        return text(element.find(_qualified(self.namespace, path)))
-
-    def first(self, element: etree._Element, *paths: str) -> str | None:
-        for path in paths:
-            value = self.text(element, path)
-            if value is not None:
-                return value
+    def find(self, children: list[etree._Element], path: str) -> etree._Element | None:
+        """``find(path)`` of the children's parent, in ElementPath's order (children, then depth)."""
+        head, _, rest = path.partition("/")
+        tag = _qualified(self.namespace, head)
+        rest = _qualified(self.namespace, rest) if rest else ""
+        for child in children:
+            if child.tag == tag:
+                found = child.find(rest) if rest else child
+                if found is not None:
+                    return found
         return None
 
-    def among(self, children: list[etree._Element], path: str) -> etree._Element | None:
-        """The first element at ``path`` whose first step is one of ``children``."""
-        head, _, rest = path.partition("/")
-        rest = _qualified(self.namespace, rest) if rest else ""
-        return _first(children, _qualified(self.namespace, head), rest)
-
-    def text_among(self, children: list[etree._Element], *paths: str) -> str | None:
+    def text(self, children: list[etree._Element], *paths: str) -> str | None:
+        """Stripped text of the first path that has one."""
         for path in paths:
-            value = text(self.among(children, path))
+            value = text(self.find(children, path))
             if value is not None:
                 return value
         return None
@@ -120,7 +107,7 @@ class _Finder:
 
 def _header(children: list[etree._Element], find: _Finder, number: int, version: int) -> StatementHeader:
     """The statement header from the ``Stmt`` children before its first ``Bal`` or ``Ntry``."""
-    owner = find.among(children, "Acct/Ownr")
+    owner = find.find(children, "Acct/Ownr")
     owner_bic = None
     if owner is not None:
         for element in owner.iter():
@@ -130,25 +117,26 @@ def _header(children: list[etree._Element], find: _Finder, number: int, version:
     return StatementHeader(
         number=number,
         version=version,
-        statement_id=find.text_among(children, "Id"),
-        legal_sequence=find.text_among(children, "LglSeqNb"),
-        electronic_sequence=find.text_among(children, "ElctrncSeqNb"),
-        iban=find.text_among(children, "Acct/Id/IBAN"),
-        other_account_id=find.text_among(children, "Acct/Id/Othr/Id"),
-        account_currency=find.text_among(children, "Acct/Ccy"),
-        servicer_bic=find.text_among(children, "Acct/Svcr/FinInstnId/BICFI", "Acct/Svcr/FinInstnId/BIC"),
+        statement_id=find.text(children, "Id"),
+        legal_sequence=find.text(children, "LglSeqNb"),
+        electronic_sequence=find.text(children, "ElctrncSeqNb"),
+        iban=find.text(children, "Acct/Id/IBAN"),
+        other_account_id=find.text(children, "Acct/Id/Othr/Id"),
+        account_currency=find.text(children, "Acct/Ccy"),
+        servicer_bic=find.text(children, "Acct/Svcr/FinInstnId/BICFI", "Acct/Svcr/FinInstnId/BIC"),
         owner_bic=owner_bic,
     )
 
 
 def _balance(bal: etree._Element, find: _Finder, path: str) -> Balance:
-    amount = bal.find(_qualified(find.namespace, "Amt"))
+    children = children_of(bal)
+    amount = find.find(children, "Amt")
     return Balance(
-        code=find.first(bal, "Tp/CdOrPrtry/Cd", "Tp/CdOrPrtry/Prtry") or "",
+        code=find.text(children, "Tp/CdOrPrtry/Cd", "Tp/CdOrPrtry/Prtry") or "",
         amount=text(amount),
         currency=amount.get("Ccy") if amount is not None else None,
-        indicator=find.text(bal, "CdtDbtInd"),
-        date=find.first(bal, "Dt/Dt", "Dt/DtTm"),
+        indicator=find.text(children, "CdtDbtInd"),
+        date=find.text(children, "Dt/Dt", "Dt/DtTm"),
         path=path,
     )
 
