@@ -239,7 +239,7 @@ class _Reader:
         if stmt is None:
             return
         skipped = self.skipped  # children before the first Bal or Ntry, already looked at
-        children = _children(stmt, slice(skipped, None)) if skipped else children_of(stmt)
+        children = _children(stmt, slice(skipped, None))
         if not complete and children:
             children.pop()  # the last child may still be open
         yield from self._read(stmt, children, skipped)
