@@ -18,6 +18,7 @@ from pathlib import Path
 from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
+from shared.policy import translator_for
 from shared.ports import (
     ActiveRegionGate,
     BodyStore,
@@ -31,7 +32,7 @@ from shared.ports import (
 from shared.settings import Settings, load_settings
 from shared.telemetry import configure_observability
 from transformation_runner.handler import TransformationRunner
-from transformation_runner.translate import TranslationOptions, account_of, translate
+from transformation_runner.translate import account_of
 from watchdog.controller import Watchdog
 from watchdog.operator import OperatorApi
 from watchdog.replay import Replayer
@@ -70,12 +71,6 @@ class Components:
 def wire(settings: Settings, ports: Ports) -> Components:
     """Build the handlers of ``settings.region`` on ``ports``."""
     cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s, max_lag_s=settings.gate_max_lag_s)
-    options = TranslationOptions(
-        sender_bic=settings.default_sender_bic,
-        receiver_bic=settings.default_receiver_bic,
-        balance_mode=settings.balance_mode,
-        max_bytes=settings.max_body_bytes,
-    )
     builder = QueueBuilder(
         region=settings.region,
         gate=cached,
@@ -96,7 +91,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         target=ports.target,
         quarantine=ports.quarantine,
         wal=ports.wal,
-        translate=functools.partial(translate, options=options),
+        translate=translator_for(settings),
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,

@@ -12,6 +12,7 @@ endpoint in ``X__fullyQualifiedNamespace`` / ``X__serviceUri`` / ``X__accountEnd
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -98,6 +99,26 @@ def _non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+BALANCE_MODES = ("strict", "as-sent")
+
+
+def parse_policies(raw: str) -> tuple[tuple[str, str], ...]:
+    """``BALANCE_POLICIES``: a JSON object, account id (or ``*``) → ``strict`` | ``as-sent``
+    (:mod:`shared.policy`); kept as sorted pairs so Settings stays hashable."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg})") from error
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of account (or *) -> strict | as-sent")
+    pairs = []
+    for key, mode in value.items():
+        if not key or mode not in BALANCE_MODES:
+            raise ValueError(f"{key!r}: {mode!r} is not one of {', '.join(BALANCE_MODES)}")
+        pairs.append((str(key), str(mode)))
+    return tuple(sorted(pairs))
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -189,7 +210,22 @@ class Settings:
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
     consumption_switch_dir: str = _setting("CONSUMPTION_SWITCH_DIR", default="", doc="local host only")
-    balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
+    balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice(*BALANCE_MODES), default="strict")
+    balance_policies: tuple[tuple[str, str], ...] = _setting(
+        "BALANCE_POLICIES",
+        parse_policies,
+        default="{}",
+        doc='balance policy per account or "*": JSON {"CH93...": "as-sent"}; else TRANSLATION_BALANCE_MODE',
+    )
+    # The operations desk (watchdog/desk.py): journal container, daily reconciliation.
+    operations_container: str = _setting("OPERATIONS_CONTAINER", default="operations")
+    reconcile_schedule: str = _setting("RECONCILE_SCHEDULE", default="0 30 5 * * *")
+    reconcile_stuck_after_s: float = _setting(
+        "RECONCILE_STUCK_AFTER_S",
+        _positive(float),
+        default="900",
+        doc="a WAL entry without a final record this long after ingest is reported stuck",
+    )
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
     # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).

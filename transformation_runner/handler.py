@@ -161,7 +161,11 @@ class TransformationRunner:
         faults.hit("runner.after_deliver")
         if self.backup is not None:
             self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
-        outcome = self._record(record, {"pages": str(len(translation.messages))})
+        details = {"pages": str(len(translation.messages))}
+        policy = getattr(translation, "policy", None)  # shared.policy.PolicyTranslation
+        if policy:
+            details["balance_policy"] = str(policy)
+        outcome = self._record(record, details)
         faults.hit("runner.after_record")
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")

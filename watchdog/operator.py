@@ -88,13 +88,7 @@ class OperatorApi:
     def failover(self, body: Mapping[str, object], caller: str) -> Response:
         """Flip the gate to ``target``; the watchdogs converge on their next tick."""
         try:
-            target = _field(body, "target", str)
-            reason = _field(body, "reason", str).strip()
-            force = bool(body.get("force", False))
-            if target not in REGIONS:
-                raise BadRequest(f"target: expected one of {', '.join(REGIONS)}, got {target!r}")
-            if len(reason) < 5:
-                raise BadRequest("reason: say why (at least 5 characters); it goes to the audit log")
+            target, reason, force = failover_request(body)
         except BadRequest as error:
             return self._audit(caller, "failover", body, (400, {"error": str(error)}))
         last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
@@ -168,6 +162,25 @@ class OperatorApi:
             return read(*args)
         except BridgeError as error:
             return {"error": str(error)}
+
+
+def failover_request(body: Mapping[str, object]) -> tuple[str, str, bool]:
+    """``(target, reason, force)`` of a failover request; ``BadRequest`` names the invalid field."""
+    target = _field(body, "target", str)
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise BadRequest("force: expected true or false")
+    if target not in REGIONS:
+        raise BadRequest(f"target: expected one of {', '.join(REGIONS)}, got {target!r}")
+    return target, reason_of(body), force
+
+
+def reason_of(body: Mapping[str, object]) -> str:
+    """The request's ``reason`` (required, at least 5 characters: it goes to the audit log)."""
+    reason = _field(body, "reason", str).strip()
+    if len(reason) < 5:
+        raise BadRequest("reason: say why (at least 5 characters); it goes to the audit log")
+    return reason
 
 
 def _field(body: Mapping[str, object], name: str, kind: type) -> str:

@@ -1,0 +1,327 @@
+"""The operations desk: resubmit, resend and second-approver requests (JSON in, ``(status, JSON)`` out).
+
+* ``resubmit`` — a ``FAILED`` (quarantined) statement, after upstream corrected the cause or with an
+  explicit balance policy: translate the quarantined body again and deliver it under a NEW delivery key
+  (``resubmit:<request id>``). One operator, audited, reason required; refused while the statement
+  still does not translate (422, nothing delivered) and once a resubmit of it succeeded (409).
+* ``request_resend`` → ``approve`` — deliver a ``DELIVERED`` statement again on request (the receiver
+  lost it): a NEW delivery key (``resend:<request id>``), so MessageWay's duplicate check on the key
+  does not drop it, recorded as a resend in the journal and never in the idempotency record, so it is
+  never confused with an in-doubt redelivery (which reuses the statement's own key).
+* ``request_failover`` (``force``) → ``approve`` — a forced failover bypasses the health check and the
+  rate limit; it waits for a second person.
+
+An approval must come from a principal with ``Bridge.Approver`` other than the requester, within
+:data:`REQUEST_TTL`. Requests are journal documents (``requests/<id>``) changed only by ETag
+compare-and-set, so two approvers cannot both execute one request. Actions that deliver run on the
+active region only and pass the same gate fence as the runner right before delivering. Each request
+is indexed under ``messages/<message id>/`` so the trace shows it.
+
+Crash safety: a request is marked ``EXECUTING`` (with its delivery key) before the delivery and
+``DONE`` after; a crash in between leaves it ``EXECUTING`` and ``approve``/``resubmit`` of the same
+request id redelivers under the same key (the receiver's duplicate check drops the repeat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from shared.errors import BridgeError, NotFound, PermanentError, PreconditionFailed
+from shared.journal import OperationsJournal
+from shared.model import RecordState
+from shared.policy import PolicyTranslation, PolicyTranslator
+from shared.ports import ActiveRegionGate, BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
+from shared.settings import BALANCE_MODES
+from shared.telemetry import log_event, metrics
+from watchdog.operator import BadRequest, OperatorApi, failover_request, reason_of
+from watchdog.trace import quarantine_name
+
+log = logging.getLogger("bridge.audit")
+
+Response = tuple[int, dict[str, object]]
+REQUEST_TTL = timedelta(hours=24)
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_REQUEST_ID = re.compile(r"\d{8}T\d{6}-(resend|failover|resubmit)-[0-9a-f]{8}")
+
+
+def action_key(kind: str, request_id: str) -> str:
+    """The delivery key of an operator action: new per request, stable across retries of it
+    (48 hex digits, the size of an MQ MsgId, like :func:`shared.model.delivery_key_for`)."""
+    return hashlib.sha256(f"{kind}:{request_id}".encode("ascii")).hexdigest()[:48]
+
+
+@dataclass
+class Desk:
+    """The desk's actions for one region."""
+
+    region: str
+    gate: ActiveRegionGate
+    store: IdempotencyStore
+    wal: WriteAheadLog
+    quarantine: BodyStore
+    target: DeliveryTarget
+    journal: OperationsJournal
+    translator: PolicyTranslator
+    operator: OperatorApi
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    # -- single-step ------------------------------------------------------------------------------
+    def resubmit(self, body: Mapping[str, object], who: str) -> Response:
+        """Translate a FAILED statement's quarantined body again and deliver it under a new key."""
+        try:
+            message_id, reason = _message_id(body), reason_of(body)
+            policy = body.get("policy")
+            if policy is not None and policy not in BALANCE_MODES:
+                raise BadRequest(f"policy: expected one of {', '.join(BALANCE_MODES)}, got {policy!r}")
+        except BadRequest as error:
+            return self._audit(who, "resubmit", body, (400, {"error": str(error)}))
+        refusal = self._refuse_unless_active() or self._refuse_unless(message_id, RecordState.FAILED)
+        if refusal:
+            return self._audit(who, "resubmit", body, refusal)
+        done = [
+            r for r in self._requests_of(message_id) if r.get("kind") == "resubmit" and r["state"] == "DONE"
+        ]
+        if done:
+            answer: dict[str, object] = {
+                "error": f"already resubmitted by request {done[0]['id']}; use resend to send it again"
+            }
+            return self._audit(who, "resubmit", body, (409, answer))
+        try:
+            original = self.quarantine.get(quarantine_name(message_id))
+        except NotFound:
+            return self._audit(who, "resubmit", body, (404, {"error": "quarantined body not found"}))
+        request = self._new_request("resubmit", message_id, who, reason, policy=policy)
+        try:
+            translation = (
+                self.translator.with_mode(original, str(policy), f"explicit, by {who}")
+                if policy
+                else self.translator(original)
+            )
+        except PermanentError as error:
+            self._finish(request, "FAILED", result=f"{error.reason}: {error}"[:500])
+            answer = {
+                "error": f"still does not translate ({error.reason}): {error}"[:600],
+                "request": request["id"],
+            }
+            return self._audit(who, "resubmit", body, (422, answer))
+        return self._audit(who, "resubmit", body, self._deliver(request, translation))
+
+    # -- two-step ---------------------------------------------------------------------------------
+    def request_resend(self, body: Mapping[str, object], who: str) -> Response:
+        """Ask for a DELIVERED statement to be sent again; a different approver must approve."""
+        try:
+            message_id, reason = _message_id(body), reason_of(body)
+        except BadRequest as error:
+            return self._audit(who, "resend", body, (400, {"error": str(error)}))
+        refusal = self._refuse_unless(message_id, RecordState.DELIVERED)
+        if refusal:
+            return self._audit(who, "resend", body, refusal)
+        request = self._new_request("resend", message_id, who, reason, state="PENDING")
+        return self._audit(who, "resend", body, (202, _awaiting(request)))
+
+    def request_failover(self, body: Mapping[str, object], who: str) -> Response:
+        """A forced failover waits for a second, different approver."""
+        try:
+            target, reason, _ = failover_request(body)
+        except BadRequest as error:
+            return self._audit(who, "failover", body, (400, {"error": str(error)}))
+        request = self._new_request("failover", "", who, reason, state="PENDING", target=target)
+        return self._audit(who, "failover", body, (202, _awaiting(request)))
+
+    def approve(self, body: Mapping[str, object], who: str) -> Response:
+        """Approve and execute a PENDING request of someone else."""
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+            return self._audit(
+                who, "approve", body, (400, {"error": "request_id: required (an id from /api/requests)"})
+            )
+        found = self.journal.read(f"requests/{request_id}")
+        if found is None:
+            return self._audit(who, "approve", body, (404, {"error": f"no request {request_id}"}))
+        request, etag = found
+        refusal = self._unapprovable(request, etag, who)
+        if refusal:
+            return self._audit(who, "approve", body, refusal)
+        approved = {
+            **request,
+            "state": "APPROVED",
+            "approved_by": who,
+            "approved_at": self.clock().isoformat(),
+        }
+        try:
+            approved["_etag"] = self.journal.replace(f"requests/{request_id}", _plain(approved), etag)
+        except PreconditionFailed:
+            return self._audit(
+                who, "approve", body, (409, {"error": "the request changed meanwhile; read it again"})
+            )
+        if request["kind"] == "failover":
+            return self._audit(who, "approve", body, self._failover(approved))
+        return self._audit(who, "approve", body, self._resend(approved))
+
+    def _unapprovable(self, request: dict[str, object], etag: str, who: str) -> Response | None:
+        if request.get("state") != "PENDING":
+            return 409, {"error": f"request is {request.get('state')}, not PENDING"}
+        if request.get("requested_by") == who:
+            return 403, {"error": "a second, different approver is needed: you made this request"}
+        if self.clock() - datetime.fromisoformat(str(request["requested_at"])) > REQUEST_TTL:
+            self._finish({**request, "_etag": etag}, "EXPIRED", result="not approved within 24 h")
+            return 409, {"error": "request expired (24 h); ask again"}
+        return None
+
+    def requests(self, state: str | None = None) -> Response:
+        """Requests, newest first (``state`` filters, e.g. ``PENDING``)."""
+        found = []
+        for name in reversed(self.journal.names("requests/")):
+            read = self.journal.read(name)
+            if read is not None and (state is None or read[0].get("state") == state):
+                found.append(read[0])
+            if len(found) >= 200:
+                break
+        return 200, {"requests": found}
+
+    # -- execution --------------------------------------------------------------------------------
+    def _resend(self, request: dict[str, object]) -> Response:
+        refusal = self._refuse_unless_active() or self._refuse_unless(
+            str(request["message_id"]), RecordState.DELIVERED
+        )
+        if refusal:
+            self._finish(request, "FAILED", result=str(refusal[1]["error"]))
+            return refusal
+        record = self.store.get(str(request["message_id"]))
+        assert record is not None
+        _, original = self.wal.read(record.wal_name)
+        try:
+            translation = self.translator(original)
+        except PermanentError as error:  # the configuration changed since the first delivery
+            self._finish(request, "FAILED", result=f"{error.reason}: {error}"[:500])
+            return 422, {"error": f"no longer translates ({error.reason}): {error}"[:600]}
+        return self._deliver(request, translation)
+
+    def _failover(self, request: dict[str, object]) -> Response:
+        caller = f"{request['requested_by']} (approved by {request['approved_by']})"
+        body = {"target": request["target"], "reason": request["reason"], "force": True}
+        status, answer = self.operator.failover(body, caller=caller)
+        self._finish(request, "DONE" if status < 400 else "FAILED", result=answer)
+        return status, {**answer, "request": request["id"]}
+
+    def _deliver(self, request: dict[str, object], translation: PolicyTranslation) -> Response:
+        """Mark EXECUTING, fence, deliver under the request's own key, mark DONE."""
+        request = self._finish(request, "EXECUTING", policy_used=translation.policy)
+        fence = self.gate.read()
+        if fence is None or fence.active_dc != self.region:
+            self._finish(request, "FAILED", result="region lost the gate before delivering")
+            return 409, {"error": f"{self.region} is no longer active; nothing was delivered"}
+        key = str(request["delivery_key"])
+        metadata = {
+            "message_id": str(request["message_id"]),
+            "region": self.region,
+            "epoch": str(fence.epoch),
+        }
+        self.target.deliver(
+            key,
+            "".join(translation.messages).encode("ascii"),
+            {**metadata, str(request["kind"]): str(request["id"])},
+        )
+        done = self._finish(request, "DONE", result="delivered", pages=len(translation.messages))
+        metrics.incr(f"operator_{request['kind']}")
+        return 200, {k: v for k, v in done.items() if k != "_etag"}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _new_request(
+        self, kind: str, message_id: str, who: str, reason: str, state: str = "EXECUTING", **extra: object
+    ) -> dict[str, object]:
+        now = self.clock()
+        request_id = f"{now:%Y%m%dT%H%M%S}-{kind}-{secrets.token_hex(4)}"
+        request: dict[str, object] = {
+            "id": request_id,
+            "kind": kind,
+            "message_id": message_id,
+            "state": state,
+            "requested_by": who,
+            "requested_at": now.isoformat(),
+            "reason": reason,
+            "region": self.region,
+            "approved_by": None,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        if kind != "failover":
+            request["delivery_key"] = action_key(kind, request_id)
+            self.journal.put(f"messages/{message_id}/{request_id}", {"request": request_id})
+        request["_etag"] = self.journal.create(f"requests/{request_id}", request)
+        return request
+
+    def _finish(self, request: dict[str, object], state: str, **extra: object) -> dict[str, object]:
+        updated = {**request, "state": state, **extra, f"{state.lower()}_at": self.clock().isoformat()}
+        updated["_etag"] = self.journal.replace(
+            f"requests/{request['id']}", _plain(updated), str(request["_etag"])
+        )
+        return updated
+
+    def _requests_of(self, message_id: str) -> list[dict[str, object]]:
+        found = []
+        for name in self.journal.names(f"messages/{message_id}/"):
+            read = self.journal.read(f"requests/{name.rsplit('/', 1)[1]}")
+            if read is not None:
+                found.append(read[0])
+        return found
+
+    def _refuse_unless(self, message_id: str, state: RecordState) -> Response | None:
+        record = self.store.get(message_id)
+        if record is None:
+            return 404, {"error": f"no idempotency record for {message_id}"}
+        if record.state is not state:
+            hint = "resubmit a FAILED one, resend a DELIVERED one"
+            return 409, {"error": f"statement is {record.state.value}, not {state.value} ({hint})"}
+        return None
+
+    def _refuse_unless_active(self) -> Response | None:
+        try:
+            state = self.gate.read()
+        except BridgeError as error:
+            return 503, {"error": f"gate unreadable: {error}"}
+        if state is None or state.active_dc != self.region:
+            return 409, {"error": f"{self.region} is not active; deliver from the active region"}
+        return None
+
+    def _audit(
+        self, who: str, action: str, body: Mapping[str, object], response: tuple[int, Mapping[str, object]]
+    ) -> Response:
+        status, answer = response
+        log_event(
+            log,
+            logging.WARNING if status < 400 else logging.INFO,
+            "operator.audit",
+            caller=who,
+            action=action,
+            region=self.region,
+            reason=str(body.get("reason", ""))[:200],
+            request={k: body[k] for k in ("message_id", "request_id", "policy", "target") if k in body},
+            status=status,
+            result=answer.get("error", "ok"),
+        )
+        return status, {k: v for k, v in answer.items() if k != "_etag"}
+
+
+def _message_id(body: Mapping[str, object]) -> str:
+    value = body.get("message_id")
+    if not isinstance(value, str) or not _MESSAGE_ID.fullmatch(value):
+        raise BadRequest("message_id: required (letters, digits, . _ -; at most 128)")
+    return value
+
+
+def _awaiting(request: Mapping[str, object]) -> dict[str, object]:
+    return {
+        "request": request["id"],
+        "state": "PENDING",
+        "next": "a different person with Bridge.Approver approves: POST /api/approve {request_id}",
+    }
+
+
+def _plain(request: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in request.items() if k != "_etag"}

@@ -1,0 +1,189 @@
+"""Trace: every recorded step of one statement, read from the durable records (never process counters).
+
+Sources, all durable and shared by both regions:
+
+* the WAL entry (Blob, ``wal/{day}/{epoch}/{sequence}-{message_id}``): taken off MQ and logged at
+  ``ingested_at`` by ``region`` under ``epoch``; the Service Bus message carries the same id as its
+  ``MessageId`` and the account as its session (``queue_builder.handler``);
+* the idempotency record (Cosmos DB): the claim (region, epoch, delivery key, lease), how many times it
+  was claimed (``attempts`` > 1: taken over after an expired lease, i.e. an in-doubt redelivery or a
+  retry after a transient error), and the final ``DELIVERED`` or ``FAILED`` with reason and details
+  (balance policy, pages, "target confirmed the earlier delivery");
+* the quarantine container (Blob, ``quarantine/{message_id}``) for ``FAILED`` statements;
+* the operations journal: resubmit, resend and their approvals (``watchdog.desk``).
+
+A replay re-publishes a WAL entry with its original MessageId, so it is visible only through its
+effects on the record (a claim, or an extra attempt); the replay checkpoint is in the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.errors import BridgeError, NotFound
+from shared.journal import OperationsJournal
+from shared.model import ClaimRecord, RecordState, WalEntry
+from shared.ports import IdempotencyStore, WriteAheadLog
+from shared.telemetry import mask
+
+#: The most WAL entries one account trace looks at (a day of one busy region is far below it).
+MAX_SCAN = 200_000
+
+
+def wal_window(wal: WriteAheadLog, since: datetime, until: datetime) -> Iterator[WalEntry]:
+    """WAL entries ingested in ``[since, until)``, in ingest order.
+
+    WAL names start with the ingest day (``%Y%m%d/``), so the listing starts at ``since``'s day and
+    stops after ``until``'s day without reading earlier or later days.
+    """
+    last_day = f"{until:%Y%m%d}"
+    for count, entry in enumerate(wal.list(after=f"{since:%Y%m%d}")):
+        if entry.name[:8] > last_day or count >= MAX_SCAN:
+            return
+        if since <= entry.ingested_at < until:
+            yield entry
+
+
+def quarantine_name(message_id: str) -> str:
+    """Where the runner keeps the body of a FAILED statement (``TransformationRunner._fail``)."""
+    return message_id
+
+
+@dataclass
+class Tracer:
+    """Answers "where is statement X?" and "what happened to account A's statements?"."""
+
+    wal: WriteAheadLog
+    store: IdempotencyStore
+    journal: OperationsJournal
+    quarantine_container: str = "quarantine"
+
+    def trace(self, message_id: str) -> dict[str, object]:
+        """Every step of ``message_id``; ``found`` is false when no record and no WAL entry exist."""
+        record = self.store.get(message_id)
+        steps: list[dict[str, object]] = []
+        entry = self._wal_entry(record)
+        if entry is not None:
+            steps.append(_ingest_step(entry))
+            steps.append(
+                {
+                    "step": "servicebus",
+                    "message_id": entry.message_id,
+                    "session": mask(entry.session_id),
+                    "position": f"{entry.epoch}/{entry.sequence}",
+                }
+            )
+        if record is not None:
+            steps.extend(self._record_steps(record))
+        steps.extend(self._requests(message_id))
+        return {
+            "message_id": message_id,
+            "found": bool(steps),
+            "state": record.state.value if record else ("NO-RECORD" if entry else "UNKNOWN"),
+            "steps": steps,
+        }
+
+    def trace_account(self, account: str, since: datetime, until: datetime) -> dict[str, object]:
+        """One line per statement of ``account`` ingested in ``[since, until)``, oldest first."""
+        entries = [e for e in wal_window(self.wal, since, until) if e.session_id == account]
+        records = self.store.lookup(e.message_id for e in entries)
+        rows = [
+            {
+                "message_id": e.message_id,
+                "ingested_at": e.ingested_at.isoformat(),
+                "position": f"{e.epoch}/{e.sequence}",
+                "state": records[e.message_id].state.value if e.message_id in records else "NO-RECORD",
+                "reason": records[e.message_id].reason if e.message_id in records else None,
+            }
+            for e in entries
+        ]
+        return {
+            "account": mask(account),
+            "from": since.isoformat(),
+            "to": until.isoformat(),
+            "statements": rows,
+        }
+
+    def _wal_entry(self, record: ClaimRecord | None) -> WalEntry | None:
+        if record is None or not record.wal_name:
+            return None
+        try:
+            entry, _ = self.wal.read(record.wal_name)
+        except NotFound:
+            return None
+        return entry
+
+    def _record_steps(self, record: ClaimRecord) -> list[dict[str, object]]:
+        steps: list[dict[str, object]] = [
+            {
+                "step": "claim",
+                "region": record.region,
+                "epoch": record.epoch,
+                "delivery_key": record.delivery_key,
+                "attempts": record.attempts,
+                "lease_until": record.lease_until.isoformat(),
+            }
+        ]
+        if record.attempts > 1:
+            steps.append(
+                {
+                    "step": "redelivered",
+                    "attempts": record.attempts,
+                    "same_delivery_key": record.delivery_key,
+                    "target_confirmed": "reconciled" in record.details,
+                }
+            )
+        at = record.updated_at.isoformat() if record.updated_at else None
+        if record.state is RecordState.DELIVERED:
+            steps.append(
+                {
+                    "step": "delivered",
+                    "at": at,
+                    "region": record.region,
+                    "epoch": record.epoch,
+                    "delivery_key": record.delivery_key,
+                    "details": dict(record.details),
+                }
+            )
+        elif record.state is RecordState.FAILED:
+            steps.append(
+                {
+                    "step": "failed",
+                    "at": at,
+                    "region": record.region,
+                    "reason": record.reason,
+                    "quarantine": f"{self.quarantine_container}/{quarantine_name(record.message_id)}",
+                    "details": dict(record.details),
+                }
+            )
+        else:
+            steps.append({"step": "pending", "lease_until": record.lease_until.isoformat()})
+        return steps
+
+    def _requests(self, message_id: str) -> list[dict[str, object]]:
+        steps: list[dict[str, object]] = []
+        try:
+            names = self.journal.names(f"messages/{message_id}/")
+        except BridgeError as error:
+            return [{"step": "journal", "error": str(error)}]
+        for index_name in names:
+            found = self.journal.read(f"requests/{index_name.rsplit('/', 1)[1]}")
+            if found is not None:
+                request = found[0]
+                steps.append({"step": str(request.get("kind")), **request})
+        return steps
+
+
+def _ingest_step(entry: WalEntry) -> dict[str, object]:
+    return {
+        "step": "ingested",
+        "at": entry.ingested_at.isoformat(),
+        "region": entry.region,
+        "epoch": entry.epoch,
+        "sequence": entry.sequence,
+        "wal": f"wal/{entry.name}",
+        "size": entry.size,
+        "sha256": entry.sha256,
+    }
