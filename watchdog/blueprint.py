@@ -1,22 +1,25 @@
 """The Watchdog's triggers: a timer for the control loop, and the operators' HTTP routes.
 
-Routes use function-level keys (``x-functions-key``) at least; with App Service authentication
-(Entra ID) in front, the caller's principal name is taken from ``X-MS-CLIENT-PRINCIPAL-NAME``.
+Every route needs a function key (``x-functions-key``) AND the caller's Entra ID principal from App
+Service authentication with the route's app role (``watchdog.auth``): status ``Bridge.Reader``,
+failover and replay ``Bridge.Operator``. A forced failover is only requested here; a second person
+approves it (``POST /api/approve``, ``watchdog.desk``). The operations desk's routes are in
+``watchdog.desk_blueprint``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
 import bootstrap
+from watchdog.auth import OPERATOR, READER
+from watchdog.desk_blueprint import ops
+from watchdog.http import json_response, principal, request_body
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships it untyped
 log = logging.getLogger("bridge.watchdog")
-
-MAX_REQUEST_BYTES = 4096
 
 
 @bp.function_name("watchdog_timer")
@@ -30,47 +33,36 @@ def watchdog_timer(timer: func.TimerRequest) -> None:
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def watchdog_status(req: func.HttpRequest) -> func.HttpResponse:
     """Active region, epoch, health and heartbeat of each region, backlog, last failover, counters."""
-    return _json(*bootstrap.components().operator.status())
+    who = principal(req, READER)
+    if isinstance(who, func.HttpResponse):
+        return who
+    return json_response(*bootstrap.components().operator.status())
 
 
 @bp.function_name("watchdog_failover")
 @bp.route(route="failover", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def watchdog_failover(req: func.HttpRequest) -> func.HttpResponse:
-    """``{"target": "DC06", "reason": "...", "force": false}`` → compare-and-set flip."""
-    body = _body(req)
+    """``{"target": "DC06", "reason": "...", "force": false}`` → compare-and-set flip; with
+    ``force`` → a pending request for a second approver."""
+    who = principal(req, OPERATOR)
+    if isinstance(who, func.HttpResponse):
+        return who
+    body = request_body(req)
     if isinstance(body, func.HttpResponse):
         return body
-    return _json(*bootstrap.components().operator.failover(body, caller=caller_of(req)))
+    if body.get("force") is True:
+        return json_response(*ops().desk.request_failover(body, who=who.name))
+    return json_response(*bootstrap.components().operator.failover(body, caller=who.name))
 
 
 @bp.function_name("watchdog_replay")
 @bp.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def watchdog_replay(req: func.HttpRequest) -> func.HttpResponse:
     """``{}`` (from the checkpoint), ``{"after": "<wal name>"}`` or ``{"from": ISO, "to": ISO}``."""
-    body = _body(req)
+    who = principal(req, OPERATOR)
+    if isinstance(who, func.HttpResponse):
+        return who
+    body = request_body(req)
     if isinstance(body, func.HttpResponse):
         return body
-    return _json(*bootstrap.components().operator.replay(body, caller=caller_of(req)))
-
-
-def caller_of(req: func.HttpRequest) -> str:
-    """Who called: the Entra ID principal when App Service authentication is on, else the key holder."""
-    principal = req.headers.get("x-ms-client-principal-name")
-    return principal[:200] if principal else "function-key"
-
-
-def _body(req: func.HttpRequest) -> dict[str, object] | func.HttpResponse:
-    raw = req.get_body() or b"{}"
-    if len(raw) > MAX_REQUEST_BYTES:
-        return _json(413, {"error": f"request body over {MAX_REQUEST_BYTES} bytes"})
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _json(400, {"error": "request body is not JSON"})
-    if not isinstance(body, dict):
-        return _json(400, {"error": "request body must be a JSON object"})
-    return body
-
-
-def _json(status: int, body: object) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype="application/json")
+    return json_response(*bootstrap.components().operator.replay(body, caller=who.name))

@@ -126,7 +126,7 @@ class OperatorApi:
             after = body.get("after")
             if after is not None and not isinstance(after, str):
                 raise BadRequest("after: expected a WAL blob name")
-            since, until = _time(body, "from"), _time(body, "to")
+            since, until = time_field(body, "from"), time_field(body, "to")
             if since and until and since >= until:
                 raise BadRequest("from must be before to")
         except BadRequest as error:
@@ -190,7 +190,7 @@ def _field(body: Mapping[str, object], name: str, kind: type) -> str:
     return str(value)
 
 
-def _time(body: Mapping[str, object], name: str) -> datetime | None:
+def time_field(body: Mapping[str, object], name: str) -> datetime | None:
     raw = body.get(name)
     if raw is None:
         return None

@@ -16,7 +16,9 @@ from shared.model import RecordState, delivery_key_for
 from shared.settings import Settings
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import twin_ports
+from watchdog.auth import encode_principal
 
+OPS = {"x-ms-client-principal": encode_principal("ops@bank.example", ["Bridge.Operator"])}
 SAMPLE = Path(__file__).parents[1] / "golden" / "cbpr_c105_1_1.xml"
 
 
@@ -27,7 +29,7 @@ def functions() -> dict[str, func.Function]:
     return _FUNCTIONS
 
 
-def test_the_app_registers_six_functions_with_their_bindings() -> None:
+def test_the_app_registers_its_functions_with_their_bindings() -> None:
     found = functions()
     assert set(found) == {
         "queue_builder",
@@ -36,6 +38,16 @@ def test_the_app_registers_six_functions_with_their_bindings() -> None:
         "watchdog_status",
         "watchdog_failover",
         "watchdog_replay",
+        # the operations desk (tests/functions/test_ops_routes.py)
+        "reconcile_timer",
+        "ops_trace",
+        "ops_reconciliation",
+        "ops_reconcile",
+        "ops_resubmit",
+        "ops_resend",
+        "ops_approve",
+        "ops_requests",
+        "ops_status_page",
     }
     runner = json.loads(found["transformation_runner"].get_function_json())["bindings"][0]
     assert runner["type"] == "serviceBusTrigger"
@@ -98,10 +110,10 @@ def test_statement_flows_through_the_decorated_functions(region: bootstrap.Compo
 
 def test_status_and_failover_routes(region: bootstrap.Components) -> None:
     call("watchdog_timer", TimerRequest(past_due=False))
-    status = call("watchdog_status", func.HttpRequest("GET", "/api/status", body=b""))
+    status = call("watchdog_status", func.HttpRequest("GET", "/api/status", headers=OPS, body=b""))
     assert isinstance(status, func.HttpResponse) and status.status_code == 200
     assert json.loads(status.get_body())["active_dc"] == "DC04"
-    bad = call("watchdog_failover", func.HttpRequest("POST", "/api/failover", body=b"not json"))
+    bad = call("watchdog_failover", func.HttpRequest("POST", "/api/failover", headers=OPS, body=b"not json"))
     assert bad.status_code == 400  # type: ignore[attr-defined]
     refused = call(
         "watchdog_failover",
@@ -109,10 +121,10 @@ def test_status_and_failover_routes(region: bootstrap.Components) -> None:
             "POST",
             "/api/failover",
             body=json.dumps({"target": "DC06", "reason": "planned test"}).encode(),
-            headers={"x-ms-client-principal-name": "ops@bank.example"},
+            headers=OPS,
         ),
     )
     answer = json.loads(refused.get_body())  # type: ignore[attr-defined]
     assert refused.status_code == 409 and "not healthy" in answer["error"]  # type: ignore[attr-defined]
-    replay = call("watchdog_replay", func.HttpRequest("POST", "/api/replay", body=b"{}"))
+    replay = call("watchdog_replay", func.HttpRequest("POST", "/api/replay", headers=OPS, body=b"{}"))
     assert replay.status_code == 200  # type: ignore[attr-defined]

@@ -1,0 +1,239 @@
+"""The operations desk's triggers: the daily reconciliation timer and the desk's HTTP routes.
+
+=====================================  ==================  ===========================================
+route                                  app role            what
+=====================================  ==================  ===========================================
+``GET  /api/trace?message_id=``        Bridge.Reader       every step of one statement
+``GET  /api/trace?account=&from=&to=`` Bridge.Reader       an account's statements in a window
+``GET  /api/reconciliation``           Bridge.Reader       the latest stored reconciliation report
+``POST /api/reconcile``                Bridge.Operator     reconcile ``{"from", "to"}`` now (default 24 h)
+``POST /api/resubmit``                 Bridge.Operator     ``{"message_id", "reason", "policy"?}``
+``POST /api/resend``                   Bridge.Operator     ``{"message_id", "reason"}`` → pending request
+``POST /api/approve``                  Bridge.Approver     ``{"request_id"}`` of another person
+``GET  /api/requests?state=``          Bridge.Reader       resubmit/resend/failover requests
+``GET  /api/statuspage``               Bridge.Reader       the HTML status page (no function key:
+                                                           a browser reaches it through Easy Auth)
+=====================================  ==================  ===========================================
+
+JSON routes need a function key too. The desk is built on first use from the region's components
+(``bootstrap.components``) and the operations journal of the region's WAL storage account.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import azure.functions as func
+
+import bootstrap
+from shared.journal import OperationsJournal
+from shared.policy import translator_for
+from watchdog.auth import APPROVER, OPERATOR, READER
+from watchdog.desk import Desk
+from watchdog.http import json_response, principal, request_body
+from watchdog.operator import BadRequest, time_field
+from watchdog.reconcile import LATEST, Reconciler
+from watchdog.status_page import CONTENT_SECURITY_POLICY, render
+from watchdog.trace import Tracer
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships it untyped
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The desk of one region: trace, reconciliation, actions."""
+
+    tracer: Tracer
+    reconciler: Reconciler
+    desk: Desk
+    journal: OperationsJournal
+
+
+def build(components: bootstrap.Components, journal: OperationsJournal) -> Ops:
+    """The desk on ``components``' ports and ``journal``."""
+    settings, ports = components.settings, components.ports
+    tracer = Tracer(ports.wal, ports.store, journal, settings.quarantine_container)
+    reconciler = Reconciler(
+        region=settings.region,
+        wal=ports.wal,
+        store=ports.store,
+        target=ports.target,
+        journal=journal,
+        stuck_after_s=settings.reconcile_stuck_after_s,
+        quarantine_container=settings.quarantine_container,
+    )
+    desk = Desk(
+        region=settings.region,
+        gate=ports.gate,
+        store=ports.store,
+        wal=ports.wal,
+        quarantine=ports.quarantine,
+        target=ports.target,
+        journal=journal,
+        translator=translator_for(settings),
+        operator=components.operator,
+    )
+    return Ops(tracer, reconciler, desk, journal)
+
+
+_lock = threading.Lock()
+_ops: Ops | None = None
+
+
+def ops() -> Ops:
+    """The process's desk, built on first use."""
+    global _ops  # noqa: PLW0603 - process-wide, like bootstrap.components
+    with _lock:
+        if _ops is None:
+            from shared.adapters.blob_journal import BlobOperationsJournal  # noqa: PLC0415 - SDK import
+
+            components = bootstrap.components()
+            settings = components.settings
+            journal = BlobOperationsJournal(
+                settings.wal_connection(settings.region), settings.operations_container
+            )
+            _ops = build(components, journal)
+        return _ops
+
+
+def use(installed: Ops | None) -> None:
+    """Install a desk (tests, local host); ``None`` forgets it."""
+    global _ops  # noqa: PLW0603
+    with _lock:
+        _ops = installed
+
+
+@bp.function_name("reconcile_timer")
+@bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def reconcile_timer(timer: func.TimerRequest) -> None:
+    """The daily reconciliation of the last 24 hours (stored, summarised, alerted on)."""
+    ops().reconciler.daily()
+
+
+@bp.function_name("ops_trace")
+@bp.route(route="trace", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def ops_trace(req: func.HttpRequest) -> func.HttpResponse:
+    """One statement by ``message_id``, or an account's statements between ``from`` and ``to``."""
+    who = principal(req, READER)
+    if isinstance(who, func.HttpResponse):
+        return who
+    message_id, account = req.params.get("message_id"), req.params.get("account")
+    if bool(message_id) == bool(account):
+        return json_response(400, {"error": "give message_id, or account with from and to"})
+    if message_id:
+        answer = ops().tracer.trace(message_id)
+        return json_response(200 if answer["found"] else 404, answer)
+    window = _window(req.params, default_hours=24)
+    if isinstance(window, func.HttpResponse):
+        return window
+    return json_response(200, ops().tracer.trace_account(str(account), *window))
+
+
+@bp.function_name("ops_reconciliation")
+@bp.route(route="reconciliation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def ops_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+    """The latest stored reconciliation report."""
+    who = principal(req, READER)
+    if isinstance(who, func.HttpResponse):
+        return who
+    found = ops().journal.read(LATEST)
+    if found is None:
+        return json_response(404, {"error": "no reconciliation has run yet; POST /api/reconcile"})
+    return json_response(200, found[0])
+
+
+@bp.function_name("ops_reconcile")
+@bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def ops_reconcile(req: func.HttpRequest) -> func.HttpResponse:
+    """Reconcile ``{"from": ISO, "to": ISO}`` now (default: the last 24 hours); the report is stored."""
+    who = principal(req, OPERATOR)
+    if isinstance(who, func.HttpResponse):
+        return who
+    body = request_body(req)
+    if isinstance(body, func.HttpResponse):
+        return body
+    window = _window(body, default_hours=24)
+    if isinstance(window, func.HttpResponse):
+        return window
+    return json_response(200, ops().reconciler.run(*window))
+
+
+def _action(req: func.HttpRequest, role: str, action: str) -> func.HttpResponse:
+    who = principal(req, role)
+    if isinstance(who, func.HttpResponse):
+        return who
+    body = request_body(req)
+    if isinstance(body, func.HttpResponse):
+        return body
+    desk = ops().desk
+    handler = {"resubmit": desk.resubmit, "resend": desk.request_resend, "approve": desk.approve}[action]
+    return json_response(*handler(body, who.name))
+
+
+@bp.function_name("ops_resubmit")
+@bp.route(route="resubmit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def ops_resubmit(req: func.HttpRequest) -> func.HttpResponse:
+    """Resubmit a FAILED statement (audited; ``policy`` ``strict`` | ``as-sent`` optional)."""
+    return _action(req, OPERATOR, "resubmit")
+
+
+@bp.function_name("ops_resend")
+@bp.route(route="resend", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def ops_resend(req: func.HttpRequest) -> func.HttpResponse:
+    """Request a resend of a DELIVERED statement (a second person approves)."""
+    return _action(req, OPERATOR, "resend")
+
+
+@bp.function_name("ops_approve")
+@bp.route(route="approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def ops_approve(req: func.HttpRequest) -> func.HttpResponse:
+    """Approve another person's pending resend or forced failover; it executes at once."""
+    return _action(req, APPROVER, "approve")
+
+
+@bp.function_name("ops_requests")
+@bp.route(route="requests", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def ops_requests(req: func.HttpRequest) -> func.HttpResponse:
+    """The requests, newest first; ``?state=PENDING`` for those waiting for an approver."""
+    who = principal(req, READER)
+    if isinstance(who, func.HttpResponse):
+        return who
+    return json_response(*ops().desk.requests(req.params.get("state") or None))
+
+
+@bp.function_name("ops_status_page")
+@bp.route(route="statuspage", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def ops_status_page(req: func.HttpRequest) -> func.HttpResponse:
+    """The read-only HTML status page (Easy Auth signs the browser in; no function key)."""
+    who = principal(req, READER)
+    if isinstance(who, func.HttpResponse):
+        return who
+    _, status = bootstrap.components().operator.status()
+    found = ops().journal.read(LATEST)
+    page = render(status, found[0] if found else None)
+    return func.HttpResponse(
+        page,
+        status_code=200,
+        mimetype="text/html",
+        charset="utf-8",
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"},
+    )
+
+
+def _window(
+    values: Mapping[str, object], default_hours: float
+) -> tuple[datetime, datetime] | func.HttpResponse:
+    """``[from, to)`` from ISO 8601 values (default: the last ``default_hours`` up to now)."""
+    try:
+        until = time_field(values, "to") or datetime.now(UTC)
+        since = time_field(values, "from") or until - timedelta(hours=default_hours)
+        if since >= until:
+            raise BadRequest("from must be before to")
+        if until - since > timedelta(days=31):
+            raise BadRequest("window longer than 31 days; split it")
+    except BadRequest as error:
+        return json_response(400, {"error": str(error)})
+    return since, until

@@ -1,0 +1,124 @@
+"""The status page: one server-rendered, read-only HTML page of what an operator checks first.
+
+Both regions (active or passive, health per probe, heartbeat age, QueueBuilder freshness), the active
+region, epoch and (when the authority has one) lease, backlog, last failover, the last
+reconciliation with its counts, and the recent FAILED and in-doubt statements, each linked to its
+trace. No script, no external asset (inline CSS only; the response's Content-Security-Policy forbids
+everything else), every value HTML-escaped. The same figures come from telemetry in the Azure Monitor
+workbook (infra/modules/workbook.bicep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from urllib.parse import quote
+
+#: Sent with the page: nothing but the inline style may load or run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'"
+)
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1b1b;background:#fafafa}
+h1{font-size:20px;margin:0 0 .2em}h2{font-size:16px;margin:1.4em 0 .4em}
+table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+th{background:#eee}.ok{color:#0a6b2d;font-weight:600}.bad{color:#b00020;font-weight:600}
+.muted{color:#666}
+.pill{display:inline-block;padding:.1em .6em;border-radius:1em;background:#0a6b2d;color:#fff}
+.regions{display:flex;gap:1em;flex-wrap:wrap}.region{border:1px solid #ccc;background:#fff;padding:.6em 1em}
+"""
+
+
+def _text(value: object) -> str:
+    return escape("—" if value is None or value == "" else str(value))
+
+
+def _flag(ok: bool, yes: str = "ok", no: str = "failing") -> str:
+    return f'<span class="{"ok" if ok else "bad"}">{escape(yes if ok else no)}</span>'
+
+
+def _trace_link(message_id: object) -> str:
+    text = str(message_id)
+    return f'<a href="trace?message_id={quote(text, safe="")}">{escape(text)}</a>'
+
+
+def _probe_detail(result: object) -> object:
+    if not isinstance(result, dict):
+        return result
+    return result.get("error") or result.get("detail")
+
+
+def _region(name: str, info: Mapping[str, object], active: object) -> str:
+    health = info.get("health") if isinstance(info.get("health"), dict) else {}
+    assert isinstance(health, dict)
+    probes = health.get("probes") if isinstance(health.get("probes"), dict) else {}
+    assert isinstance(probes, dict)
+    rows = "".join(
+        f"<tr><td>{_text(probe)}</td><td>{_flag(isinstance(r, dict) and bool(r.get('ok')))}"
+        f"</td><td class='muted'>{_text(_probe_detail(r))}</td></tr>"
+        for probe, r in sorted(probes.items())
+    )
+    builder = info.get("queue_builder") if isinstance(info.get("queue_builder"), dict) else {}
+    assert isinstance(builder, dict)
+    role = '<span class="pill">ACTIVE</span>' if name == active else '<span class="muted">passive</span>'
+    return (
+        f'<div class="region" id="region-{escape(name)}"><h2>{escape(name)} {role}</h2>'
+        f"<p>health: {_flag(bool(health.get('healthy')), 'healthy', 'unhealthy')} · heartbeat age: "
+        f"{_text(info.get('heartbeat_age_s'))} s · QueueBuilder last run: {_text(builder.get('finished'))}"
+        f" ({_text(builder.get('outcome'))})</p>"
+        f"<table><tr><th>probe</th><th>state</th><th>detail</th></tr>{rows}</table></div>"
+    )
+
+
+def _statements(title: str, anchor: str, rows: object, extra: str) -> str:
+    items = rows if isinstance(rows, list) else []
+    if not items:
+        return f'<h2 id="{anchor}">{escape(title)}</h2><p class="muted">none</p>'
+    body = "".join(
+        f"<tr><td>{_trace_link(r.get('message_id'))}</td><td>{_text(r.get('account'))}</td>"
+        f"<td>{_text(r.get('ingested_at'))}</td><td>{_text(r.get(extra))}</td></tr>"
+        for r in items[:50]
+        if isinstance(r, dict)
+    )
+    return (
+        f'<h2 id="{anchor}">{escape(title)} ({len(items)})</h2><table><tr><th>statement</th>'
+        f"<th>account</th><th>ingested</th><th>{escape(extra)}</th></tr>{body}</table>"
+    )
+
+
+def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | None) -> str:
+    """The page for ``status`` (``OperatorApi.status()``) and the latest reconciliation report."""
+    regions = status.get("regions") if isinstance(status.get("regions"), dict) else {}
+    assert isinstance(regions, dict)
+    active = status.get("active_dc")
+    failover = status.get("last_failover") if isinstance(status.get("last_failover"), dict) else {}
+    assert isinstance(failover, dict)
+    report = reconciliation or {}
+    counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
+    assert isinstance(counts, dict)
+    count_cells = "".join(f"<tr><th>{_text(k)}</th><td>{_text(v)}</td></tr>" for k, v in counts.items())
+    lease = status.get("lease_until")
+    boxes = "".join(_region(n, i, active) for n, i in sorted(regions.items()) if isinstance(i, dict))
+    title = f"Statement bridge status — {_text(status.get('region'))}"
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>{_STYLE}</style></head>"
+        "<body><h1>Statement bridge — status</h1>"
+        f"<p id='summary'>active region: <strong id='active'>{_text(active)}</strong> · epoch "
+        f"<strong id='epoch'>{_text(status.get('epoch'))}</strong>"
+        + (f" · lease until {_text(lease)}" if lease else "")
+        + f" · answered by {_text(status.get('region'))} at {_text(status.get('at'))}</p>"
+        f"<div class='regions'>{boxes}</div>"
+        f"<h2>Backlog</h2><p id='backlog'>{_text(status.get('backlog'))}</p>"
+        f"<h2>Last failover</h2><p id='failover'>{_text(failover.get('from'))} → "
+        f"{_text(failover.get('to'))}"
+        f" at {_text(failover.get('at'))} by {_text(failover.get('by'))}: {_text(failover.get('reason'))}</p>"
+        f"<h2>Last reconciliation</h2><p id='reconciliation'>{_text(report.get('from'))} – "
+        f"{_text(report.get('to'))} (run {_text(report.get('at'))} by {_text(report.get('region'))}, "
+        f"stored as {_text(report.get('stored_as'))})</p><table id='counts'>{count_cells}</table>"
+        + _statements("Failed statements", "failed", report.get("failed"), "reason")
+        + _statements("In-doubt statements", "in-doubt", report.get("in_doubt"), "state")
+        + _statements("Stuck statements", "stuck", report.get("stuck"), "state")
+        + "<p class='muted'>read-only; actions: docs/runbook.md</p></body></html>"
+    )
