@@ -1,0 +1,176 @@
+"""Reconciliation and trace on twins: each category is found from the durable records alone."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.memory import InMemoryDeliveryTarget, InMemoryIdempotencyStore, InMemoryWriteAheadLog
+from shared.model import WalEntry, delivery_key_for
+from shared.telemetry import metrics
+from tests.ops.journal_twin import InMemoryOperationsJournal
+from watchdog.reconcile import LATEST, Reconciler
+from watchdog.trace import Tracer
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class Region:
+    """WAL, records and target of one test, and a reconciler whose clock is ``NOW``."""
+
+    def __init__(self, can_tell: bool = True) -> None:
+        self.wal = InMemoryWriteAheadLog()
+        self.store = InMemoryIdempotencyStore()
+        self.target = InMemoryDeliveryTarget(can_tell=can_tell)
+        self.journal = InMemoryOperationsJournal()
+        self.reconciler = Reconciler(
+            "DC04", self.wal, self.store, self.target, self.journal, 900.0, clock=lambda: NOW
+        )
+        self.sequence = 0
+
+    def ingest(self, message_id: str, account: str = "CH93ACC", minutes_ago: float = 60) -> WalEntry:
+        self.sequence += 1
+        at = NOW - timedelta(minutes=minutes_ago)
+        body = f"{account}|{message_id}".encode()
+        entry = WalEntry(
+            name=WalEntry.name_for(at, 1, self.sequence, message_id),
+            message_id=message_id,
+            session_id=account,
+            epoch=1,
+            sequence=self.sequence,
+            region="DC04",
+            ingested_at=at,
+            sha256=hashlib.sha256(body).hexdigest(),
+            size=len(body),
+        )
+        self.wal.append(entry, body)
+        return entry
+
+    def claim(self, entry: WalEntry, lease_minutes: float = 1) -> object:
+        return self.store.claim(
+            message_id=entry.message_id,
+            session_id=entry.session_id,
+            region="DC04",
+            epoch=1,
+            delivery_key=delivery_key_for(entry.message_id),
+            lease_until=NOW + timedelta(minutes=lease_minutes),
+            wal_name=entry.name,
+            sequence=entry.sequence,
+        )
+
+    def deliver(self, entry: WalEntry, to_target: bool = True) -> None:
+        record = self.claim(entry)
+        if to_target:
+            self.target.deliver(delivery_key_for(entry.message_id), b"MT950", {})
+        self.store.mark_delivered(record, {"pages": "1"})  # type: ignore[arg-type]
+
+
+def test_every_category_is_found() -> None:
+    region = Region()
+    ok = region.ingest("m1")
+    region.deliver(ok)
+    region.ingest("m2")  # taken off MQ an hour ago, never claimed: stuck
+    region.ingest("m3", minutes_ago=5)  # recent and unclaimed: in flight, not stuck yet
+    failed = region.ingest("m4")
+    region.store.mark_failed(region.claim(failed), "unbalanced", {"error": "CLBD differs"})  # type: ignore[arg-type]
+    doubt = region.ingest("m5")
+    region.claim(doubt, lease_minutes=-1)  # a PENDING claim whose lease expired: in doubt, and stuck
+    redelivered = region.ingest("m6")
+    first = region.claim(redelivered, lease_minutes=-1)
+    again = region.store.take_over(first, region="DC06", epoch=2, lease_until=NOW)  # type: ignore[arg-type]
+    region.target.deliver(delivery_key_for("m6"), b"MT950", {})
+    region.store.mark_delivered(again, {"pages": "1"})
+    lost = region.ingest("m7")
+    region.deliver(lost, to_target=False)  # recorded DELIVERED, but the target has no such delivery
+
+    report = region.reconciler.report(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert counts == {
+        "taken_off_mq": 7,
+        "delivered": 3,
+        "verified_at_target": 2,
+        "target_cannot_tell": 0,
+        "stuck": 2,
+        "failed": 1,
+        "in_doubt": 1,
+        "redelivered": 1,
+        "missing_at_target": 1,
+        "out_of_order": 0,
+        "operator_actions": 0,
+    }
+
+    def ids(key: str) -> list[str]:
+        return [row["message_id"] for row in report[key]]  # type: ignore[attr-defined]
+
+    assert ids("stuck") == ["m2", "m5"] and ids("in_doubt") == ["m5"] and ids("redelivered") == ["m6"]
+    assert ids("missing_at_target") == ["m7"]
+    assert report["failed"] == [  # type: ignore[comparison-overlap]
+        {
+            "message_id": "m4",
+            "account": "***3ACC",
+            "ingested_at": (NOW - timedelta(minutes=60)).isoformat(),
+            "position": "1/4",
+            "state": "FAILED",
+            "region": "DC04",
+            "policy": None,
+            "reason": "unbalanced",
+            "quarantine": "quarantine/m4",
+        }
+    ]
+
+
+def test_a_target_that_cannot_tell_is_counted_not_guessed() -> None:
+    region = Region(can_tell=False)
+    region.deliver(region.ingest("m1"))
+    counts = region.reconciler.report(NOW - timedelta(days=1), NOW)["counts"]
+    assert counts["target_cannot_tell"] == 1 and counts["missing_at_target"] == 0  # type: ignore[index]
+
+
+def test_out_of_order_delivery_of_an_account_is_found() -> None:
+    region = Region()
+    early, late, other = region.ingest("m1", "ACC1"), region.ingest("m2", "ACC1"), region.ingest("m3", "ACC2")
+    region.deliver(late)  # delivered before the statement ingested before it
+    region.deliver(early)
+    region.deliver(other)
+    report = region.reconciler.report(NOW - timedelta(days=1), NOW)
+    [inversion] = report["out_of_order"]  # type: ignore[misc]
+    # m2 was ingested after m1 but recorded delivered before it
+    assert inversion["message_id"] == "m2" and inversion["delivered_before"] == "m1"
+
+
+def test_the_window_is_respected_and_other_days_are_not_read() -> None:
+    region = Region()
+    region.ingest("old", minutes_ago=3 * 24 * 60)
+    region.ingest("in", minutes_ago=60)
+    report = region.reconciler.report(NOW - timedelta(hours=2), NOW)
+    assert report["counts"]["taken_off_mq"] == 1  # type: ignore[index]
+    assert [row["message_id"] for row in report["stuck"]] == ["in"]  # type: ignore[attr-defined]
+
+
+def test_run_stores_the_report_and_publishes_the_summary(caplog: pytest.LogCaptureFixture) -> None:
+    region = Region()
+    region.ingest("m1")
+    report = region.reconciler.run(NOW - timedelta(days=1), NOW)
+    assert report["stored_as"] == "reports/reconciliation/20261126T120000-DC04.json"
+    stored = region.journal.read(str(report["stored_as"]))
+    latest = region.journal.read(LATEST)
+    assert stored is not None and latest is not None and stored[0] == latest[0]
+    assert stored[0]["counts"]["stuck"] == 1  # type: ignore[index]
+    assert metrics.snapshot()["reconcile_stuck"] == 1.0
+    [event] = [r for r in caplog.records if r.getMessage().startswith("reconcile.report")]
+    assert event.levelname == "ERROR" and event.stuck == 1  # type: ignore[attr-defined]
+
+
+def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
+    region = Region()
+    tracer = Tracer(region.wal, region.store, region.journal)
+    assert tracer.trace("nope") == {"message_id": "nope", "found": False, "state": "UNKNOWN", "steps": []}
+    entry = region.ingest("m1")
+    record = region.claim(entry, lease_minutes=-1)
+    again = region.store.take_over(record, region="DC06", epoch=2, lease_until=NOW)  # type: ignore[arg-type]
+    trace = tracer.trace("m1")
+    steps = {step["step"]: step for step in trace["steps"]}  # type: ignore[attr-defined]
+    assert trace["state"] == "PENDING" and steps["redelivered"]["attempts"] == again.attempts == 2
+    assert steps["ingested"]["wal"] == f"wal/{entry.name}" and steps["claim"]["region"] == "DC06"
