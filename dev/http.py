@@ -40,7 +40,7 @@ ROUTES: dict[tuple[str, str], Callable[[func.HttpRequest], func.HttpResponse]] =
     ("GET", "/api/statuspage"): desk.ops_status_page,
 }
 #: Routes with ``auth_level=ANONYMOUS`` (no function key; the principal is still required).
-NO_KEY = frozenset({"/api/statuspage"})
+NO_KEY = frozenset({"/api/statuspage", "/api/trace"})
 
 
 def dev_principal(headers: dict[str, str]) -> str:

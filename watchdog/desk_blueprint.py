@@ -11,11 +11,13 @@ route                                  app role            what
 ``POST /api/resend``                   Bridge.Operator     ``{"message_id", "reason"}`` → pending request
 ``POST /api/approve``                  Bridge.Approver     ``{"request_id"}`` of another person
 ``GET  /api/requests?state=``          Bridge.Reader       resubmit/resend/failover requests
-``GET  /api/statuspage``               Bridge.Reader       the HTML status page (no function key:
-                                                           a browser reaches it through Easy Auth)
+``GET  /api/statuspage``               Bridge.Reader       the HTML status page
 =====================================  ==================  ===========================================
 
-JSON routes need a function key too. The desk is built on first use from the region's components
+The routes that change something need a function key too (``x-functions-key``, the CLI sends it). The
+two a browser follows — the status page and the trace it links to — are read-only and anonymous at
+the key level: Easy Auth signs the browser in, and the principal with ``Bridge.Reader`` is required
+all the same. The desk is built on first use from the region's components
 (``bootstrap.components``) and the operations journal of the region's WAL storage account.
 """
 
@@ -114,7 +116,7 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
 
 
 @bp.function_name("ops_trace")
-@bp.route(route="trace", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="trace", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def ops_trace(req: func.HttpRequest) -> func.HttpResponse:
     """One statement by ``message_id``, or an account's statements between ``from`` and ``to``."""
     who = principal(req, READER)

@@ -38,6 +38,18 @@ def _flag(ok: bool, yes: str = "ok", no: str = "failing") -> str:
     return f'<span class="{"ok" if ok else "bad"}">{escape(yes if ok else no)}</span>'
 
 
+def _age(seconds: object) -> str:
+    if seconds is None:
+        return '<span class="bad">none (expired or never)</span>'
+    return f"{_text(seconds)} s ago"
+
+
+def _pairs(value: object) -> str:
+    if isinstance(value, dict):
+        return " · ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) or "—"
+    return _text(value)
+
+
 def _trace_link(message_id: object) -> str:
     text = str(message_id)
     return f'<a href="trace?message_id={quote(text, safe="")}">{escape(text)}</a>'
@@ -64,8 +76,8 @@ def _region(name: str, info: Mapping[str, object], active: object) -> str:
     role = '<span class="pill">ACTIVE</span>' if name == active else '<span class="muted">passive</span>'
     return (
         f'<div class="region" id="region-{escape(name)}"><h2>{escape(name)} {role}</h2>'
-        f"<p>health: {_flag(bool(health.get('healthy')), 'healthy', 'unhealthy')} · heartbeat age: "
-        f"{_text(info.get('heartbeat_age_s'))} s · QueueBuilder last run: {_text(builder.get('finished'))}"
+        f"<p>health: {_flag(bool(health.get('healthy')), 'healthy', 'unhealthy')} · heartbeat: "
+        f"{_age(info.get('heartbeat_age_s'))} · QueueBuilder last run: {_text(builder.get('finished'))}"
         f" ({_text(builder.get('outcome'))})</p>"
         f"<table><tr><th>probe</th><th>state</th><th>detail</th></tr>{rows}</table></div>"
     )
@@ -87,6 +99,18 @@ def _statements(title: str, anchor: str, rows: object, extra: str) -> str:
     )
 
 
+_ALARMING = frozenset({"stuck", "failed", "in_doubt", "missing_at_target", "out_of_order"})
+
+
+def _failover(last: Mapping[str, object]) -> str:
+    if not last:
+        return "none recorded"
+    return (
+        f"{_text(last.get('from'))} → {_text(last.get('to'))} (epoch {_text(last.get('epoch'))}) at "
+        f"{_text(last.get('at'))} by {_text(last.get('by'))}: {_text(last.get('reason'))}"
+    )
+
+
 def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | None) -> str:
     """The page for ``status`` (``OperatorApi.status()``) and the latest reconciliation report."""
     regions = status.get("regions") if isinstance(status.get("regions"), dict) else {}
@@ -97,7 +121,10 @@ def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | 
     report = reconciliation or {}
     counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
     assert isinstance(counts, dict)
-    count_cells = "".join(f"<tr><th>{_text(k)}</th><td>{_text(v)}</td></tr>" for k, v in counts.items())
+    heads = "".join(f"<th>{_text(str(k).replace('_', ' '))}</th>" for k in counts)
+    cells = "".join(
+        f"<td class='{'bad' if v and k in _ALARMING else ''}'>{_text(v)}</td>" for k, v in counts.items()
+    )
     lease = status.get("lease_until")
     boxes = "".join(_region(n, i, active) for n, i in sorted(regions.items()) if isinstance(i, dict))
     title = f"Statement bridge status — {_text(status.get('region'))}"
@@ -110,13 +137,12 @@ def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | 
         + (f" · lease until {_text(lease)}" if lease else "")
         + f" · answered by {_text(status.get('region'))} at {_text(status.get('at'))}</p>"
         f"<div class='regions'>{boxes}</div>"
-        f"<h2>Backlog</h2><p id='backlog'>{_text(status.get('backlog'))}</p>"
-        f"<h2>Last failover</h2><p id='failover'>{_text(failover.get('from'))} → "
-        f"{_text(failover.get('to'))}"
-        f" at {_text(failover.get('at'))} by {_text(failover.get('by'))}: {_text(failover.get('reason'))}</p>"
+        f"<h2>Backlog</h2><p id='backlog'>{_pairs(status.get('backlog'))}</p>"
+        f"<h2>Last failover</h2><p id='failover'>{_failover(failover)}</p>"
         f"<h2>Last reconciliation</h2><p id='reconciliation'>{_text(report.get('from'))} – "
         f"{_text(report.get('to'))} (run {_text(report.get('at'))} by {_text(report.get('region'))}, "
-        f"stored as {_text(report.get('stored_as'))})</p><table id='counts'>{count_cells}</table>"
+        f"stored as {_text(report.get('stored_as'))})</p>"
+        f"<table id='counts'><tr>{heads}</tr><tr>{cells}</tr></table>"
         + _statements("Failed statements", "failed", report.get("failed"), "reason")
         + _statements("In-doubt statements", "in-doubt", report.get("in_doubt"), "state")
         + _statements("Stuck statements", "stuck", report.get("stuck"), "state")

@@ -51,8 +51,8 @@ def test_every_route_is_bound_with_its_auth_level() -> None:
     for name, (method, route, _, _) in ROUTES.items():
         http = json.loads(FUNCTIONS[name].get_function_json())["bindings"][0]
         assert http["type"] == "httpTrigger" and http["route"] == route and http["methods"] == [method]
-        # The page is opened by a browser through Easy Auth, which cannot send a function key.
-        assert http["authLevel"] == ("ANONYMOUS" if name == "ops_status_page" else "FUNCTION")
+        # A browser opens the page and follows its trace links through Easy Auth: it has no function key.
+        assert http["authLevel"] == ("ANONYMOUS" if name in {"ops_status_page", "ops_trace"} else "FUNCTION")
     timer = json.loads(FUNCTIONS["reconcile_timer"].get_function_json())["bindings"][0]
     assert timer["type"] == "timerTrigger" and timer["schedule"] == "%RECONCILE_SCHEDULE%"
 
