@@ -31,6 +31,7 @@ from pathlib import Path
 from dev.stack import ROOT, Stack
 from shared.adapters.folder_mq import put_message
 from shared.model import REGIONS
+from watchdog import cli
 
 #: Local defaults that trade safety margins for a quick drill (docs/failover.md gives Azure values).
 FAST_SETTINGS = {
@@ -145,14 +146,24 @@ class LocalHost:
         self.processes.clear()
 
     def call(
-        self, region: str, method: str, route: str, body: Mapping[str, object] | None = None
+        self,
+        region: str,
+        method: str,
+        route: str,
+        body: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, dict]:  # type: ignore[type-arg]
-        """Call a Watchdog route of ``region`` with the function key."""
+        """Call a Watchdog route of ``region`` with the function key (``headers``: e.g. dev/http.py's
+        ``x-dev-user``/``x-dev-roles``, the principal the dev host injects)."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port(region)}/api/{route}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"x-functions-key": self.function_key, "content-type": "application/json"},
+            headers={
+                "x-functions-key": self.function_key,
+                "content-type": "application/json",
+                **(headers or {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -172,6 +183,26 @@ def _print(status: int, body: Mapping[str, object]) -> int:
     return 0 if status < 400 else 1
 
 
+def _sender(host: LocalHost, region: str, headers: Mapping[str, str]) -> cli.Send:
+    def send(method: str, route: str, body: Mapping[str, object] | None) -> tuple[int, object]:
+        return host.call(region, method, route, body, headers)
+
+    return send
+
+
+def _ops(host: LocalHost, args: argparse.Namespace) -> int:
+    """``python -m dev.host ops [--as USER --roles R] COMMAND ...``: the desk's CLI on the local host."""
+    desk = cli.parser("python -m dev.host ops").parse_args(args.desk)
+    headers = {k: v for k, v in (("x-dev-user", args.user), ("x-dev-roles", args.roles)) if v}
+    for region in [args.region] if args.region else list(REGIONS):
+        try:
+            return cli.run(desk, _sender(host, region, headers))
+        except OSError:
+            continue
+    print("error: no region answers; start them with `make host`", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.host", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     failover.add_argument("--force", action="store_true")
     drop = commands.add_parser("drop", help="put camt.053 files into the MQ inbox")
     drop.add_argument("files", nargs="+", type=Path)
+    ops = commands.add_parser("ops", help="the operations desk (python -m dev.host ops --help)")
+    ops.add_argument("--as", dest="user", help="the principal the dev host injects (default dev-operator)")
+    ops.add_argument("--roles", help="its app roles, comma-separated (default all three)")
+    ops.add_argument("--region", choices=REGIONS, help="the region to ask (default: whichever answers)")
+    ops.add_argument("desk", nargs=argparse.REMAINDER, help="a watchdog.cli command and its arguments")
     settings = commands.add_parser("settings", help="print a local.settings.json for func start")
     settings.add_argument("region", choices=REGIONS)
     args = parser.parse_args(argv)
@@ -209,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"IsEncrypted": False, "Values": {**values, **host.region_env(args.region)}}, indent=2)
         )
         return 0
+    if args.command == "ops":
+        return _ops(host, args)
     for region in REGIONS:  # ask whichever region answers
         try:
             if args.command == "status":
