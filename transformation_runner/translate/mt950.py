@@ -132,12 +132,13 @@ class SeriesWriter:
         opening = self._find(*OPENING_CODES)
         if opening is not None:
             return opening
-        interim = self._find("ITBD") if self.balance_mode == "as-sent" else None
-        if interim is None:
+        interim = self._find("ITBD")
+        if interim is None or self.balance_mode != "as-sent":
+            # Name the policy that would translate the file only when one would: with an ITBD.
             raise MissingElement(
                 f"{self.path} (statement {self.header.statement_id!r}) has no opening booked balance "
                 f"(Bal OPBD or PRCD) before its entries"
-                + ("" if self.balance_mode == "as-sent" else "; as-sent mode would use ITBD")
+                + ("; the as-sent balance policy would open with its ITBD" if interim is not None else "")
             )
         fields.note(
             self.notes,
@@ -195,7 +196,8 @@ class SeriesWriter:
             if self.balance_mode != "as-sent":
                 raise Unbalanced(
                     f"{self.path} (statement {self.header.statement_id!r}): opening plus booked entries "
-                    f"is {self.running}, CLBD is {amount}, difference {difference} {self.currency}"
+                    f"is {self.running}, CLBD is {amount}, difference {difference} {self.currency}; "
+                    "the as-sent balance policy would keep the CLBD and report the difference"
                 )
             fields.note(
                 self.notes, "62F", "adjusted", closing.path, original=str(self.running), value=str(amount)

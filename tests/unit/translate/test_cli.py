@@ -81,7 +81,8 @@ def test_bad_input_exits_2_with_one_line_per_file(monkeypatch: pytest.MonkeyPatc
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert errors == [
         f"error: {POSTFINANCE}: Stmt[1] (statement '20201124375204229003973'): opening plus booked entries "
-        "is 216649.21, CLBD is 215112.21, difference -1537.00 CHF [unbalanced]",
+        "is 216649.21, CLBD is 215112.21, difference -1537.00 CHF; the as-sent balance policy would keep "
+        "the CLBD and report the difference [unbalanced]",
         f"error: {missing}: cannot read: No such file or directory",
     ]
 
