@@ -35,6 +35,7 @@ from transformation_runner.handler import TransformationRunner
 from transformation_runner.translate import account_of
 from watchdog.controller import Watchdog
 from watchdog.operator import OperatorApi
+from watchdog.probe_telemetry import observed
 from watchdog.replay import Replayer
 
 
@@ -102,7 +103,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         gate=ports.gate,
         switch=ports.switch,
         replayer=replayer,
-        probes={**probes(settings, ports), **(ports.extra_probes or {})},
+        probes=observed(settings.region, {**probes(settings, ports), **(ports.extra_probes or {})}),
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         misses_required=settings.watchdog_misses,
         cache_ttl_s=settings.gate_cache_ttl_s,

@@ -40,6 +40,10 @@ param mq = {
 param mqPasswordSecretName = 'mq-password'
 param messageWayQueue = 'MESSAGEWAY.IN'
 param alwaysReadyInstances = 1
+// Operator plane: private endpoint only unless opened here; Easy Auth with the operators' Entra app
+// registration (its client id; empty = every operator route answers 503). docs/security.md#operator-plane
+param operatorPlanePublic = false
+param operatorAuthClientId = ''
 param tuning = {
   GATE_CACHE_TTL_S: '2'
   HEARTBEAT_TTL_S: '30'

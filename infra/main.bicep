@@ -85,13 +85,18 @@ param alwaysReadyInstances int
 
 param tags object
 
+@description('Open the function app (operator routes) to the public internet. Default false: private endpoint only; Easy Auth applies either way.')
+param operatorPlanePublic bool = false
+
+@description('Client id of the Entra app registration that signs operators in (auth.bicep); empty = no Easy Auth, and the app then refuses every operator route (503).')
+param operatorAuthClientId string = ''
+
 // ---- Names (naming.bicep) ----
 
 var own = toLower(region)
 var peer = toLower(peerRegion)
 var names = {
   identity: format(nameFormats.identity, workload, own, suffix)
-  peerIdentity: format(nameFormats.identity, workload, peer, suffix)
   appInsights: format(nameFormats.appInsights, workload, own, suffix)
   hostStorage: format(nameFormats.hostStorage, workload, own, suffix)
   functionApp: format(nameFormats.functionApp, workload, own, suffix)
@@ -120,8 +125,12 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
   name: names.identity
 }
 
-resource peerIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
-  name: names.peerIdentity
+resource controlIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: format(nameFormats.identity, workload, '${own}-control', suffix)
+}
+
+resource peerControlIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: format(nameFormats.identity, workload, '${peer}-control', suffix)
   scope: resourceGroup(peerResourceGroup)
 }
 
@@ -322,6 +331,11 @@ var appSettingsBase = {
   SERVICEBUS_NAMESPACE_DC06: names.serviceBusDc06
 }
 
+// The Watchdog's control-plane calls (azure-mgmt-web) authenticate as the control identity.
+var operatorPlaneSettings = {
+  AZURE_CONTROL_CLIENT_ID: controlIdentity.properties.clientId
+}
+
 var mqPasswordSetting = empty(mqPasswordSecretName) ? {} : {
   MQ_PASSWORD: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${mqPasswordSecretName}/)'
 }
@@ -335,7 +349,9 @@ module functionApp 'modules/function-app.bicep' = {
     identityId: identity.id
     subnetId: network.outputs.functionsSubnetId
     deploymentContainerUrl: '${hostStorage.outputs.blobEndpoint}${deploymentContainer}'
-    appSettings: union(tuning, appSettingsBase, mqPasswordSetting)
+    appSettings: union(tuning, appSettingsBase, mqPasswordSetting, operatorPlaneSettings)
+    controlIdentityId: controlIdentity.id
+    publicNetworkAccess: operatorPlanePublic ? 'Enabled' : 'Disabled'
     alwaysReadyInstances: alwaysReadyInstances
     tags: regionTags
   }
@@ -348,14 +364,47 @@ module appRoles 'modules/app-roles.bicep' = {
   name: 'app-roles'
   params: {
     ownPrincipalId: identity.properties.principalId
-    peerPrincipalId: peerIdentity.properties.principalId
     keyVaultName: keyVault.outputs.name
     hostStorageName: hostStorage.outputs.name
     appInsightsName: names.appInsights
+  }
+}
+
+// ---- Operator plane (docs/security.md#operator-plane) ----
+
+module controlRoles 'modules/control-roles.bicep' = {
+  name: 'control-roles'
+  params: {
     functionAppName: functionApp.outputs.name
+    ownControlPrincipalId: controlIdentity.properties.principalId
+    peerControlPrincipalId: peerControlIdentity.properties.principalId
+  }
+}
+
+module appPrivateEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-app'
+  params: {
+    name: 'pe-${workload}-${own}-app'
+    location: location
+    subnetId: network.outputs.privateEndpointsSubnetId
+    targetId: functionApp.outputs.id
+    groupId: 'sites'
+    privateDnsZoneId: privateDns.outputs.zoneIds.sites
+    tags: regionTags
+  }
+}
+
+module auth 'modules/auth.bicep' = if (!empty(operatorAuthClientId)) {
+  name: 'auth'
+  params: {
+    functionAppName: functionApp.outputs.name
+    clientId: operatorAuthClientId
   }
 }
 
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output runnerDisabled bool = isPassive
+
+@description('The operator app roles to put on the Entra app registration (docs/security.md#operator-plane).')
+output operatorAppRoles array = empty(operatorAuthClientId) ? [] : auth.outputs.appRoles

@@ -41,6 +41,9 @@ param walContainer string
 param quarantineContainer string
 param backupContainer string
 
+@description('Operations journal: desk requests, reconciliation reports (OPERATIONS_CONTAINER).')
+param operationsContainer string = 'operations'
+
 @description('Geo-DR alias of the Service Bus pair; clients connect to <alias>.servicebus.windows.net.')
 param serviceBusAliasName string
 
@@ -150,6 +153,20 @@ module identities 'modules/identity.bicep' = [
   }
 ]
 
+// The control-plane identity of each region (Website Contributor on both function apps, control-roles.bicep):
+// separate from the data identity that reads IBM MQ and parses XML (docs/security.md#operator-plane).
+module controlIdentities 'modules/identity.bicep' = [
+  for (region, i) in regionCodes: {
+    name: 'control-identity-${region}'
+    scope: regionGroups[i]
+    params: {
+      name: format(nameFormats.identity, workload, '${toLower(region)}-control', suffix)
+      location: locations[i]
+      tags: tags
+    }
+  }
+]
+
 module walStorage 'modules/wal-storage.bicep' = [
   for (region, i) in regionCodes: {
     name: 'wal-storage-${region}'
@@ -162,6 +179,7 @@ module walStorage 'modules/wal-storage.bicep' = [
         walContainer
         quarantineContainer
         backupContainer
+        operationsContainer
       ]
       tags: tags
     }
@@ -315,6 +333,20 @@ module alerts 'modules/alerts.bicep' = {
     queueName: serviceBusQueueName
     actionGroupName: format(sharedNameFormats.actionGroup, workload, '', suffix)
     alertEmail: alertEmail
+    tags: tags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: sharedGroup
+  params: {
+    workload: workload
+    location: locationDc04
+    workspaceIds: [
+      monitoring[0].outputs.workspaceId
+      monitoring[1].outputs.workspaceId
+    ]
     tags: tags
   }
 }

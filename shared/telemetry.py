@@ -57,8 +57,15 @@ class Metrics:
                 self._instruments[name].add(amount)
 
     def gauge(self, name: str, value: float) -> None:
+        """Set a last value; mirrored to an OpenTelemetry gauge ``bridge.<name>`` once configured
+        (the reconciliation's ``bridge.reconcile_*`` figures reach Application Insights this way)."""
         with self._lock:
             self._gauges[name] = value
+            if self._meter is not None:
+                key = f"gauge:{name}"
+                if key not in self._instruments:
+                    self._instruments[key] = self._meter.create_gauge(f"bridge.{name}")
+                self._instruments[key].set(value)
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:

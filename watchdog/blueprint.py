@@ -14,6 +14,7 @@ import logging
 import azure.functions as func
 
 import bootstrap
+from shared.telemetry import log_event
 from watchdog.auth import OPERATOR, READER
 from watchdog.desk_blueprint import ops
 from watchdog.http import json_response, principal, request_body
@@ -25,8 +26,10 @@ log = logging.getLogger("bridge.watchdog")
 @bp.function_name("watchdog_timer")
 @bp.timer_trigger(arg_name="timer", schedule="%WATCHDOG_SCHEDULE%", run_on_startup=True, use_monitor=False)
 def watchdog_timer(timer: func.TimerRequest) -> None:
-    """One pass of the control loop (health, heartbeat, converge, failover decisions)."""
-    bootstrap.components().watchdog.tick()
+    """One pass of the control loop (health, heartbeat, converge, failover decisions); its outcome is
+    the event ``watchdog.tick`` (active region, epoch, action), which the workbook reads."""
+    result = bootstrap.components().watchdog.tick()
+    log_event(log, logging.INFO, "watchdog.tick", **result)
 
 
 @bp.function_name("watchdog_status")

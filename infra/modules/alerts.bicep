@@ -1,9 +1,10 @@
-// The five operator alerts (docs/alerts.md says what each means and what to do):
+// The six operator alerts (docs/alerts.md says what each means and what to do):
 //   dead-letter depth      metric alert per Service Bus namespace (DeadletteredMessages > 0 on the queue)
 //   FAILED records         log alert: a statement was recorded FAILED and quarantined
 //   heartbeat missing      log alert per region: no successful Watchdog heartbeat
 //   both regions active    log alert: both regions doing active-only work in the same minutes
 //   QueueBuilder stale     log alert: no QueueBuilder run in the active role
+//   reconcile stuck        log alert: a reconciliation report lists stuck statements (watchdog/reconcile.py)
 // Log alerts read the structured log records of shared/telemetry.py (AppTraces.Properties.event)
 // and the Functions host's own AppRequests rows (Name = function name). Each rule lives in the region
 // of the workspace it is scoped to: the heartbeat rules in their own region, the cross-region rules in
@@ -159,6 +160,14 @@ let skipped = {traces}
 | summarize n = count()
 '''
 
+// Statements taken off MQ with no final record after RECONCILE_STUCK_AFTER_S, as counted by the
+// reconciliation reports of either region (one reconcile.report event per run, daily and on demand).
+var stuckQuery = '''
+{traces}
+| where tostring(Properties.event) == "reconcile.report"
+| summarize n = sum(toint(Properties.stuck))
+'''
+
 var traces = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppTraces')
 var requests = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppRequests')
 
@@ -192,6 +201,16 @@ var crossRegionRules = [
     query: replace(staleQuery, '{traces}', traces)
     operator: 'LessThan'
     threshold: 1
+  }
+  {
+    key: 'reconcile-stuck'
+    displayName: 'Reconciliation found stuck statements'
+    severity: 1
+    window: 'PT1H'
+    frequency: 'PT15M'
+    query: replace(stuckQuery, '{traces}', traces)
+    operator: 'GreaterThan'
+    threshold: 0
   }
 ]
 

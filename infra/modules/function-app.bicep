@@ -34,12 +34,15 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-@description('Public access to the app (Watchdog HTTP routes, deployment); Disabled needs a private endpoint.')
+@description('Public access to the app (operator routes, deployment). Disabled (default): reachable only through its private endpoint; main.bicep opens it only when operatorPlanePublic is true.')
 @allowed([
   'Enabled'
   'Disabled'
 ])
-param publicNetworkAccess string = 'Enabled'
+param publicNetworkAccess string = 'Disabled'
+
+@description('The control-plane identity (Website Contributor on both apps), assigned beside the data identity; empty = none.')
+param controlIdentityId string = ''
 
 param tags object = {}
 
@@ -78,8 +81,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: {
+    userAssignedIdentities: empty(controlIdentityId) ? {
       '${identityId}': {}
+    } : {
+      '${identityId}': {}
+      '${controlIdentityId}': {}
     }
   }
   properties: {

@@ -14,6 +14,7 @@ var zoneNames = {
   cosmos: 'privatelink.documents.azure.com'
   redis: 'privatelink.redis.azure.net'
   vault: 'privatelink.vaultcore.azure.net'
+  sites: 'privatelink.azurewebsites.net'
 }
 
 resource zones 'Microsoft.Network/privateDnsZones@2024-06-01' = [

@@ -8,7 +8,7 @@ param subnetId string
 @description('Resource id of the service the endpoint connects to.')
 param targetId string
 
-@description('Private link sub-resource: blob, queue, table, namespace, Sql, redisEnterprise, vault.')
+@description('Private link sub-resource: blob, queue, table, namespace, Sql, redisEnterprise, vault, sites.')
 param groupId string
 
 param privateDnsZoneId string

@@ -29,8 +29,13 @@ def disabled_setting(function_name: str = RUNNER_FUNCTION) -> str:
 
 
 def _credential() -> Any:
+    """The control-plane identity (``AZURE_CONTROL_CLIENT_ID``, infra/modules/control-roles.bicep) when
+    set, so the data identity needs no control-plane role; else the app's default identity."""
     from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - lazy: only in Azure
 
+    control = os.environ.get("AZURE_CONTROL_CLIENT_ID")
+    if control:
+        return DefaultAzureCredential(managed_identity_client_id=control)
     return DefaultAzureCredential()
 
 

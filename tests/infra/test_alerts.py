@@ -30,8 +30,8 @@ def _code_strings() -> set[str]:
     return strings
 
 
-def test_the_five_alerts_have_queries_or_metrics() -> None:
-    assert set(QUERIES) == {"failedQuery", "heartbeatQuery", "bothActiveQuery", "staleQuery"}
+def test_the_six_alerts_have_queries_or_metrics() -> None:
+    assert set(QUERIES) == {"failedQuery", "heartbeatQuery", "bothActiveQuery", "staleQuery", "stuckQuery"}
     assert ALERTS["resources"]["deadLetter"]["type"] == "Microsoft.Insights/metricAlerts"
 
 
@@ -63,7 +63,7 @@ def test_the_docs_describe_every_alert() -> None:
     text = (ROOT / "docs" / "alerts.md").read_text()
     for heading in ("## Dead-letter depth", "## FAILED records", "## Heartbeat missing"):
         assert heading in text
-    for heading in ("## Both regions active", "## QueueBuilder stale"):
+    for heading in ("## Both regions active", "## QueueBuilder stale", "## Reconciliation stuck"):
         assert heading in text
 
 

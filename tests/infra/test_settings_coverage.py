@@ -60,6 +60,7 @@ PLATFORM_SETTINGS = {
     "MQ_PASSWORD": "read by ibmmq_config; a Key Vault reference",
     "MQ_CIPHER_SPEC": "read by ibmmq_config",
     "MQ_KEY_REPOSITORY": "read by ibmmq_config",
+    "AZURE_CONTROL_CLIENT_ID": "read by shared/adapters/azure_control: the control-plane identity",
 }
 
 # App settings a Flex Consumption app must not carry (the platform owns them or rejects them).
@@ -78,7 +79,8 @@ def _base_settings() -> dict[str, Any]:
 
 
 def app_settings(region_file: Any) -> set[str]:
-    names = set(_base_settings()) | set(region_file.values["tuning"])
+    operator_plane = {key(n) for n in MAIN["variables"]["operatorPlaneSettings"]["value"]}
+    names = set(_base_settings()) | set(region_file.values["tuning"]) | operator_plane
     if region_file.values["mqPasswordSecretName"]:
         names.add("MQ_PASSWORD")
     return names
@@ -107,7 +109,12 @@ def test_the_function_app_gets_exactly_the_analysed_settings() -> None:
     assert passed == {
         "function": {
             "type": "union",
-            "parameters": {"arg_1": "tuning", "arg_2": "appSettingsBase", "arg_3": "mqPasswordSetting"},
+            "parameters": {
+                "arg_1": "tuning",
+                "arg_2": "appSettingsBase",
+                "arg_3": "mqPasswordSetting",
+                "arg_4": "operatorPlaneSettings",
+            },
         }
     }
     site = FUNCTION_APP["resources"]["site"]["config"]["properties"]

@@ -58,5 +58,21 @@ def test_counters_are_mirrored_to_opentelemetry() -> None:
     assert metrics.snapshot() == {"delivered": 4}
 
 
+def test_gauges_are_mirrored_to_opentelemetry() -> None:
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("bridge-test")
+    metrics = Metrics()
+    metrics.export_to(meter)
+    metrics.gauge("reconcile_stuck", 3.0)
+    metrics.gauge("reconcile_stuck", 2.0)
+    points = {
+        m.name: m.data.data_points[0].value
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert points == {"bridge.reconcile_stuck": 2.0}
+
+
 def test_observability_is_off_without_a_connection_string() -> None:
     assert configure_observability({}) is False

@@ -1,0 +1,111 @@
+"""The operator plane in Bicep: private by default, Easy Auth with the app roles the code checks, the
+control-plane role on a separate identity, the workbook reading telemetry the code really emits."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from tests.infra.bicep import INFRA, ROOT, blueprint_functions, module_config, parse_bicep, parse_bicepparam
+from watchdog.auth import ROLES
+
+MODULES = INFRA / "modules"
+MAIN = parse_bicep(INFRA / "main.bicep")
+WEBSITE_CONTRIBUTOR = "de139f84-1756-47ae-9be6-808fbbe84772"
+
+
+def test_the_app_is_private_unless_a_parameter_opens_it() -> None:
+    app = parse_bicep(MODULES / "function-app.bicep")
+    assert app["parameters"]["publicNetworkAccess"]["default"] == "Disabled"
+    passed = module_config(MAIN["modules"]["functionApp"])["params"]["publicNetworkAccess"]
+    assert passed["operator"]["operands"] == {
+        "condition": "operatorPlanePublic",
+        "true_value": "Enabled",
+        "false_value": "Disabled",
+    }
+    assert MAIN["parameters"]["operatorPlanePublic"]["default"] is False
+    for region in ("dc04", "dc06"):
+        assert parse_bicepparam(INFRA / f"{region}.bicepparam").values["operatorPlanePublic"] is False
+
+
+def test_the_app_has_a_private_endpoint_in_its_dns_zone() -> None:
+    endpoint = module_config(MAIN["modules"]["appPrivateEndpoint"])["params"]
+    assert endpoint["groupId"] == "sites"
+    assert "functionApp" in str(endpoint["targetId"]) and "sites" in str(endpoint["privateDnsZoneId"])
+    zones = parse_bicep(MODULES / "private-dns.bicep")["variables"]["zoneNames"]["value"]
+    assert zones["sites"] == "privatelink.azurewebsites.net"
+
+
+def test_easy_auth_requires_sign_in_and_declares_the_roles_the_code_checks() -> None:
+    auth = parse_bicep(MODULES / "auth.bicep")
+    properties = module_config(auth["resources"]["auth"])["properties"]
+    assert module_config(auth["resources"]["auth"])["name"] == "authsettingsV2"
+    assert properties["platform"] == {"enabled": True}
+    assert properties["globalValidation"]["requireAuthentication"] is True
+    assert properties["globalValidation"]["unauthenticatedClientAction"] == "RedirectToLoginPage"
+    assert properties["login"]["tokenStore"] == {"enabled": False}
+    assert properties["httpSettings"]["requireHttps"] is True
+    assert properties["identityProviders"]["azureActiveDirectory"]["enabled"] is True
+    declared = auth["variables"]["roleDescriptions"]["value"]
+    assert {name.strip("'") for name in declared} == set(ROLES)
+    roles = auth["outputs"]["appRoles"]["value"]["config"]
+    assert roles["allowedMemberTypes"] == ["User"] and roles["isEnabled"] is True
+    assert MAIN["modules"]["auth"]["config"]["condition"] is not None  # only with a client id
+
+
+def _role_assignments() -> list[tuple[str, str, Any]]:
+    found = []
+    for path in sorted(INFRA.rglob("*.bicep")):
+        template = parse_bicep(path)
+        variables = {name: v["value"] for name, v in template.get("variables", {}).items()}
+        for name, resource in template.get("resources", {}).items():
+            if resource["type"] == "Microsoft.Authorization/roleAssignments":
+                found.append((f"{path.name}:{name}", str(resource), variables))
+    return found
+
+
+def test_only_the_control_identities_hold_website_contributor() -> None:
+    holders = [
+        name
+        for name, text, variables in _role_assignments()
+        if any(var in text and value == WEBSITE_CONTRIBUTOR for var, value in variables.items())
+    ]
+    assert holders == ["control-roles.bicep:appSettingsWriters"]
+    writers = parse_bicep(MODULES / "control-roles.bicep")["resources"]["appSettingsWriters"]["config"]
+    assert writers["loop_type"]["detail"]["array_name"] == ["ownControlPrincipalId", "peerControlPrincipalId"]
+    params = module_config(MAIN["modules"]["controlRoles"])["params"]
+    assert "controlIdentity" in str(params["ownControlPrincipalId"])
+    assert "peerControlIdentity" in str(params["peerControlPrincipalId"])
+    settings = MAIN["variables"]["operatorPlaneSettings"]["value"]
+    assert "controlIdentity" in str(settings["AZURE_CONTROL_CLIENT_ID"])
+    assert "AZURE_CONTROL_CLIENT_ID" in (ROOT / "shared" / "adapters" / "azure_control.py").read_text()
+
+
+def _code_strings() -> set[str]:
+    strings: set[str] = set()
+    for folder in ("shared", "watchdog", "queue_builder", "transformation_runner"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    strings.add(node.value)
+    return strings
+
+
+def test_the_workbook_reads_what_the_code_emits() -> None:
+    workbook = parse_bicep(MODULES / "workbook.bicep")
+    queries = {n: v["value"] for n, v in workbook["variables"].items() if n.endswith("Query")}
+    assert len(queries) == 7
+    strings = _code_strings()
+    text = "\n".join(queries.values())
+    events = {e for e in re.findall(r'"([a-z_]+\.[a-z_]+)"', text) if not e.startswith("bridge.")}
+    assert events and events <= strings, sorted(events - strings)
+    functions = set(re.findall(r'"(watchdog_timer|queue_builder)"', text))
+    assert functions == {"watchdog_timer", "queue_builder"} <= blueprint_functions()
+    # Gauges: shared.telemetry exports metrics.gauge(name) as bridge.<name>.
+    assert (
+        "bridge.mq_depth" in text and '"mq_depth"' in (ROOT / "watchdog" / "probe_telemetry.py").read_text()
+    )
+    assert 'f"probe_{name}_ok"' in (ROOT / "watchdog" / "probe_telemetry.py").read_text()
+    for field in ("stuck", "failed", "in_doubt", "missing_at_target", "out_of_order"):
+        assert f"Properties.{field}" in queries["reconcileQuery"]
