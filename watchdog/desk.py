@@ -18,8 +18,9 @@ active region only and pass the same gate fence as the runner right before deliv
 is indexed under ``messages/<message id>/`` so the trace shows it.
 
 Crash safety: a request is marked ``EXECUTING`` (with its delivery key) before the delivery and
-``DONE`` after; a crash in between leaves it ``EXECUTING`` and ``approve``/``resubmit`` of the same
-request id redelivers under the same key (the receiver's duplicate check drops the repeat).
+``DONE`` after; a crash in between leaves it ``EXECUTING``. ``approve`` of that request id (after
+:data:`RESUME_AFTER`) delivers again under the same key, so the receiver's duplicate check drops the
+repeat if the first delivery arrived; a new resubmit of the statement is refused meanwhile.
 """
 
 from __future__ import annotations
@@ -46,8 +47,20 @@ log = logging.getLogger("bridge.audit")
 
 Response = tuple[int, dict[str, object]]
 REQUEST_TTL = timedelta(hours=24)
+#: An EXECUTING request older than this is taken to have been interrupted (the delivery itself is
+#: bounded by the target's timeouts, well below it) and may be resumed.
+RESUME_AFTER = timedelta(seconds=60)
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _REQUEST_ID = re.compile(r"\d{8}T\d{6}-(resend|failover|resubmit)-[0-9a-f]{8}")
+
+
+class Refused(Exception):
+    """A request the desk refuses: HTTP ``status`` and the ``reason`` the caller reads."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 def action_key(kind: str, request_id: str) -> str:
@@ -84,12 +97,17 @@ class Desk:
         refusal = self._refuse_unless_active() or self._refuse_unless(message_id, RecordState.FAILED)
         if refusal:
             return self._audit(who, "resubmit", body, refusal)
-        done = [
-            r for r in self._requests_of(message_id) if r.get("kind") == "resubmit" and r["state"] == "DONE"
+        earlier = [
+            r
+            for r in self._requests_of(message_id)
+            if r.get("kind") == "resubmit" and r["state"] in ("DONE", "EXECUTING")
         ]
-        if done:
+        if earlier:
+            hint = (
+                "use resend to send it again" if earlier[0]["state"] == "DONE" else "resume it with approve"
+            )
             answer: dict[str, object] = {
-                "error": f"already resubmitted by request {done[0]['id']}; use resend to send it again"
+                "error": f"already resubmitted by request {earlier[0]['id']} ({earlier[0]['state']}); {hint}"
             }
             return self._audit(who, "resubmit", body, (409, answer))
         try:
@@ -135,16 +153,15 @@ class Desk:
         return self._audit(who, "failover", body, (202, _awaiting(request)))
 
     def approve(self, body: Mapping[str, object], who: str) -> Response:
-        """Approve and execute a PENDING request of someone else."""
-        request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-            return self._audit(
-                who, "approve", body, (400, {"error": "request_id: required (an id from /api/requests)"})
-            )
-        found = self.journal.read(f"requests/{request_id}")
-        if found is None:
-            return self._audit(who, "approve", body, (404, {"error": f"no request {request_id}"}))
-        request, etag = found
+        """Approve and execute a PENDING request of someone else; or resume a resend or resubmit left
+        ``EXECUTING`` by a crash (after :data:`RESUME_AFTER`), under the delivery key it already has."""
+        try:
+            request, etag = self._request_of(body)
+        except Refused as refused:
+            return self._audit(who, "approve", body, (refused.status, {"error": refused.reason}))
+        request_id = str(request["id"])
+        if request.get("state") == "EXECUTING" and request.get("kind") in ("resend", "resubmit"):
+            return self._audit(who, "resume", body, self._resume({**request, "_etag": etag}))
         refusal = self._unapprovable(request, etag, who)
         if refusal:
             return self._audit(who, "approve", body, refusal)
@@ -163,6 +180,16 @@ class Desk:
         if request["kind"] == "failover":
             return self._audit(who, "approve", body, self._failover(approved))
         return self._audit(who, "approve", body, self._resend(approved))
+
+    def _request_of(self, body: Mapping[str, object]) -> tuple[dict[str, object], str]:
+        """The request named by ``body["request_id"]`` with its ETag; :class:`Refused` 400/404."""
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+            raise Refused(400, "request_id: required (an id from /api/requests)")
+        found = self.journal.read(f"requests/{request_id}")
+        if found is None:
+            raise Refused(404, f"no request {request_id}")
+        return found
 
     def _unapprovable(self, request: dict[str, object], etag: str, who: str) -> Response | None:
         if request.get("state") != "PENDING":
@@ -203,6 +230,26 @@ class Desk:
             return 422, {"error": f"no longer translates ({error.reason}): {error}"[:600]}
         return self._deliver(request, translation)
 
+    def _resume(self, request: dict[str, object]) -> Response:
+        """Deliver again under the request's own key: the receiver drops it if the first one arrived."""
+        since = datetime.fromisoformat(str(request.get("executing_at") or request["requested_at"]))
+        if self.clock() - since < RESUME_AFTER:
+            return 409, {"error": f"request is executing since {since.isoformat()}; resume after 60 s"}
+        if request["kind"] == "resend":
+            return self._resend(request)
+        try:
+            original = self.quarantine.get(quarantine_name(str(request["message_id"])))
+            policy = request.get("policy")
+            translation = (
+                self.translator.with_mode(original, str(policy), f"explicit, by {request['requested_by']}")
+                if policy
+                else self.translator(original)
+            )
+        except (NotFound, PermanentError) as error:
+            self._finish(request, "FAILED", result=str(error)[:500])
+            return 409, {"error": f"cannot resume: {error}"[:600]}
+        return self._deliver(request, translation)
+
     def _failover(self, request: dict[str, object]) -> Response:
         caller = f"{request['requested_by']} (approved by {request['approved_by']})"
         body = {"target": request["target"], "reason": request["reason"], "force": True}
@@ -212,7 +259,10 @@ class Desk:
 
     def _deliver(self, request: dict[str, object], translation: PolicyTranslation) -> Response:
         """Mark EXECUTING, fence, deliver under the request's own key, mark DONE."""
-        request = self._finish(request, "EXECUTING", policy_used=translation.policy)
+        try:
+            request = self._finish(request, "EXECUTING", policy_used=translation.policy)
+        except PreconditionFailed:  # someone else resumed or finished it meanwhile
+            return 409, {"error": "the request changed meanwhile; read it again"}
         fence = self.gate.read()
         if fence is None or fence.active_dc != self.region:
             self._finish(request, "FAILED", result="region lost the gate before delivering")

