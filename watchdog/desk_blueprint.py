@@ -18,7 +18,8 @@ The routes that change something need a function key too (``x-functions-key``, t
 two a browser follows — the status page and the trace it links to — are read-only and anonymous at
 the key level: Easy Auth signs the browser in, and the principal with ``Bridge.Reader`` is required
 all the same. The desk is built on first use from the region's components
-(``bootstrap.components``) and the operations journal of the region's WAL storage account.
+(``bootstrap.components``) and the operations journals of both regions' WAL storage accounts
+(written here, read in both: ``shared.journal.BothRegionsJournal``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import azure.functions as func
 
 import bootstrap
 from shared.errors import TransientError
-from shared.journal import OperationsJournal
+from shared.journal import BothRegionsJournal, OperationsJournal
 from shared.policy import translator_for
 from watchdog.auth import APPROVER, OPERATOR, READER
 from watchdog.desk import Desk
@@ -95,8 +96,13 @@ def ops() -> Ops:
 
             components = bootstrap.components()
             settings = components.settings
-            journal = BlobOperationsJournal(
-                settings.wal_connection(settings.region), settings.operations_container
+            journal = BothRegionsJournal(
+                BlobOperationsJournal(
+                    settings.wal_connection(settings.region), settings.operations_container
+                ),
+                BlobOperationsJournal(
+                    settings.wal_connection(settings.peer_region), settings.operations_container
+                ),
             )
             _ops = build(components, journal)
         return _ops
