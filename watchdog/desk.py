@@ -25,10 +25,8 @@ repeat if the first delivery arrived; a new resubmit of the statement is refused
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,8 +37,9 @@ from shared.model import RecordState
 from shared.policy import PolicyTranslation, PolicyTranslator
 from shared.ports import ActiveRegionGate, BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.settings import BALANCE_MODES
-from shared.telemetry import log_event, metrics
-from watchdog.operator import BadRequest, OperatorApi, failover_request, reason_of
+from shared.telemetry import metrics
+from watchdog.operator import BadRequest, OperatorApi, audit, failover_request, reason_of
+from watchdog.requests import Refused, RequestBook, plain
 from watchdog.trace import quarantine_name
 
 log = logging.getLogger("bridge.audit")
@@ -51,22 +50,6 @@ REQUEST_TTL = timedelta(hours=24)
 #: bounded by the target's timeouts, well below it) and may be resumed.
 RESUME_AFTER = timedelta(seconds=60)
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_REQUEST_ID = re.compile(r"\d{8}T\d{6}-(resend|failover|resubmit)-[0-9a-f]{8}")
-
-
-class Refused(Exception):
-    """A request the desk refuses: HTTP ``status`` and the ``reason`` the caller reads."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def action_key(kind: str, request_id: str) -> str:
-    """The delivery key of an operator action: new per request, stable across retries of it
-    (48 hex digits, the size of an MQ MsgId, like :func:`shared.model.delivery_key_for`)."""
-    return hashlib.sha256(f"{kind}:{request_id}".encode("ascii")).hexdigest()[:48]
 
 
 @dataclass
@@ -84,6 +67,9 @@ class Desk:
     operator: OperatorApi
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
+    def __post_init__(self) -> None:
+        self.book = RequestBook(self.journal, self.region, lambda: self.clock())  # noqa: PLW0108 - late-bound: the clock may be replaced
+
     # -- single-step ------------------------------------------------------------------------------
     def resubmit(self, body: Mapping[str, object], who: str) -> Response:
         """Translate a FAILED statement's quarantined body again and deliver it under a new key."""
@@ -99,7 +85,7 @@ class Desk:
             return self._audit(who, "resubmit", body, refusal)
         earlier = [
             r
-            for r in self._requests_of(message_id)
+            for r in self.book.of_message(message_id)
             if r.get("kind") == "resubmit" and r["state"] in ("DONE", "EXECUTING")
         ]
         if earlier:
@@ -114,15 +100,11 @@ class Desk:
             original = self.quarantine.get(quarantine_name(message_id))
         except NotFound:
             return self._audit(who, "resubmit", body, (404, {"error": "quarantined body not found"}))
-        request = self._new_request("resubmit", message_id, who, reason, policy=policy)
+        request = self.book.new("resubmit", message_id, who, reason, policy=policy)
         try:
-            translation = (
-                self.translator.with_mode(original, str(policy), f"explicit, by {who}")
-                if policy
-                else self.translator(original)
-            )
+            translation = self._translate(original, policy, who)
         except PermanentError as error:
-            self._finish(request, "FAILED", result=f"{error.reason}: {error}"[:500])
+            self.book.move(request, "FAILED", result=f"{error.reason}: {error}"[:500])
             answer = {
                 "error": f"still does not translate ({error.reason}): {error}"[:600],
                 "request": request["id"],
@@ -140,7 +122,7 @@ class Desk:
         refusal = self._refuse_unless(message_id, RecordState.DELIVERED)
         if refusal:
             return self._audit(who, "resend", body, refusal)
-        request = self._new_request("resend", message_id, who, reason, state="PENDING")
+        request = self.book.new("resend", message_id, who, reason, state="PENDING")
         return self._audit(who, "resend", body, (202, _awaiting(request)))
 
     def request_failover(self, body: Mapping[str, object], who: str) -> Response:
@@ -149,19 +131,19 @@ class Desk:
             target, reason, _ = failover_request(body)
         except BadRequest as error:
             return self._audit(who, "failover", body, (400, {"error": str(error)}))
-        request = self._new_request("failover", "", who, reason, state="PENDING", target=target)
+        request = self.book.new("failover", "", who, reason, state="PENDING", target=target)
         return self._audit(who, "failover", body, (202, _awaiting(request)))
 
     def approve(self, body: Mapping[str, object], who: str) -> Response:
         """Approve and execute a PENDING request of someone else; or resume a resend or resubmit left
         ``EXECUTING`` by a crash (after :data:`RESUME_AFTER`), under the delivery key it already has."""
         try:
-            request, etag = self._request_of(body)
+            request = self.book.get(body)
         except Refused as refused:
             return self._audit(who, "approve", body, (refused.status, {"error": refused.reason}))
-        request_id = str(request["id"])
+        request_id, etag = str(request["id"]), str(request["_etag"])
         if request.get("state") == "EXECUTING" and request.get("kind") in ("resend", "resubmit"):
-            return self._audit(who, "resume", body, self._resume({**request, "_etag": etag}))
+            return self._audit(who, "resume", body, self._resume(request))
         refusal = self._unapprovable(request, etag, who)
         if refusal:
             return self._audit(who, "approve", body, refusal)
@@ -172,7 +154,7 @@ class Desk:
             "approved_at": self.clock().isoformat(),
         }
         try:
-            approved["_etag"] = self.journal.replace(f"requests/{request_id}", _plain(approved), etag)
+            approved["_etag"] = self.journal.replace(f"requests/{request_id}", plain(approved), etag)
         except PreconditionFailed:
             return self._audit(
                 who, "approve", body, (409, {"error": "the request changed meanwhile; read it again"})
@@ -181,36 +163,19 @@ class Desk:
             return self._audit(who, "approve", body, self._failover(approved))
         return self._audit(who, "approve", body, self._resend(approved))
 
-    def _request_of(self, body: Mapping[str, object]) -> tuple[dict[str, object], str]:
-        """The request named by ``body["request_id"]`` with its ETag; :class:`Refused` 400/404."""
-        request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-            raise Refused(400, "request_id: required (an id from /api/requests)")
-        found = self.journal.read(f"requests/{request_id}")
-        if found is None:
-            raise Refused(404, f"no request {request_id}")
-        return found
-
     def _unapprovable(self, request: dict[str, object], etag: str, who: str) -> Response | None:
         if request.get("state") != "PENDING":
             return 409, {"error": f"request is {request.get('state')}, not PENDING"}
         if request.get("requested_by") == who:
             return 403, {"error": "a second, different approver is needed: you made this request"}
         if self.clock() - datetime.fromisoformat(str(request["requested_at"])) > REQUEST_TTL:
-            self._finish({**request, "_etag": etag}, "EXPIRED", result="not approved within 24 h")
+            self.book.move({**request, "_etag": etag}, "EXPIRED", result="not approved within 24 h")
             return 409, {"error": "request expired (24 h); ask again"}
         return None
 
     def requests(self, state: str | None = None) -> Response:
         """Requests, newest first (``state`` filters, e.g. ``PENDING``)."""
-        found = []
-        for name in reversed(self.journal.names("requests/")):
-            read = self.journal.read(name)
-            if read is not None and (state is None or read[0].get("state") == state):
-                found.append(read[0])
-            if len(found) >= 200:
-                break
-        return 200, {"requests": found}
+        return 200, {"requests": self.book.listing(state)}
 
     # -- execution --------------------------------------------------------------------------------
     def _resend(self, request: dict[str, object]) -> Response:
@@ -218,7 +183,7 @@ class Desk:
             str(request["message_id"]), RecordState.DELIVERED
         )
         if refusal:
-            self._finish(request, "FAILED", result=str(refusal[1]["error"]))
+            self.book.move(request, "FAILED", result=str(refusal[1]["error"]))
             return refusal
         record = self.store.get(str(request["message_id"]))
         assert record is not None
@@ -226,7 +191,7 @@ class Desk:
         try:
             translation = self.translator(original)
         except PermanentError as error:  # the configuration changed since the first delivery
-            self._finish(request, "FAILED", result=f"{error.reason}: {error}"[:500])
+            self.book.move(request, "FAILED", result=f"{error.reason}: {error}"[:500])
             return 422, {"error": f"no longer translates ({error.reason}): {error}"[:600]}
         return self._deliver(request, translation)
 
@@ -239,14 +204,9 @@ class Desk:
             return self._resend(request)
         try:
             original = self.quarantine.get(quarantine_name(str(request["message_id"])))
-            policy = request.get("policy")
-            translation = (
-                self.translator.with_mode(original, str(policy), f"explicit, by {request['requested_by']}")
-                if policy
-                else self.translator(original)
-            )
+            translation = self._translate(original, request.get("policy"), str(request["requested_by"]))
         except (NotFound, PermanentError) as error:
-            self._finish(request, "FAILED", result=str(error)[:500])
+            self.book.move(request, "FAILED", result=str(error)[:500])
             return 409, {"error": f"cannot resume: {error}"[:600]}
         return self._deliver(request, translation)
 
@@ -254,18 +214,18 @@ class Desk:
         caller = f"{request['requested_by']} (approved by {request['approved_by']})"
         body = {"target": request["target"], "reason": request["reason"], "force": True}
         status, answer = self.operator.failover(body, caller=caller)
-        self._finish(request, "DONE" if status < 400 else "FAILED", result=answer)
+        self.book.move(request, "DONE" if status < 400 else "FAILED", result=answer)
         return status, {**answer, "request": request["id"]}
 
     def _deliver(self, request: dict[str, object], translation: PolicyTranslation) -> Response:
         """Mark EXECUTING, fence, deliver under the request's own key, mark DONE."""
         try:
-            request = self._finish(request, "EXECUTING", policy_used=translation.policy)
+            request = self.book.move(request, "EXECUTING", policy_used=translation.policy)
         except PreconditionFailed:  # someone else resumed or finished it meanwhile
             return 409, {"error": "the request changed meanwhile; read it again"}
         fence = self.gate.read()
         if fence is None or fence.active_dc != self.region:
-            self._finish(request, "FAILED", result="region lost the gate before delivering")
+            self.book.move(request, "FAILED", result="region lost the gate before delivering")
             return 409, {"error": f"{self.region} is no longer active; nothing was delivered"}
         key = str(request["delivery_key"])
         metadata = {
@@ -278,48 +238,16 @@ class Desk:
             "".join(translation.messages).encode("ascii"),
             {**metadata, str(request["kind"]): str(request["id"])},
         )
-        done = self._finish(request, "DONE", result="delivered", pages=len(translation.messages))
+        done = self.book.move(request, "DONE", result="delivered", pages=len(translation.messages))
         metrics.incr(f"operator_{request['kind']}")
         return 200, {k: v for k, v in done.items() if k != "_etag"}
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _new_request(
-        self, kind: str, message_id: str, who: str, reason: str, state: str = "EXECUTING", **extra: object
-    ) -> dict[str, object]:
-        now = self.clock()
-        request_id = f"{now:%Y%m%dT%H%M%S}-{kind}-{secrets.token_hex(4)}"
-        request: dict[str, object] = {
-            "id": request_id,
-            "kind": kind,
-            "message_id": message_id,
-            "state": state,
-            "requested_by": who,
-            "requested_at": now.isoformat(),
-            "reason": reason,
-            "region": self.region,
-            "approved_by": None,
-            **{k: v for k, v in extra.items() if v is not None},
-        }
-        if kind != "failover":
-            request["delivery_key"] = action_key(kind, request_id)
-            self.journal.put(f"messages/{message_id}/{request_id}", {"request": request_id})
-        request["_etag"] = self.journal.create(f"requests/{request_id}", request)
-        return request
-
-    def _finish(self, request: dict[str, object], state: str, **extra: object) -> dict[str, object]:
-        updated = {**request, "state": state, **extra, f"{state.lower()}_at": self.clock().isoformat()}
-        updated["_etag"] = self.journal.replace(
-            f"requests/{request['id']}", _plain(updated), str(request["_etag"])
-        )
-        return updated
-
-    def _requests_of(self, message_id: str) -> list[dict[str, object]]:
-        found = []
-        for name in self.journal.names(f"messages/{message_id}/"):
-            read = self.journal.read(f"requests/{name.rsplit('/', 1)[1]}")
-            if read is not None:
-                found.append(read[0])
-        return found
+    def _translate(self, body: bytes, policy: object, who: str) -> PolicyTranslation:
+        """``policy`` given by ``who``, else the account's configured policy."""
+        if policy:
+            return self.translator.with_mode(body, str(policy), f"explicit, by {who}")
+        return self.translator(body)
 
     def _refuse_unless(self, message_id: str, state: RecordState) -> Response | None:
         record = self.store.get(message_id)
@@ -342,20 +270,8 @@ class Desk:
     def _audit(
         self, who: str, action: str, body: Mapping[str, object], response: tuple[int, Mapping[str, object]]
     ) -> Response:
-        status, answer = response
-        log_event(
-            log,
-            logging.WARNING if status < 400 else logging.INFO,
-            "operator.audit",
-            caller=who,
-            action=action,
-            region=self.region,
-            reason=str(body.get("reason", ""))[:200],
-            request={k: body[k] for k in ("message_id", "request_id", "policy", "target") if k in body},
-            status=status,
-            result=answer.get("error", "ok"),
-        )
-        return status, {k: v for k, v in answer.items() if k != "_etag"}
+        fields = ("message_id", "request_id", "policy", "target")
+        return audit(self.region, caller=who, action=action, body=body, response=response, fields=fields)
 
 
 def _message_id(body: Mapping[str, object]) -> str:
@@ -371,7 +287,3 @@ def _awaiting(request: Mapping[str, object]) -> dict[str, object]:
         "state": "PENDING",
         "next": "a different person with Bridge.Approver approves: POST /api/approve {request_id}",
     }
-
-
-def _plain(request: Mapping[str, object]) -> dict[str, object]:
-    return {k: v for k, v in request.items() if k != "_etag"}

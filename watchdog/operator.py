@@ -141,20 +141,8 @@ class OperatorApi:
     def _audit(
         self, caller: str, action: str, body: Mapping[str, object], response: tuple[int, Mapping[str, object]]
     ) -> Response:
-        status, answer = response
-        log_event(
-            log,
-            logging.WARNING if status < 400 else logging.INFO,
-            "operator.audit",
-            caller=caller,
-            action=action,
-            region=self.region,
-            reason=str(body.get("reason", ""))[:200],
-            request={k: body[k] for k in ("target", "force", "after", "from", "to") if k in body},
-            status=status,
-            result=answer.get("error", "ok"),
-        )
-        return status, dict(answer)
+        fields = ("target", "force", "after", "from", "to")
+        return audit(self.region, caller=caller, action=action, body=body, response=response, fields=fields)
 
     @staticmethod
     def _safe(read: Callable[..., object], *args: object) -> object:
@@ -162,6 +150,32 @@ class OperatorApi:
             return read(*args)
         except BridgeError as error:
             return {"error": str(error)}
+
+
+def audit(
+    region: str,
+    *,
+    caller: str,
+    action: str,
+    body: Mapping[str, object],
+    response: tuple[int, Mapping[str, object]],
+    fields: tuple[str, ...],
+) -> Response:
+    """Log one operator call as ``operator.audit`` (who, what, why, result) and return its answer."""
+    status, answer = response
+    log_event(
+        log,
+        logging.WARNING if status < 400 else logging.INFO,
+        "operator.audit",
+        caller=caller,
+        action=action,
+        region=region,
+        reason=str(body.get("reason", ""))[:200],
+        request={k: body[k] for k in fields if k in body},
+        status=status,
+        result=answer.get("error", "ok"),
+    )
+    return status, {k: v for k, v in answer.items() if k != "_etag"}
 
 
 def failover_request(body: Mapping[str, object]) -> tuple[str, str, bool]:
