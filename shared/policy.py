@@ -15,7 +15,8 @@ same shape as ``STATEMENT_FORMATS`` (the per-account message format choice):
 header (:func:`~transformation_runner.translate.account_of`, which stops at the first entry), applies
 the account's policy and returns the result with ``policy`` ("as-sent (account CH93…)"), which the
 runner records in the idempotency record (``details.balance_policy``) so the trace and the
-reconciliation report show the policy each statement was translated under.
+reconciliation report show the policy each statement was translated under; a refusal carries the
+policy it was refused under (``error.balance_policy``), recorded with the FAILED record the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from shared.errors import PermanentError
 from shared.settings import Settings
 from transformation_runner.translate import (
     BALANCE_MODES,
@@ -94,5 +96,10 @@ class PolicyTranslator:
         """Translate under ``mode`` (an operator's explicit policy on resubmit, or the table's)."""
         if mode not in BALANCE_MODES:
             raise ValueError(f"policy {mode!r} is not one of {', '.join(BALANCE_MODES)}")
-        result = translate(body, replace(self.options, balance_mode=mode))
-        return PolicyTranslation(result, f"{mode} ({why})")
+        policy = f"{mode} ({why})"
+        try:
+            result = translate(body, replace(self.options, balance_mode=mode))
+        except PermanentError as error:
+            error.balance_policy = policy  # type: ignore[attr-defined]  # the runner records it with FAILED
+            raise
+        return PolicyTranslation(result, policy)

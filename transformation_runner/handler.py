@@ -264,7 +264,11 @@ class TransformationRunner:
             {"message_id": record.message_id, "reason": error.reason, "region": self.region},
         )
         try:
-            self.store.mark_failed(record, error.reason, {"error": str(error)[:1000]})
+            details = {"error": str(error)[:1000]}
+            policy = getattr(error, "balance_policy", None)  # shared.policy.PolicyTranslator
+            if policy:
+                details["balance_policy"] = str(policy)
+            self.store.mark_failed(record, error.reason, details)
         except PreconditionFailed:
             return Outcome.SUPERSEDED
         metrics.incr("failed")

@@ -89,6 +89,7 @@ def test_trace_of_a_failed_statement_names_reason_and_quarantine(region: object)
     _, trace = answer(call("ops_trace", request("GET", "trace", "reader", params={"message_id": BAD_ID})))
     failed = next(step for step in trace["steps"] if step["step"] == "failed")
     assert failed["reason"] == "unbalanced" and failed["quarantine"] == f"quarantine/{BAD_ID}"
+    assert failed["details"]["balance_policy"] == "strict (default policy)"
 
 
 @pytest.mark.parametrize(
