@@ -18,9 +18,9 @@ effects on the record (a claim, or an extra attempt); the replay checkpoint is i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError, NotFound
 from shared.journal import OperationsJournal
@@ -28,6 +28,8 @@ from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import IdempotencyStore, WriteAheadLog
 from shared.telemetry import mask
 
+#: How far back a trace looks for the WAL entry of a statement that has no record yet.
+SEARCH_DAYS = 2
 #: The most WAL entries one account trace looks at (a day of one busy region is far below it).
 MAX_SCAN = 200_000
 
@@ -59,12 +61,13 @@ class Tracer:
     store: IdempotencyStore
     journal: OperationsJournal
     quarantine_container: str = "quarantine"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def trace(self, message_id: str) -> dict[str, object]:
         """Every step of ``message_id``; ``found`` is false when no record and no WAL entry exist."""
         record = self.store.get(message_id)
         steps: list[dict[str, object]] = []
-        entry = self._wal_entry(record)
+        entry = self._wal_entry(message_id, record)
         if entry is not None:
             steps.append(_ingest_step(entry))
             steps.append(
@@ -106,9 +109,13 @@ class Tracer:
             "statements": rows,
         }
 
-    def _wal_entry(self, record: ClaimRecord | None) -> WalEntry | None:
+    def _wal_entry(self, message_id: str, record: ClaimRecord | None) -> WalEntry | None:
+        """The statement's WAL entry: by the record's WAL name, or — no record yet (stuck before its
+        claim) — by listing the last :data:`SEARCH_DAYS` days of the WAL (names only, no bodies)."""
         if record is None or not record.wal_name:
-            return None
+            until = self.clock()
+            since = until - timedelta(days=SEARCH_DAYS)
+            return next((e for e in wal_window(self.wal, since, until) if e.message_id == message_id), None)
         try:
             entry, _ = self.wal.read(record.wal_name)
         except NotFound:

@@ -117,3 +117,6 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
     # The trace of the failed statement reads the same records.
     trace = ops.tracer.trace(ids["failed"])
     assert [step["step"] for step in trace["steps"]] == ["ingested", "servicebus", "claim", "failed"]
+    # The stuck one has no record: its trace finds it in the WAL listing by its id.
+    stuck = ops.tracer.trace(ids["stuck"])
+    assert stuck["state"] == "NO-RECORD" and [s["step"] for s in stuck["steps"]] == ["ingested", "servicebus"]

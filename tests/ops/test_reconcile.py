@@ -165,8 +165,11 @@ def test_run_stores_the_report_and_publishes_the_summary(caplog: pytest.LogCaptu
 
 def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
     region = Region()
-    tracer = Tracer(region.wal, region.store, region.journal)
+    tracer = Tracer(region.wal, region.store, region.journal, clock=lambda: NOW)
     assert tracer.trace("nope") == {"message_id": "nope", "found": False, "state": "UNKNOWN", "steps": []}
+    stuck = region.ingest("stuck")  # taken off MQ, never claimed: found in the WAL by its id
+    unclaimed = tracer.trace("stuck")
+    assert unclaimed["state"] == "NO-RECORD" and unclaimed["steps"][0]["wal"] == f"wal/{stuck.name}"  # type: ignore[index]
     entry = region.ingest("m1")
     record = region.claim(entry, lease_minutes=-1)
     again = region.store.take_over(record, region="DC06", epoch=2, lease_until=NOW)  # type: ignore[arg-type]
