@@ -21,6 +21,7 @@ policy it was refused under (``error.balance_policy``), recorded with the FAILED
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -31,10 +32,13 @@ from transformation_runner.translate import (
     TranslationOptions,
     TranslationResult,
     account_of,
+    camt053,
     translate,
 )
+from transformation_runner.translate.model import AppHeader, StatementHeader
 
 DEFAULT_KEY = "*"
+_BIC = re.compile(r"[A-Z0-9]{8}([A-Z0-9]{3})?")
 
 
 def translator_for(settings: Settings) -> PolicyTranslator:
@@ -55,13 +59,39 @@ class PolicyTable:
     policies: Mapping[str, str]
     default_mode: str = "strict"
 
-    def mode_for(self, account: str) -> tuple[str, str]:
-        """``(mode, source)`` for ``account``: source is ``account``, ``*`` or ``default``."""
+    def mode_for(self, account: str, sender_bics: tuple[str, ...] = ()) -> tuple[str, str]:
+        """``(mode, source)``: the account's policy, else its sender BIC's (11 characters, then the
+        8-character institution code), else ``*``'s, else the global default."""
         if account in self.policies:
             return self.policies[account], "account"
+        for bic in sender_bics:
+            for key in dict.fromkeys((bic, bic[:8])):
+                if key in self.policies:
+                    return self.policies[key], f"sender BIC {key}"
         if DEFAULT_KEY in self.policies:
             return self.policies[DEFAULT_KEY], DEFAULT_KEY
         return self.default_mode, "default"
+
+    def names_bics(self) -> bool:
+        """Whether any key could be a BIC (8 or 11 letters and digits): only then are BICs read."""
+        return any(_BIC.fullmatch(key) for key in self.policies)
+
+
+def subjects(body: bytes, max_bytes: int) -> tuple[str, tuple[str, ...]]:
+    """The first statement's account and its sender BICs (AppHdr ``Fr``, then ``Acct/Svcr``), read
+    from the start of the body up to the first statement's header (as ``account_of`` does)."""
+    account = account_of(body, max_bytes)  # validates the body; raises the translator's errors
+    sender: str | None = None
+    events = camt053.read(body, max_bytes)
+    try:
+        for event in events:
+            if isinstance(event, AppHeader):
+                sender = event.sender_bic
+            elif isinstance(event, StatementHeader):
+                return account, tuple(b for b in dict.fromkeys((sender, event.servicer_bic)) if b)
+    finally:
+        events.close()
+    return account, ()
 
 
 @dataclass(frozen=True)
@@ -88,8 +118,11 @@ class PolicyTranslator:
     table: PolicyTable
 
     def __call__(self, body: bytes) -> PolicyTranslation:
-        account = account_of(body, self.options.max_bytes)
-        mode, source = self.table.mode_for(account)
+        if self.table.names_bics():
+            account, bics = subjects(body, self.options.max_bytes)
+        else:
+            account, bics = account_of(body, self.options.max_bytes), ()
+        mode, source = self.table.mode_for(account, bics)
         return self.with_mode(body, mode, f"{source} policy")
 
     def with_mode(self, body: bytes, mode: str, why: str) -> PolicyTranslation:

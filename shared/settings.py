@@ -105,14 +105,14 @@ BALANCE_MODES = ("strict", "as-sent")
 
 
 def parse_policies(raw: str) -> tuple[tuple[str, str], ...]:
-    """``BALANCE_POLICIES``: a JSON object, account id (or ``*``) → ``strict`` | ``as-sent``
+    """``BALANCE_POLICIES``: a JSON object, account id, sender BIC or ``*`` → ``strict`` | ``as-sent``
     (:mod:`shared.policy`); kept as sorted pairs so Settings stays hashable."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error.msg})") from error
     if not isinstance(value, dict):
-        raise ValueError("must be a JSON object of account (or *) -> strict | as-sent")
+        raise ValueError("must be a JSON object of account, sender BIC or * -> strict | as-sent")
     pairs = []
     for key, mode in value.items():
         if not key or mode not in BALANCE_MODES:
@@ -215,7 +215,7 @@ class Settings:
         "BALANCE_POLICIES",
         parse_policies,
         default="{}",
-        doc='balance policy per account or "*": JSON {"CH93...": "as-sent"}; else TRANSLATION_BALANCE_MODE',
+        doc='balance policy per account, sender BIC or "*": JSON {"CH93...": "as-sent"} (shared/policy.py)',
     )
     # The operations desk (watchdog/desk.py): journal container, daily reconciliation.
     operations_container: str = _setting("OPERATIONS_CONTAINER", default="operations")

@@ -43,6 +43,21 @@ def test_the_table_falls_back_to_star_then_to_the_global_mode() -> None:
     assert PolicyTable({}, default_mode="as-sent").mode_for(OTHER) == ("as-sent", "default")
 
 
+def test_a_sender_bic_policy_applies_unless_the_account_has_its_own() -> None:
+    # bench.statements: AppHdr Fr and Acct/Svcr are COBADEFFXXX.
+    table = PolicyTable({"COBADEFF": "as-sent", OTHER: "strict"})
+    translator = PolicyTranslator(OPTIONS, table)
+    kept = translator(statement(ACCOUNT, closing_off=True))
+    assert kept.policy == "as-sent (sender BIC COBADEFF policy)"
+    with pytest.raises(Unbalanced):
+        translator(statement(OTHER, closing_off=True))  # the account's own entry wins
+    assert table.mode_for(ACCOUNT, ("COBADEFFXXX",)) == ("as-sent", "sender BIC COBADEFF")
+    assert (
+        PolicyTable({"COBADEFFXXX": "as-sent"}).mode_for("X", ("COBADEFFXXX",))[1] == "sender BIC COBADEFFXXX"
+    )
+    assert not PolicyTable({ACCOUNT: "as-sent", "*": "strict"}).names_bics()
+
+
 def test_the_account_policy_translates_only_its_account() -> None:
     translator = PolicyTranslator(OPTIONS, PolicyTable({ACCOUNT: "as-sent"}))
     kept = translator(statement(ACCOUNT, closing_off=True))
