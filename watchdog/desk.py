@@ -74,7 +74,7 @@ class Desk:
     def resubmit(self, body: Mapping[str, object], who: str) -> Response:
         """Translate a FAILED statement's quarantined body again and deliver it under a new key."""
         try:
-            message_id, reason = _message_id(body), reason_of(body)
+            message_id, reason = message_id_of(body), reason_of(body)
             policy = body.get("policy")
             if policy is not None and policy not in BALANCE_MODES:
                 raise BadRequest(f"policy: expected one of {', '.join(BALANCE_MODES)}, got {policy!r}")
@@ -116,7 +116,7 @@ class Desk:
     def request_resend(self, body: Mapping[str, object], who: str) -> Response:
         """Ask for a DELIVERED statement to be sent again; a different approver must approve."""
         try:
-            message_id, reason = _message_id(body), reason_of(body)
+            message_id, reason = message_id_of(body), reason_of(body)
         except BadRequest as error:
             return self._audit(who, "resend", body, (400, {"error": str(error)}))
         refusal = self._refuse_unless(message_id, RecordState.DELIVERED)
@@ -274,7 +274,7 @@ class Desk:
         return audit(self.region, caller=who, action=action, body=body, response=response, fields=fields)
 
 
-def _message_id(body: Mapping[str, object]) -> str:
+def message_id_of(body: Mapping[str, object]) -> str:
     value = body.get("message_id")
     if not isinstance(value, str) or not _MESSAGE_ID.fullmatch(value):
         raise BadRequest("message_id: required (letters, digits, . _ -; at most 128)")

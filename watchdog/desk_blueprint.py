@@ -36,7 +36,7 @@ from shared.errors import TransientError
 from shared.journal import BothRegionsJournal, OperationsJournal
 from shared.policy import translator_for
 from watchdog.auth import APPROVER, OPERATOR, READER
-from watchdog.desk import Desk
+from watchdog.desk import Desk, message_id_of
 from watchdog.http import json_response, principal, request_body
 from watchdog.operator import BadRequest, time_field
 from watchdog.reconcile import LATEST, Reconciler
@@ -133,6 +133,10 @@ def ops_trace(req: func.HttpRequest) -> func.HttpResponse:
     if bool(message_id) == bool(account):
         return json_response(400, {"error": "give message_id, or account with from and to"})
     if message_id:
+        try:
+            message_id = message_id_of({"message_id": message_id})
+        except BadRequest as error:
+            return json_response(400, {"error": str(error)})
         answer = ops().tracer.trace(message_id)
         return json_response(200 if answer["found"] else 404, answer)
     window = _window(req.params, default_hours=24)

@@ -104,6 +104,7 @@ def test_trace_of_a_failed_statement_names_reason_and_quarantine(region: object)
             "from must be before",
         ),
         ({"message_id": "ff" * 24}, 404, ""),
+        ({"message_id": "../requests"}, 400, "message_id: required (letters, digits"),
     ],
 )
 def test_trace_refuses_bad_queries(region: object, params: dict, status: int, fragment: str) -> None:  # type: ignore[type-arg]
