@@ -231,8 +231,11 @@ def ops_status_page(req: func.HttpRequest) -> func.HttpResponse:
     if isinstance(who, func.HttpResponse):
         return who
     _, status = bootstrap.components().operator.status()
-    found = ops().journal.read(LATEST)
-    page = render(status, found[0] if found else None)
+    desk = ops()
+    found = desk.journal.read(LATEST)
+    _, pending = desk.desk.requests("PENDING")
+    waiting = pending["requests"]
+    page = render(status, found[0] if found else None, waiting if isinstance(waiting, list) else [])
     return func.HttpResponse(
         page,
         status_code=200,

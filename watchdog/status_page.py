@@ -2,15 +2,15 @@
 
 Both regions (active or passive, health per probe, heartbeat age, QueueBuilder freshness), the active
 region, epoch and (when the authority has one) lease, backlog, last failover, the last
-reconciliation with its counts, and the recent FAILED and in-doubt statements, each linked to its
-trace. No script, no external asset (inline CSS only; the response's Content-Security-Policy forbids
-everything else), every value HTML-escaped. The same figures come from telemetry in the Azure Monitor
-workbook (infra/modules/workbook.bicep).
+reconciliation with its counts and its FAILED, in-doubt and stuck statements, each linked to its
+trace, and the requests waiting for a second person. No script, no external asset (inline CSS
+only; the response's Content-Security-Policy forbids everything else), every value HTML-escaped.
+The same figures come from telemetry in the Azure Monitor workbook (infra/modules/workbook.bicep).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 from urllib.parse import quote
 
@@ -111,8 +111,28 @@ def _failover(last: Mapping[str, object]) -> str:
     )
 
 
-def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | None) -> str:
-    """The page for ``status`` (``OperatorApi.status()``) and the latest reconciliation report."""
+def _pending(requests: Sequence[Mapping[str, object]]) -> str:
+    if not requests:
+        return '<h2 id="pending">Requests waiting for an approver</h2><p class="muted">none</p>'
+    rows = "".join(
+        f"<tr><td>{_text(r.get('id'))}</td><td>{_text(r.get('kind'))}</td>"
+        f"<td>{_text(r.get('message_id') or r.get('target'))}</td><td>{_text(r.get('requested_by'))}</td>"
+        f"<td>{_text(r.get('reason'))}</td></tr>"
+        for r in requests[:50]
+    )
+    return (
+        f'<h2 id="pending">Requests waiting for an approver ({len(requests)})</h2><table><tr><th>request</th>'
+        f"<th>kind</th><th>statement / target</th><th>asked by</th><th>reason</th></tr>{rows}</table>"
+    )
+
+
+def render(
+    status: Mapping[str, object],
+    reconciliation: Mapping[str, object] | None,
+    pending: Sequence[Mapping[str, object]] = (),
+) -> str:
+    """The page for ``status`` (``OperatorApi.status()``), the latest reconciliation report and the
+    requests waiting for an approver."""
     regions = status.get("regions") if isinstance(status.get("regions"), dict) else {}
     assert isinstance(regions, dict)
     active = status.get("active_dc")
@@ -146,5 +166,6 @@ def render(status: Mapping[str, object], reconciliation: Mapping[str, object] | 
         + _statements("Failed statements", "failed", report.get("failed"), "reason")
         + _statements("In-doubt statements", "in-doubt", report.get("in_doubt"), "state")
         + _statements("Stuck statements", "stuck", report.get("stuck"), "state")
+        + _pending(pending)
         + "<p class='muted'>read-only; actions: docs/runbook.md</p></body></html>"
     )

@@ -46,6 +46,10 @@ def page_url() -> Iterator[str]:
     flow(components, BAD_ID, UNBALANCED.read_bytes())
     call("ops_reconcile", request("POST", "reconcile", "operator", {}))
     call("watchdog_timer", TimerRequest(past_due=False))  # health after the QueueBuilder ran
+    call(
+        "ops_resend",
+        request("POST", "resend", "operator", {"message_id": GOOD_ID, "reason": "receiver lost it"}),
+    )
     server = serve_routes(0, function_key="browser-test-key")
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/api/statuspage"
@@ -84,6 +88,7 @@ def test_the_status_page_in_a_real_browser(page_url: str, browser: webdriver.Chr
     figures = dict(zip(names, values, strict=True))
     assert figures["taken off mq"] == "2" and figures["failed"] == "1" and figures["stuck"] == "0"
     assert "none (expired or never)" in browser.find_element(By.ID, "region-DC06").text
+    assert "Requests waiting for an approver (1)" in browser.find_element(By.ID, "pending").text
     screenshot = ROOT / "out" / "browser" / "status-page.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(screenshot))
