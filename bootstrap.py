@@ -108,6 +108,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         switch=ports.switch,
         replayer=replayer,
         probes={**probes(settings, ports), **(ports.extra_probes or {})},
+        initial_active=settings.gate_initial_active,
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         misses_required=settings.watchdog_misses,
         cache_ttl_s=settings.gate_cache_ttl_s,

@@ -125,6 +125,13 @@ class Settings:
     """Every setting the three functions read. Environment names are in each field's metadata."""
 
     region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
+    gate_initial_active: str = _setting(
+        "GATE_INITIAL_ACTIVE",
+        _region,
+        default="DC04",
+        doc="the region that takes the gate if it does not exist yet; in Azure main.bicep sets it from the "
+        "deployed role (the active region's code), the same in both regions",
+    )
     # Connections (connection string locally, managed identity in Azure).
     servicebus: Connection = _conn("ServiceBusConnection", doc="Service Bus namespace")
     wal_dc04: Connection = _conn("WalStorageDC04", doc="WAL storage account in DC04")

@@ -45,6 +45,9 @@ NOT_SET_IN_AZURE = {
     "MESSAGEWAY_OUTBOX_DIR": "folder outbox only; Azure delivers by MQ put (MESSAGEWAY_MODE=ibmmq)",
     "CONSUMPTION_SWITCH_DIR": "local host only; if set, the Watchdog would flip a file, not the app setting",
     "BRIDGE_FAULTS": "fault injection for drills; never in production (shared/faults.py)",
+    "SERVICEBUS_ALIAS_NAME": "no Geo-DR alias: one namespace per region (empty = no alias failover)",
+    "SERVICEBUS_NAMESPACE_DC04": "read only for the alias failover, which the topology does not have",
+    "SERVICEBUS_NAMESPACE_DC06": "read only for the alias failover, which the topology does not have",
 }
 
 # Settings the template sets that settings.py does not read, and who reads them.
@@ -195,7 +198,13 @@ def test_the_tunables_parse_with_the_code_own_parsers() -> None:
     env = {name: "x" for name in app_settings(REGION_FILES[0])}
     env.update(REGION_FILES[0].values["tuning"])
     env.update(
-        {"BRIDGE_REGION": "DC04", "MQ_MODE": "ibmmq", "MESSAGEWAY_MODE": "ibmmq", "MQ_QUEUE_MANAGER": "QM"}
+        {
+            "BRIDGE_REGION": "DC04",
+            "GATE_INITIAL_ACTIVE": "DC04",
+            "MQ_MODE": "ibmmq",
+            "MESSAGEWAY_MODE": "ibmmq",
+            "MQ_QUEUE_MANAGER": "QM",
+        }
     )
     env.update(
         {
