@@ -68,6 +68,13 @@ PLANTED = [
         "virtualNetworks@2024-05-02' = {",
         "2024-05-02",
     ),
+    ("modules/keyvault.bicep", "    tenantId: subscription().tenantId\n", "", "required property tenantId"),
+    (
+        "modules/host-storage.bicep",
+        "    supportsHttpsTrafficOnly: true",
+        "    primaryLocation: 'westus2'",
+        "primaryLocation: read-only",
+    ),
     (
         "modules/keyvault.bicep",
         "enableRbacAuthorization: true",
