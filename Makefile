@@ -7,7 +7,7 @@ SCENARIO ?= default
 .PHONY: demo test setup lint typecheck unit stack-up stack-down stack-status drill bench host status failover clean
 
 demo: setup  ## Run the failover drill on the local two-region stack and print its report.
-	$(PY) -m local.drill --scenario default
+	$(PY) -m dev.drill --scenario default
 
 test: setup  ## Lint, type-check and run every test against the real local services.
 	scripts/test.sh
@@ -36,25 +36,25 @@ unit: setup  ## Fast tests only (no local services).
 	$(VENV)/bin/pytest tests/unit -q
 
 stack-up: setup  ## Start Azurite, two Redis, the Cosmos server and the Service Bus endpoint.
-	$(PY) -m local.stack up
+	$(PY) -m dev.stack up
 
 stack-down:
-	$(PY) -m local.stack down
+	$(PY) -m dev.stack down
 
 stack-status:
-	$(PY) -m local.stack status
+	$(PY) -m dev.stack status
 
 host: setup  ## Run both regions (DC04, DC06) as separate processes against the local stack.
-	$(PY) -m local.host run
+	$(PY) -m dev.host run
 
 status:
-	$(PY) -m local.host status
+	$(PY) -m dev.host status
 
 failover:
-	$(PY) -m local.host failover --to $(TO) --reason "$(REASON)"
+	$(PY) -m dev.host failover --to $(TO) --reason "$(REASON)"
 
 drill: setup  ## `make drill SCENARIO=<name|all>`
-	$(PY) -m local.drill --scenario $(SCENARIO)
+	$(PY) -m dev.drill --scenario $(SCENARIO)
 
 bench: setup  ## Translation benchmark; results go to docs/benchmarks.md by hand.
 	$(PY) -m bench.translate

@@ -7,7 +7,7 @@ a point read of a missing id fails with 500. The Cosmos DB REST API answers 404 
 (https://learn.microsoft.com/rest/api/cosmos-db/get-a-document). This inserts the missing guard.
 
 Idempotent (a marker comment shows the patch is in) and safe on a fresh ``npm ci``: run it before
-starting the server (``python -m local.stack up`` does). Exit status 0 when the file is patched (now
+starting the server (``python -m dev.stack up`` does). Exit status 0 when the file is patched (now
 or before), 1 when the file is missing or does not look like the version this patch was written for.
 
 Usage: scripts/patch-cosmosdb-server.py [node_modules directory]

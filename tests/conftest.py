@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # pytest's prepend import mode already does this; other modes do not
     sys.path.insert(0, str(ROOT))
 
-from local.stack import Stack, StackError, default_port_base  # noqa: E402  (light: stdlib only)
+from dev.stack import Stack, StackError, default_port_base  # noqa: E402  (light: stdlib only)
 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Stack]:
-    """The running :class:`local.stack.Stack` (for fault injection: ``stop_service``/``start_service``)."""
+    """The running :class:`dev.stack.Stack` (for fault injection: ``stop_service``/``start_service``)."""
     running = Stack(ROOT, default_port_base())
     session = f"pytest-{os.getpid()}"
     problem = None

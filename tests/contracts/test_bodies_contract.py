@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from local.proxy import TcpProxy
+from dev.proxy import TcpProxy
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.blob_wal import BlobOptions
 from shared.errors import NotFound, ServiceUnavailable

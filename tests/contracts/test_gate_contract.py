@@ -2,7 +2,7 @@
 
 As in pyeventsourcing's ``tests/persistence.py``: :class:`GateContract` holds every test and an
 abstract ``store`` fixture; each subclass provides the store. The Redis store goes through
-``local.proxy.TcpProxy`` so "the server going away" is a real broken connection, and every test uses
+``dev.proxy.TcpProxy`` so "the server going away" is a real broken connection, and every test uses
 its own key prefix on the stack's DC04 Redis.
 """
 
@@ -24,8 +24,8 @@ import pytest
 import redis
 from azure.core.credentials import AccessToken
 
-from local.proxy import TcpProxy
-from local.stack import Stack, free_port_base
+from dev.proxy import TcpProxy
+from dev.stack import Stack, free_port_base
 from shared.adapters.redis_auth import REDIS_SCOPE, EntraIdCredentialProvider, object_id
 from shared.adapters.redis_gate import RedisActiveRegionGate
 from shared.errors import PreconditionFailed, ServiceUnavailable

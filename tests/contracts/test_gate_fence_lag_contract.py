@@ -2,7 +2,7 @@
 lagging copy"; issue #5 scenario 9c).
 
 DC04's Redis is the primary, DC06's a replica whose replication link goes through a
-``local.proxy.TcpProxy`` (the recipe of ``test_gate_contract.TestRedisReplicaLag``). The flag flips
+``dev.proxy.TcpProxy`` (the recipe of ``test_gate_contract.TestRedisReplicaLag``). The flag flips
 away from DC06 at the primary while the link is held: the copy keeps saying DC06. The fenced read
 (``read_fenced``) must refuse the copy once its lag exceeds ``GATE_MAX_LAG_S`` and read it again once
 the link is restored; a primary answers the fenced read as a plain one. The twin runs the same checks.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from local.proxy import TcpProxy
-from local.stack import Stack, free_port_base
+from dev.proxy import TcpProxy
+from dev.stack import Stack, free_port_base
 from shared.adapters.redis_gate import SETTLE_S, RedisActiveRegionGate
 from shared.errors import RegionNotActive, ServiceUnavailable, StaleGateCopy
 from shared.gate_cache import CachedGate

@@ -1,6 +1,6 @@
 """IdempotencyStore contract: one suite, run against the in-memory twin and Cosmos (local SQL API server).
 
-The Cosmos adapter reaches the stack's server through :class:`local.proxy.TcpProxy`; each test uses
+The Cosmos adapter reaches the stack's server through :class:`dev.proxy.TcpProxy`; each test uses
 its own container. The server must be the patched one (a missing id answers 404, not 500).
 """
 
@@ -19,7 +19,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.cosmos import CosmosClient
 
-from local.proxy import TcpProxy
+from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable

@@ -1,6 +1,6 @@
 """StatementPublisher contract: one suite, run against the in-memory twin and the Service Bus adapter.
 
-The adapter runs against the local Service Bus endpoint (``python -m local.servicebus``, started here on
+The adapter runs against the local Service Bus endpoint (``python -m dev.servicebus``, started here on
 a free port) through a TCP proxy that can cut the road; what was published is read back with the
 unmodified SDK and :func:`shared.inbound.to_inbound`, exactly as the local host's consumer reads it.
 """
@@ -15,9 +15,9 @@ from azure.identity import DefaultAzureCredential
 from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.exceptions import OperationTimeoutError
 
-from local.proxy import TcpProxy
-from local.servicebus.config import QueueConfig
-from local.servicebus.process import EndpointProcess
+from dev.proxy import TcpProxy
+from dev.servicebus.config import QueueConfig
+from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import (
     MessageTooLarge,
     PublishRejected,

@@ -1,6 +1,6 @@
 """WriteAheadLog contract: one suite, run against the in-memory twin and the Blob adapter on Azurite.
 
-The real adapter talks to the stack's DC04 Azurite through :class:`local.proxy.TcpProxy`, so "the
+The real adapter talks to the stack's DC04 Azurite through :class:`dev.proxy.TcpProxy`, so "the
 server going away" is a cut on the road, not a stopped service. Each test uses its own container.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 
-from local.proxy import TcpProxy
+from dev.proxy import TcpProxy
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog, UnreadableWalEntry
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
 from shared.memory import InMemoryWriteAheadLog

@@ -1,6 +1,6 @@
 """Running one drill scenario in CI and checking the promises every scenario must keep.
 
-Each CI drill test runs its scenario on a private local stack (``local.drill.matrix.execute``) and
+Each CI drill test runs its scenario on a private local stack (``dev.drill.matrix.execute``) and
 then checks what is particular to it; the common part is here, so every test asserts the same zeros
 the same way: no harness error, the scenario's own script did not fail, the report says ``ok``, and
 nothing was lost, duplicated, reordered, or delivered while two regions were active.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from local.drill.matrix import execute
+from dev.drill.matrix import execute
 
 
 def run_scenario(name: str, folder: Path, statements: int = 150) -> dict[str, Any]:

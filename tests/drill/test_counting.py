@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.drill.counting import count, inversions, read_deliveries, two_active_seconds
-from local.drill.generator import Produced
+from dev.drill.counting import count, inversions, read_deliveries, two_active_seconds
+from dev.drill.generator import Produced
 from shared.model import delivery_key_for
 
 A, B, C, D = ("a" * 48, "b" * 48, "c" * 48, "d" * 48)

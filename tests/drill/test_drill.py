@@ -1,6 +1,6 @@
 """The short CI drill: two crash points, kill -9 of the active region, promotion, replay, poison bodies.
 
-Runs ``python -m local.drill``'s ``ci`` scenario (200 statements) on a private local stack it starts
+Runs ``python -m dev.drill``'s ``ci`` scenario (200 statements) on a private local stack it starts
 itself (the drill stops and kills things and needs fresh queues and records, so it does not share the
 session's stack), and asserts the promises from the outside: nothing lost, nothing delivered twice,
 order kept per account, never two regions delivering at once, every bad body quarantined and FAILED.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from local.drill.matrix import execute
+from dev.drill.matrix import execute
 
 pytestmark = pytest.mark.drill
 

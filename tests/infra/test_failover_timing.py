@@ -23,7 +23,7 @@ import re
 
 import pytest
 
-from local.host import FAST_SETTINGS
+from dev.host import FAST_SETTINGS
 from tests.infra.bicep import INFRA, ROOT, parse_bicepparam
 
 REGION_TUNING = {
@@ -90,12 +90,12 @@ def _cases() -> list[tuple[str, float, float, float]]:
             float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
         )
     )
-    region_source = (ROOT / "local" / "region.py").read_text()
+    region_source = (ROOT / "dev" / "region.py").read_text()
     default_interval = re.search(r'environ\.get\("WATCHDOG_INTERVAL_S", "([0-9.]+)"\)', region_source)
-    assert default_interval, "local/region.py no longer reads WATCHDOG_INTERVAL_S with a default"
+    assert default_interval, "dev/region.py no longer reads WATCHDOG_INTERVAL_S with a default"
     cases.append(
         (
-            "local/host.py FAST_SETTINGS",
+            "dev/host.py FAST_SETTINGS",
             float(FAST_SETTINGS["HEARTBEAT_TTL_S"]),
             float(FAST_SETTINGS["GATE_CACHE_TTL_S"]),
             float(FAST_SETTINGS.get("WATCHDOG_INTERVAL_S", default_interval.group(1))),

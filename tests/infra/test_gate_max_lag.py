@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from local.host import FAST_SETTINGS
-from local.stack_services import specs
+from dev.host import FAST_SETTINGS
+from dev.stack_services import specs
 from shared.settings import Settings
 from tests.infra.test_failover_timing import EXAMPLE, REGION_TUNING
 
@@ -40,7 +40,7 @@ def _cases() -> list[tuple[str, float, float]]:
     )
     cases.append(
         (
-            "local/host.py FAST_SETTINGS",
+            "dev/host.py FAST_SETTINGS",
             float(FAST_SETTINGS.get("GATE_MAX_LAG_S", DEFAULT)),
             float(FAST_SETTINGS["HEARTBEAT_TTL_S"]),
         )

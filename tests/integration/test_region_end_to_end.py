@@ -15,7 +15,7 @@ import redis
 from azure.storage.blob import BlobServiceClient
 
 import bootstrap
-from local.servicebus.process import EndpointProcess
+from dev.servicebus.process import EndpointProcess
 from shared.adapters.folder_mq import put_message
 from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from shared.model import RecordState, delivery_key_for

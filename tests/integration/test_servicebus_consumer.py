@@ -17,8 +17,8 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from local.servicebus.config import QueueConfig
-from local.servicebus.process import EndpointProcess
+from dev.servicebus.config import QueueConfig
+from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
 from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from shared.inbound import MalformedMessage, to_inbound

@@ -21,8 +21,8 @@ import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import MessageLockLostError, SessionCannotBeLockedError
 
-from local.servicebus.config import QueueConfig
-from local.servicebus.process import EndpointProcess
+from dev.servicebus.config import QueueConfig
+from dev.servicebus.process import EndpointProcess
 
 pytestmark = pytest.mark.integration
 
@@ -319,7 +319,7 @@ def test_the_command_line_flags_configure_the_default_queue_and_sigterm_exits_cl
     root = Path(__file__).resolve().parents[2]
     args = ["--port", "0", "--max-delivery-count", "2", "--lock-duration-s", "5", "--stats-port", "0"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.servicebus", *args], cwd=root, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "dev.servicebus", *args], cwd=root, stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None

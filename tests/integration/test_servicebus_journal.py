@@ -11,9 +11,9 @@ from pathlib import Path
 from azure.servicebus._pyamqp import _encode
 from azure.servicebus._pyamqp.message import Message, Properties
 
-from local.servicebus.config import QueueConfig
-from local.servicebus.endpoint import Endpoint
-from local.servicebus.journal import FILE_NAME, FileJournal
+from dev.servicebus.config import QueueConfig
+from dev.servicebus.endpoint import Endpoint
+from dev.servicebus.journal import FILE_NAME, FileJournal
 
 QUEUE = QueueConfig("q", lock_duration_s=1, max_delivery_count=2, dup_window_s=60)
 

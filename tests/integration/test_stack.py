@@ -20,9 +20,9 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobServiceClient
 
-from local.proxy import TcpProxy
-from local.stack import Stack, StackError, free_port_base
-from local.stack_services import stack_env
+from dev.proxy import TcpProxy
+from dev.stack import Stack, StackError, free_port_base
+from dev.stack_services import stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_up_again_reuses_running_services(local_stack: Stack) -> None:
 
 def test_status_command_reports_every_service_up(local_stack: Stack) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "local.stack", "status"],
+        [sys.executable, "-m", "dev.stack", "status"],
         cwd=ROOT,
         env={**os.environ, "BRIDGE_STACK_PORT_BASE": str(local_stack.port_base)},
         capture_output=True,
