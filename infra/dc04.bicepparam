@@ -1,6 +1,6 @@
 // DC04 (US West 2): the active region at first deployment.
 // Same template as the other region (main.bicep); only the first block differs between the two files
-// (tests/infra/test_regions.py). Deploy: az deployment group create -g rg-bridge-dc04 --parameters infra/dc04.bicepparam
+// (tests/infra/test_parameters.py). Deploy: az deployment group create -g rg-bridge-dc04 --parameters infra/dc04.bicepparam
 using 'main.bicep'
 
 // ---- This region ----

@@ -1,6 +1,6 @@
 // DC06 (US West Central): the passive region at first deployment.
 // Same template as the other region (main.bicep); only the first block differs between the two files
-// (tests/infra/test_regions.py). Deploy: az deployment group create -g rg-bridge-dc06 --parameters infra/dc06.bicepparam
+// (tests/infra/test_parameters.py). Deploy: az deployment group create -g rg-bridge-dc06 --parameters infra/dc06.bicepparam
 using 'main.bicep'
 
 // ---- This region ----

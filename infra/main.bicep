@@ -1,7 +1,7 @@
 // Stage 2 of 2 (docs/deployment.md): one region of the statement bridge, deployed into that
 // region's resource group with `az deployment group create --parameters dc04.bicepparam` (or
 // dc06.bicepparam). Both regions come from this one template; the parameter files differ only in
-// region, location, role, peer region and network (tests/infra/test_regions.py checks it).
+// region, location, role, peer region and network (tests/infra/test_parameters.py checks it).
 // Requires stage 1 (shared.bicep): identities, WAL accounts, monitoring, Cosmos, Service Bus, Redis,
 // the shared privatelink DNS zones.
 //

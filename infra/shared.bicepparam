@@ -1,6 +1,6 @@
 // Stage 1 (shared.bicep): deployed once per subscription.
 // Deploy: az deployment sub create --location westus2 --parameters infra/shared.bicepparam
-// Values shared with dc04.bicepparam / dc06.bicepparam must be identical (tests/infra/test_regions.py).
+// Values shared with dc04.bicepparam / dc06.bicepparam must be identical (tests/infra/test_parameters.py).
 using 'shared.bicep'
 
 param workload = 'bridge'

@@ -120,7 +120,7 @@ resource deadLetter 'Microsoft.Insights/metricAlerts@2018-03-01' = [
 
 var bothWorkspaces = 'union workspace("{ws0}").{table}, workspace("{ws1}").{table}'
 
-// Event names are those of shared/telemetry.log_event (AppTraces.Properties.event); function names
+// Event names are those of shared.telemetry.log_event (AppTraces.Properties.event); function names
 // are those of the blueprints (AppRequests.Name). docs/alerts.md lists the contract.
 var failedQuery = '''
 {traces}
