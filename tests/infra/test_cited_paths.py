@@ -29,7 +29,7 @@ NOT_IN_GIT = {
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 CODE = re.compile(r"`([^`\s]+)`")
-WORD = re.compile(r"(?<![\w./-])((?:[\w.-]+/)+[\w.-]+)")
+WORD = re.compile(r"(?<![\w./-])((?:[\w.-]+/)+[\w.-]+(?:#[\w-]+)?)")
 
 
 def _tracked() -> list[Path]:
@@ -51,6 +51,27 @@ INFRA_SOURCES = [
 
 def _placeholder(text: str) -> bool:
     return any(mark in text for mark in "<>*{}$|") or "..." in text or "…" in text
+
+
+def anchors(document: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown file (headings outside code blocks)."""
+    found, fenced = set(), False
+    for line in document.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^a-z0-9 _-]", "", title).replace(" ", "-"))
+    return found
+
+
+def _anchor_ok(path: str, base: Path) -> bool:
+    """A ``file.md#anchor`` citation names a heading of that file."""
+    target, _, anchor = path.partition("#")
+    if not anchor or not target.endswith(".md"):
+        return True
+    document = base / target if (base / target).exists() else ROOT / target
+    return not document.exists() or anchor in anchors(document)
 
 
 def _exists(path: str, base: Path) -> bool:
@@ -96,6 +117,12 @@ def test_every_cited_file_exists(path: Path) -> None:
     assert not missing, f"{path.relative_to(ROOT)} cites files the repository does not have: {missing}"
 
 
+@pytest.mark.parametrize("path", DOCUMENTS + INFRA_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_cited_section_exists(path: Path) -> None:
+    missing = sorted({cited for cited, base in cited_paths(path) if not _anchor_ok(cited, base)})
+    assert not missing, f"{path.relative_to(ROOT)} cites sections that do not exist: {missing}"
+
+
 def test_the_check_finds_links_code_spans_and_comment_paths(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text("See [x](../infra/nowhere.md#a), `tests/infra/test_gone.py`, `make demo`, `<suffix>/x`.")
@@ -105,3 +132,5 @@ def test_the_check_finds_links_code_spans_and_comment_paths(tmp_path: Path) -> N
     template.write_text("// checked by tests/infra/test_regions.py, see docs/deployment.md\nparam a string\n")
     assert {c for c, _ in cited_paths(template)} == {"tests/infra/test_regions.py", "docs/deployment.md"}
     assert not _exists("tests/infra/test_regions.py", ROOT) and _exists("docs/deployment.md", ROOT)
+    assert _anchor_ok("docs/deployment.md#running-it-again", ROOT)
+    assert not _anchor_ok("docs/deployment.md#hosting-plan", ROOT)
