@@ -27,6 +27,8 @@ param backupContainer = 'output-backup'
 param cosmosDatabase = 'bridge'
 param cosmosContainer = 'records'
 param cosmosDnsRegion = 'DC04'
+// '' = this deployment's own privatelink zones (rg-bridge-shared); else the landing zone's resource group id.
+param privateDnsZonesGroupId = ''
 param mq = {
   queueManager: 'QMSTMT01'
   channel: 'BRIDGE.SVRCONN'

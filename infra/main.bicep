@@ -75,6 +75,9 @@ param cosmosContainer string
 ])
 param cosmosDnsRegion string
 
+@description('Resource id of a resource group that already holds the organisation\'s privatelink.* zones, linked to its hubs (an Azure landing zone); empty = this deployment creates its own in the shared resource group and links both VNets and hubs to them. A VNet can be linked to only one zone of a name: docs/deployment.md#prerequisites-owned-by-other-teams.')
+param privateDnsZonesGroupId string
+
 @description('IBM MQ input: queueManager, channel, connName (host(port)[,host(port)]), queue, backoutQueue, user, cipherSpec, keyRepository (docs/onprem.md).')
 param mq object
 
@@ -116,6 +119,8 @@ var names = {
 }
 var peerResourceGroup = region == 'DC04' ? resourceGroupDc06 : resourceGroupDc04
 var isPassive = role == 'passive'
+// Where the privatelink zones live: the organisation's (landing zone) or this deployment's own (stage 1).
+var dnsZonesGroupId = empty(privateDnsZonesGroupId) ? '${subscription().id}/resourceGroups/${resourceGroupShared}' : privateDnsZonesGroupId
 // Who holds the gate when the control item does not exist yet (first start): the region whose role is
 // active. Both parameter files name the same region (tests/infra/test_parameters.py).
 var initialActive = isPassive ? peerRegion : region
@@ -166,7 +171,8 @@ module network 'modules/network.bicep' = {
 }
 
 // Link this region's VNet (and its hub, if any) to the ONE shared set of privatelink zones (stage 1).
-module privateDnsLinks 'modules/private-dns-links.bicep' = {
+// With the organisation's zones, their links are the DNS team's (the hub is already linked).
+module privateDnsLinks 'modules/private-dns-links.bicep' = if (empty(privateDnsZonesGroupId)) {
   name: 'private-dns-links-${own}'
   scope: resourceGroup(resourceGroupShared)
   params: {
@@ -269,7 +275,7 @@ module privateEndpoints 'modules/private-endpoint.bicep' = [
       subnetId: network.outputs.privateEndpointsSubnetId
       targetId: target.targetId
       groupId: target.groupId
-      privateDnsZoneId: target.register ? resourceId(resourceGroupShared, 'Microsoft.Network/privateDnsZones', format(privateDnsZoneFormats[target.zone], environment().suffixes.storage)) : ''
+      privateDnsZoneId: target.register ? '${dnsZonesGroupId}/providers/Microsoft.Network/privateDnsZones/${format(privateDnsZoneFormats[target.zone], environment().suffixes.storage)}' : ''
       tags: regionTags
     }
     dependsOn: [

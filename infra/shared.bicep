@@ -88,6 +88,9 @@ param redisJoinerLinked bool
 @maxLength(2)
 param redisLocations array
 
+@description('Resource id of a resource group that already holds the organisation\'s privatelink.* zones, linked to its hubs (an Azure landing zone); empty = this deployment creates its own in the shared resource group and links both VNets and hubs to them. A VNet can be linked to only one zone of a name: docs/deployment.md#prerequisites-owned-by-other-teams.')
+param privateDnsZonesGroupId string
+
 @description('E-mail address that receives the alerts (empty: add receivers to the action group later).')
 param alertEmail string
 
@@ -215,7 +218,7 @@ module serviceBusRoles 'modules/servicebus-roles.bicep' = [
   }
 ]
 
-module privateDnsZones 'modules/private-dns-zones.bicep' = {
+module privateDnsZones 'modules/private-dns-zones.bicep' = if (empty(privateDnsZonesGroupId)) {
   name: 'private-dns-zones'
   scope: sharedGroup
   params: {

@@ -41,6 +41,8 @@ param redisLocations = [
   'westcentralus'
 ]
 param alertEmail = ''
+// '' = this deployment's own privatelink zones (rg-bridge-shared); else the landing zone's resource group id.
+param privateDnsZonesGroupId = ''
 param tags = {
   workload: 'statement-bridge'
   owner: 'payments-platform'
