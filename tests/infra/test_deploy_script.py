@@ -9,6 +9,8 @@ runs twice (and after a Cosmos DB failover) without the second run breaking or m
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -209,3 +211,28 @@ def test_bad_arguments_fail_before_touching_azure(azure: StandinAzure, args: lis
     run = azure.run(SCRIPT, *args)
     assert run.code in (2, 3)
     assert not [c for c in run.calls if "deployment" in c]
+
+
+def test_after_a_failover_with_updated_files_the_new_passive_region_goes_first(
+    azure: StandinAzure, tmp_path: Path
+) -> None:
+    """DC06 is active (live gate) and the files say so: DC04, now passive, is deployed and checked
+    first, without --force-roles."""
+    assert azure.run(SCRIPT, "--yes").code == 0
+    azure.update(gate="DC06")
+    copy = tmp_path / "repo" / "infra"
+    shutil.copytree(INFRA, copy)
+    for name, role in (("dc04", "passive"), ("dc06", "active")):
+        path = copy / f"{name}.bicepparam"
+        path.write_text(
+            re.sub(r"^param role = '\w+'$", f"param role = '{role}'", path.read_text(), flags=re.M)
+        )
+    run = azure.run(copy / "deploy.sh", "--yes")
+    assert run.code == 0, run.output
+    assert "The live gate and the parameter files agree: DC06 is active" in run.output
+    order = [
+        _index(run.calls, "deployment group create --resource-group rg-bridge-dc04"),
+        _index(run.calls, "health --url https://func-bridge-dc04"),
+        _index(run.calls, "deployment group create --resource-group rg-bridge-dc06"),
+    ]
+    assert order == sorted(order), run.calls
