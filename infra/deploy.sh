@@ -301,7 +301,9 @@ deploy_region() {
 first=1
 for region in $order; do
   if [[ $first -eq 0 ]]; then
-    confirm "$passive is deployed and healthy. Deploy the active region $region now?" \
+    done_text="deployed"
+    [[ $HEALTH_CHECK -eq 1 ]] && done_text="deployed and healthy"
+    confirm "$passive is $done_text. Deploy the active region $region now?" \
       || { echo "Stopped before the active region $region."; exit 1; }
   fi
   deploy_region "$region"
