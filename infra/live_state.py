@@ -83,7 +83,8 @@ def read_redis(host: str, key: str, timeout_s: float) -> str:
     value = client.get(key)
     if value is None:
         raise NotFound(key)
-    return _region(value.decode(), f"Redis {key}")
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return _region(text, f"Redis {key}")
 
 
 def gate(args: argparse.Namespace) -> int:

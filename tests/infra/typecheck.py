@@ -232,14 +232,15 @@ def _check_union(file: str, node: dict[str, Any], value: Any, path: str, context
     if not candidates:
         context.errors.append(f"{path}: expected one of the string values, got {value!r}")
         return
-    attempts = []
+    attempts: list[list[str]] = []
     for member in candidates:
         trial = Context(names=context.names, variables=context.variables)
         check_value(file, member, value, path, trial)
         if not trial.errors:
             return
         attempts.append(trial.errors)
-    context.errors.extend(min(attempts, key=len))
+    fewest = sorted(attempts, key=len)[0]  # the member the value came closest to
+    context.errors.extend(fewest)
 
 
 def check_template(template: dict[str, Any], origin: str) -> list[str]:
