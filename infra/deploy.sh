@@ -2,7 +2,8 @@
 # Deploy the statement bridge to Azure, safely re-runnable (docs/deployment.md#deploy):
 #   compile -> pre-flight (region offers) -> read the LIVE state (active region from the gate, Cosmos
 #   failover order, Redis group) -> role guard -> what-if -> stage 1 -> the PASSIVE region (infra,
-#   code, health check) -> pause -> the ACTIVE region (infra, code, health check).
+#   code, health check) -> pause -> the ACTIVE region (infra, code, health check). On the very first
+#   deployment (no gate yet) both regions' infrastructure comes before any code.
 # Every read of live state fails closed: "not found" means "not deployed yet", any other error stops
 # the script before anything changes. docs/runbook.md says when NOT to run this.
 #
@@ -276,13 +277,18 @@ say "Deploy stage 1 (shared.bicep)"
 az deployment sub create --location "$LOCATION" --name "bridge-shared-$STAMP" \
   --parameters "$SHARED_PARAMS" "${SHARED_OVERRIDES[@]}" -o none
 
-deploy_region() {
-  local region="$1" group app host key
+deploy_infra() {
+  local region="$1" group
   group="$(resource_group "$region")"
-  app="$(app_name "$region")"
   say "Deploy stage 2 (main.bicep) for $region in $group"
   az deployment group create --resource-group "$group" --name "bridge-$region-$STAMP" \
     --parameters "$(param_file "$region")" -o none
+}
+
+publish_and_check() {
+  local region="$1" group app host key
+  group="$(resource_group "$region")"
+  app="$(app_name "$region")"
   if [[ $PUBLISH -eq 1 ]]; then
     command -v func >/dev/null || fail "Azure Functions Core Tools (func) not installed; use --skip-publish and publish later"
     say "Publish the code to $app ($region)"
@@ -298,16 +304,33 @@ deploy_region() {
   fi
 }
 
-first=1
-for region in $order; do
-  if [[ $first -eq 0 ]]; then
-    done_text="deployed"
-    [[ $HEALTH_CHECK -eq 1 ]] && done_text="deployed and healthy"
-    confirm "$passive is $done_text. Deploy the active region $region now?" \
-      || { echo "Stopped before the active region $region."; exit 1; }
-  fi
-  deploy_region "$region"
-  first=0
-done
+pause_before_active() {
+  local done_text="deployed"
+  [[ $HEALTH_CHECK -eq 1 ]] && done_text="deployed and healthy"
+  confirm "$passive is $done_text. Deploy the active region $1 now?" \
+    || { echo "Stopped before the active region $1."; exit 1; }
+}
+
+if [[ -z "$live_active" ]]; then
+  # Nothing has run yet (no gate): each region's app reaches services through the OTHER region's
+  # private endpoints (docs/deployment.md#private-networking-and-dns), so both regions' infrastructure
+  # comes first, then the code, passive region first.
+  for region in $order; do deploy_infra "$region"; done
+  first=1
+  for region in $order; do
+    [[ $first -eq 1 ]] || pause_before_active "$region"
+    publish_and_check "$region"
+    first=0
+  done
+else
+  # A region is live: each region completely (infrastructure, code, health), passive first.
+  first=1
+  for region in $order; do
+    [[ $first -eq 1 ]] || pause_before_active "$region"
+    deploy_infra "$region"
+    publish_and_check "$region"
+    first=0
+  done
+fi
 
 say "Done. Check: docs/runbook.md#after-a-deployment"

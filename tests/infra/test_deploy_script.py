@@ -44,7 +44,7 @@ def azure(tmp_path: Path) -> StandinAzure:
     return StandinAzure(tmp_path)
 
 
-def test_first_deployment_passive_region_first_with_a_health_check_before_the_active(
+def test_first_deployment_both_infrastructures_then_the_passive_region_checked_before_the_active(
     azure: StandinAzure,
 ) -> None:
     run = azure.run(SCRIPT, "--yes")
@@ -55,16 +55,17 @@ def test_first_deployment_passive_region_first_with_a_health_check_before_the_ac
         _index(run.calls, "cosmosdb show"),
         _index(run.calls, "deployment sub what-if"),
         _index(run.calls, "deployment sub create"),
+        # Nothing runs yet: each region needs the other's private endpoints, so infrastructure first.
         _index(run.calls, "deployment group create --resource-group rg-bridge-dc06"),
+        _index(run.calls, "deployment group create --resource-group rg-bridge-dc04"),
         _index(run.calls, f"functionapp publish {_app('DC06')} --python"),
         _index(run.calls, "health --url https://func-bridge-dc06"),
-        _index(run.calls, "deployment group create --resource-group rg-bridge-dc04"),
         _index(run.calls, f"functionapp publish {_app('DC04')} --python"),
         _index(run.calls, "health --url https://func-bridge-dc04"),
     ]
     assert order == sorted(order), run.calls
-    assert "dc06.bicepparam" in run.calls[order[5]] and "dc04.bicepparam" in run.calls[order[8]]
-    assert "--region DC06" in run.calls[order[7]] and "/api/status" in run.calls[order[7]]
+    assert "dc06.bicepparam" in run.calls[order[5]] and "dc04.bicepparam" in run.calls[order[6]]
+    assert "--region DC06" in run.calls[order[8]] and "/api/status" in run.calls[order[8]]
     assert all(call.endswith(f"(cwd {INFRA.parent})") for call in run.calls if call.startswith("func "))
     # Nothing existed, so the design's Cosmos order was sent and the Redis founder alone.
     create = run.calls[order[4]]
@@ -73,13 +74,30 @@ def test_first_deployment_passive_region_first_with_a_health_check_before_the_ac
     assert "No gate yet (first deployment): DC04 is active" in run.output
 
 
+def test_with_a_live_region_each_region_is_done_completely_passive_first(azure: StandinAzure) -> None:
+    assert azure.run(SCRIPT, "--yes").code == 0
+    run = azure.run(SCRIPT, "--yes")
+    assert run.code == 0, run.output
+    order = [
+        _index(run.calls, "python live_state.py gate"),
+        _index(run.calls, "deployment sub create"),
+        _index(run.calls, "deployment group create --resource-group rg-bridge-dc06"),
+        _index(run.calls, f"functionapp publish {_app('DC06')} --python"),
+        _index(run.calls, "health --url https://func-bridge-dc06"),
+        _index(run.calls, "deployment group create --resource-group rg-bridge-dc04"),
+        _index(run.calls, f"functionapp publish {_app('DC04')} --python"),
+        _index(run.calls, "health --url https://func-bridge-dc04"),
+    ]
+    assert order == sorted(order), run.calls
+
+
 def test_the_second_run_succeeds_and_asks_azure_for_the_same_changes(azure: StandinAzure) -> None:
     first = azure.run(SCRIPT, "--yes")
     second = azure.run(SCRIPT, "--yes")
     assert (first.code, second.code) == (0, 0), second.output
-    assert [c.split(" --name ")[0] for c in _changes(second.calls)] == [
+    assert sorted(c.split(" --name ")[0] for c in _changes(second.calls)) == sorted(
         c.split(" --name ")[0] for c in _changes(first.calls)
-    ]
+    )
     create = second.calls[_index(second.calls, "deployment sub create")]
     assert "redisJoinerLinked=true" in create, "the founder must be re-sent with both members"
     assert "The live gate and the parameter files agree: DC04 is active" in second.output
@@ -162,18 +180,29 @@ def test_an_unreadable_gate_stops_before_any_change(azure: StandinAzure) -> None
 
 
 def test_an_unhealthy_passive_region_stops_before_the_active_one(azure: StandinAzure) -> None:
+    assert azure.run(SCRIPT, "--yes").code == 0
     run = azure.run(SCRIPT, "--yes", UNHEALTHY="DC06")
     assert run.code == 3
     assert "DC06 is not healthy after its deployment" in run.output
     assert not [c for c in run.calls if ("rg-bridge-dc04" in c and "create" in c) or _app("DC04") in c]
 
 
+def test_on_the_first_deployment_an_unhealthy_passive_region_stops_before_the_active_code(
+    azure: StandinAzure,
+) -> None:
+    run = azure.run(SCRIPT, "--yes", UNHEALTHY="DC06")
+    assert run.code == 3
+    assert "DC06 is not healthy after its deployment" in run.output
+    assert not [c for c in run.calls if _app("DC04") in c]
+
+
 def test_the_operator_can_stop_between_the_regions(azure: StandinAzure) -> None:
+    assert azure.run(SCRIPT, "--yes").code == 0
     run = azure.run(SCRIPT, stdin="y\nn\n")
     assert run.code == 1
     assert "Stopped before the active region DC04" in run.output
-    assert _index(run.calls, f"functionapp publish {_app('DC06')}") >= 0
-    assert not [c for c in run.calls if "rg-bridge-dc04" in c and "create" in c]
+    assert _index(run.calls, "health --url https://func-bridge-dc06") >= 0
+    assert not [c for c in run.calls if ("rg-bridge-dc04" in c and "create" in c) or _app("DC04") in c]
 
 
 def test_declining_the_first_question_deploys_nothing(azure: StandinAzure) -> None:
