@@ -3,7 +3,8 @@
 #   compile -> pre-flight (region offers) -> read the LIVE state (active region from the gate, Cosmos
 #   failover order, Redis group) -> role guard -> what-if -> stage 1 -> the PASSIVE region (infra,
 #   code, health check) -> pause -> the ACTIVE region (infra, code, health check). On the very first
-#   deployment (no gate yet) both regions' infrastructure comes before any code.
+#   deployment (no gate yet) both regions' infrastructure comes first, then the active region's code
+#   (so its Watchdog starts the gate and heartbeats), then the passive region's.
 # Every read of live state fails closed: "not found" means "not deployed yet", any other error stops
 # the script before anything changes. docs/runbook.md says when NOT to run this.
 #
@@ -304,32 +305,38 @@ publish_and_check() {
   fi
 }
 
-pause_before_active() {
+pause_before() {  # pause_before <region just done> <next region>
   local done_text="deployed"
   [[ $HEALTH_CHECK -eq 1 ]] && done_text="deployed and healthy"
-  confirm "$passive is $done_text. Deploy the active region $1 now?" \
-    || { echo "Stopped before the active region $1."; exit 1; }
+  confirm "$1 is $done_text. Go on with $2?" || { echo "Stopped before $2."; exit 1; }
 }
 
 if [[ -z "$live_active" ]]; then
-  # Nothing has run yet (no gate): each region's app reaches services through the OTHER region's
-  # private endpoints (docs/deployment.md#private-networking-and-dns), so both regions' infrastructure
-  # comes first, then the code, passive region first.
+  # The very first deployment: no gate, nothing runs, no traffic to protect. Both regions'
+  # infrastructure first (each region's app reaches services through the OTHER region's private
+  # endpoints: docs/deployment.md#private-networking-and-dns); then the code of the region that will
+  # be active, so that its Watchdog initialises the gate and heartbeats before the passive region
+  # starts (a passive Watchdog that never sees the active region's heartbeat promotes itself).
   for region in $order; do deploy_infra "$region"; done
-  first=1
-  for region in $order; do
-    [[ $first -eq 1 ]] || pause_before_active "$region"
+  code_order=""
+  for region in "$active" "$passive"; do
+    [[ " $REGIONS " == *" $region "* ]] && code_order="$code_order $region"
+  done
+  previous=""
+  for region in $code_order; do
+    [[ -z "$previous" ]] || pause_before "$previous" "$region"
     publish_and_check "$region"
-    first=0
+    previous="$region"
   done
 else
-  # A region is live: each region completely (infrastructure, code, health), passive first.
-  first=1
+  # A region is live: each region completely (infrastructure, code, health), passive first, so a
+  # bad change shows where no traffic flows (Flex Consumption has no deployment slots).
+  previous=""
   for region in $order; do
-    [[ $first -eq 1 ]] || pause_before_active "$region"
+    [[ -z "$previous" ]] || pause_before "$previous" "$region"
     deploy_infra "$region"
     publish_and_check "$region"
-    first=0
+    previous="$region"
   done
 fi
 

@@ -44,9 +44,12 @@ def azure(tmp_path: Path) -> StandinAzure:
     return StandinAzure(tmp_path)
 
 
-def test_first_deployment_both_infrastructures_then_the_passive_region_checked_before_the_active(
+def test_first_deployment_both_infrastructures_then_the_active_region_code_first(
     azure: StandinAzure,
 ) -> None:
+    """No gate yet, nothing runs: both regions' infrastructure (each needs the other's private
+    endpoints), then the code of the region that will be active (its Watchdog initialises the gate and
+    heartbeats, so the passive one does not promote itself), then the passive region's."""
     run = azure.run(SCRIPT, "--yes")
     assert run.code == 0, run.output
     order = [
@@ -55,23 +58,23 @@ def test_first_deployment_both_infrastructures_then_the_passive_region_checked_b
         _index(run.calls, "cosmosdb show"),
         _index(run.calls, "deployment sub what-if"),
         _index(run.calls, "deployment sub create"),
-        # Nothing runs yet: each region needs the other's private endpoints, so infrastructure first.
         _index(run.calls, "deployment group create --resource-group rg-bridge-dc06"),
         _index(run.calls, "deployment group create --resource-group rg-bridge-dc04"),
-        _index(run.calls, f"functionapp publish {_app('DC06')} --python"),
-        _index(run.calls, "health --url https://func-bridge-dc06"),
         _index(run.calls, f"functionapp publish {_app('DC04')} --python"),
         _index(run.calls, "health --url https://func-bridge-dc04"),
+        _index(run.calls, f"functionapp publish {_app('DC06')} --python"),
+        _index(run.calls, "health --url https://func-bridge-dc06"),
     ]
     assert order == sorted(order), run.calls
     assert "dc06.bicepparam" in run.calls[order[5]] and "dc04.bicepparam" in run.calls[order[6]]
-    assert "--region DC06" in run.calls[order[8]] and "/api/status" in run.calls[order[8]]
+    assert "--region DC04" in run.calls[order[8]] and "/api/status" in run.calls[order[8]]
     assert all(call.endswith(f"(cwd {INFRA.parent})") for call in run.calls if call.startswith("func "))
     # Nothing existed, so the design's Cosmos order was sent and the Redis founder alone.
     create = run.calls[order[4]]
     assert 'cosmosFailoverOrder=["westus2","westcentralus","westus3"]' in create
     assert "redisJoinerLinked=false" in create
     assert "No gate yet (first deployment): DC04 is active" in run.output
+    assert azure.state["gate"] == "DC04"
 
 
 def test_with_a_live_region_each_region_is_done_completely_passive_first(azure: StandinAzure) -> None:
@@ -187,20 +190,20 @@ def test_an_unhealthy_passive_region_stops_before_the_active_one(azure: StandinA
     assert not [c for c in run.calls if ("rg-bridge-dc04" in c and "create" in c) or _app("DC04") in c]
 
 
-def test_on_the_first_deployment_an_unhealthy_passive_region_stops_before_the_active_code(
+def test_on_the_first_deployment_an_unhealthy_active_region_stops_before_the_passive_code(
     azure: StandinAzure,
 ) -> None:
-    run = azure.run(SCRIPT, "--yes", UNHEALTHY="DC06")
+    run = azure.run(SCRIPT, "--yes", UNHEALTHY="DC04")
     assert run.code == 3
-    assert "DC06 is not healthy after its deployment" in run.output
-    assert not [c for c in run.calls if _app("DC04") in c]
+    assert "DC04 is not healthy after its deployment" in run.output
+    assert not [c for c in run.calls if _app("DC06") in c]
 
 
 def test_the_operator_can_stop_between_the_regions(azure: StandinAzure) -> None:
     assert azure.run(SCRIPT, "--yes").code == 0
     run = azure.run(SCRIPT, stdin="y\nn\n")
     assert run.code == 1
-    assert "Stopped before the active region DC04" in run.output
+    assert "Stopped before DC04" in run.output
     assert _index(run.calls, "health --url https://func-bridge-dc06") >= 0
     assert not [c for c in run.calls if ("rg-bridge-dc04" in c and "create" in c) or _app("DC04") in c]
 
