@@ -16,7 +16,7 @@
 #   --skip-publish     deploy the infrastructure only (no `func azure functionapp publish`)
 #   --no-health-check  do not wait for a region's Watchdog to report healthy (only for a first
 #                      infrastructure-only deployment: there is no code to answer yet)
-#   --regions          which regions to deploy (default both; always passive first)
+#   --regions          which regions to deploy (default both; passive first once a region is live)
 #   --location         where the subscription-level deployment record of stage 1 is kept
 #   --force-roles      deploy even if the parameter files' roles contradict the live gate
 #
@@ -47,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --force-roles) FORCE_ROLES=1 ;;
     --regions) REGIONS="$2"; shift ;;
     --location) LOCATION="$2"; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "deploy.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
