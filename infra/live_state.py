@@ -54,16 +54,23 @@ def _credential() -> Any:
     return AzureCliCredential()
 
 
-def read_cosmos(endpoint: str, database: str, container: str, item: str, timeout_s: float) -> str:
-    from azure.cosmos import CosmosClient, exceptions  # noqa: PLC0415
+def read_gate_item(container: Any, item: str) -> str:
+    """``active_dc`` of the control item ``item`` in a Cosmos DB container; :class:`NotFound` if the
+    item does not exist (HTTP 404), every other failure as the SDK raised it."""
+    from azure.cosmos import exceptions  # noqa: PLC0415
 
     try:
-        client = CosmosClient(endpoint, credential=_credential(), connection_timeout=timeout_s)
-        gate = client.get_database_client(database).get_container_client(container)
-        document = gate.read_item(item=item, partition_key=item)
+        document = container.read_item(item=item, partition_key=item)
     except exceptions.CosmosResourceNotFoundError as error:
-        raise NotFound(f"{container}/{item}") from error
-    return _region(document.get("active_dc"), f"Cosmos DB {container}/{item}")
+        raise NotFound(item) from error
+    return _region(document.get("active_dc"), f"Cosmos DB item {item}")
+
+
+def read_cosmos(endpoint: str, database: str, container: str, item: str, timeout_s: float) -> str:
+    from azure.cosmos import CosmosClient  # noqa: PLC0415
+
+    client = CosmosClient(endpoint, credential=_credential(), connection_timeout=timeout_s)
+    return read_gate_item(client.get_database_client(database).get_container_client(container), item)
 
 
 def read_redis(host: str, key: str, timeout_s: float) -> str:

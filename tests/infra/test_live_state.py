@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from typing import Any
+
+import pytest
 
 import bootstrap
 from shared.settings import Settings
@@ -101,3 +104,22 @@ def test_an_unreadable_mirror_does_not_vouch_either() -> None:
     )
     assert done.returncode == live_state.UNREADABLE
     assert "Redis mirror unreadable too" in done.stderr
+
+
+def test_the_gate_item_is_read_from_a_real_cosmos_container(stack: dict[str, str]) -> None:
+    """Against the local Cosmos DB server (the unmodified azure-cosmos SDK): a missing item is
+    NOT FOUND, an item names its region, a malformed one is an error (never a region)."""
+    from azure.cosmos import CosmosClient, PartitionKey  # noqa: PLC0415
+
+    client = CosmosClient.from_connection_string(stack["STACK_COSMOS"], enable_endpoint_discovery=False)
+    database = client.create_database_if_not_exists("deploy-gate")
+    container = database.create_container_if_not_exists(
+        f"control-{uuid.uuid4().hex[:8]}", partition_key=PartitionKey(path="/id")
+    )
+    with pytest.raises(live_state.NotFound):
+        live_state.read_gate_item(container, "gate")
+    container.upsert_item({"id": "gate", "active_dc": "DC06", "epoch": 3})
+    assert live_state.read_gate_item(container, "gate") == "DC06"
+    container.upsert_item({"id": "gate", "active_dc": "DC05", "epoch": 4})
+    with pytest.raises(ValueError, match="DC05"):
+        live_state.read_gate_item(container, "gate")
