@@ -1,7 +1,8 @@
 """Every file the documents cite exists in the repository.
 
 Checked in README.md, docs/*.md, infra/README.md and the comments of infra/ (templates and parameter
-files): relative Markdown links (resolved from the citing file, anchors dropped) and code spans or
+files): relative Markdown links (resolved from the citing file; a ``#section`` must be a heading of
+the target, GitHub's anchor rule, tests/infra/markdown.py) and code spans or
 comment words that look like a repository path, i.e. start with a top-level entry of the repository
 (``infra/deploy.sh``, ``tests/infra/test_parameters.py``, ``shared/adapters/mqi.py``). Placeholders
 (``<suffix>``, ``*``, ``{...}``) are skipped, and so are the few paths a person creates and git ignores
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.bicep import ROOT
+from tests.infra.markdown import anchors
 
 # Paths a document may name although the repository does not hold them, and why.
 NOT_IN_GIT = {
@@ -53,18 +55,6 @@ def _placeholder(text: str) -> bool:
     return any(mark in text for mark in "<>*{}$|") or "..." in text or "…" in text
 
 
-def anchors(document: Path) -> set[str]:
-    """GitHub's heading anchors of a Markdown file (headings outside code blocks)."""
-    found, fenced = set(), False
-    for line in document.read_text().splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif line.startswith("#") and not fenced:
-            title = line.lstrip("#").strip().lower()
-            found.add(re.sub(r"[^a-z0-9 _-]", "", title).replace(" ", "-"))
-    return found
-
-
 def _anchor_ok(path: str, base: Path) -> bool:
     """A ``file.md#anchor`` citation names a heading of that file."""
     target, _, anchor = path.partition("#")
@@ -90,7 +80,9 @@ def cited_paths(path: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     if path.suffix == ".md":
         for target in LINK.findall(text):
-            if not re.match(r"^[a-z]+:", target) and not target.startswith("#") and not _placeholder(target):
+            if target.startswith("#"):  # a section of this document
+                found.append((path.name + target, path.parent))
+            elif not re.match(r"^[a-z]+:", target) and not _placeholder(target):
                 found.append((target, path.parent))
         candidates = CODE.findall(text)
     else:  # Bicep: only the comments
@@ -134,3 +126,10 @@ def test_the_check_finds_links_code_spans_and_comment_paths(tmp_path: Path) -> N
     assert not _exists("tests/infra/test_regions.py", ROOT) and _exists("docs/deployment.md", ROOT)
     assert _anchor_ok("docs/deployment.md#running-it-again", ROOT)
     assert not _anchor_ok("docs/deployment.md#hosting-plan", ROOT)
+
+
+def test_the_anchor_rule_matches_github() -> None:
+    assert "after-a-failover-before-any-redeploy" in anchors(ROOT / "docs" / "runbook.md")
+    deployment = anchors(ROOT / "docs" / "deployment.md")
+    assert "redis-azure-managed-redis-with-active-geo-replication" in deployment
+    assert "the-mq-channels-tls-where-the-ca-and-key-store-come-from" in deployment
