@@ -52,8 +52,8 @@ host-stop:  ## Stop a running `make host` (both regions); the local stack keeps 
 
 stop: host-stop stack-down  ## Stop the regions and the local stack.
 
-status:
-	$(PY) -m dev.host status
+status:  ## Both regions' status, summarised; `make status ARGS=--json` for their raw answers.
+	@$(PY) -m dev.host status $(ARGS)
 
 failover:
 	$(PY) -m dev.host failover --to $(TO) --reason "$(REASON)"

@@ -125,6 +125,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         watchdog=watchdog,
         replayer=replayer,
         backlog=lambda: {"mq_depth": ports.mq.depth()},
+        record_counts=ports.store.counts,
     )
     return Components(settings, ports, builder, runner, watchdog, operator)
 
@@ -151,7 +152,9 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "redis": ports.gate.read,
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
+        "servicebus": ports.publisher.probe,
         "mq": ports.mq.depth,
+        "messageway": ports.target.probe,
         "queue_builder": queue_builder_fresh,
     }
 

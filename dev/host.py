@@ -2,7 +2,7 @@
 
 ``python -m dev.host run``       start the stack and both regions; Ctrl-C or SIGTERM stops them
 ``python -m dev.host stop``      stop a running ``run`` (and any region it left); the stack stays
-``python -m dev.host status``    what the active region's ``GET /api/status`` answers
+``python -m dev.host status [--json]``  both regions' ``GET /api/status``: a summary (:mod:`dev.status`)
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
 ``python -m dev.host drop FILE.xml ...``   put camt.053 files into the MQ inbox
 ``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dev import host_process
+from dev import status as dev_status
 from dev.stack import ROOT, Stack, default_port_base
 from shared.adapters.folder_mq import put_message
 from shared.model import REGIONS
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the stack and both regions")
     commands.add_parser("stop", help="stop a running `run` and its regions; the stack stays")
-    commands.add_parser("status", help="GET /api/status of a running region")
+    status = commands.add_parser("status", help="both regions' GET /api/status, summarised")
+    status.add_argument("--json", action="store_true", help="both answers verbatim, as JSON")
     failover = commands.add_parser("failover", help="POST /api/failover")
     failover.add_argument("--to", required=True, choices=REGIONS)
     failover.add_argument("--reason", required=True)
@@ -239,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"IsEncrypted": False, "Values": {**values, **host.region_env(args.region)}}, indent=2)
         )
         return 0
+    if args.command == "status":
+        return dev_status.main(lambda region: host.call(region, "GET", "status"), args.json)
     for region in REGIONS:  # ask whichever region answers
         try:
-            if args.command == "status":
-                return _print(*host.call(region, "GET", "status"))
             body = {"target": args.to, "reason": args.reason, "force": args.force}
             return _print(*host.call(region, "POST", "failover", body))
         except OSError:
