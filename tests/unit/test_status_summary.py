@@ -133,7 +133,6 @@ def test_the_health_check_probes_service_bus_and_messageway() -> None:
     ports = twin_ports()
     watchdog = bootstrap.wire(Settings.from_mapping(LOCAL), ports).watchdog
     assert {"servicebus", "messageway"} <= set(watchdog.probes)
-    assert watchdog.check_health()["probes"]["servicebus"]["ok"]
     assert isinstance(ports.publisher, InMemoryPublisher) and isinstance(ports.target, InMemoryDeliveryTarget)
     ports.publisher.available = False
     ports.target.available = False
