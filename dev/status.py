@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from shared.model import REGIONS
@@ -51,14 +52,23 @@ def _failing_probes(health: object) -> list[str]:
     return [f"{name}: {p.get('error', '?')}" for name, p in probes.items() if not p.get("ok")]
 
 
-def _region_line(region: str, view: Mapping[str, Any], active: object) -> str:
+def _since(finished: object, at: object) -> str:
+    """``finished``'s age at ``at`` (both ISO 8601, as the status route writes them)."""
+    try:
+        age = (datetime.fromisoformat(str(at)) - datetime.fromisoformat(str(finished))).total_seconds()
+    except ValueError:
+        return "never"
+    return f"{age:.1f} s ago"
+
+
+def _region_line(region: str, view: Mapping[str, Any], active: object, at: object) -> str:
     health = view.get("health")
     if not isinstance(health, Mapping) or "healthy" not in health:
         state = "health unknown"
     else:
         state = "healthy" if health.get("healthy") else "UNHEALTHY"
     queue_builder = view.get("queue_builder")
-    qb = queue_builder.get("finished", "never") if isinstance(queue_builder, Mapping) else "never"
+    qb = _since(queue_builder.get("finished"), at) if isinstance(queue_builder, Mapping) else "never"
     role = "active" if region == active else "passive"
     beat = _age(view.get("heartbeat_age_s"))
     return f"  {region}  {role:<7}  {state:<14}  heartbeat {beat}  QueueBuilder last run {qb}"
@@ -133,7 +143,7 @@ def summary(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
         view: Mapping[str, Any] = next(
             (a["regions"][region] for a in views.values() if region in a.get("regions", {})), {}
         )
-        lines.append(_region_line(region, view, active))
+        lines.append(_region_line(region, view, active, first.get("at")))
     backlog = first.get("backlog")
     depth = backlog.get("mq_depth") if isinstance(backlog, Mapping) else None
     lines.append(f"Backlog: {depth if depth is not None else '?'} message(s) waiting on the MQ input queue")
@@ -153,13 +163,13 @@ def summary(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def main(call: Call, as_json: bool, out: Callable[[str], None] = print) -> int:
-    """Print the summary (or both answers as JSON); exit 0 when both answer without problems."""
+    """Print the summary (or both answers as JSON). Exit 0 when both regions answer, 1 when one does
+    not, 2 when none does; problems are reported, they do not fail the command."""
     answers = ask_both(call)
     if as_json:
         out(json.dumps(answers, indent=2, default=str))
     else:
         for line in summary(answers):
             out(line)
-    if all("error" in a for a in answers.values()):
-        return 2
-    return 1 if problems(answers) else 0
+    down = sum("error" in a for a in answers.values())
+    return 2 if down == len(answers) else 1 if down else 0
