@@ -79,7 +79,8 @@ def _records_line(records: object) -> str:
         why = records.get("error") if isinstance(records, Mapping) else "not reported"
         return f"Records: cannot be counted ({why})"
     return (
-        f"Records, last {records.get('window_h')} h (idempotency records, the same from either region): "
+        f"Records, last {records.get('window_h')} h (idempotency records, the same from either region, "
+        f"counted {records.get('counted_s_ago')} s ago): "
         f"{records.get('delivered')} delivered, {records.get('failed')} FAILED (quarantined), "
         f"{records.get('pending')} pending, {records.get('in_doubt')} in doubt, "
         f"{records.get('lease_expired')} in doubt now (lease expired, waiting for redelivery)"

@@ -37,6 +37,9 @@ Response = tuple[int, dict[str, object]]
 QUEUE_BUILDER_KEY = "queue_builder:last_run:{region}"
 #: How far back ``status()["records"]`` counts (records last updated in that window).
 RECORDS_WINDOW_H = 24
+#: The counts are a handful of Cosmos queries over the whole container: at most one set per this
+#: many seconds per process, however often ``status`` is polled (``counted_s_ago`` says how old).
+RECORDS_MAX_AGE_S = 15.0
 
 
 class BadRequest(ValueError):
@@ -56,6 +59,7 @@ class OperatorApi:
     record_counts: Callable[[datetime, datetime], Mapping[str, int]] | None = None
     min_failover_interval_s: float = 60.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _counted: tuple[datetime, Mapping[str, int]] | None = field(default=None, init=False, repr=False)
 
     def status(self) -> Response:
         """Read-only; answers even when some dependencies are down (their errors are in the answer)."""
@@ -176,9 +180,14 @@ class OperatorApi:
     def _records(self, now: datetime) -> object:
         if self.record_counts is None:
             return None
-        since = now - timedelta(hours=RECORDS_WINDOW_H)
-        counts = self._safe(self.record_counts, since, now)
-        return {"window_h": RECORDS_WINDOW_H, **counts} if isinstance(counts, Mapping) else counts
+        if self._counted is None or (now - self._counted[0]).total_seconds() >= RECORDS_MAX_AGE_S:
+            counts = self._safe(self.record_counts, now - timedelta(hours=RECORDS_WINDOW_H), now)
+            if not isinstance(counts, Mapping):
+                return counts  # the error; the next call tries again
+            self._counted = (now, counts)
+        at, counts = self._counted
+        age = round((now - at).total_seconds(), 1)
+        return {"window_h": RECORDS_WINDOW_H, "counted_s_ago": age, **counts}
 
     @staticmethod
     def _safe(read: Callable[..., object], *args: object) -> object:

@@ -23,6 +23,7 @@ from tests.unit.test_operator import api_for
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import Shared, twin_ports
 from watchdog.operator import OperatorApi
+from watchdog.probes import FIRST_CHECK, Throttled
 
 
 @pytest.fixture
@@ -136,6 +137,10 @@ def test_the_health_check_probes_service_bus_and_messageway() -> None:
     assert isinstance(ports.publisher, InMemoryPublisher) and isinstance(ports.target, InMemoryDeliveryTarget)
     ports.publisher.available = False
     ports.target.available = False
+    assert watchdog.check_health()["probes"]["servicebus"]["detail"] == FIRST_CHECK
+    servicebus = watchdog.probes["servicebus"]
+    assert isinstance(servicebus, Throttled)
+    servicebus.wait()  # the background check has finished: the next health check reports it
     health = watchdog.check_health()
     assert not health["healthy"]
     assert "ServiceUnavailable" in health["probes"]["servicebus"]["error"]

@@ -4,34 +4,43 @@ activation, with DC04 just restarted and not yet beating, was promoted straight 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from shared.errors import ServiceUnavailable
 from shared.model import GateState
 from tests.unit.test_watchdog import make_watchdog, promote_after_death
 from tests.unit.twins import Shared
-from watchdog.probes import Throttled
+from watchdog.probes import FIRST_CHECK, Throttled
 
 
-def test_throttled_checks_once_per_interval_and_repeats_the_outcome() -> None:
+def test_throttled_checks_in_the_background_once_per_interval_and_repeats_the_outcome() -> None:
     now = [0.0]
     calls: list[float] = []
     failing = [False]
+    release = threading.Event()
 
     def check() -> str:
         calls.append(now[0])
+        release.wait(5)
         if failing[0]:
             raise ServiceUnavailable("servicebus", "refused")
         return "sender link opened"
 
     probe = Throttled(check, interval_s=30, clock=lambda: now[0])
-    assert probe() == "sender link opened"
+    assert probe() == FIRST_CHECK  # the tick does not wait for the handshake
+    assert probe() == FIRST_CHECK and calls == [0.0]  # one check at a time
+    release.set()
+    probe.wait()
     now[0] = 10.0
     assert probe() == {"last": "sender link opened", "checked_s_ago": 10.0}
     failing[0] = True
     now[0] = 29.9
     assert probe() == {"last": "sender link opened", "checked_s_ago": 29.9}
     now[0] = 30.0
+    probe()  # due: starts the next check
+    probe.wait()
     with pytest.raises(ServiceUnavailable, match="refused"):
         probe()
     now[0] = 45.0
