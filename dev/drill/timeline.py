@@ -91,7 +91,7 @@ def _height(axes: Axes, lines: int) -> float:
     return lines * FONT * LINE_SPACING * axes.figure.dpi / 72 / pixels
 
 
-def _wrap(text: str, width: int = 52) -> list[str]:
+def _wrap(text: str, width: int = 56) -> list[str]:
     words, lines, line = text.split(), [], ""
     for word in words:
         if line and len(line) + 1 + len(word) > width:
