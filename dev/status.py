@@ -43,6 +43,16 @@ def ask_both(call: Call) -> dict[str, dict[str, Any]]:
     return answers
 
 
+def _answering(answers: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The answers of the regions that answered."""
+    return {region: answer for region, answer in answers.items() if "error" not in answer}
+
+
+def _view_of(region: str, views: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """``regions.<region>`` from the first answer that has it (each region reports both)."""
+    return next((a["regions"][region] for a in views.values() if region in a.get("regions", {})), None)
+
+
 def _age(seconds: object) -> str:
     return f"{seconds} s ago" if isinstance(seconds, int | float) else "EXPIRED"
 
@@ -90,7 +100,7 @@ def _records_line(records: object) -> str:
 def problems(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """What needs a person's attention, one line each; empty when all is well."""
     found: list[str] = []
-    views = {r: a for r, a in answers.items() if "error" not in a}
+    views = _answering(answers)
     for region, answer in answers.items():
         if "error" in answer:
             found.append(f"{region} {answer['error']}")
@@ -99,7 +109,7 @@ def problems(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
         said = ", ".join(f"{r} says {a.get('active_dc')}@{a.get('epoch')}" for r, a in views.items())
         found.append(f"the regions disagree on the active region: {said}")
     for region in REGIONS:
-        view = next((a["regions"][region] for a in views.values() if region in a.get("regions", {})), None)
+        view = _view_of(region, views)
         if view is None:
             continue
         if view.get("heartbeat_age_s") is None:
@@ -127,7 +137,7 @@ def problems(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def summary(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The human summary of both regions' answers."""
-    views = {r: a for r, a in answers.items() if "error" not in a}
+    views = _answering(answers)
     if not views:
         return ["No region answers: start them with `make host`.", *(f"  {p}" for p in problems(answers))]
     first = next(iter(views.values()))
@@ -141,10 +151,7 @@ def summary(answers: Mapping[str, Mapping[str, Any]]) -> list[str]:
             f"{last.get('by')}: {last.get('reason')}"
         )
     for region in REGIONS:
-        view: Mapping[str, Any] = next(
-            (a["regions"][region] for a in views.values() if region in a.get("regions", {})), {}
-        )
-        lines.append(_region_line(region, view, active, first.get("at")))
+        lines.append(_region_line(region, _view_of(region, views) or {}, active, first.get("at")))
     backlog = first.get("backlog")
     depth = backlog.get("mq_depth") if isinstance(backlog, Mapping) else None
     lines.append(f"Backlog: {depth if depth is not None else '?'} message(s) waiting on the MQ input queue")
