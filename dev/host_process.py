@@ -80,6 +80,10 @@ def run(
 ) -> int:
     """Start the regions with ``start_regions`` (it returns name -> PID and checks ``stop`` between
     regions), wait for a stop signal, then ``stop_regions``; always report what is left running."""
+    running = read_int(pid_dir(state) / "host.pid")
+    if running and running != os.getpid() and runs(running, HOST_MARKER):
+        say(f"error: a host is already running (pid {running}); `make host-stop` stops it")
+        return 1
     stop = StopRequested()
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     write_pid(state, "host", os.getpid())

@@ -100,6 +100,12 @@ def test_a_stop_signal_stops_both_regions_and_says_what_still_runs(
     regions = region_pids(host_ports)
     assert len(regions) == 2, host.lines
 
+    if stop_signal is signal.SIGTERM:  # a second host on the same state refuses to start
+        second = HostProcess(tmp_path / "host", host_ports)
+        assert second.finish() == 1
+        assert any("a host is already running" in line for line in second.lines), second.lines
+        assert region_pids(host_ports) == regions
+
     host.process.send_signal(stop_signal)
     assert host.finish() == 0, host.lines
 
