@@ -34,6 +34,7 @@ from transformation_runner.handler import TransformationRunner
 from transformation_runner.translate import TranslationOptions, account_of, translate
 from watchdog.controller import Watchdog
 from watchdog.operator import OperatorApi
+from watchdog.probes import Throttled
 from watchdog.replay import Replayer
 
 
@@ -126,6 +127,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         watchdog=watchdog,
         replayer=replayer,
         backlog=lambda: {"mq_depth": ports.mq.depth()},
+        record_counts=ports.store.counts,
     )
     return Components(settings, ports, builder, runner, watchdog, operator)
 
@@ -152,7 +154,9 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "redis": ports.gate.read,
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
+        "servicebus": Throttled(ports.publisher.probe),
         "mq": ports.mq.depth,
+        "messageway": ports.target.probe,
         "queue_builder": queue_builder_fresh,
     }
 

@@ -6,6 +6,14 @@ output, concatenated, byte-exact (CRLF inside block 4). Exit 0 when every file t
 any file is bad input, with one line ``error: FILE: reason`` per bad file on standard error and no
 traceback. Translation findings (truncations, replacements, dropped values) go to standard error,
 or as JSON to ``--report``.
+
+The report lists every input file, in the order given: a translated file with ``"status":
+"translated"``, its statement count and findings; a file that failed with ``"status": "failed"``,
+``"error"`` (the machine-readable reason: ``no-bic``, ``unbalanced``, ..., or ``unreadable``) and
+``"reason"`` (the sentence also printed on standard error), so one report answers for the whole batch.
+
+Run it with the project's virtual environment (``.venv/bin/python -m transformation_runner`` or
+``make convert FILE=...``); another interpreter without lxml gets one line saying so, not a traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from transformation_runner.translate import BALANCE_MODES, TranslationOptions, translate
-from transformation_runner.translate.errors import TranslationError
+try:
+    from transformation_runner.translate import BALANCE_MODES, TranslationOptions, translate
+    from transformation_runner.translate.errors import TranslationError
+except ImportError as missing:  # run with an interpreter that lacks the project's dependencies
+    sys.exit(
+        f"error: {missing.name or missing} is not installed for {sys.executable}; run `make setup`, then "
+        "`.venv/bin/python -m transformation_runner convert ...` or `make convert FILE=...`"
+    )
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -57,6 +71,13 @@ def _warning(source: Path, finding: dict[str, object]) -> str:
     )
 
 
+def _failed(source: Path, code: str, reason: str, stderr: TextIO) -> dict[str, object]:
+    """Print ``error: FILE: reason [code]`` and return the file's report entry."""
+    reason = _one_line(reason)
+    print(f"error: {source}: {reason} [{code}]", file=stderr)
+    return {"file": str(source), "status": "failed", "error": code, "reason": reason}
+
+
 def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
     """Translate every file; return the exit code."""
     options = TranslationOptions(
@@ -70,13 +91,13 @@ def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
         try:
             body = source.read_bytes()
         except OSError as error:
-            print(_one_line(f"error: {source}: cannot read: {error.strerror or error}"), file=stderr)
+            reports.append(_failed(source, "unreadable", f"cannot read: {error.strerror or error}", stderr))
             status = EXIT_BAD_INPUT
             continue
         try:
             result = translate(body, options)
         except TranslationError as error:
-            print(_one_line(f"error: {source}: {error} [{error.reason}]"), file=stderr)
+            reports.append(_failed(source, error.reason, str(error), stderr))
             status = EXIT_BAD_INPUT
             continue
         for number, message in enumerate(result.messages, start=1):
@@ -84,7 +105,8 @@ def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
                 (args.out / f"{source.stem}.{number:03d}.fin").write_bytes(message.encode("ascii"))
             else:
                 stdout.write(message.encode("ascii"))
-        reports.append({"file": str(source), "statements": result.statements, "report": result.report})
+        done = {"file": str(source), "status": "translated", "statements": result.statements}
+        reports.append({**done, "report": result.report})
         if not args.report:
             for finding in result.report:
                 if finding.get("kind") == "finding":

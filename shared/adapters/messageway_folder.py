@@ -79,6 +79,11 @@ class FolderDeliveryTarget(DeliveryTarget):
         """``True`` when ``<key>.fin`` exists (temporary files of an interrupted write never count)."""
         return self._io("was_delivered", lambda: self._check_outbox() and self._fin(delivery_key).exists())
 
+    def probe(self) -> str:
+        """The outbox and its staging folder exist (a delivery would land)."""
+        self._io("probe", self._check_outbox)
+        return "outbox present"
+
     def delivered_keys(self) -> list[str]:
         """Keys of every published file, sorted."""
         return self._io("list", lambda: sorted(p.name[:-4] for p in self.outbox.glob("*.fin")))

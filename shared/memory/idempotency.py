@@ -93,3 +93,14 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
         self._check()
         return {m: self._records[m] for m in message_ids if m in self._records}
+
+    def counts(self, since: datetime, now: datetime) -> dict[str, int]:
+        self._check()
+        recent = [r for r in self._records.values() if r.updated_at is None or r.updated_at >= since]
+        return {
+            "delivered": sum(r.state is RecordState.DELIVERED for r in recent),
+            "failed": sum(r.state is RecordState.FAILED for r in recent),
+            "pending": sum(r.state is RecordState.PENDING for r in recent),
+            "in_doubt": sum(r.attempts > 1 for r in recent),
+            "lease_expired": sum(r.lease_expired(now) for r in self._records.values()),
+        }

@@ -30,6 +30,10 @@ class InMemoryPublisher(Twin, StatementPublisher):
                     self._seen.add(statement.message_id)
                     self.sent.append(statement)
 
+    def probe(self) -> str:
+        self._check()
+        return "reachable"
+
     def received(self) -> list[InboundStatement]:
         """The sent statements as the runner would receive them (first delivery)."""
         with self.lock:

@@ -90,6 +90,16 @@ class DeliveryTargetContract:
         target.deliver(KEY, MT950, META)
         assert harness.received(KEY) == [MT950]
 
+    def test_the_probe_answers_and_fails_while_the_target_is_away(self, harness: DeliveryHarness) -> None:
+        target = harness.target()
+        assert target.probe()
+        harness.go_away()
+        with pytest.raises(ServiceUnavailable):
+            target.probe()
+        harness.come_back()
+        assert target.probe()
+        assert harness.received(KEY) == []  # a probe delivers nothing
+
 
 class TestInMemoryDeliveryTarget(DeliveryTargetContract):
     class Harness(DeliveryHarness):

@@ -136,6 +136,20 @@ class PublisherContract:
         publisher.publish([statement(4, "CH93-A", run=run)])  # the publisher reconnects by itself
         assert sorted(s.sequence for s in received()) == [1, 4]
 
+    def test_the_probe_answers_and_fails_during_an_outage(
+        self, publisher: StatementPublisher, received: Received, outage: Outage, run: str
+    ) -> None:
+        assert publisher.probe()
+        cut, restore = outage
+        cut()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                publisher.probe()
+        finally:
+            restore()
+        assert publisher.probe()
+        assert received() == []  # a probe sends nothing
+
 
 class TestInMemoryPublisher(PublisherContract):
     @pytest.fixture
@@ -309,6 +323,8 @@ def test_a_message_the_service_refuses_is_publish_rejected_and_a_missing_queue_u
     assert isinstance(caught.value, PermanentError) and caught.value.condition == "amqp:not-allowed"
     adapter.close()
     missing = ServiceBusStatementPublisher(connection, "no-such-queue")
+    with pytest.raises(ServiceUnavailable, match="MessagingEntityNotFoundError"):
+        missing.probe()  # the Watchdog's probe sees a missing queue as the publisher would
     with pytest.raises(ServiceUnavailable, match="MessagingEntityNotFoundError"):
         missing.publish([statement(1, "S")])
     missing.close()

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared import faults
-from shared.telemetry import metrics, recent_problems
+from shared.telemetry import metrics, recent_events, recent_problems
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +13,7 @@ def _clean_process_state() -> Iterator[None]:
     faults.disarm()
     metrics.reset()
     recent_problems.clear()
+    recent_events.clear()
     yield
     faults.disarm()
     metrics.reset()

@@ -1,5 +1,8 @@
 """Operator routes: status, failover (validated, refused when unhealthy, rate-limited), replay."""
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 
 from shared.errors import ServiceUnavailable
@@ -23,6 +26,7 @@ def api_for(shared: Shared, region: str, healthy: bool = True) -> OperatorApi:
         watchdog=watchdog,
         replayer=watchdog.replayer,
         backlog=lambda: {"mq_depth": shared.mq.depth()},
+        record_counts=shared.store.counts,
         min_failover_interval_s=60,
         clock=shared.clock.wall,
     )
@@ -49,6 +53,72 @@ def test_status_lists_the_last_problems(shared: Shared) -> None:
     _, body = dc04.status()
     events = [problem["event"] for problem in body["recent_problems"]]
     assert "watchdog.heartbeat_failed" in events and "watchdog.publish_failed" in events
+
+
+def _claim(message_id: str, shared: Shared) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "session_id": "CH93",
+        "region": "DC06",
+        "epoch": 2,
+        "delivery_key": message_id,
+        "lease_until": shared.clock.wall() + timedelta(minutes=1),
+        "wal_name": f"wal/{message_id}",
+        "sequence": 1,
+    }
+
+
+def test_status_counts_from_the_records_not_from_this_process(shared: Shared) -> None:
+    # DC06's runner failed one statement and delivered one; DC04's process counted nothing itself.
+    for message_id in ("m-ok", "m-bad"):
+        runner_claim = shared.store.claim(**_claim(message_id, shared))
+        if message_id == "m-bad":
+            shared.store.mark_failed(runner_claim, "unbalanced", {})
+        else:
+            shared.store.mark_delivered(runner_claim, {})
+    dc04 = api_for(shared, "DC04")
+    _, body = dc04.status()
+    assert body["records"] == {
+        "window_h": 24,
+        "counted_s_ago": 0.0,
+        "delivered": 1,
+        "failed": 1,
+        "pending": 0,
+        "in_doubt": 0,
+        "lease_expired": 0,
+    }
+    assert "failed" not in body["counters"]
+    assert body["counters_scope"].startswith("this process")
+    # Polled again within 15 s: the same counts, not another round of queries; then counted anew.
+    shared.store.available = False
+    shared.clock.advance(10)
+    assert dc04.status()[1]["records"]["counted_s_ago"] == 10.0
+    shared.store.available = True
+    shared.store.mark_failed(shared.store.claim(**_claim("m-late", shared)), "unbalanced", {})
+    shared.clock.advance(5)
+    records = dc04.status()[1]["records"]
+    assert (records["counted_s_ago"], records["failed"]) == (0.0, 2)
+
+
+def test_status_says_when_the_records_cannot_be_counted(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    shared.store.available = False
+    status, body = dc04.status()
+    assert status == 200
+    assert "switched off" in body["records"]["error"]
+
+
+def test_a_failover_is_an_event_not_a_problem(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    assert dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="alice")[0] == 202
+    _, body = dc04.status()
+    assert {e["event"] for e in body["recent_events"]} == {
+        "watchdog.activated",
+        "watchdog.flipped",
+        "operator.audit",
+    }
+    assert body["recent_problems"] == []
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,8 @@ def _bic(candidates: tuple[tuple[str, str | None], ...], role: str, statement: s
                 raise InvalidValue(f"{path} {value!r} is not a BIC (ISO 9362)")
             return value
     raise NoBic(
-        f"{statement}: no {role} BIC (AppHdr, Acct/{'Svcr' if role == 'sender' else 'Ownr'}, "
-        f"or the configured default)"
+        f"{statement}: no {role} BIC in AppHdr or Acct/{'Svcr' if role == 'sender' else 'Ownr'}; "
+        f"give a default: the command line's --{role} BIC, the runner's DEFAULT_{role.upper()}_BIC setting"
     )
 
 
