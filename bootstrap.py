@@ -142,7 +142,7 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
         return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
 
-    wal = getattr(ports.wal, "local", ports.wal)  # the dual WAL reads the peer's copy when ours is down
+    wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down
 
     def reachable(call: Callable[[], object]) -> Callable[[], object]:
         return lambda: (call(), "reachable")[1]
