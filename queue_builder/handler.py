@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared import faults
+from dev import faults
 from shared.errors import PermanentError, RegionNotActive, TransientError
 from shared.gate_cache import CachedGate
 from shared.model import MqMessage, OutboundStatement, WalEntry

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shared import faults
+from dev import faults
 from shared.errors import (
     AlreadyExists,
     BridgeError,

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import faults
+from dev import faults
 from shared.telemetry import metrics, recent_problems
 
 

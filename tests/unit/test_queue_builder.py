@@ -3,7 +3,7 @@
 import pytest
 
 import bootstrap
-from shared import faults
+from dev import faults
 from shared.errors import ServiceUnavailable
 from shared.model import GateState, MqMessage, OutboundStatement, WalEntry
 from shared.settings import Settings

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from shared import faults
+from dev import faults
 from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
 from shared.model import GateState, RecordState, delivery_key_for
 from shared.telemetry import metrics
