@@ -1,12 +1,34 @@
-"""Fault-injection hooks for drills and tests: named crash points inside a step.
+"""Crash points for drills and tests, armed AROUND the ports, never called inside the handlers.
 
-Code under test calls :func:`hit` at each crash window (``"qb.after_wal"``, ``"runner.after_deliver"``
-…). Nothing happens unless a fault is armed, either programmatically (:func:`arm`, tests) or through
-the environment variable ``BRIDGE_FAULTS`` read once at first use (drills), e.g.
-``BRIDGE_FAULTS="runner.after_deliver=exit@3"``: the third time the point is reached the process exits
-at once with status 137, as if killed with SIGKILL. Actions: ``raise`` (``FaultInjected``, a
+The composition root passes every dependency it gives a handler through an ``around(role, name,
+dependency)`` hook (:func:`bootstrap.wire`; identity in production). :class:`CrashPoints` is such a
+hook: it wraps the few dependencies that border a crash window and fires the armed fault just before
+or just after one call. Each point is one window of docs/protocols.md, at the same place in the
+protocol as when the handlers called the hooks themselves:
+
+====================== ================================================ ===================================
+point                  fires                                            window
+====================== ================================================ ===================================
+``qb.after_get``       after the QueueBuilder's ``mq.get`` returned a   got under syncpoint, nothing logged
+                       message
+``qb.after_wal``       before its ``publisher.publish``                 WAL written in both regions, unsent
+``qb.after_send``      after ``publisher.publish`` returned             sent, MQ not committed
+``qb.before_commit``   before ``mq.commit``                             fenced again, MQCMIT not yet made
+``runner.after_claim`` after the runner's ``store.claim``, or a          claimed, nothing delivered
+                       ``take_over`` that extends an expired lease
+                       (the release of its own lease shortens it)
+``runner.before_deliver`` after ``translate`` returned                  translated; before the fence and
+                                                                        the delivery
+``runner.after_deliver`` after ``target.deliver`` returned              delivered, not recorded: in doubt
+``runner.after_record`` after ``store.mark_delivered`` that follows a   recorded, Service Bus message not
+                       ``deliver`` (also when it lost to a take-over)   completed
+====================== ================================================ ===================================
+
+Spec (``BRIDGE_FAULTS`` in the dev settings, ``dev/settings.py``): ``point=action[@n],...``, e.g.
+``runner.after_deliver=exit@3``: the third time the point is reached the process exits at once with
+status 137, as if killed with SIGKILL. Actions: ``raise`` (:class:`FaultInjected`, a
 ``TransientError``), ``exit`` (``os._exit(137)``), ``sleep:<seconds>``. ``@N`` fires on the N-th hit
-only; without it, on every hit. In production ``BRIDGE_FAULTS`` is never set.
+only; without it, on every hit. Nothing under ``dev/`` is deployed.
 """
 
 from __future__ import annotations
@@ -14,9 +36,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from shared.errors import FaultInjected
+from shared.errors import PreconditionFailed, TransientError
+from shared.model import ClaimRecord, MqMessage, OutboundStatement
+
+T = TypeVar("T")
 
 POINTS = (
     "qb.after_get",
@@ -30,16 +58,15 @@ POINTS = (
 )
 
 
+class FaultInjected(TransientError):
+    """Raised by an armed crash point (action ``raise``); the handler treats it like any outage."""
+
+
 @dataclass
 class _Fault:
     action: str
     on_hit: int | None  # None = every hit
     hits: int = 0
-
-
-_lock = threading.Lock()
-_armed: dict[str, _Fault] = {}
-_loaded = False
 
 
 def parse(spec: str) -> dict[str, _Fault]:
@@ -56,36 +83,139 @@ def parse(spec: str) -> dict[str, _Fault]:
     return faults
 
 
-def arm(point: str, action: str = "raise", on_hit: int | None = None) -> None:
-    """Arm ``point`` (tests)."""
-    with _lock:
-        _armed.update(parse(f"{point}={action}" + (f"@{on_hit}" if on_hit else "")))
+class CrashPoints:
+    """An ``around`` hook for :func:`bootstrap.wire` firing the faults of ``spec`` (see the module)."""
 
+    def __init__(self, spec: str = "") -> None:
+        self._lock = threading.Lock()
+        self._armed = parse(spec)
+        self._thread = threading.local()  # per handler thread: was the last target call a delivery?
 
-def disarm() -> None:
-    """Remove every armed fault, including those from the environment."""
-    global _loaded  # noqa: PLW0603 - module-level registry by design
-    with _lock:
-        _armed.clear()
-        _loaded = True
+    def arm(self, point: str, action: str = "raise", on_hit: int | None = None) -> None:
+        """Arm ``point`` (tests)."""
+        with self._lock:
+            self._armed.update(parse(f"{point}={action}" + (f"@{on_hit}" if on_hit else "")))
 
+    def hits(self, point: str) -> int:
+        """How many times ``point`` was reached while armed."""
+        with self._lock:
+            fault = self._armed.get(point)
+            return fault.hits if fault else 0
 
-def hit(point: str) -> None:
-    """Mark that execution reached ``point``; fire the armed fault, if any."""
-    global _loaded  # noqa: PLW0603
-    with _lock:
-        if not _loaded:
-            _armed.update(parse(os.environ.get("BRIDGE_FAULTS", "")))
-            _loaded = True
-        fault = _armed.get(point)
-        if fault is None:
+    def hit(self, point: str) -> None:
+        """Execution reached ``point``: fire its armed fault, if any."""
+        with self._lock:
+            fault = self._armed.get(point)
+            if fault is None:
+                return
+            fault.hits += 1
+            if fault.on_hit is not None and fault.hits != fault.on_hit:
+                return
+        if fault.action == "exit":
+            os._exit(137)
+        if fault.action.startswith("sleep:"):
+            time.sleep(float(fault.action.split(":", 1)[1]))
             return
-        fault.hits += 1
-        if fault.on_hit is not None and fault.hits != fault.on_hit:
-            return
-    if fault.action == "exit":
-        os._exit(137)
-    if fault.action.startswith("sleep:"):
-        time.sleep(float(fault.action.split(":", 1)[1]))
-        return
-    raise FaultInjected(f"fault injected at {point}")
+        raise FaultInjected(f"fault injected at {point}")
+
+    def __call__(self, role: str, name: str, dependency: T, /) -> T:
+        wrap = _WRAPPERS.get((role, name))
+        return dependency if wrap is None else cast(T, wrap(self, dependency))
+
+    # What each wrapper asks of the points (kept here so the windows are read in one place).
+    def delivered(self, value: bool) -> None:
+        self._thread.delivered = value
+
+    def after_delivery(self) -> bool:
+        return bool(getattr(self._thread, "delivered", False))
+
+
+class _Around:
+    """Delegates everything to ``inner``; subclasses intercept the calls that border a window."""
+
+    def __init__(self, points: CrashPoints, inner: Any) -> None:
+        self._points = points
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _QueueBuilderMq(_Around):
+    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+        message: MqMessage | None = self._inner.get(wait_s)
+        if message is not None:
+            self._points.hit("qb.after_get")
+        return message
+
+    def commit(self) -> None:
+        self._points.hit("qb.before_commit")
+        self._inner.commit()
+
+
+class _QueueBuilderPublisher(_Around):
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        self._points.hit("qb.after_wal")
+        self._inner.publish(statements)
+        self._points.hit("qb.after_send")
+
+
+class _RunnerStore(_Around):
+    def claim(self, **fields: Any) -> ClaimRecord:
+        record: ClaimRecord = self._inner.claim(**fields)
+        self._points.hit("runner.after_claim")
+        return record
+
+    def take_over(
+        self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
+    ) -> ClaimRecord:
+        taken: ClaimRecord = self._inner.take_over(
+            record, region=region, epoch=epoch, lease_until=lease_until
+        )
+        if lease_until > record.lease_until:  # a claim of an expired lease, not the runner's release
+            self._points.hit("runner.after_claim")
+        return taken
+
+    def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
+        after_delivery = self._points.after_delivery()
+        self._points.delivered(False)
+        try:
+            marked: ClaimRecord = self._inner.mark_delivered(record, details)
+        except PreconditionFailed:
+            if after_delivery:  # superseded: the runner reaches the same window without a record
+                self._points.hit("runner.after_record")
+            raise
+        if after_delivery:  # not the in-doubt path where the target confirmed an earlier delivery
+            self._points.hit("runner.after_record")
+        return marked
+
+
+class _RunnerTarget(_Around):
+    def deliver(self, delivery_key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
+        self._points.delivered(False)
+        self._inner.deliver(delivery_key, payload, metadata)
+        self._points.delivered(True)
+        self._points.hit("runner.after_deliver")
+
+    def was_delivered(self, delivery_key: str) -> bool | None:
+        self._points.delivered(False)
+        answer: bool | None = self._inner.was_delivered(delivery_key)
+        return answer
+
+
+def _translate(points: CrashPoints, translate: Callable[[bytes], T]) -> Callable[[bytes], T]:
+    def translated(body: bytes) -> T:
+        result = translate(body)
+        points.hit("runner.before_deliver")
+        return result
+
+    return translated
+
+
+_WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {
+    ("queue_builder", "mq"): _QueueBuilderMq,
+    ("queue_builder", "publisher"): _QueueBuilderPublisher,
+    ("runner", "store"): _RunnerStore,
+    ("runner", "target"): _RunnerTarget,
+    ("runner", "translate"): _translate,
+}

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev.adapters.folder_mq import put_message
 from dev.stack import ROOT, Stack
-from shared.adapters.folder_mq import put_message
 from shared.model import REGIONS
 
 #: Local defaults that trade safety margins for a quick drill (docs/failover.md gives Azure values).
@@ -88,9 +88,7 @@ class LocalHost:
             "WalStorageDC06": self.stack_env["STACK_BLOB_DC06"],
             "CosmosConnection": self.stack_env["STACK_COSMOS"],
             "RedisConnection": self.stack_env["STACK_REDIS_DC04"],
-            "MQ_MODE": "folder",
             "MQ_INBOX_DIR": str(self.inbox),
-            "MESSAGEWAY_MODE": "folder",
             "MESSAGEWAY_OUTBOX_DIR": str(self.outbox),
             "CONSUMPTION_SWITCH_DIR": str(self.state / "switches"),
             "LOCAL_FUNCTION_KEY": self.function_key,

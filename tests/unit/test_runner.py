@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from dev import faults
-from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
+from dev.faults import CrashPoints, FaultInjected
+from shared.errors import RegionNotActive, ServiceUnavailable
 from shared.model import GateState, RecordState, delivery_key_for
 from shared.telemetry import metrics
 from tests.unit.twins import Shared, fake_translate, inbound, put_statements
@@ -54,10 +54,8 @@ def test_passive_region_is_fenced_before_claiming(shared: Shared) -> None:
 
 def test_crash_after_delivery_before_record_is_reconciled_when_target_can_tell(shared: Shared) -> None:
     [message] = published(shared)
-    faults.arm("runner.after_deliver", "raise", on_hit=1)
     with pytest.raises(FaultInjected):
-        shared.runner().handle(message)
-    faults.disarm()
+        shared.runner(around=CrashPoints("runner.after_deliver=raise@1")).handle(message)
     assert shared.store.get(message.message_id).state is RecordState.PENDING
     assert shared.runner().handle(message) is Outcome.RECONCILED
     assert sum(shared.target.attempts.values()) == 1
@@ -68,10 +66,8 @@ def test_crash_after_delivery_before_record_is_reconciled_when_target_can_tell(s
 def test_in_doubt_redelivers_with_the_same_key_when_target_cannot_tell(shared: Shared) -> None:
     shared.target.can_tell = False
     [message] = published(shared)
-    faults.arm("runner.after_deliver", "raise", on_hit=1)
     with pytest.raises(FaultInjected):
-        shared.runner().handle(message)
-    faults.disarm()
+        shared.runner(around=CrashPoints("runner.after_deliver=raise@1")).handle(message)
     assert shared.runner().handle(message) is Outcome.DELIVERED
     key = delivery_key_for(message.message_id)
     assert shared.target.attempts == {key: 2}  # same key both times: the receiver drops the repeat

@@ -253,10 +253,6 @@ def test_dual_region_wal_is_built_from_settings_without_contacting_storage() -> 
         "WalStorageDC06": blob.format("dc06"),
         "CosmosConnection": "AccountEndpoint=http://127.0.0.1:9/;AccountKey=a2V5",
         "RedisConnection": "redis://127.0.0.1:9/0",
-        "MQ_MODE": "folder",
-        "MQ_INBOX_DIR": "/tmp/inbox",
-        "MESSAGEWAY_MODE": "folder",
-        "MESSAGEWAY_OUTBOX_DIR": "/tmp/outbox",
         "WAL_CONTAINER": "wal-test",
         "WAL_ALLOW_DEGRADED": "true",
     }
