@@ -73,6 +73,11 @@ _NUMBERS = {
     "QUEUE_BUILDER_INTERVAL_S": "1",
     "WATCHDOG_INTERVAL_S": "1",
 }
+#: Every setting only the dev stack reads (no deployed module may name one: tests/boundary), and the
+#: two the deployed app no longer has (the folder stand-ins are handed in, not chosen by a mode).
+DEV_SETTING_NAMES = frozenset(
+    {*DEV_FOLDERS, *_NUMBERS, "BRIDGE_FAULTS", "LOCAL_FUNCTION_KEY", "MQ_MODE", "MESSAGEWAY_MODE"}
+)
 
 
 def dev_ports(settings: Settings, dev: DevSettings, *, owner: str | None = None) -> bootstrap.Ports:
