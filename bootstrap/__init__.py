@@ -20,6 +20,7 @@ the choice; ``tests/boundary`` enforces it (import-linter contracts in ``.import
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -34,6 +35,7 @@ from queue_builder.blueprint import make_blueprint as queue_builder_blueprint
 from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
 from shared.adapters.azure_control import AppSettingConsumptionSwitch, servicebus_alias_failover
 from shared.adapters.blob_bodies import BlobBodyStore
+from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
 from shared.adapters.ibmmq_source import IbmMqSource, ibmmq_config
 from shared.adapters.messageway_mq import MqDeliveryTarget
@@ -53,7 +55,7 @@ from shared.ports import (
 )
 from shared.settings import Settings, load_settings
 from shared.telemetry import configure_observability, metrics
-from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog, dual_region_wal
+from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog
 from transformation_runner.blueprint import make_blueprint as runner_blueprint
 from transformation_runner.handler import TransformationRunner
 from transformation_runner.translate import TranslationOptions, account_of, translate
@@ -185,6 +187,31 @@ def _count_degraded(write: DegradedWrite) -> None:
     metrics.incr("wal_degraded_writes")
 
 
+def dual_region_wal(
+    settings: Settings,
+    *,
+    on_degraded: Callable[[DegradedWrite], None] | None = _count_degraded,
+    options: BlobOptions | None = None,
+) -> DualRegionWriteAheadLog:
+    """The WAL of ``settings.region``: its own account as ``own``, the other region's as ``peer``
+    (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
+    # One connection per WAL writer, plus the runner's claim-check reads and the Watchdog's listing.
+    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=settings.wal_writers + 16)
+
+    def region_wal(region: str) -> BlobWriteAheadLog:
+        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, pooled)
+
+    return DualRegionWriteAheadLog(
+        region_wal(settings.region),
+        region_wal(settings.peer_region),
+        own_region=settings.region,
+        peer_region=settings.peer_region,
+        allow_degraded=settings.wal_allow_degraded,
+        on_degraded=on_degraded,
+        max_workers=2 * settings.wal_writers,  # both copies of every append in flight
+    )
+
+
 def region_ports(
     settings: Settings,
     *,
@@ -218,7 +245,7 @@ def region_ports(
     return Ports(
         gate=gate,
         mq=mq or IbmMqSource(mq_config, settings.mq_queue, settings.mq_backout_queue),
-        wal=dual_region_wal(settings, on_degraded=_count_degraded),
+        wal=dual_region_wal(settings),
         publisher=ServiceBusStatementPublisher.from_settings(settings),
         store=CosmosIdempotencyStore(settings.cosmos, settings.cosmos_database, settings.cosmos_container),
         target=target or MqDeliveryTarget(mq_config, settings.messageway_queue),

@@ -4,7 +4,8 @@
 ``python -m dev.host status``    what the active region's ``GET /api/status`` answers
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
 ``python -m dev.host drop FILE.xml ...``   put camt.053 files into the MQ inbox
-``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack
+``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack (the
+                                           deployed app's settings only: see the README)
 
 MQ is a shared folder inbox (``.local/host/inbox``), MessageWay a shared folder outbox
 (``.local/host/outbox``); both regions use one logical Redis gate (the DC04 instance: Azure Managed
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dev.adapters.folder_mq import put_message
+from dev.settings import DEV_SETTING_NAMES
 from dev.stack import ROOT, Stack
 from shared.model import REGIONS
 
@@ -203,9 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "settings":
         values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": stack.env()["STACK_BLOB_DC04"]}
-        print(
-            json.dumps({"IsEncrypted": False, "Values": {**values, **host.region_env(args.region)}}, indent=2)
-        )
+        deployed = {k: v for k, v in host.region_env(args.region).items() if k not in DEV_SETTING_NAMES}
+        print(json.dumps({"IsEncrypted": False, "Values": {**values, **deployed}}, indent=2))
         return 0
     for region in REGIONS:  # ask whichever region answers
         try:

@@ -19,20 +19,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from shared.errors import NotFound, TransientError
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
-from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from shared.adapters.blob_wal import BlobOptions
 
 log = logging.getLogger(__name__)
 
@@ -192,30 +186,3 @@ class DualRegionWriteAheadLog(WriteAheadLog):
             error,
             extra={"failed_region": self.own_region},
         )
-
-
-def dual_region_wal(
-    settings: Settings,
-    *,
-    on_degraded: Callable[[DegradedWrite], None] | None = None,
-    options: BlobOptions | None = None,
-) -> DualRegionWriteAheadLog:
-    """The WAL of ``settings.region``: its own account as ``own``, the other region's as ``peer``
-    (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
-    from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog  # noqa: PLC0415 - Azure SDK on first use only
-
-    # One connection per WAL writer, plus the runner's claim-check reads and the Watchdog's listing.
-    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=settings.wal_writers + 16)
-
-    def region_wal(region: str) -> BlobWriteAheadLog:
-        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, pooled)
-
-    return DualRegionWriteAheadLog(
-        region_wal(settings.region),
-        region_wal(settings.peer_region),
-        own_region=settings.region,
-        peer_region=settings.peer_region,
-        allow_degraded=settings.wal_allow_degraded,
-        on_degraded=on_degraded,
-        max_workers=2 * settings.wal_writers,  # both copies of every append in flight
-    )

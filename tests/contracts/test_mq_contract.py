@@ -126,8 +126,8 @@ class MqSourceContract:
         first.backout()
         assert second.get() is None  # a backout keeps the hold; only close releases it
         first.close()
-        got = [second.get(), second.get(), second.get()]
-        assert [(m.message_id, m.backout_count) for m in got if m] == [(mid(1), 1), (mid(2), 0)]
+        after = [second.get(), second.get(), second.get()]
+        assert [(m.message_id, m.backout_count) for m in after if m] == [(mid(1), 1), (mid(2), 0)]
         second.commit()
         assert first.get() is None  # now the second holds the input
         assert first.depth() == 0

@@ -20,7 +20,7 @@ from tests.unit.twins import twin_ports
 SAMPLE = Path(__file__).parents[1] / "golden" / "cbpr_c105_1_1.xml"
 
 
-_FUNCTIONS = {f.get_function_name(): f for f in app.get_functions()}  # get_functions() validates once
+_FUNCTIONS = {str(f.get_function_name()): f for f in app.get_functions()}  # get_functions() validates once
 
 
 def functions() -> dict[str, func.Function]:
@@ -59,7 +59,7 @@ def region() -> Iterator[bootstrap.Components]:
     settings = Settings.from_mapping({**LOCAL, "DEFAULT_SENDER_BIC": "BANKDEFFXXX"})
     components = bootstrap.wire(settings, twin_ports())
     app = bootstrap.build_app(lambda: components)
-    _CALLS.update({f.get_function_name(): f.get_user_function() for f in app.get_functions()})
+    _CALLS.update({str(f.get_function_name()): f.get_user_function() for f in app.get_functions()})
     yield components
     _CALLS.clear()
 

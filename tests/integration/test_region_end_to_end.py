@@ -82,9 +82,10 @@ def test_statements_flow_through_one_region_on_real_services(stack, endpoint, tm
     for name in good:
         fin = (outbox / f"{delivery_key_for(ids[name])}.fin").read_text()
         assert fin.startswith("{1:F01") and "{2:I950" in fin and fin.rstrip().endswith("-}")
-        assert region.ports.store.get(ids[name]).state is RecordState.DELIVERED
+        record = region.ports.store.get(ids[name])
+        assert record is not None and record.state is RecordState.DELIVERED
     broken = region.ports.store.get(ids["broken"])
-    assert broken.state is RecordState.FAILED and broken.reason
+    assert broken is not None and broken.state is RecordState.FAILED and broken.reason
     blobs = BlobServiceClient.from_connection_string(stack["STACK_BLOB_DC04"])
     kept = blobs.get_blob_client(f"quarantine-{run}", ids["broken"]).download_blob().readall()
     assert kept == b"<Document><unclosed>"

@@ -72,8 +72,8 @@ def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Share
 def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) -> None:
     put_statements(shared, 3)
 
-    class FlippingPublisher(type(shared.publisher)):  # type: ignore[misc]
-        def publish(self, statements):  # type: ignore[no-untyped-def]
+    class FlippingPublisher(InMemoryPublisher):
+        def publish(self, statements: list[OutboundStatement]) -> None:
             super().publish(statements)
             shared.gate.flip(GateState("DC04", 1), "DC06")  # another region took over meanwhile
 

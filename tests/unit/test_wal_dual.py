@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bootstrap import dual_region_wal
 from shared.adapters.blob_wal import BlobWriteAheadLog
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
 from shared.model import WalEntry
 from shared.settings import Settings
-from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog, dual_region_wal
+from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog
 from tests.twins import InMemoryWriteAheadLog
 
 AT = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)

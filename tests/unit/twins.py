@@ -9,7 +9,7 @@ import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.model import InboundStatement, OutboundStatement
+from shared.model import ClaimRecord, InboundStatement, OutboundStatement
 from tests.twins import (
     InMemoryBodyStore,
     InMemoryConsumptionSwitch,
@@ -87,6 +87,12 @@ class Shared:
 
     def __post_init__(self) -> None:
         self.gate.clock = self.clock.monotonic
+
+    def record(self, message_id: str) -> ClaimRecord:
+        """The idempotency record of ``message_id``, which must exist."""
+        found = self.store.get(message_id)
+        assert found is not None, f"no record of {message_id}"
+        return found
 
     def cached_gate(self, ttl_s: float = 0.0) -> CachedGate:
         return CachedGate(self.gate, ttl_s=ttl_s, clock=self.clock.monotonic)
