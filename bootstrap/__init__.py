@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -65,7 +64,6 @@ from watchdog.operator import OperatorApi
 from watchdog.probes import region_probes
 from watchdog.replay import Replayer
 
-log = logging.getLogger("bridge.bootstrap")
 T = TypeVar("T")
 
 

@@ -6,23 +6,20 @@ hook: it wraps the few dependencies that border a crash window and fires the arm
 or just after one call. Each point is one window of docs/protocols.md, at the same place in the
 protocol as when the handlers called the hooks themselves:
 
-====================== ================================================ ===================================
-point                  fires                                            window
-====================== ================================================ ===================================
-``qb.after_get``       after the QueueBuilder's ``mq.get`` returned a   got under syncpoint, nothing logged
-                       message
-``qb.after_wal``       before its ``publisher.publish``                 WAL written in both regions, unsent
-``qb.after_send``      after ``publisher.publish`` returned             sent, MQ not committed
-``qb.before_commit``   before ``mq.commit``                             fenced again, MQCMIT not yet made
-``runner.after_claim`` after the runner's ``store.claim``, or a          claimed, nothing delivered
-                       ``take_over`` that extends an expired lease
-                       (the release of its own lease shortens it)
-``runner.before_deliver`` after ``translate`` returned                  translated; before the fence and
-                                                                        the delivery
-``runner.after_deliver`` after ``target.deliver`` returned              delivered, not recorded: in doubt
-``runner.after_record`` after ``store.mark_delivered`` that follows a   recorded, Service Bus message not
-                       ``deliver`` (also when it lost to a take-over)   completed
-====================== ================================================ ===================================
+* ``qb.after_get``: after the QueueBuilder's ``mq.get`` returned a message (got under syncpoint,
+  nothing logged);
+* ``qb.after_wal``: before its ``publisher.publish`` (WAL written in both regions, nothing sent);
+* ``qb.after_send``: after ``publisher.publish`` returned (sent, MQ not committed);
+* ``qb.before_commit``: before ``mq.commit`` (fenced again, MQCMIT not yet made);
+* ``runner.after_claim``: after the runner's ``store.claim``, or a ``take_over`` that extends an
+  expired lease (the runner's release of its own lease shortens it, and does not count): claimed,
+  nothing delivered;
+* ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
+  delivery);
+* ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
+* ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
+  lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
+  what the target confirmed does not count.
 
 Spec (``BRIDGE_FAULTS`` in the dev settings, ``dev/settings.py``): ``point=action[@n],...``, e.g.
 ``runner.after_deliver=exit@3``: the third time the point is reached the process exits at once with
@@ -91,11 +88,6 @@ class CrashPoints:
         self._armed = parse(spec)
         self._thread = threading.local()  # per handler thread: was the last target call a delivery?
 
-    def arm(self, point: str, action: str = "raise", on_hit: int | None = None) -> None:
-        """Arm ``point`` (tests)."""
-        with self._lock:
-            self._armed.update(parse(f"{point}={action}" + (f"@{on_hit}" if on_hit else "")))
-
     def hits(self, point: str) -> int:
         """How many times ``point`` was reached while armed."""
         with self._lock:
@@ -122,11 +114,11 @@ class CrashPoints:
         wrap = _WRAPPERS.get((role, name))
         return dependency if wrap is None else cast(T, wrap(self, dependency))
 
-    # What each wrapper asks of the points (kept here so the windows are read in one place).
-    def delivered(self, value: bool) -> None:
-        self._thread.delivered = value
+    def note_delivery(self, delivered: bool) -> None:
+        """Whether this thread's last call to the target was a ``deliver`` that returned."""
+        self._thread.delivered = delivered
 
-    def after_delivery(self) -> bool:
+    def follows_delivery(self) -> bool:
         return bool(getattr(self._thread, "delivered", False))
 
 
@@ -177,8 +169,8 @@ class _RunnerStore(_Around):
         return taken
 
     def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
-        after_delivery = self._points.after_delivery()
-        self._points.delivered(False)
+        after_delivery = self._points.follows_delivery()
+        self._points.note_delivery(False)
         try:
             marked: ClaimRecord = self._inner.mark_delivered(record, details)
         except PreconditionFailed:
@@ -192,13 +184,13 @@ class _RunnerStore(_Around):
 
 class _RunnerTarget(_Around):
     def deliver(self, delivery_key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
-        self._points.delivered(False)
+        self._points.note_delivery(False)
         self._inner.deliver(delivery_key, payload, metadata)
-        self._points.delivered(True)
+        self._points.note_delivery(True)
         self._points.hit("runner.after_deliver")
 
     def was_delivered(self, delivery_key: str) -> bool | None:
-        self._points.delivered(False)
+        self._points.note_delivery(False)
         answer: bool | None = self._inner.was_delivered(delivery_key)
         return answer
 
