@@ -1,4 +1,5 @@
-"""The local Service Bus endpoint's queue rules (``dev/servicebus/broker.py``) on a fake clock.
+"""The local Service Bus endpoint's queue rules (``dev/servicebus/broker.py``) on a fake clock, and
+the endpoint's ticker driven by the same clock (``dev/servicebus/endpoint.py``).
 
 The broker takes time as a parameter (``now_ms``), so each rule is checked at exact instants without
 sleeping: sequence numbers, session FIFO and exclusivity, peek-lock expiry and renewal, delivery
@@ -14,6 +15,7 @@ from proton import Message
 
 from dev.servicebus.broker import BrokerError, Queue
 from dev.servicebus.config import QueueConfig
+from dev.servicebus.endpoint import Endpoint
 
 LOCK_S, MAX_DELIVERIES, DUP_WINDOW_S = 30.0, 3, 600.0
 
@@ -151,3 +153,22 @@ def test_a_deferred_message_comes_back_only_by_sequence_number(queue: Queue, clo
     with pytest.raises(BrokerError) as missing:
         queue.by_sequence([99], "receiver", clock.now_ms)
     assert missing.value.condition == "com.microsoft:message-not-found"
+
+
+def test_the_endpoint_ticker_expires_locks_by_its_clock_alone(clock: FakeClock) -> None:
+    """The endpoint takes its time from ``clock`` (no wall clock): its tick releases an expired lock."""
+    endpoint = Endpoint(
+        [QueueConfig(name="plain", requires_session=False, lock_duration_s=LOCK_S)],
+        clock=lambda: clock.now_ms,
+    )
+    queue = endpoint.queues["plain"]
+    queue.enqueue(amqp("m1", session_id=None), clock.now_ms)
+    locked = queue.next_message(None, "receiver", clock.now_ms)
+    assert locked is not None and queue.stats(clock.now_ms)["locked"] == 1
+    clock.advance(LOCK_S - 1)
+    endpoint.tick()
+    assert queue.stats(clock.now_ms)["locked"] == 1
+    clock.advance(1)
+    endpoint.tick()
+    assert queue.stats(clock.now_ms)["locked"] == 0 and locked.delivery_count == 1
+    assert endpoint.stats()["uptime_s"] == LOCK_S
