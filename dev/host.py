@@ -5,7 +5,8 @@
 ``python -m dev.host status [--json]``  both regions' ``GET /api/status``: a summary (:mod:`dev.status`)
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
 ``python -m dev.host drop FILE.xml ...``   put camt.053 files into the MQ inbox
-``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack
+``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack (the
+                                           deployed app's settings only: see the README)
 
 MQ is a shared folder inbox (``.local/host/inbox``), MessageWay a shared folder outbox
 (``.local/host/outbox``); both regions use one logical Redis gate (the DC04 instance: Azure Managed
@@ -35,8 +36,9 @@ from pathlib import Path
 
 from dev import host_process
 from dev import status as dev_status
+from dev.adapters.folder_mq import put_message
+from dev.settings import DEV_SETTING_NAMES
 from dev.stack import ROOT, Stack, default_port_base
-from shared.adapters.folder_mq import put_message
 from shared.model import REGIONS
 
 #: Local defaults that trade safety margins for a quick drill (docs/failover.md gives Azure values).
@@ -95,9 +97,7 @@ class LocalHost:
             "WalStorageDC06": self.stack_env["STACK_BLOB_DC06"],
             "CosmosConnection": self.stack_env["STACK_COSMOS"],
             "RedisConnection": self.stack_env["STACK_REDIS_DC04"],
-            "MQ_MODE": "folder",
             "MQ_INBOX_DIR": str(self.inbox),
-            "MESSAGEWAY_MODE": "folder",
             "MESSAGEWAY_OUTBOX_DIR": str(self.outbox),
             "CONSUMPTION_SWITCH_DIR": str(self.state / "switches"),
             "LOCAL_FUNCTION_KEY": self.function_key,
@@ -237,9 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "settings":
         values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": stack.env()["STACK_BLOB_DC04"]}
-        print(
-            json.dumps({"IsEncrypted": False, "Values": {**values, **host.region_env(args.region)}}, indent=2)
-        )
+        deployed = {k: v for k, v in host.region_env(args.region).items() if k not in DEV_SETTING_NAMES}
+        print(json.dumps({"IsEncrypted": False, "Values": {**values, **deployed}}, indent=2))
         return 0
     if args.command == "status":
         return dev_status.main(lambda region: host.call(region, "GET", "status"), args.json)

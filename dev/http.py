@@ -1,7 +1,8 @@
 """The Watchdog's HTTP routes on the local host: what the Functions host does for HTTP triggers.
 
-Requests are turned into ``azure.functions.HttpRequest`` objects and passed to the decorated
-functions of ``watchdog.blueprint``, so the local routes run exactly the code Azure runs. Function-level
+Requests are turned into ``azure.functions.HttpRequest`` objects and passed to the app's HTTP
+functions (``watchdog_status``, ``watchdog_failover``, ``watchdog_replay`` of ``bootstrap.build_app``),
+so the local routes run exactly the code Azure runs. Function-level
 authorisation is kept: the key goes in ``x-functions-key`` (or ``?code=``), as in Azure.
 """
 
@@ -9,24 +10,26 @@ from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
-from watchdog.blueprint import watchdog_failover, watchdog_replay, watchdog_status
-
-ROUTES: dict[tuple[str, str], Callable[[func.HttpRequest], func.HttpResponse]] = {
-    ("GET", "/api/status"): watchdog_status,
-    ("POST", "/api/failover"): watchdog_failover,
-    ("POST", "/api/replay"): watchdog_replay,
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/status"): "watchdog_status",
+    ("POST", "/api/failover"): "watchdog_failover",
+    ("POST", "/api/replay"): "watchdog_replay",
 }
 MAX_BODY = 64 * 1024
 
 
-def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
-    """Serve the routes on ``127.0.0.1:port`` in a background thread; ``shutdown()`` stops it."""
+def serve_routes(
+    port: int, function_key: str, functions: Mapping[str, Callable[..., Any]]
+) -> ThreadingHTTPServer:
+    """Serve the :data:`ROUTES` of ``functions`` (by function name) on ``127.0.0.1:port`` in a
+    background thread; ``shutdown()`` stops it."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -40,8 +43,8 @@ def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
 
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
-            route = ROUTES.get((method, url.path))
-            if route is None:
+            name = ROUTES.get((method, url.path))
+            if name is None:
                 self._send(404, b'{"error": "no such route"}')
                 return
             key = self.headers.get("x-functions-key") or parse_qs(url.query).get("code", [""])[0]
@@ -56,7 +59,7 @@ def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
                 params={k: v[0] for k, v in parse_qs(url.query).items()},
                 body=self.rfile.read(length) if length else b"",
             )
-            response = route(request)
+            response: func.HttpResponse = functions[name](request)
             self._send(response.status_code, response.get_body())
 
         def _send(self, status: int, body: bytes) -> None:

@@ -324,7 +324,6 @@ var appSettingsBase = {
   COSMOS_DATABASE: cosmosDatabase
   COSMOS_CONTAINER: cosmosContainer
   // IBM MQ input and MessageWay output (on-prem, through the VNet).
-  MQ_MODE: 'ibmmq'
   MQ_QUEUE_MANAGER: mq.queueManager
   MQ_CHANNEL: mq.channel
   MQ_CONN_NAME: mq.connName
@@ -333,7 +332,6 @@ var appSettingsBase = {
   MQ_USER: mq.user
   MQ_CIPHER_SPEC: mq.cipherSpec
   MQ_KEY_REPOSITORY: mq.keyRepository
-  MESSAGEWAY_MODE: 'ibmmq'
   MESSAGEWAY_QUEUE: messageWayQueue
   // Azure control plane, for the Watchdog's runner switch on promotion/demotion (azure-mgmt-web).
   // No Service Bus control-plane setting: there is no Geo-DR alias to fail over.

@@ -122,7 +122,12 @@ def _conn(env: str, required: bool = True, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting the three functions read. Environment names are in each field's metadata."""
+    """Every setting the three functions read. Environment names are in each field's metadata.
+
+    Production settings only: the dev stack's own settings (folder inbox and outbox, switch folder,
+    crash points) live with it in ``dev/settings.py``. ``MQ_QUEUE_MANAGER``/``MQ_CONN_NAME`` and
+    ``AZURE_SUBSCRIPTION_ID`` are checked where the adapters needing them are built
+    (``bootstrap.region_ports``), since the dev stack replaces those adapters."""
 
     region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
     gate_initial_active: str = _setting(
@@ -146,17 +151,13 @@ class Settings:
     cosmos_database: str = _setting("COSMOS_DATABASE", default="bridge")
     cosmos_container: str = _setting("COSMOS_CONTAINER", default="records")
     # IBM MQ (input) and MessageWay (output).
-    mq_mode: str = _setting("MQ_MODE", _choice("ibmmq", "folder"), default="ibmmq")
     mq_queue_manager: str = _setting("MQ_QUEUE_MANAGER", default="")
     mq_channel: str = _setting("MQ_CHANNEL", default="")
     mq_conn_name: str = _setting("MQ_CONN_NAME", default="", doc="host(port)[,host(port)]")
     mq_queue: str = _setting("MQ_QUEUE", default="STATEMENTS.IN")
     mq_backout_queue: str = _setting("MQ_BACKOUT_QUEUE", default="STATEMENTS.BACKOUT")
     mq_backout_threshold: int = _setting("MQ_BACKOUT_THRESHOLD", _positive(int), default="3")
-    mq_inbox_dir: str = _setting("MQ_INBOX_DIR", default="", doc="folder mode only")
-    messageway_mode: str = _setting("MESSAGEWAY_MODE", _choice("ibmmq", "folder"), default="ibmmq")
     messageway_queue: str = _setting("MESSAGEWAY_QUEUE", default="MESSAGEWAY.IN")
-    messageway_outbox_dir: str = _setting("MESSAGEWAY_OUTBOX_DIR", default="", doc="folder mode only")
     # Protocol tunables (docs/failover.md explains each trade-off).
     gate_cache_ttl_s: float = _setting("GATE_CACHE_TTL_S", _positive(float), default="2")
     heartbeat_ttl_s: float = _setting(
@@ -195,7 +196,6 @@ class Settings:
     )
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
-    consumption_switch_dir: str = _setting("CONSUMPTION_SWITCH_DIR", default="", doc="local host only")
     balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
@@ -264,14 +264,6 @@ class Settings:
 
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
-    if values.get("mq_mode") == "folder" and not values.get("mq_inbox_dir"):
-        problems.append("MQ_INBOX_DIR: required when MQ_MODE=folder")
-    if values.get("mq_mode") == "ibmmq" and not (
-        values.get("mq_queue_manager") and values.get("mq_conn_name")
-    ):
-        problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required when MQ_MODE=ibmmq")
-    if values.get("messageway_mode") == "folder" and not values.get("messageway_outbox_dir"):
-        problems.append("MESSAGEWAY_OUTBOX_DIR: required when MESSAGEWAY_MODE=folder")
     heartbeat, cache = values.get("heartbeat_ttl_s"), values.get("gate_cache_ttl_s")
     if heartbeat is not None and cache is not None and heartbeat <= cache:
         # docs/failover.md, "What must stay true whatever the values".

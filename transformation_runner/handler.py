@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shared import faults
 from shared.errors import (
     AlreadyExists,
     BridgeError,
@@ -121,7 +120,6 @@ class TransformationRunner:
             metrics.incr("duplicates_suppressed")
             log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
             return Outcome.DUPLICATE
-        faults.hit("runner.after_claim")
         try:
             return self._process(message, record, in_doubt, context)
         except TransientError:
@@ -146,7 +144,6 @@ class TransformationRunner:
         except PermanentError as error:
             return self._fail(record, body, error, context)
         payload = "".join(translation.messages).encode("ascii")
-        faults.hit("runner.before_deliver")
         fence = self.gate.check(self.region)  # fence right before the side effect
         self.target.deliver(
             record.delivery_key,
@@ -158,11 +155,9 @@ class TransformationRunner:
                 "epoch": str(fence.epoch),  # the gate epoch this delivery was fenced under
             },
         )
-        faults.hit("runner.after_deliver")
         if self.backup is not None:
             self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
         outcome = self._record(record, {"pages": str(len(translation.messages))})
-        faults.hit("runner.after_record")
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")
             latency_ms = self._latency_ms(message)

@@ -25,8 +25,8 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient
 from azure.storage.blob import ContainerClient
 
+from dev.adapters.messageway_folder import read_log
 from dev.drill.generator import Produced
-from shared.adapters.messageway_folder import read_log
 from shared.model import delivery_key_for
 
 

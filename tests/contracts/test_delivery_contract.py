@@ -9,22 +9,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import pytest
 
+from dev.adapters.messageway_folder import FolderDeliveryTarget, read_log
 from shared.adapters.ibmmq_source import IbmMqConfig
-from shared.adapters.messageway import (
-    FolderDeliveryTarget,
-    MqDeliveryTarget,
-    make_delivery_target,
-    read_log,
-)
+from shared.adapters.messageway_mq import MqDeliveryTarget
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryDeliveryTarget
 from shared.model import delivery_key_for
 from shared.ports import DeliveryTarget
 from tests import fakes
+from tests.twins import InMemoryDeliveryTarget
 
 QMGR, MESSAGEWAY = "QMGW", "MESSAGEWAY.IN"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="BRIDGE.SVRCONN")
@@ -253,21 +249,3 @@ class TestMqDeliveryTargetOverFakeIbmmq(DeliveryTargetContract):
     def test_a_key_that_is_not_a_msgid_is_refused(self, harness: MqHarness) -> None:
         with pytest.raises(ValueError, match="48 hex"):
             harness.target().deliver("abc", MT950, META)
-
-
-def test_make_delivery_target_follows_messageway_mode(tmp_path: Path) -> None:
-    settings = SimpleNamespace(
-        messageway_mode="folder",
-        messageway_outbox_dir=str(tmp_path),
-        messageway_queue=MESSAGEWAY,
-        region="DC06",
-        mq_queue_manager=QMGR,
-        mq_conn_name="mq(1414)",
-        mq_channel="CH",
-    )
-    folder = make_delivery_target(settings, {})  # type: ignore[arg-type]
-    assert isinstance(folder, FolderDeliveryTarget) and folder.region == "DC06"
-    settings.messageway_mode = "ibmmq"
-    mq = make_delivery_target(settings, {})  # type: ignore[arg-type]
-    assert isinstance(mq, MqDeliveryTarget) and mq.queue_name == MESSAGEWAY
-    assert mq.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH")

@@ -15,10 +15,6 @@ LOCAL = {
     "WalStorageDC06": "UseDevelopmentStorage=true",
     "CosmosConnection": "AccountEndpoint=http://127.0.0.1:3000/;AccountKey=a2V5",
     "RedisConnection": "redis://127.0.0.1:6379/0",
-    "MQ_MODE": "folder",
-    "MQ_INBOX_DIR": "/tmp/inbox",
-    "MESSAGEWAY_MODE": "folder",
-    "MESSAGEWAY_OUTBOX_DIR": "/tmp/outbox",
 }
 
 
@@ -42,7 +38,7 @@ def test_identity_based_connection_is_recognised() -> None:
 
 
 def test_every_problem_is_named_in_one_error() -> None:
-    env = {"BRIDGE_REGION": "DC05", "GATE_CACHE_TTL_S": "-1", "AUTO_PROMOTE": "maybe", "MQ_MODE": "folder"}
+    env = {"BRIDGE_REGION": "DC05", "GATE_CACHE_TTL_S": "-1", "AUTO_PROMOTE": "maybe", "MQ_QUEUE": ""}
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_mapping(env)
     text = str(caught.value)
@@ -55,7 +51,6 @@ def test_every_problem_is_named_in_one_error() -> None:
         "RedisConnection",
         "GATE_CACHE_TTL_S",
         "AUTO_PROMOTE",
-        "MQ_INBOX_DIR",
     ):
         assert name in text
 

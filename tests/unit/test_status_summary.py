@@ -17,8 +17,8 @@ import bootstrap
 from dev import status
 from dev.drill.harness import _free_pair
 from dev.host import LocalHost
-from shared.memory import InMemoryDeliveryTarget, InMemoryPublisher
 from shared.settings import Settings
+from tests.twins import InMemoryDeliveryTarget, InMemoryPublisher
 from tests.unit.test_operator import api_for
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import Shared, twin_ports
@@ -137,11 +137,12 @@ def test_the_health_check_probes_service_bus_and_messageway() -> None:
     assert isinstance(ports.publisher, InMemoryPublisher) and isinstance(ports.target, InMemoryDeliveryTarget)
     ports.publisher.available = False
     ports.target.available = False
-    assert watchdog.check_health()["probes"]["servicebus"]["detail"] == FIRST_CHECK
+    first: dict[str, Any] = watchdog.check_health()
+    assert first["probes"]["servicebus"]["detail"] == FIRST_CHECK
     servicebus = watchdog.probes["servicebus"]
     assert isinstance(servicebus, Throttled)
     servicebus.wait()  # the background check has finished: the next health check reports it
-    health = watchdog.check_health()
+    health: dict[str, Any] = watchdog.check_health()
     assert not health["healthy"]
     assert "ServiceUnavailable" in health["probes"]["servicebus"]["error"]
     assert "ServiceUnavailable" in health["probes"]["messageway"]["error"]

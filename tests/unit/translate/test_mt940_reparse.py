@@ -27,12 +27,13 @@ def booked_entries(body: bytes) -> list[tuple[Decimal, date]]:
     """(signed amount, value date) of every booked entry, reversals signed like MT (RD +, RC -)."""
     out = []
     for entry in etree.fromstring(body, SAFE).iter("{*}Ntry"):
-        status = "".join(entry.find("{*}Sts").itertext()).strip()
-        if status != "BOOK":
+        status_element, value_date = entry.find("{*}Sts"), entry.find("{*}ValDt")
+        assert status_element is not None and value_date is not None
+        if "".join(map(str, status_element.itertext())).strip() != "BOOK":
             continue
-        amount = Decimal(entry.findtext("{*}Amt").strip())
-        debit = entry.findtext("{*}CdtDbtInd").strip() == "DBIT"
-        when = "".join(entry.find("{*}ValDt").itertext()).strip()[:10]
+        amount = Decimal(entry.findtext("{*}Amt", "").strip())
+        debit = entry.findtext("{*}CdtDbtInd", "").strip() == "DBIT"
+        when = "".join(map(str, value_date.itertext())).strip()[:10]
         out.append((-amount if debit else amount, date.fromisoformat(when)))
     return out
 
@@ -46,6 +47,7 @@ def reparsed(messages: list[str]) -> tuple[list[tuple[Decimal, date]], list[tupl
         parsed.parse(message)
         opening = parsed.data.get("final_opening_balance") or parsed.data.get("intermediate_opening_balance")
         closing = parsed.data.get("final_closing_balance") or parsed.data.get("intermediate_closing_balance")
+        assert opening is not None and closing is not None, message
         balances.append((opening.amount.amount, closing.amount.amount))
         transactions += [(t.data["amount"].amount, t.data["date"]) for t in parsed]
     return transactions, balances
