@@ -75,6 +75,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         receiver_bic=settings.default_receiver_bic,
         balance_mode=settings.balance_mode,
         max_bytes=settings.max_body_bytes,
+        formats=dict(settings.statement_formats),
     )
     builder = QueueBuilder(
         region=settings.region,

@@ -9,7 +9,8 @@ this one does not (docs/protocols.md, "No duplicate delivery"):
    An expired ``PENDING`` is *in doubt*: the delivery may or may not have happened. Take it over
    (ETag-conditional), ask the target; if it cannot tell, redeliver with the same key (the receiver's
    duplicate check is the backstop) and count it;
-3. translate camt.053 → MT950 (pure); a ``PermanentError`` records ``FAILED`` with the reason, keeps
+3. translate camt.053 → MT950/MT940 or camt.052 → MT942 (pure; the format per receiver/account from
+   the settings); a ``PermanentError`` records ``FAILED`` with the reason, keeps
    the body in quarantine and completes the message: never lost, never retried forever;
 4. fence again, then deliver with the delivery key;
 5. optional backup of the output; 6. ``DELIVERED`` (ETag-conditional).
@@ -56,6 +57,9 @@ class Translation(Protocol):
 
     @property
     def report(self) -> list[dict[str, object]]: ...
+
+    @property
+    def formats(self) -> tuple[str, ...]: ...
 
 
 class ClaimHeld(TransientError):
@@ -146,6 +150,7 @@ class TransformationRunner:
         except PermanentError as error:
             return self._fail(record, body, error, context)
         payload = "".join(translation.messages).encode("ascii")
+        sent = ",".join(translation.formats)  # MT940, MT942, MT950: recorded with the delivery
         faults.hit("runner.before_deliver")
         fence = self.gate.check(self.region)  # fence right before the side effect
         self.target.deliver(
@@ -156,12 +161,13 @@ class TransformationRunner:
                 "session_id": message.session_id,
                 "region": self.region,
                 "epoch": str(fence.epoch),  # the gate epoch this delivery was fenced under
+                "format": sent,
             },
         )
         faults.hit("runner.after_deliver")
         if self.backup is not None:
             self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
-        outcome = self._record(record, {"pages": str(len(translation.messages))})
+        outcome = self._record(record, {"pages": str(len(translation.messages)), "format": sent})
         faults.hit("runner.after_record")
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")
@@ -171,6 +177,7 @@ class TransformationRunner:
                 logging.INFO,
                 "statement.delivered",
                 pages=len(translation.messages),
+                format=sent,
                 latency_ms=latency_ms,
                 **context,
             )

@@ -1,4 +1,5 @@
-"""camt.053 values → MT950 field contents, one function per field, each noting what it changed.
+"""camt.053/camt.052 values → MT field contents shared by MT940, MT942 and MT950, one function per
+field, each noting what it changed.
 
 Every function returns the field content and appends findings (``truncated``, ``replaced``,
 ``dropped``, ``defaulted``) with the source path and original value to ``notes``. The mapping follows
@@ -22,7 +23,7 @@ from transformation_runner.translate.charset import to_x, truncate
 from transformation_runner.translate.codes import transaction_type
 from transformation_runner.translate.errors import InvalidValue, MissingElement, MixedCurrency
 from transformation_runner.translate.model import Balance, Entry
-from transformation_runner.translate.mt950_format import validate_reference
+from transformation_runner.translate.mt_format import validate_reference
 
 Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, original, value)
 NOT_PROVIDED = "NOTPROVIDED"
@@ -52,20 +53,40 @@ def text_field(notes: Notes, field: str, path: str, raw: str, length: int, *, va
 
 
 def statement_reference(notes: Notes, path: str, raw: str | None) -> str:
-    """Field 20 from ``Stmt/Id``: 16x, no leading/trailing ``/``, no ``//``, over 16 → 15 + ``+``."""
+    """Field 20 from ``Stmt/Id`` (``Rpt/Id``): 16x, no leading/trailing ``/``, no ``//``, over 16 →
+    15 + ``+``."""
     if raw is None:
         raise MissingElement(f"{path}/Id (statement identification) is missing")
+    value = _slash_reference(notes, "20", f"{path}/Id", raw)
+    if not value:
+        raise InvalidValue(f"{path}/Id {raw!r} leaves no usable field 20 reference")
+    return value
+
+
+def related_reference(notes: Notes, raw: str | None) -> str:
+    """Field 21 (MT940, MT942) from ``GrpHdr/OrgnlBizQry/MsgId``, the request the statement answers:
+    field 20's rules; ``""`` (no field 21) when absent, or dropped (reported) when nothing is left."""
+    if raw is None:
+        return ""
+    value = _slash_reference(notes, "21", "GrpHdr/OrgnlBizQry/MsgId", raw)
+    if not value:
+        note(notes, "21", "dropped", "GrpHdr/OrgnlBizQry/MsgId", original=raw, value=None)
+    return value
+
+
+def _slash_reference(notes: Notes, field: str, path: str, raw: str) -> str:
+    """X set, ``//`` collapsed, ``/`` stripped at both ends, over 16 → 15 + ``+`` (each noted)."""
     value = to_x(raw)
     while "//" in value:
         value = value.replace("//", "/")
     value = value.strip("/")
     if not value:
-        raise InvalidValue(f"{path}/Id {raw!r} leaves no usable MT950 field 20 reference")
+        return ""
     if value != raw:
-        note(notes, "20", "replaced", f"{path}/Id", original=raw, value=value)
+        note(notes, field, "replaced", path, original=raw, value=value)
     cut = truncate(value, 16)
     if cut != value:
-        note(notes, "20", "truncated", f"{path}/Id", original=raw, value=cut)
+        note(notes, field, "truncated", path, original=raw, value=cut)
     return cut
 
 
@@ -108,7 +129,7 @@ def signed_amount(raw: str | None, indicator: str | None, currency: str, path: s
 
 
 def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
-    """(signed amount, YYMMDD, currency) of a balance, checked; for fields 60F, 62F and 64."""
+    """(signed amount, YYMMDD, currency) of a balance, checked; for fields 60F, 62F, 64 and 65."""
     if balance.currency is not None and balance.currency != currency:
         raise MixedCurrency(
             f"{balance.path} ({balance.code}) is in {balance.currency}, the statement in {currency}"
@@ -120,6 +141,13 @@ def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
     if when is None:
         raise InvalidValue(f"{balance.path}/Dt {balance.date!r} is not an ISO 8601 date")
     return amount, when, currency
+
+
+def drop_balance(notes: Notes, balance: Balance) -> None:
+    """Report a balance the message has no field for (or that is not the statement's own)."""
+    kind = f"{balance.code}/{balance.subtype}" if balance.subtype else balance.code
+    original = f"{kind} {balance.indicator} {balance.amount} {balance.currency}"
+    note(notes, "-", "dropped", balance.path, original=original, value=None)
 
 
 def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:

@@ -45,7 +45,7 @@ EXTERNAL_DTD = (
 )
 UNDECLARED_ENTITY = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">&xxe;</Document>'
 PAIN_001 = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"><CstmrCdtTrfInitn/></Document>'
-CAMT_052 = GOOD.replace(b"camt.053.001.08", b"camt.052.001.08")
+CAMT_054 = GOOD.replace(b"camt.053.001.08", b"camt.054.001.08")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ CAMT_052 = GOOD.replace(b"camt.053.001.08", b"camt.052.001.08")
         (GOOD[: len(GOOD) // 2], InvalidXml, "not well-formed"),
         (b"<a><b></a>", InvalidXml, "not well-formed"),
         (PAIN_001, NotCamt053, "pain.001.001.09"),
-        (CAMT_052, NotCamt053, "camt.052.001.08"),
+        (CAMT_054, NotCamt053, "camt.054.001.08"),
         (GOOD.replace(b"camt.053.001.08", b"camt.053.001.14"), NotCamt053, "not supported"),
         (GOOD.replace(b"camt.053.001.08", b"camt.053.001.01"), NotCamt053, "not supported"),
         (b"<Statement><Id>1</Id></Statement>", NotCamt053, "no ISO 20022 Document"),
