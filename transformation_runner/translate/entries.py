@@ -41,6 +41,7 @@ _ENTRY_TAGS = (
     *("TxDtls", "Refs", "InstrId", "EndToEndId", "AddtlTxInf"),
 )
 # Read for the :86: only (MT940, MT942): absent from the MT950 names, so never looked at there.
+_STORY = frozenset(("RmtInf", "AddtlTxInf", "RltdPties"))
 _NARRATIVE_TAGS = (
     *("RltdPties", "RmtInf", "Ustrd", "Dbtr", "Cdtr", "DbtrAcct", "CdtrAcct", "Pty", "Nm", "Id"),
     *("IBAN", "Othr"),
@@ -80,8 +81,7 @@ def read_entry(  # noqa: PLR0912, PLR0915 - one flat dispatch
     amount = currency = indicator = reversal = status = value_date = booking_date = None
     servicer = entry_reference = entry_info = None
     code: _Code = _NO_CODE
-    details: _Details = (None, None, None, None, 0)
-    story = Narrative() if narrative else None
+    details: _Details = (None, None, None, None, 0, None)
     get = names.get
     for child in children_of(ntry):
         name = get(child.tag)
@@ -119,7 +119,7 @@ def read_entry(  # noqa: PLR0912, PLR0915 - one flat dispatch
                     read = codes[key] = _bank_transaction_code(child, names, _NO_CODE)
                 code = read
         elif name == "NtryDtls":
-            details = _details(child, names, details, story)
+            details = _details(child, names, details, narrative)
         elif name == "AddtlNtryInf":
             value = child.text
             entry_info = (value and value.strip()) or None
@@ -127,7 +127,7 @@ def read_entry(  # noqa: PLR0912, PLR0915 - one flat dispatch
             entry_reference = _clean(child.text)
         elif name == "RvslInd":
             reversal = _clean(child.text)
-    instruction, end_to_end, batch, transaction_info, transactions = details
+    instruction, end_to_end, batch, transaction_info, transactions, story = details
     proprietary, domain, family, subfamily = code
     return Entry(
         number,
@@ -159,8 +159,8 @@ _Code = tuple[str | None, str | None, str | None, str | None]
 _NO_CODE: _Code = (None, None, None, None)
 _MAX_CODES = 4096  # distinct BkTxCd subtrees remembered per body (about 1 MB at most)
 CodeCache = dict[bytes, _Code]  # serialised BkTxCd -> what it reads as (see read_entry)
-# (InstrId, EndToEndId, Btch/PmtInfId, AddtlTxInf, TxDtls count)
-_Details = tuple[str | None, str | None, str | None, str | None, int]
+# (InstrId, EndToEndId, Btch/PmtInfId, AddtlTxInf, TxDtls count, what the :86: tells if anything)
+_Details = tuple[str | None, str | None, str | None, str | None, int, Narrative | None]
 
 
 def _bank_transaction_code(code: etree._Element, names: dict[str, str], found: _Code) -> _Code:
@@ -186,18 +186,18 @@ def _bank_transaction_code(code: etree._Element, names: dict[str, str], found: _
 
 
 def _details(
-    details: etree._Element, names: dict[str, str], found: _Details, story: Narrative | None = None
+    details: etree._Element, names: dict[str, str], found: _Details, narrative: bool = False
 ) -> _Details:
     """``NtryDtls``: batch id; ``Refs/InstrId``, ``Refs/EndToEndId`` and ``AddtlTxInf`` of the first
-    ``TxDtls``; ``TxDtls`` counted; every ``TxDtls`` read into ``story`` when there is one."""
-    instruction, end_to_end, batch, info, count = found
+    ``TxDtls``; ``TxDtls`` counted; with ``narrative``, every ``TxDtls`` read for the :86:."""
+    instruction, end_to_end, batch, info, count, story = found
     get = names.get
     for part in children_of(details):
         name = get(part.tag)
         if name == "TxDtls":
             count += 1
-            if story is not None:
-                _story(part, names, story, first=count == 1)
+            if narrative:
+                story = _story(part, names, story, first=count == 1)
             if count > 1:
                 continue
             for child in children_of(part):
@@ -213,14 +213,21 @@ def _details(
                     info = _clean(child.text)
         elif name == "Btch":
             batch = _clean(next((c.text for c in part if names.get(c.tag) == "PmtInfId"), None))
-    return instruction, end_to_end, batch, info, count
+    return instruction, end_to_end, batch, info, count, story
 
 
-def _story(transaction: etree._Element, names: dict[str, str], story: Narrative, first: bool) -> None:
-    """One ``TxDtls`` into ``story``: ``RltdPties`` (first transaction only), ``Ustrd``, ``AddtlTxInf``."""
+def _story(
+    transaction: etree._Element, names: dict[str, str], story: Narrative | None, first: bool
+) -> Narrative | None:
+    """One ``TxDtls`` into ``story``: ``RltdPties`` (first transaction only), ``Ustrd``, ``AddtlTxInf``;
+    the :class:`Narrative` is made when the first of them is met."""
     get = names.get
     for child in children_of(transaction):
         key = get(child.tag)
+        if key not in _STORY:
+            continue
+        if story is None:
+            story = Narrative()
         if key == "RmtInf":
             story.remittance.extend(
                 value
@@ -243,6 +250,7 @@ def _story(transaction: etree._Element, names: dict[str, str], story: Narrative,
                     story.debtor = (story.debtor[0], _account_id(party, names))
                 elif role == "CdtrAcct":
                     story.creditor = (story.creditor[0], _account_id(party, names))
+    return story
 
 
 def _party_name(party: etree._Element, names: dict[str, str]) -> str | None:

@@ -26,6 +26,7 @@ from transformation_runner.translate.model import Balance, Entry
 from transformation_runner.translate.mt_format import validate_reference
 
 Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, original, value)
+Cuts = list[tuple[str, str, str, str]]  # truncated 61 references: (subfield, path, original, value)
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
@@ -158,7 +159,7 @@ def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
     return f"{'D' if amount < 0 else 'C'}{date}{currency}{text}"
 
 
-def _reference(notes: Notes, entry: Entry, path: str) -> str:
+def _reference(notes: Notes, entry: Entry, path: str, cuts: Cuts) -> str:
     if entry.transactions > 1:
         first, second = ("NtryRef", entry.entry_reference), ("NtryDtls/Btch/PmtInfId", entry.batch_id)
     elif entry.indicator == "CRDT":
@@ -174,14 +175,18 @@ def _reference(notes: Notes, entry: Entry, path: str) -> str:
         if not validate_reference(value):
             note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
             return NONREF
-        return text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
+        cut = text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
+        if len(value) > len(cut):
+            cuts.append(("7", f"{path}/{name}", raw, cut))
+        return cut
     return NONREF
 
 
 def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
-    notes: Notes, entry: Entry, currency: str, statement: str
+    notes: Notes, entry: Entry, currency: str, statement: str, cuts: Cuts
 ) -> tuple[Decimal, str]:
-    """Field 61 (with subfield 9 on its second line) and the entry's signed amount.
+    """Field 61 (with subfield 9 on its second line) and the entry's signed amount; a reference of
+    subfield 7 or 8 cut to 16 characters is also added to ``cuts``.
 
     Runs once per entry: the references and the details take an inline path when they need no
     change (nothing to note), and the general helpers otherwise; both give the same result.
@@ -211,14 +216,14 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     else:
         first = entry.end_to_end_id if entry.indicator == "CRDT" else entry.instruction_id
     if first is None or first == NOT_PROVIDED or _PLAIN_REFERENCE.fullmatch(first) is None:
-        reference = _reference(notes, entry, path)
+        reference = _reference(notes, entry, path, cuts)
     else:
         reference = first
     line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{reference}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
         if _PLAIN_REFERENCE.fullmatch(servicer) is None:
-            line += _servicer_reference(notes, servicer, path)
+            line += _servicer_reference(notes, servicer, path, cuts)
         else:
             line += "//" + servicer
     info = entry.entry_info or entry.transaction_info
@@ -239,12 +244,15 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     return amount, f"{line}\r\n{details}"
 
 
-def _servicer_reference(notes: Notes, servicer: str, path: str) -> str:
+def _servicer_reference(notes: Notes, servicer: str, path: str, cuts: Cuts) -> str:
     """``//`` and subfield 8 from ``AcctSvcrRef``, or nothing (reported) when it breaks the slash rule."""
     value = to_x(servicer)
     if validate_reference(value):
         if value != servicer or len(value) > 16:
-            value = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            cut = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            if len(value) > len(cut):
+                cuts.append(("8", f"{path}/AcctSvcrRef", servicer, cut))
+            value = cut
         return "//" + value
     note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
     return ""

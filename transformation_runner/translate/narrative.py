@@ -21,6 +21,8 @@ the whole original text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from transformation_runner.translate.charset import to_x
 from transformation_runner.translate.fields import NOT_PROVIDED, Notes
 from transformation_runner.translate.model import Entry
@@ -29,42 +31,55 @@ LINES, WIDTH = 6, 65
 _MAX = LINES * WIDTH
 
 
-def _part(notes: Notes, parts: list[str], code: str, raw: str, path: str) -> None:
+def _part(notes: Notes, parts: list[str], code: str, raw: str, path: Callable[[], str]) -> None:
     value = to_x(raw)
     if value != raw:
-        notes.append(("86", "replaced", path, raw, value))
+        notes.append(("86", "replaced", path(), raw, value))
     if value:
         parts.append(f"/{code}/{value}")
 
 
-def entry_narrative(notes: Notes, entry: Entry, path: str) -> str:
-    """The entry's field 86 content (lines joined by CRLF), or ``""`` when it has nothing to say."""
+def entry_narrative(notes: Notes, entry: Entry, statement: str) -> str:
+    """The entry's field 86 content (lines joined by CRLF), or ``""`` when it has nothing to say.
+
+    Runs once per entry: element paths are only built for a finding. A replacement in ``AddtlNtryInf``
+    alone is reported once, for field 61 (its subfield 9 carries the same element and value).
+    """
+
+    def at(element: str) -> Callable[[], str]:
+        return lambda: f"{statement}/Ntry[{entry.number}]/{element}"
+
     story = entry.narrative
     parts: list[str] = []
     reference = entry.end_to_end_id
     if reference and reference != NOT_PROVIDED and entry.transactions == 1:
-        _part(notes, parts, "EREF", reference, f"{path}/NtryDtls/TxDtls/Refs/EndToEndId")
+        _part(notes, parts, "EREF", reference, at("NtryDtls/TxDtls/Refs/EndToEndId"))
     infos = [entry.entry_info] if entry.entry_info else []
     if story is not None:
         credit = entry.indicator == "CRDT"
         role, (name, account) = ("Dbtr", story.debtor) if credit else ("Cdtr", story.creditor)
-        parties = f"{path}/NtryDtls/TxDtls/RltdPties"
         if name:
-            _part(notes, parts, "ORDP" if credit else "BENM", name, f"{parties}/{role}/Nm")
+            _part(
+                notes, parts, "ORDP" if credit else "BENM", name, at(f"NtryDtls/TxDtls/RltdPties/{role}/Nm")
+            )
         if account:
-            _part(notes, parts, "ACCT", account, f"{parties}/{role}Acct/Id")
+            _part(notes, parts, "ACCT", account, at(f"NtryDtls/TxDtls/RltdPties/{role}Acct/Id"))
         if story.remittance:
-            _part(notes, parts, "REMI", " ".join(story.remittance), f"{path}/NtryDtls/TxDtls/RmtInf/Ustrd")
+            _part(notes, parts, "REMI", " ".join(story.remittance), at("NtryDtls/TxDtls/RmtInf/Ustrd"))
         infos += story.infos
-    if infos:
+    if len(infos) == 1 and entry.entry_info:
+        value = to_x(entry.entry_info)  # reported for 61 subfield 9 already, if changed
+        if value:
+            parts.append(f"/ADDI/{value}")
+    elif infos:
         source = "AddtlNtryInf" if entry.entry_info else "NtryDtls/TxDtls/AddtlTxInf"
-        _part(notes, parts, "ADDI", " ".join(infos), f"{path}/{source}")
+        _part(notes, parts, "ADDI", " ".join(infos), at(source))
     if not parts:
         return ""
     text = "".join(parts)
     if len(text) <= WIDTH:
         return text  # one line; it starts with "/"
-    return wrap(notes, text, path)
+    return wrap(notes, text, f"{statement}/Ntry[{entry.number}]")
 
 
 def statement_narrative(notes: Notes, raw: str | None, path: str) -> str:

@@ -30,8 +30,6 @@ from transformation_runner.translate.narrative import entry_narrative
 _BIC = re.compile(r"[A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 BOOKED = "BOOK"
 Fields = list[tuple[str, str]]
-# A truncated reference of field 61: subfield 7 (these source elements) or 8 (AcctSvcrRef).
-_REFERENCES = {"NtryRef": "7", "PmtInfId": "7", "EndToEndId": "7", "InstrId": "7", "AcctSvcrRef": "8"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +133,7 @@ class SeriesWriter:
         # Truncated references: (subfield, value) -> {path: original}, and the paths flagged ambiguous.
         self.truncated: dict[tuple[str, str], dict[str, str]] = {}
         self.flagged: set[str] = set()
+        self.cuts: fields.Cuts = []  # filled by fields.statement_line, emptied by _ambiguous
         self.fixed = self.reserve = 0  # set by the subclass (see _fixed)
 
     def _fixed(self, opening: Fields, closing: Fields) -> int:
@@ -177,7 +176,7 @@ class SeriesWriter:
             self.path,
         )
         notes, lines, size, running = self.notes, self.lines, self.size, self.running
-        room = MAX_BLOCK4 - self.fixed
+        room, cuts = MAX_BLOCK4 - self.fixed, self.cuts
         pages = []
         for entry in entries:
             status = entry.status
@@ -187,13 +186,13 @@ class SeriesWriter:
                 )
                 continue
             mark = len(notes)
-            amount, line = statement_line(notes, entry, currency, path)
+            amount, line = statement_line(notes, entry, currency, path, cuts)
+            if cuts:
+                self._ambiguous(notes, cuts)
             if narrative is not None:
-                text = narrative(notes, entry, f"{path}/Ntry[{entry.number}]")
+                text = narrative(notes, entry, path)
                 if text:
                     line = f"{line}\r\n:86:{text}"
-            if len(notes) > mark:
-                self._ambiguous(notes, mark)
             length = len(line) + 6  # CRLF ":61:" line
             if lines and size + length > room:
                 # This entry opens the next page: its findings go with it.
@@ -209,14 +208,11 @@ class SeriesWriter:
         self.lines, self.size, self.running = lines, size, running
         return pages
 
-    def _ambiguous(self, notes: fields.Notes, start: int) -> None:
+    def _ambiguous(self, notes: fields.Notes, cuts: fields.Cuts) -> None:
         """Flag field 61 references that truncation made identical to a different one of this
         statement: one ``ambiguous`` finding per line concerned (the earlier ones on this page too)."""
-        for field, action, path, original, value in notes[start:]:
-            subfield = _REFERENCES.get(path.rpartition("/")[2]) if field == "61" else None
-            if action != "truncated" or subfield is None:
-                continue
-            seen = self.truncated.setdefault((subfield, str(value)), {})
+        for subfield, path, original, value in cuts:
+            seen = self.truncated.setdefault((subfield, value), {})
             others = [(other, raw) for other, raw in seen.items() if raw != original]
             if others:
                 for other, raw in others:
@@ -225,7 +221,8 @@ class SeriesWriter:
                         notes.append(("61", "ambiguous", other, raw, value))
                 self.flagged.add(path)
                 notes.append(("61", "ambiguous", path, original, value))
-            seen[path] = str(original)
+            seen[path] = original
+        cuts.clear()
 
     def _last(self, final: Callable[[], Fields]) -> list[Page]:
         """The last page(s): closed by ``final()``, after a page of its own for the entries when they

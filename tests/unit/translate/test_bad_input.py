@@ -97,6 +97,8 @@ REJECTED_SAMPLES = {
     "camt/test/data/camt053.v2.wrong.xml": (MissingElement, "no Stmt"),
     "camt/test/data/camt53.only-Dt-with-DtTm.xml": (MissingElement, "no Bal CLBD"),
     "camt/test/data/camt053.v2.with-account-name.xml": (MissingElement, "OPBD or PRCD"),
+    "camt/test/data/camt052.v1.xml": (NotCamt053, r"camt\.052\.001\.01 is not supported"),
+    "camt/test/data/camt052.v2.with-account-name.xml": (MissingElement, r"Rpt\[1\]/Ntry\[1\]/ValDt"),
     "camt_parser/spec/fixtures/053/valid_example_v8.xml": (MixedCurrency, r"Ntry\[3\]/Amt is in EUR"),
     "camt_parser/spec/fixtures/053/valid_example_with_datetime.xml": (MissingElement, "OPBD or PRCD"),
     "camt_parser/spec/fixtures/053/valid_example_with_debit.xml": (Unbalanced, "difference 66.12 EUR"),
@@ -112,13 +114,18 @@ REJECTED_SAMPLES = {
 
 @pytest.mark.parametrize("sample", sorted(REJECTED_SAMPLES))
 @pytest.mark.parametrize("mode", ["strict", "as-sent"])
-def test_samples_that_cannot_translate_are_rejected_by_name(sample: str, mode: str) -> None:
+@pytest.mark.parametrize("target", ["", "MT940"])
+def test_samples_that_cannot_translate_are_rejected_by_name(sample: str, mode: str, target: str) -> None:
+    """The same error in MT950 (the default) and MT940: the formats share every input rule."""
     error, words = REJECTED_SAMPLES[sample]
+    if target and "camt052" in sample:
+        target = "MT942"
+    options = TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode, format=target)
     if mode == "as-sent" and error is Unbalanced:
-        translate((SAMPLES / sample).read_bytes(), TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode))
+        translate((SAMPLES / sample).read_bytes(), options)
         return
     with pytest.raises(error, match=words):
-        translate((SAMPLES / sample).read_bytes(), TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode))
+        translate((SAMPLES / sample).read_bytes(), options)
 
 
 def test_unbalanced_names_statement_and_difference() -> None:
