@@ -62,8 +62,8 @@ def reparsed_report(messages: list[str]) -> list[tuple[Decimal, date]]:
     transactions = []
     for message in messages:
         parsed = _parse(message)
-        amounts = [t.data["amount"].amount for t in parsed]
-        debits, credits = [a for a in amounts if a < 0], [a for a in amounts if a >= 0]
+        debits = [t.data["amount"].amount for t in parsed if t.data["status"] in {"D", "RC"}]
+        credits = [t.data["amount"].amount for t in parsed if t.data["status"] in {"C", "RD"}]
         debit, credit = parsed.data["sum_debit_entries"], parsed.data["sum_credit_entries"]
         assert (int(debit.number), debit.amount) == (len(debits), sum(debits, Decimal(0)))
         assert (int(credit.number), credit.amount) == (len(credits), sum(credits, Decimal(0)))
