@@ -178,8 +178,8 @@ class Layout:
     name: str
     number: str
     order: re.Pattern[str]
-    narrative: bool
-    balances: bool  # 60a/62a (MT940, MT950) rather than 34F/13D/90a (MT942)
+    narrative: bool  # entries carry an 86, and the message may close with one
+    related: bool  # field 21 (the request the message answers) exists
 
     @property
     def lines(self) -> re.Pattern[str]:
@@ -193,12 +193,12 @@ def _lines(narrative: bool) -> re.Pattern[str]:
 
 
 _ENTRIES = "( 61( 86)?)*"
-MT950 = Layout("MT950", "950", re.compile(f"20 25 28C 60[FM]{_ENTRIES} 62[FM]( 64)?"), False, True)
+MT950 = Layout("MT950", "950", re.compile(f"20 25 28C 60[FM]{_ENTRIES} 62[FM]( 64)?"), False, False)
 MT940 = Layout(
     "MT940", "940", re.compile(f"20( 21)? 25 28C 60[FM]{_ENTRIES} 62[FM]( 64)?( 65)*( 86)?"), True, True
 )
 MT942 = Layout(
-    "MT942", "942", re.compile(f"20( 21)? 25 28C 34F( 34F)? 13D{_ENTRIES}( 90D)?( 90C)?( 86)?"), True, False
+    "MT942", "942", re.compile(f"20( 21)? 25 28C 34F( 34F)? 13D{_ENTRIES}( 90D)?( 90C)?( 86)?"), True, True
 )
 LAYOUTS = {layout.name: layout for layout in (MT940, MT942, MT950)}
 

@@ -105,8 +105,8 @@ def wrap(notes: Notes, text: str, path: str) -> str:
         while end < length and text[end] in "-:" and end > position + 1:
             end -= 1  # the next line would start with "-" or ":": break one character earlier
         if end < length and text[end] in "-:":  # a run of 65 such characters: one becomes "."
+            notes.append(("86", "replaced", path, text, f"{text[:end]}.{text[end + 1 :]}"))
             text = text[:end] + "." + text[end + 1 :]
-            notes.append(("86", "replaced", path, text, "."))
         lines.append(text[position:end])
         position = end
     if position < length:

@@ -117,7 +117,7 @@ class SeriesWriter:
             f"{{1:F01{_terminal(sender, 'A')}0000000000}}{{2:I{layout.number}{_terminal(receiver, 'X')}N}}"
         )
         self.reference = fields.statement_reference(self.notes, self.path, header.statement_id)
-        self.related = fields.related_reference(self.notes, header.related) if layout.narrative else ""
+        self.related = fields.related_reference(self.notes, header.related) if layout.related else ""
         self.account = fields.account(self.notes, self.path, header.iban, header.other_account_id)
         self.sequence = fields.sequence_number(
             self.notes, self.path, header.legal_sequence, header.electronic_sequence
@@ -140,16 +140,15 @@ class SeriesWriter:
         """Characters of a page besides its entries, at most: the head with the largest page number and
         ``opening`` (fields after 28C, at their largest), room for the largest ``closing``, CRLF ``-``.
         Sets ``reserve`` (the closing's share)."""
-        head = [("20", self.reference), ("21", self.related), ("25", self.account)]
-        head += [("28C", f"{self.sequence}/99999"), *opening]
         self.reserve = _length(closing)
-        return _length([(tag, value) for tag, value in head if value]) + self.reserve + 3
+        return _length(self._head(opening, page=99999)) + self.reserve + 3
 
-    def _head(self, opening: Fields) -> Fields:
+    def _head(self, opening: Fields, page: int = 0) -> Fields:
+        """20, 21 (when there is one), 25, 28C (this page, or ``page``), then ``opening``."""
         head = [("20", self.reference)]
         if self.related:
             head.append(("21", self.related))
-        head += [("25", self.account), ("28C", f"{self.sequence}/{self.page}")]
+        head += [("25", self.account), ("28C", f"{self.sequence}/{page or self.page}")]
         return head + opening
 
     def _opening(self) -> Fields:
