@@ -185,7 +185,7 @@ def _bank_transaction_code(code: etree._Element, names: dict[str, str], found: _
     return proprietary, domain, family, subfamily
 
 
-def _details(
+def _details(  # noqa: PLR0912 - one flat dispatch per entry
     details: etree._Element, names: dict[str, str], found: _Details, narrative: bool = False
 ) -> _Details:
     """``NtryDtls``: batch id; ``Refs/InstrId``, ``Refs/EndToEndId`` and ``AddtlTxInf`` of the first
@@ -196,9 +196,9 @@ def _details(
         name = get(part.tag)
         if name == "TxDtls":
             count += 1
-            if narrative:
-                story = _story(part, names, story, first=count == 1)
             if count > 1:
+                if narrative:
+                    story = _story(part, names, story)
                 continue
             for child in children_of(part):
                 key = get(child.tag)
@@ -209,47 +209,53 @@ def _details(
                             instruction = _clean(ref.text)
                         elif key == "EndToEndId":
                             end_to_end = _clean(ref.text)
-                elif key == "AddtlTxInf":
-                    info = _clean(child.text)
+                else:
+                    if key == "AddtlTxInf":
+                        info = _clean(child.text)
+                    if narrative and key in _STORY:
+                        story = _story_part(child, key, names, story, first=True)
         elif name == "Btch":
             batch = _clean(next((c.text for c in part if names.get(c.tag) == "PmtInfId"), None))
     return instruction, end_to_end, batch, info, count, story
 
 
-def _story(
-    transaction: etree._Element, names: dict[str, str], story: Narrative | None, first: bool
-) -> Narrative | None:
-    """One ``TxDtls`` into ``story``: ``RltdPties`` (first transaction only), ``Ustrd``, ``AddtlTxInf``;
-    the :class:`Narrative` is made when the first of them is met."""
+def _story(transaction: etree._Element, names: dict[str, str], story: Narrative | None) -> Narrative | None:
+    """A second or later ``TxDtls`` into ``story``: its ``Ustrd`` and ``AddtlTxInf``."""
     get = names.get
     for child in children_of(transaction):
         key = get(child.tag)
-        if key not in _STORY:
-            continue
-        if story is None:
-            story = Narrative()
-        if key == "RmtInf":
-            story.remittance.extend(
-                value
-                for part in children_of(child)
-                if get(part.tag) == "Ustrd"
-                if (value := _clean(part.text))
-            )
-        elif key == "AddtlTxInf":
-            value = _clean(child.text)
-            if value:
-                story.infos.append(value)
-        elif key == "RltdPties" and first:
-            for party in children_of(child):
-                role = get(party.tag)
-                if role == "Dbtr":
-                    story.debtor = (_party_name(party, names), story.debtor[1])
-                elif role == "Cdtr":
-                    story.creditor = (_party_name(party, names), story.creditor[1])
-                elif role == "DbtrAcct":
-                    story.debtor = (story.debtor[0], _account_id(party, names))
-                elif role == "CdtrAcct":
-                    story.creditor = (story.creditor[0], _account_id(party, names))
+        if key in _STORY:
+            story = _story_part(child, key, names, story, first=False)
+    return story
+
+
+def _story_part(
+    child: etree._Element, key: str | None, names: dict[str, str], story: Narrative | None, first: bool
+) -> Narrative:
+    """One ``RmtInf``, ``AddtlTxInf`` or (first transaction only) ``RltdPties`` into ``story``; the
+    :class:`Narrative` is made when the first of them is met."""
+    get = names.get
+    if story is None:
+        story = Narrative()
+    if key == "RmtInf":
+        story.remittance.extend(
+            value for part in children_of(child) if get(part.tag) == "Ustrd" if (value := _clean(part.text))
+        )
+    elif key == "AddtlTxInf":
+        value = _clean(child.text)
+        if value:
+            story.infos.append(value)
+    elif key == "RltdPties" and first:
+        for party in children_of(child):
+            role = get(party.tag)
+            if role == "Dbtr":
+                story.debtor = (_party_name(party, names), story.debtor[1])
+            elif role == "Cdtr":
+                story.creditor = (_party_name(party, names), story.creditor[1])
+            elif role == "DbtrAcct":
+                story.debtor = (story.debtor[0], _account_id(party, names))
+            elif role == "CdtrAcct":
+                story.creditor = (story.creditor[0], _account_id(party, names))
     return story
 
 

@@ -21,8 +21,6 @@ the whole original text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from transformation_runner.translate.charset import to_x
 from transformation_runner.translate.fields import NOT_PROVIDED, Notes
 from transformation_runner.translate.model import Entry
@@ -31,10 +29,13 @@ LINES, WIDTH = 6, 65
 _MAX = LINES * WIDTH
 
 
-def _part(notes: Notes, parts: list[str], code: str, raw: str, path: Callable[[], str]) -> None:
+def _part(notes: Notes, parts: list[str], code: str, raw: str, where: tuple[str, int, str]) -> None:
+    """``/code/value`` into ``parts``; a change is noted with the path ``where`` names (statement,
+    entry number, element), built only then."""
     value = to_x(raw)
     if value != raw:
-        notes.append(("86", "replaced", path(), raw, value))
+        statement, number, element = where
+        notes.append(("86", "replaced", f"{statement}/Ntry[{number}]/{element}", raw, value))
     if value:
         parts.append(f"/{code}/{value}")
 
@@ -45,27 +46,25 @@ def entry_narrative(notes: Notes, entry: Entry, statement: str) -> str:
     Runs once per entry: element paths are only built for a finding. A replacement in ``AddtlNtryInf``
     alone is reported once, for field 61 (its subfield 9 carries the same element and value).
     """
-
-    def at(element: str) -> Callable[[], str]:
-        return lambda: f"{statement}/Ntry[{entry.number}]/{element}"
-
-    story = entry.narrative
+    story, number = entry.narrative, entry.number
     parts: list[str] = []
     reference = entry.end_to_end_id
     if reference and reference != NOT_PROVIDED and entry.transactions == 1:
-        _part(notes, parts, "EREF", reference, at("NtryDtls/TxDtls/Refs/EndToEndId"))
+        _part(notes, parts, "EREF", reference, (statement, number, "NtryDtls/TxDtls/Refs/EndToEndId"))
     infos = [entry.entry_info] if entry.entry_info else []
     if story is not None:
         credit = entry.indicator == "CRDT"
         role, (name, account) = ("Dbtr", story.debtor) if credit else ("Cdtr", story.creditor)
+        parties = "NtryDtls/TxDtls/RltdPties"
         if name:
             _part(
-                notes, parts, "ORDP" if credit else "BENM", name, at(f"NtryDtls/TxDtls/RltdPties/{role}/Nm")
+                notes, parts, "ORDP" if credit else "BENM", name, (statement, number, f"{parties}/{role}/Nm")
             )
         if account:
-            _part(notes, parts, "ACCT", account, at(f"NtryDtls/TxDtls/RltdPties/{role}Acct/Id"))
+            _part(notes, parts, "ACCT", account, (statement, number, f"{parties}/{role}Acct/Id"))
         if story.remittance:
-            _part(notes, parts, "REMI", " ".join(story.remittance), at("NtryDtls/TxDtls/RmtInf/Ustrd"))
+            remittance = " ".join(story.remittance)
+            _part(notes, parts, "REMI", remittance, (statement, number, "NtryDtls/TxDtls/RmtInf/Ustrd"))
         infos += story.infos
     if len(infos) == 1 and entry.entry_info:
         value = to_x(entry.entry_info)  # reported for 61 subfield 9 already, if changed
@@ -73,13 +72,13 @@ def entry_narrative(notes: Notes, entry: Entry, statement: str) -> str:
             parts.append(f"/ADDI/{value}")
     elif infos:
         source = "AddtlNtryInf" if entry.entry_info else "NtryDtls/TxDtls/AddtlTxInf"
-        _part(notes, parts, "ADDI", " ".join(infos), at(source))
+        _part(notes, parts, "ADDI", " ".join(infos), (statement, number, source))
     if not parts:
         return ""
     text = "".join(parts)
     if len(text) <= WIDTH:
         return text  # one line; it starts with "/"
-    return wrap(notes, text, f"{statement}/Ntry[{entry.number}]")
+    return wrap(notes, text, f"{statement}/Ntry[{number}]")
 
 
 def statement_narrative(notes: Notes, raw: str | None, path: str) -> str:
