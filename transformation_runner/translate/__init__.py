@@ -51,9 +51,9 @@ __all__ = [
 ]
 
 BALANCE_MODES = ("strict", "as-sent")
-FORMATS = ("MT940", "MT942", "MT950")
-STATEMENT_FORMATS = ("MT940", "MT950")  # what a camt.053 may become; a camt.052 becomes MT942
-_MADE_FROM = {"MT940": "camt.053", "MT950": "camt.053", "MT942": "camt.052"}
+_MADE_FROM = {"MT940": "camt.053", "MT942": "camt.052", "MT950": "camt.053"}  # format -> its document
+FORMATS = tuple(_MADE_FROM)
+STATEMENT_FORMATS = tuple(name for name, kind in _MADE_FROM.items() if kind == "camt.053")
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 _T = TypeVar("_T")
 

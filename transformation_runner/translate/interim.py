@@ -23,10 +23,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from transformation_runner.translate import fields
-from transformation_runner.translate.amounts import format_amount, is_currency, yymmdd
+from transformation_runner.translate.amounts import MAX_AMOUNT_LENGTH, format_amount, yymmdd
 from transformation_runner.translate.errors import InvalidValue, MissingElement
-from transformation_runner.translate.model import Entry, StatementHeader
-from transformation_runner.translate.mt_format import Layout
+from transformation_runner.translate.model import Entry
 from transformation_runner.translate.narrative import statement_narrative
 from transformation_runner.translate.writer import Fields, Page, SeriesWriter
 
@@ -58,17 +57,8 @@ def report_time(notes: fields.Notes, raw: str | None, path: str) -> str:
 class ReportWriter(SeriesWriter):
     """One camt.052 report as an MT942 series."""
 
-    def __init__(
-        self,
-        header: StatementHeader,
-        layout: Layout,
-        sender: str,
-        receiver: str,
-        balance_mode: str,
-        *,
-        message: int = 0,
-    ) -> None:
-        super().__init__(header, layout, sender, receiver, balance_mode, message=message)
+    def _start(self) -> None:
+        header = self.header
         balances = [balance.currency for balance in header.balances if balance.currency]
         self.currency = header.account_currency or (balances[0] if balances else "")
         self._check_currency(f"{self.path}/Acct/Ccy")
@@ -76,10 +66,6 @@ class ReportWriter(SeriesWriter):
         floor = f"XXXD{format_amount(FLOOR_LIMIT)}"  # 34F, as long as it will be
         largest = [("90D", _LARGEST_SUM), ("90C", _LARGEST_SUM)]
         self.fixed = self._fixed([("34F", floor), ("34F", floor), ("13D", self.stamp)], largest)
-
-    def _check_currency(self, path: str) -> None:
-        if self.currency and not is_currency(self.currency):
-            raise InvalidValue(f"{path} {self.currency!r} is not an ISO 4217 currency code")
 
     def add(self, entries: list[Entry]) -> list[Page]:
         """As :meth:`SeriesWriter.add`; the first entry with a currency gives one if none was known."""
@@ -113,10 +99,16 @@ class ReportWriter(SeriesWriter):
             debit = match.group(1) in _DEBITS
             counts[debit] += 1
             sums[debit] += Decimal(match.group(2).replace(",", "."))
-        return [
-            ("90D", f"{counts[True]}{self.currency}{format_amount(sums[True])}"),
-            ("90C", f"{counts[False]}{self.currency}{format_amount(sums[False])}"),
-        ]
+        return [("90D", self._sum(counts[True], sums[True])), ("90C", self._sum(counts[False], sums[False]))]
+
+    def _sum(self, count: int, total: Decimal) -> str:
+        text = format_amount(total)
+        if len(text) > MAX_AMOUNT_LENGTH:
+            raise InvalidValue(
+                f"{self.path} page {self.page}: the sum {total} of its entries does not fit the "
+                f"15-character SWIFT amount of field 90a"
+            )
+        return f"{count}{self.currency}{text}"
 
     def finish(self) -> list[Page]:
         """The last page(s): 90D/90C and the report's 86; every balance reported ``dropped``."""

@@ -18,10 +18,9 @@ as 62F anyway and records the difference in the report.
 from __future__ import annotations
 
 from transformation_runner.translate import fields
-from transformation_runner.translate.amounts import is_currency, parse_date, yymmdd
+from transformation_runner.translate.amounts import parse_date, yymmdd
 from transformation_runner.translate.errors import InvalidValue, MissingElement, Unbalanced
-from transformation_runner.translate.model import Balance, StatementHeader
-from transformation_runner.translate.mt_format import Layout
+from transformation_runner.translate.model import Balance
 from transformation_runner.translate.narrative import statement_narrative
 from transformation_runner.translate.writer import Fields, Page, SeriesWriter
 
@@ -32,21 +31,12 @@ _LARGEST_BALANCE = "D991231XXX" + "9" * 14 + ","  # 1!a6!n3!a15d at its longest
 class StatementWriter(SeriesWriter):
     """One camt.053 statement as an MT950 or MT940 series."""
 
-    def __init__(
-        self,
-        header: StatementHeader,
-        layout: Layout,
-        sender: str,
-        receiver: str,
-        balance_mode: str,
-        *,
-        message: int = 0,
-    ) -> None:
-        super().__init__(header, layout, sender, receiver, balance_mode, message=message)
+    def _start(self) -> None:
         opening = self._opening_balance()
-        self.currency = header.account_currency or opening.currency or ""
-        if not is_currency(self.currency):
-            raise InvalidValue(f"{self.path}/Acct/Ccy {self.currency!r} is not an ISO 4217 currency code")
+        self.currency = self.header.account_currency or opening.currency or ""
+        self._check_currency(f"{self.path}/Acct/Ccy")
+        if not self.currency:
+            raise InvalidValue(f"{self.path}/Acct/Ccy '' is not an ISO 4217 currency code")
         self.running, self.opening_date, _ = fields.balance_field(opening, self.currency)
         self.used = {opening.path}
         self.open_field = "60F"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from transformation_runner.translate import fields
+from transformation_runner.translate.amounts import is_currency
 from transformation_runner.translate.errors import InvalidValue, NoBic
 from transformation_runner.translate.model import AppHeader, Entry, StatementHeader
 from transformation_runner.translate.mt_format import MAX_BLOCK4, Layout, validate_page
@@ -90,9 +91,8 @@ def _terminal(bic: str, code: str) -> str:
 class SeriesWriter:
     """Turn one statement's events into pages; :meth:`add` and :meth:`finish` return pages.
 
-    A subclass sets ``currency`` and ``reserve`` (the largest page closing) in its constructor and
-    writes :meth:`_opening` (fields after 28C), :meth:`_closing` (a page cut by size) and
-    :meth:`finish`.
+    A subclass sets ``currency`` and ``fixed`` (with :meth:`_fixed`) in :meth:`_start`, and writes
+    :meth:`_opening` (fields after 28C), :meth:`_closing` (a page cut by size) and :meth:`finish`.
     """
 
     layout: Layout
@@ -135,6 +135,16 @@ class SeriesWriter:
         self.flagged: set[str] = set()
         self.cuts: fields.Cuts = []  # filled by fields.statement_line, emptied by _ambiguous
         self.fixed = self.reserve = 0  # set by the subclass (see _fixed)
+        self._start()
+
+    def _start(self) -> None:
+        """The subclass's part of the constructor (currency, opening, ``fixed``)."""
+        raise NotImplementedError
+
+    def _check_currency(self, path: str) -> None:
+        """The series' currency, once known, must have the shape of an ISO 4217 code."""
+        if self.currency and not is_currency(self.currency):
+            raise InvalidValue(f"{path} {self.currency!r} is not an ISO 4217 currency code")
 
     def _fixed(self, opening: Fields, closing: Fields) -> int:
         """Characters of a page besides its entries, at most: the head with the largest page number and
