@@ -12,7 +12,7 @@ import pytest
 
 from bench.statements import EntrySpec, StatementSpec, build
 from shared.errors import PermanentError
-from tests.unit.translate.fin import GOLDEN, SAMPLES
+from tests.unit.translate.fin import GOLDEN, SAMPLES, TESTS
 from transformation_runner.translate import TranslationOptions, account_of, translate
 from transformation_runner.translate.errors import (
     InvalidOutput,
@@ -216,3 +216,35 @@ def test_mutated_bodies_raise_only_translation_errors() -> None:
 def test_utf8_byte_order_mark_is_accepted() -> None:
     body = b"\xef\xbb\xbf" + (GOLDEN / "cbpr_c105_1_1.xml").read_bytes()
     assert translate(body).messages == translate(body[3:]).messages
+
+
+HOSTILE = TESTS / "hostile" / "corpus"
+HOSTILE_REASONS = {
+    "billion_laughs.xml": "unsafe-xml",
+    "camt052.xml": "missing-element",
+    "camt054.xml": "not-camt053",
+    "doctype_internal.xml": "unsafe-xml",
+    "missing_mandatory.xml": "missing-element",
+    "not_utf8.xml": "invalid-xml",
+    "not_xml.txt": "invalid-xml",
+    "pain001.xml": "not-camt053",
+    "truncated.xml": "invalid-xml",
+    "xxe_file.xml": "unsafe-xml",
+    "xxe_parameter_entity.xml": "unsafe-xml",
+    "xxe_url.xml": "unsafe-xml",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_REASONS))
+def test_hostile_corpus_gets_the_same_error_for_mt940_receivers(name: str) -> None:
+    """tests/hostile/corpus (as the runner sees it, end to end in tests/functions) with every
+    statement routed to MT940 (STATEMENT_FORMATS {"*": "MT940"}): the same reason and sentence."""
+    body = (HOSTILE / name).read_bytes()
+    messages = []
+    for formats in ({}, {"*": "MT940"}):
+        with pytest.raises(TranslationError) as raised:
+            translate(body, TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", formats=formats))
+        assert raised.value.reason == HOSTILE_REASONS[name]
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert sorted(HOSTILE_REASONS) == sorted(path.name for path in HOSTILE.iterdir())
