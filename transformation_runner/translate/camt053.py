@@ -10,7 +10,7 @@ and a :class:`StatementEnd`. A report has the statement's structure (``Id``, seq
 (MT940, MT942): the entries are read after the header is yielded.
 
 How: the body is fed to lxml's pull parser :data:`CHUNK_BYTES` at a time, asking only for the start
-tags of ``Document``, ``AppHdr`` and ``Stmt``. After each chunk the open statement's children parsed
+tags of ``Document``, ``AppHdr`` and ``Stmt`` (``Rpt``). After each chunk the open statement's children parsed
 so far are read in one pass (all but the last, which may still be open), then unlinked, which frees
 them: memory stays flat whatever the number of entries. Asking the parser for no other event keeps
 libxml2 from calling back into Python at every end tag, and reading the children as one list avoids
@@ -55,7 +55,7 @@ from transformation_runner.translate.model import (
 
 Event = AppHeader | StatementHeader | list[Entry] | StatementEnd
 CHUNK_BYTES = 32 * 1024  # fed to the parser at a time; its complete entries are read together
-CAMT053 = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.05([23])\.001\.(\d{2})")  # .053 and .052
+CAMT05X = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.05([23])\.001\.(\d{2})")  # .053 and .052
 _STATEMENT = {"3": ("camt.053", "Stmt", "AddtlStmtInf"), "2": ("camt.052", "Rpt", "AddtlRptInf")}
 SUPPORTED_VERSIONS = range(2, 14)
 _ISO_MESSAGE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:([a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2})")
@@ -164,7 +164,7 @@ def _release(element: etree._Element) -> None:
 
 def _document_version(namespace: str) -> tuple[str, int]:
     """(message digit ``3`` or ``2``, version) of a camt.053 or camt.052 Document namespace."""
-    match = CAMT053.fullmatch(namespace)
+    match = CAMT05X.fullmatch(namespace)
     if match is None:
         other = _ISO_MESSAGE.fullmatch(namespace)
         kind = other.group(1) if other else (namespace or "no namespace")
