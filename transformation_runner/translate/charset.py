@@ -45,6 +45,8 @@ _SPELLED = {
     "—": "-",
 }
 _ALL_X = re.compile(X_CLASS + "*")
+# A text to_x() returns unchanged: X characters only, single spaces between words, none at the ends.
+PLAIN_X = re.compile(r"[A-Za-z0-9/\-?:().,'+]+(?: [A-Za-z0-9/\-?:().,'+]+)*")
 
 
 def _char(ch: str) -> str:

@@ -21,7 +21,7 @@ the whole original text.
 
 from __future__ import annotations
 
-from transformation_runner.translate.charset import to_x
+from transformation_runner.translate.charset import PLAIN_X, to_x
 from transformation_runner.translate.fields import NOT_PROVIDED, Notes
 from transformation_runner.translate.model import Entry
 
@@ -32,7 +32,7 @@ _MAX = LINES * WIDTH
 def _part(notes: Notes, parts: list[str], code: str, raw: str, where: tuple[str, int, str]) -> None:
     """``/code/value`` into ``parts``; a change is noted with the path ``where`` names (statement,
     entry number, element), built only then."""
-    value = to_x(raw)
+    value = raw if PLAIN_X.fullmatch(raw) else to_x(raw)
     if value != raw:
         statement, number, element = where
         notes.append(("86", "replaced", f"{statement}/Ntry[{number}]/{element}", raw, value))

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from transformation_runner.translate.amounts import amount_text, format_amount, minor_units, swift_date
-from transformation_runner.translate.charset import is_x, to_x, truncate
+from transformation_runner.translate.charset import PLAIN_X, is_x, to_x, truncate
 from transformation_runner.translate.codes import transaction_type
 from transformation_runner.translate.errors import InvalidOutput
 from transformation_runner.translate.mt_format import MT950, validate_block4, validate_field, validate_page
@@ -204,3 +204,8 @@ def test_amount_helpers() -> None:
 )
 def test_transaction_type_table(codes: tuple[str | None, ...], expected: str) -> None:
     assert transaction_type(*codes) == expected
+
+
+def test_plain_x_is_exactly_what_to_x_leaves_unchanged() -> None:
+    for text in ["E2E-1", "a b", "a  b", " a", "a ", "ä", "a/b:c", "", "x\ty", "€", "A+B (C)"]:
+        assert (PLAIN_X.fullmatch(text) is not None) == (text != "" and to_x(text) == text), text
