@@ -49,6 +49,8 @@ def report_time(notes: fields.Notes, raw: str | None, path: str) -> str:
         minutes = 0
     else:
         minutes = int(offset.total_seconds()) // 60
+        if abs(minutes) > 14 * 60:  # ISO 8601 / IANA: offsets run from -12:00 to +14:00
+            raise InvalidValue(f"{path}/CreDtTm {raw!r}: UTC offset beyond 14 hours")
     sign = "-" if minutes < 0 else "+"
     hours, rest = divmod(abs(minutes), 60)
     return f"{yymmdd(moment.date())}{moment:%H%M}{sign}{hours:02d}{rest:02d}"

@@ -135,6 +135,18 @@ def test_mt942_13d_carries_the_utc_offset(stamp: str, expected: str, defaulted: 
     assert bool(flagged) is defaulted
 
 
+def test_mt942_refuses_a_report_time_it_cannot_write() -> None:
+    body = build([StatementSpec(entries=[EntrySpec(amount=Decimal(1))])], report=True)
+    stamp = b"<CreDtTm>2024-03-01T18:00:00+01:00</CreDtTm><Acct>"
+    for bad, words in [
+        (b"2024-03-01T18:00:00+15:00", "UTC offset beyond 14 hours"),
+        (b"yesterday", "not an ISO"),
+    ]:
+        changed = body.replace(stamp, b"<CreDtTm>" + bad + b"</CreDtTm><Acct>")
+        with pytest.raises(InvalidValue, match=words):
+            translate(changed, TranslationOptions(**BICS))
+
+
 def test_mt942_pages_each_carry_their_own_sums() -> None:
     entries = [
         EntrySpec(amount=Decimal(n % 7 + 1), credit=n % 3 != 0, end_to_end_id=f"R{n}") for n in range(150)
