@@ -117,6 +117,7 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         receiver_bic=settings.default_receiver_bic,
         balance_mode=settings.balance_mode,
         max_bytes=settings.max_body_bytes,
+        formats=dict(settings.statement_formats),
     )
     qb = functools.partial(around, "queue_builder")
     builder = QueueBuilder(

@@ -12,6 +12,7 @@ endpoint in ``X__fullyQualifiedNamespace`` / ``X__serviceUri`` / ``X__accountEnd
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -98,6 +99,28 @@ def _non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+STATEMENT_FORMATS = ("MT940", "MT950")
+
+
+def _statement_formats(raw: str) -> tuple[tuple[str, str], ...]:
+    """``STATEMENT_FORMATS``: a JSON object, account id or receiver BIC (11 or 8 characters) or ``*``
+    → ``MT940`` or ``MT950``; the camt.053 statements it names are sent in that format (unnamed
+    ones as MT950; a camt.052 always becomes MT942). Kept as sorted pairs: Settings stays hashable."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg})") from error
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of account or BIC -> MT940 | MT950")
+    pairs = []
+    for key, target in value.items():
+        name = str(target).upper()
+        if not key or name not in STATEMENT_FORMATS:
+            raise ValueError(f"{key!r}: {target!r} is not MT940 or MT950")
+        pairs.append((key, name))
+    return tuple(sorted(pairs))
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -197,6 +220,12 @@ class Settings:
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
     balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice("strict", "as-sent"), default="strict")
+    statement_formats: tuple[tuple[str, str], ...] = _setting(
+        "STATEMENT_FORMATS",
+        _statement_formats,
+        default="{}",
+        doc='camt.053 target per account/receiver BIC/"*": JSON {"DE89...": "MT940"}; default MT950',
+    )
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
     # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).

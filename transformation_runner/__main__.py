@@ -1,6 +1,7 @@
 """Command line: ``python -m transformation_runner convert FILE.xml [FILE.xml ...]``.
 
-Translates camt.053 files into MT950 FIN messages with the same code the runner uses
+Translates camt.053 files into MT950 (or, with ``--format mt940``, MT940) and camt.052 files into
+MT942 FIN messages with the same code the runner uses
 (:func:`transformation_runner.translate.translate`). Without ``--out`` the messages go to standard
 output, concatenated, byte-exact (CRLF inside block 4). Exit 0 when every file translated; exit 2 when
 any file is bad input, with one line ``error: FILE: reason`` per bad file on standard error and no
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 try:
-    from transformation_runner.translate import BALANCE_MODES, TranslationOptions, translate
+    from transformation_runner.translate import BALANCE_MODES, FORMATS, TranslationOptions, translate
     from transformation_runner.translate.errors import TranslationError
 except ImportError as missing:  # run with an interpreter that lacks the project's dependencies
     sys.exit(
@@ -42,7 +43,9 @@ EXIT_BAD_INPUT = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m transformation_runner")
     commands = parser.add_subparsers(dest="command", required=True)
-    convert = commands.add_parser("convert", help="translate camt.053 files into MT950 messages")
+    convert = commands.add_parser(
+        "convert", help="translate camt.053 into MT950 or MT940, camt.052 into MT942 messages"
+    )
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE.xml")
     convert.add_argument("--out", type=Path, help="write one .fin file per message into this folder")
     convert.add_argument("--report", type=Path, help="write the translation report as JSON here")
@@ -55,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=BALANCE_MODES,
         default=os.environ.get("TRANSLATION_BALANCE_MODE", "strict"),
         help="strict: reject statements that do not add up; as-sent: keep the CLBD, report the difference",
+    )
+    convert.add_argument(
+        "--format",
+        choices=[name.lower() for name in FORMATS],
+        default="",
+        help="target message (default from the document: camt.053 -> mt950, camt.052 -> mt942)",
     )
     return parser
 
@@ -81,7 +90,10 @@ def _failed(source: Path, code: str, reason: str, stderr: TextIO) -> dict[str, o
 def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
     """Translate every file; return the exit code."""
     options = TranslationOptions(
-        sender_bic=args.sender, receiver_bic=args.receiver, balance_mode=args.balance_mode
+        sender_bic=args.sender,
+        receiver_bic=args.receiver,
+        balance_mode=args.balance_mode,
+        format=args.format.upper(),
     )
     status = EXIT_OK
     reports: list[dict[str, object]] = []
@@ -106,7 +118,7 @@ def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
             else:
                 stdout.write(message.encode("ascii"))
         done = {"file": str(source), "status": "translated", "statements": result.statements}
-        reports.append({**done, "report": result.report})
+        reports.append({**done, "formats": list(result.formats), "report": result.report})
         if not args.report:
             for finding in result.report:
                 if finding.get("kind") == "finding":

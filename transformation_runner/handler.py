@@ -9,7 +9,8 @@ this one does not (docs/protocols.md, "No duplicate delivery"):
    An expired ``PENDING`` is *in doubt*: the delivery may or may not have happened. Take it over
    (ETag-conditional), ask the target; if it cannot tell, redeliver with the same key (the receiver's
    duplicate check is the backstop) and count it;
-3. translate camt.053 → MT950 (pure); a ``PermanentError`` records ``FAILED`` with the reason, keeps
+3. translate camt.053 → MT950/MT940 or camt.052 → MT942 (pure; the format per receiver/account from
+   the settings); a ``PermanentError`` records ``FAILED`` with the reason, keeps
    the body in quarantine and completes the message: never lost, never retried forever;
 4. fence again, then deliver with the delivery key;
 5. optional backup of the output; 6. ``DELIVERED`` (ETag-conditional).
@@ -55,6 +56,9 @@ class Translation(Protocol):
 
     @property
     def report(self) -> list[dict[str, object]]: ...
+
+    @property
+    def formats(self) -> tuple[str, ...]: ...
 
 
 class ClaimHeld(TransientError):
@@ -144,6 +148,7 @@ class TransformationRunner:
         except PermanentError as error:
             return self._fail(record, body, error, context)
         payload = "".join(translation.messages).encode("ascii")
+        sent = ",".join(translation.formats)  # MT940, MT942, MT950: recorded with the delivery
         fence = self.gate.check(self.region)  # fence right before the side effect
         self.target.deliver(
             record.delivery_key,
@@ -153,11 +158,12 @@ class TransformationRunner:
                 "session_id": message.session_id,
                 "region": self.region,
                 "epoch": str(fence.epoch),  # the gate epoch this delivery was fenced under
+                "format": sent,
             },
         )
         if self.backup is not None:
             self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
-        outcome = self._record(record, {"pages": str(len(translation.messages))})
+        outcome = self._record(record, {"pages": str(len(translation.messages)), "format": sent})
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")
             latency_ms = self._latency_ms(message)
@@ -166,6 +172,7 @@ class TransformationRunner:
                 logging.INFO,
                 "statement.delivered",
                 pages=len(translation.messages),
+                format=sent,
                 latency_ms=latency_ms,
                 **context,
             )

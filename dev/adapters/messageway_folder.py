@@ -105,6 +105,7 @@ class FolderDeliveryTarget(DeliveryTarget):
             "session_id": metadata.get("session_id", ""),
             "region": metadata.get("region", self.region),
             "epoch": metadata.get("epoch", ""),
+            "format": metadata.get("format", ""),
             "at": at,
         }
         staging = self.outbox / ".tmp" / f"{key}.{uuid.uuid4().hex}"

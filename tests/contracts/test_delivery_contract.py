@@ -26,7 +26,13 @@ QMGR, MESSAGEWAY = "QMGW", "MESSAGEWAY.IN"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="BRIDGE.SVRCONN")
 MESSAGE_ID = "414d5120514d31202020202020202020aa11bb22cc33dd44"  # an MQ-style MsgId, hex
 KEY = delivery_key_for(MESSAGE_ID)
-META = {"message_id": MESSAGE_ID, "session_id": "DE89370400440532013000", "region": "DC04", "epoch": "3"}
+META = {
+    "message_id": MESSAGE_ID,
+    "session_id": "DE89370400440532013000",
+    "region": "DC04",
+    "epoch": "3",
+    "format": "MT940",
+}
 MT950 = b"{1:F01BANKDEFFAXXX0000000000}{2:I950BANKDEFFXXXXN}{4:\r\n:20:STMT1\r\n-}"
 
 
@@ -166,10 +172,11 @@ class TestFolderDeliveryTarget(DeliveryTargetContract):
         ]
         assert log[0]["message_id"] == MESSAGE_ID and log[0]["at"] == "2025-01-02T03:04:05+00:00"
         sidecar = json.loads((tmp_path / f"{KEY}.json").read_text())
-        assert (sidecar["message_id"], sidecar["session_id"], sidecar["epoch"]) == (
+        assert (sidecar["message_id"], sidecar["session_id"], sidecar["epoch"], sidecar["format"]) == (
             MESSAGE_ID,
             "DE89370400440532013000",
             "3",
+            "MT940",
         )
 
     def test_two_regions_racing_on_the_same_keys_make_one_file_each(self, tmp_path: Path) -> None:

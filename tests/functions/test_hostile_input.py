@@ -28,7 +28,8 @@ EXPECTED = {
     "not_utf8.xml": "invalid-xml",
     "truncated.xml": "invalid-xml",
     "pain001.xml": "not-camt053",
-    "camt052.xml": "not-camt053",
+    "camt052.xml": "missing-element",  # a camt.052 that states no currency anywhere
+    "camt054.xml": "not-camt053",
     "missing_mandatory.xml": "missing-element",
     "oversized": "too-large",
     "unbalanced": "unbalanced",

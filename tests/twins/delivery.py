@@ -16,6 +16,7 @@ class InMemoryDeliveryTarget(Twin, DeliveryTarget):
         super().__init__()
         self.can_tell = can_tell
         self.delivered: dict[str, bytes] = {}
+        self.metadata: dict[str, dict[str, str]] = {}  # of the first delivery per key
         self.attempts: Counter[str] = Counter()
 
     def deliver(self, delivery_key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
@@ -23,6 +24,7 @@ class InMemoryDeliveryTarget(Twin, DeliveryTarget):
             self._check()
             self.attempts[delivery_key] += 1
             self.delivered.setdefault(delivery_key, bytes(payload))
+            self.metadata.setdefault(delivery_key, dict(metadata))
 
     def was_delivered(self, delivery_key: str) -> bool | None:
         self._check()

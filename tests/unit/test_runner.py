@@ -34,6 +34,23 @@ def test_delivers_once_and_records(shared: Shared) -> None:
     record = shared.store.get(message.message_id)
     assert record is not None and record.state is RecordState.DELIVERED and record.delivery_key == key
     assert record.epoch == 1 and record.region == "DC04"
+    # The format that was sent travels with the delivery and is recorded (fake: one MT950 page).
+    assert shared.target.metadata[key]["format"] == "MT950"
+    assert record.details == {"pages": "1", "format": "MT950"}
+
+
+def test_every_format_of_a_body_is_recorded(shared: Shared) -> None:
+    """A body whose statements went out in two formats (per account) records both, in order."""
+    [message] = published(shared)
+
+    def two_formats(body: bytes) -> FakeTranslation:
+        return replace(fake_translate(body), formats=("MT940", "MT950"))
+
+    shared.runner(translate=two_formats).handle(message)
+    key = delivery_key_for(message.message_id)
+    assert shared.target.metadata[key]["format"] == "MT940,MT950"
+    record = shared.store.get(message.message_id)
+    assert record is not None and record.details["format"] == "MT940,MT950"
 
 
 def test_duplicate_is_completed_without_delivering(shared: Shared) -> None:

@@ -54,6 +54,7 @@ class BadStatement(PermanentError):
 class FakeTranslation:
     messages: list[str]
     report: list[dict[str, object]]
+    formats: tuple[str, ...] = ("MT950",)
 
 
 def fake_translate(body: bytes) -> FakeTranslation:

@@ -177,3 +177,40 @@ def test_an_interpreter_without_the_dependencies_gets_one_line_not_a_traceback()
     assert "Traceback" not in process.stderr
     assert process.stderr.startswith(f"error: lxml is not installed for {sys.executable}; run `make setup`")
     assert "make convert FILE=" in process.stderr
+
+
+REPORT = GOLDEN / "camt052_genkgo_v2.xml"
+
+
+def test_format_defaults_by_document_and_can_be_chosen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, out, _ = run(
+        ["convert", str(REPORT), "--sender", "BANKDEFFXXX", "--receiver", "CUSTDEFFXXX"], monkeypatch
+    )
+    assert (code, out) == (0, (GOLDEN / "camt052_genkgo_v2.mt942").read_bytes())
+    report = tmp_path / "report.json"
+    code, out, err = run(
+        ["convert", str(HANDBOOK), "--format", "mt940", "--report", str(report)], monkeypatch
+    )
+    assert (code, out, err) == (0, (GOLDEN / "handbook_mt950_a_b.mt940").read_bytes(), "")
+    [entry] = json.loads(report.read_text())["files"]
+    assert entry["formats"] == ["MT940"]
+    assert {e["format"] for e in entry["report"] if e["kind"] == "message"} == {"MT940"}
+
+
+def test_a_format_the_file_cannot_become_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    bics = ["--sender", "BANKDEFFXXX", "--receiver", "CUSTDEFFXXX"]
+    code, out, err = run(["convert", str(REPORT), str(HANDBOOK), "--format", "mt942", *bics], monkeypatch)
+    assert code == 2
+    assert out == (GOLDEN / "camt052_genkgo_v2.mt942").read_bytes()  # the other file still translates
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {HANDBOOK}: Stmt[1]: MT942 is made from camt.052, and this document is camt.053 "
+        "[format-mismatch]"
+    ]
+
+
+def test_an_unknown_format_is_refused_by_the_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run(["convert", str(HANDBOOK), "--format", "mt103"], monkeypatch)
+    assert exited.value.code == 2
