@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SCENARIO ?= default
 
-.PHONY: demo test setup lint typecheck unit stack-up stack-down stack-status drill bench host status failover clean
+.PHONY: demo test setup lint typecheck unit stack-up stack-down stack-status drill bench host host-stop stop status failover convert clean
 
 demo: setup  ## Run the failover drill on the local two-region stack and print its report.
 	$(PY) -m dev.drill --scenario default
@@ -28,6 +28,7 @@ node_modules/.installed: package.json package-lock.json
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -47,14 +48,23 @@ stack-status:
 host: setup  ## Run both regions (DC04, DC06) as separate processes against the local stack.
 	$(PY) -m dev.host run
 
-status:
-	$(PY) -m dev.host status
+host-stop:  ## Stop a running `make host` (both regions); the local stack keeps running.
+	$(PY) -m dev.host stop
+
+stop: host-stop stack-down  ## Stop the regions and the local stack.
+
+status:  ## Both regions' status, summarised; `make status ARGS=--json` for their raw answers.
+	@$(PY) -m dev.host status $(ARGS)
 
 failover:
 	$(PY) -m dev.host failover --to $(TO) --reason "$(REASON)"
 
 drill: setup  ## `make drill SCENARIO=<name|all>`
 	$(PY) -m dev.drill --scenario $(SCENARIO)
+
+convert: $(VENV)/.installed  ## `make convert FILE="a.xml [b.xml]" [OUT=dir] [REPORT=report.json] [ARGS="--sender BIC ..."]`
+	@test -n "$(FILE)" || { echo 'usage: make convert FILE="statement.xml ..." [OUT=dir] [REPORT=report.json] [ARGS="..."]' >&2; exit 2; }
+	@$(PY) -m transformation_runner convert $(FILE) $(if $(OUT),--out "$(OUT)") $(if $(REPORT),--report "$(REPORT)") $(ARGS)
 
 bench: setup  ## Translation benchmark; results go to docs/benchmarks.md by hand.
 	$(PY) -m bench.translate

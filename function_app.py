@@ -1,18 +1,10 @@
-"""The Azure Functions app (Python v2 programming model): creates the app, registers the blueprints.
+"""The Azure Functions app (Python v2 programming model), indexed by the host from ``app``.
 
-Nothing else happens here: each blueprint's trigger turns its binding into plain values and calls a
-handler; dependencies are built lazily from settings on first use (``bootstrap.components``).
+Nothing else happens here: :func:`bootstrap.build_app` registers one blueprint per function package;
+each trigger turns its binding into plain values and calls a handler of :func:`bootstrap.components`,
+built lazily from settings on the first trigger.
 """
 
-import azure.functions as func
+from bootstrap import build_app, components
 
-from queue_builder.blueprint import bp as queue_builder
-from transformation_runner.blueprint import bp as transformation_runner
-from watchdog.blueprint import bp as watchdog
-from watchdog.desk_blueprint import bp as operations_desk
-
-app = func.FunctionApp()
-app.register_functions(queue_builder)
-app.register_functions(transformation_runner)
-app.register_functions(watchdog)
-app.register_functions(operations_desk)
+app = build_app(components)

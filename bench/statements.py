@@ -1,4 +1,5 @@
-"""Synthetic camt.053 statements of any size and version, for the benchmark and the tests.
+"""Synthetic camt.053 statements and camt.052 reports of any size and version, for the benchmark and
+the tests.
 
 The builder writes the XML text directly (no tree), so a 100k-entry statement costs little memory.
 Every statement it builds reconciles unless ``closing`` is given: CLBD = opening + signed entries.
@@ -31,6 +32,10 @@ class EntrySpec:
     proprietary_code: str | None = None
     domain: tuple[str, str, str] | None = ("PMNT", "RCDT", "ESCT")
     info: str | None = None
+    counterparty: str | None = None  # debtor's name for a credit, creditor's for a debit
+    counterparty_account: str | None = None  # its IBAN
+    remittance: str | None = None  # RmtInf/Ustrd
+    transaction_info: str | None = None  # TxDtls/AddtlTxInf
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,10 @@ class StatementSpec:
     legal_sequence: str | None = "42"
     closing: Decimal | None = None  # None: opening + signed entries
     available: Decimal | None = None  # CLAV, when given
+    forward: Sequence[Decimal] = ()  # FWAV balances
     date: str = "2024-03-01"
+    info: str | None = None  # AddtlStmtInf / AddtlRptInf
+    balances: bool = True  # False: no Bal at all (a camt.052 report may have none)
 
     def signed_total(self) -> Decimal:
         total = Decimal(0)
@@ -93,38 +101,69 @@ def _entry(entry: EntrySpec, currency: str, version: int) -> str:
     if entry.proprietary_code:
         parts.append(f"<Prtry><Cd>{escape(entry.proprietary_code)}</Cd></Prtry>")
     parts.append("</BkTxCd>")
-    if entry.instruction_id or entry.end_to_end_id:
-        parts.append(
-            "<NtryDtls><TxDtls><Refs>"
-            + _optional("InstrId", entry.instruction_id)
-            + _optional("EndToEndId", entry.end_to_end_id)
-            + "</Refs></TxDtls></NtryDtls>"
-        )
+    details = _transaction(entry, version)
+    if details:
+        parts.append(f"<NtryDtls><TxDtls>{details}</TxDtls></NtryDtls>")
     parts.append(_optional("AddtlNtryInf", entry.info))
     parts.append("</Ntry>")
     return "".join(parts)
 
 
-def _statement(spec: StatementSpec, version: int) -> Iterable[str]:
+def _transaction(entry: EntrySpec, version: int) -> str:
+    """The ``TxDtls`` content of an entry, or ``""`` when it has none."""
+    parts = []
+    if entry.instruction_id or entry.end_to_end_id:
+        parts.append(
+            "<Refs>"
+            + _optional("InstrId", entry.instruction_id)
+            + _optional("EndToEndId", entry.end_to_end_id)
+            + "</Refs>"
+        )
+    if entry.counterparty or entry.counterparty_account:
+        role = "Dbtr" if entry.credit else "Cdtr"
+        name = _optional("Nm", entry.counterparty)
+        party = f"<{role}><Pty>{name}</Pty></{role}>" if version >= 8 else f"<{role}>{name}</{role}>"
+        account = (
+            f"<{role}Acct><Id><IBAN>{escape(entry.counterparty_account)}</IBAN></Id></{role}Acct>"
+            if entry.counterparty_account
+            else ""
+        )
+        parts.append(f"<RltdPties>{party if entry.counterparty else ''}{account}</RltdPties>")
+    if entry.remittance:
+        parts.append(f"<RmtInf>{_optional('Ustrd', entry.remittance)}</RmtInf>")
+    parts.append(_optional("AddtlTxInf", entry.transaction_info))
+    return "".join(parts)
+
+
+def _statement(spec: StatementSpec, version: int, report: bool = False) -> Iterable[str]:
     bic = "BICFI" if version >= 4 else "BIC"
     closing = spec.closing if spec.closing is not None else spec.opening + spec.signed_total()
-    yield f"<Stmt><Id>{escape(spec.statement_id)}</Id>"
+    tag = "Rpt" if report else "Stmt"
+    yield f"<{tag}><Id>{escape(spec.statement_id)}</Id>"
     yield _optional("LglSeqNb", spec.legal_sequence)
-    yield f"<CreDtTm>{spec.date}T18:00:00</CreDtTm>"
+    yield f"<CreDtTm>{spec.date}T18:00:00+01:00</CreDtTm>"
     yield f"<Acct><Id><IBAN>{spec.account}</IBAN></Id><Ccy>{spec.currency}</Ccy>"
     yield f"<Svcr><FinInstnId><{bic}>COBADEFFXXX</{bic}></FinInstnId></Svcr></Acct>"
-    yield _balance("OPBD", spec.opening, spec.currency, spec.date)
-    yield _balance("CLBD", closing, spec.currency, spec.date)
-    if spec.available is not None:
-        yield _balance("CLAV", spec.available, spec.currency, spec.date)
+    if spec.balances:
+        yield _balance("OPBD", spec.opening, spec.currency, spec.date)
+        yield _balance("CLBD", closing, spec.currency, spec.date)
+        if spec.available is not None:
+            yield _balance("CLAV", spec.available, spec.currency, spec.date)
+        for forward in spec.forward:
+            yield _balance("FWAV", forward, spec.currency, spec.date)
     for entry in spec.entries:
         yield _entry(entry, spec.currency, version)
-    yield "</Stmt>"
+    yield _optional("AddtlRptInf" if report else "AddtlStmtInf", spec.info)
+    yield f"</{tag}>"
 
 
-def build(statements: Sequence[StatementSpec], version: int = 8, app_header: bool = True) -> bytes:
-    """A camt.053.001.``version`` document with the given statements; wrapped with an AppHdr if asked."""
-    namespace = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
+def build(
+    statements: Sequence[StatementSpec], version: int = 8, app_header: bool = True, report: bool = False
+) -> bytes:
+    """A camt.053.001.``version`` document with the given statements (``report``: a camt.052 with
+    them as reports); wrapped with an AppHdr if asked."""
+    message, root = ("camt.052", "BkToCstmrAcctRpt") if report else ("camt.053", "BkToCstmrStmt")
+    namespace = f"urn:iso:std:iso:20022:tech:xsd:{message}.001.{version:02d}"
     parts = ['<?xml version="1.0" encoding="UTF-8"?>']
     if app_header:
         parts.append(
@@ -132,14 +171,14 @@ def build(statements: Sequence[StatementSpec], version: int = 8, app_header: boo
             '<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">'
             "<Fr><FIId><FinInstnId><BICFI>COBADEFFXXX</BICFI></FinInstnId></FIId></Fr>"
             "<To><FIId><FinInstnId><BICFI>DEUTDEFFXXX</BICFI></FinInstnId></FIId></To>"
-            "<BizMsgIdr>B1</BizMsgIdr><MsgDefIdr>camt.053.001.08</MsgDefIdr>"
+            f"<BizMsgIdr>B1</BizMsgIdr><MsgDefIdr>{message}.001.{version:02d}</MsgDefIdr>"
             "<CreDt>2024-03-01T18:00:00Z</CreDt></AppHdr>"
         )
-    parts.append(f'<Document xmlns="{namespace}"><BkToCstmrStmt>')
-    parts.append("<GrpHdr><MsgId>MSG-1</MsgId><CreDtTm>2024-03-01T18:00:00</CreDtTm></GrpHdr>")
+    parts.append(f'<Document xmlns="{namespace}"><{root}>')
+    parts.append("<GrpHdr><MsgId>MSG-1</MsgId><CreDtTm>2024-03-01T18:00:00+01:00</CreDtTm></GrpHdr>")
     for spec in statements:
-        parts.extend(_statement(spec, version))
-    parts.append("</BkToCstmrStmt></Document>")
+        parts.extend(_statement(spec, version, report))
+    parts.append(f"</{root}></Document>")
     if app_header:
         parts.append("</Envelope>")
     return "".join(parts).encode("utf-8")

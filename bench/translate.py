@@ -5,15 +5,20 @@ each file and each contender, runs a fresh child process that loads the file, ru
 ``--repeat`` times and reports its best CPU time and the peak RSS of its first run:
 
 * ``iterparse`` — a bare ``lxml.etree.iterparse`` loop over every element (the baseline);
-* ``translate`` — :func:`transformation_runner.translate.translate` (all messages and the report in memory);
-* ``stream`` — :func:`transformation_runner.translate.iter_pages`, pages written to /dev/null;
+* ``translate`` — :func:`transformation_runner.translate.translate` to MT950 (all messages and the
+  report in memory);
+* ``mt940`` — the same to MT940 (every entry with its ``:86:``);
+* ``stream`` / ``stream940`` — :func:`transformation_runner.translate.iter_pages` to MT950 / MT940,
+  pages written to /dev/null;
 * ``pycamt`` — ``pycamt.Camt053Parser(...).get_transactions()`` (a whole-tree camt.053 parser; run
   once, and only up to ``--pycamt-max`` entries: its time grows with the square of the size).
 
 CPU time (``time.process_time``) rather than wall time, so a busy machine disturbs the ratio less.
 Peak RSS is the child's ``VmHWM`` (``ru_maxrss`` would inherit the parent's peak across fork/exec).
 Results are printed as a Markdown table for docs/benchmarks.md. Goals: translate ≤ 2.5× iterparse,
-peak RSS < 150 MB at 50k entries and flat as the size grows.
+peak RSS < 150 MB at 50k entries and flat as the size grows; MT940 within 10 % of MT950 in CPU time
+and peak RSS (each round runs both on the same file, back to back, so the ratio compares runs made
+under the same machine load).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from pycamt.parser import Camt053Parser
 from bench.statements import StatementSpec, build, random_entries
 from transformation_runner.translate import TranslationOptions, iter_pages, translate
 
-CONTENDERS = ("iterparse", "translate", "stream", "pycamt")
+CONTENDERS = ("iterparse", "translate", "mt940", "stream", "stream940", "pycamt")
 SENDER, RECEIVER = "COBADEFFXXX", "DEUTDEFFXXX"
 
 
@@ -46,13 +51,17 @@ def _iterparse(body: bytes) -> None:
         pass
 
 
-def _translate(body: bytes) -> None:
-    translate(body, TranslationOptions(sender_bic=SENDER, receiver_bic=RECEIVER))
+def _options(target: str) -> TranslationOptions:
+    return TranslationOptions(sender_bic=SENDER, receiver_bic=RECEIVER, format=target)
 
 
-def _stream(body: bytes) -> None:
+def _translate(body: bytes, target: str = "MT950") -> None:
+    translate(body, _options(target))
+
+
+def _stream(body: bytes, target: str = "MT950") -> None:
     with open("/dev/null", "w") as sink:
-        for page in iter_pages(body, TranslationOptions(sender_bic=SENDER, receiver_bic=RECEIVER)):
+        for page in iter_pages(body, _options(target)):
             sink.write(page.message)
 
 
@@ -65,7 +74,9 @@ def _pycamt(body: bytes) -> None:
 RUNNERS: dict[str, Callable[[bytes], None]] = {
     "iterparse": _iterparse,
     "translate": _translate,
+    "mt940": lambda body: _translate(body, "MT940"),
     "stream": _stream,
+    "stream940": lambda body: _stream(body, "MT940"),
     "pycamt": _pycamt,
 }
 
@@ -130,10 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(
-        "| entries | file MB | iterparse s | translate s | ratio (min–max) | stream s | stream ratio "
-        "| pycamt s | peak RSS MB: iterparse / translate / stream / pycamt |"
+        "| entries | file MB | iterparse s | MT950 s | ratio (min–max) | MT940 s | MT940/MT950 (min–max) "
+        "| stream s | stream940 s | pycamt s | peak RSS MB: iterparse / MT950 / MT940 / stream / stream940 "
+        "/ pycamt |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as folder:
         for size in (int(s) for s in args.sizes.split(",")):
             path = Path(folder) / f"camt053_{size}.xml"
@@ -149,7 +161,7 @@ def _row(size: int, path: Path, args: argparse.Namespace) -> str:
     under the same machine load; the row shows the median ratio and its range over the rounds."""
     # Small files run more often per child (best of up to 30), so a row is never a single 30 ms sample.
     repeat = min(30, max(args.repeat, args.repeat * 10_000 // size))
-    rounds = [{name: measure(name, path, repeat) for name in CONTENDERS[:3]} for _ in range(args.rounds)]
+    rounds = [{name: measure(name, path, repeat) for name in CONTENDERS[:-1]} for _ in range(args.rounds)]
     first = dict(rounds[0])
     if size <= args.pycamt_max:
         first["pycamt"] = measure("pycamt", path, 1)
@@ -158,13 +170,14 @@ def _row(size: int, path: Path, args: argparse.Namespace) -> str:
         return statistics.median(r[name]["seconds"] for r in rounds)
 
     ratios = sorted(r["translate"]["seconds"] / r["iterparse"]["seconds"] for r in rounds)
-    streams = [r["stream"]["seconds"] / r["iterparse"]["seconds"] for r in rounds]
+    formats = sorted(r["mt940"]["seconds"] / r["translate"]["seconds"] for r in rounds)
     rss = " / ".join(f"{first[n]['peak_rss_mb']:.0f}" if n in first else "-" for n in CONTENDERS)
     pycamt = f"{first['pycamt']['seconds']:.2f}" if "pycamt" in first else "not run"
     return (
         f"| {size:,} | {first['iterparse']['body_mb']:.1f} | {median('iterparse'):.2f} | "
         f"{median('translate'):.2f} | {statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f}) | "
-        f"{median('stream'):.2f} | {statistics.median(streams):.2f}× | {pycamt} | {rss} |"
+        f"{median('mt940'):.2f} | {statistics.median(formats):.3f}× ({formats[0]:.3f}–{formats[-1]:.3f}) | "
+        f"{median('stream'):.2f} | {median('stream940'):.2f} | {pycamt} | {rss} |"
     )
 
 

@@ -1,15 +1,21 @@
 """The two-region local host: DC04 and DC06 as two OS processes on the local stack.
 
-``python -m dev.host run``       start the stack and both regions; Ctrl-C stops them
-``python -m dev.host status``    what the active region's ``GET /api/status`` answers
+``python -m dev.host run``       start the stack and both regions; Ctrl-C or SIGTERM stops them
+``python -m dev.host stop``      stop a running ``run`` (and any region it left); the stack stays
+``python -m dev.host status [--json]``  both regions' ``GET /api/status``: a summary (:mod:`dev.status`)
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
 ``python -m dev.host drop FILE.xml ...``   put camt.053 files into the MQ inbox
-``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack
+``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack (the
+                                           deployed app's settings only: see the README)
 
 MQ is a shared folder inbox (``.local/host/inbox``), MessageWay a shared folder outbox
 (``.local/host/outbox``); both regions use one logical Redis gate (the DC04 instance: Azure Managed
 Redis with active geo-replication is one writable data set in both regions), the DC04/DC06 Azurite
 accounts as the two WAL copies, the Cosmos server and the Service Bus endpoint.
+
+Ports: the stack's from ``BRIDGE_STACK_PORT_BASE`` (default 17000), the regions' routes on
+``BRIDGE_HOST_HTTP_BASE`` (default the stack's base + 200: 17200 for DC04, 17201 for DC06). How
+``run`` stops, and what it leaves running: :mod:`dev.host_process`.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dev.stack import ROOT, Stack
-from shared.adapters.folder_mq import put_message
+from dev import host_process
+from dev import status as dev_status
+from dev.adapters.folder_mq import put_message
+from dev.settings import DEV_SETTING_NAMES
+from dev.stack import ROOT, Stack, default_port_base
 from shared.model import REGIONS
 from watchdog import cli
 
@@ -89,9 +98,7 @@ class LocalHost:
             "WalStorageDC06": self.stack_env["STACK_BLOB_DC06"],
             "CosmosConnection": self.stack_env["STACK_COSMOS"],
             "RedisConnection": self.stack_env["STACK_REDIS_DC04"],
-            "MQ_MODE": "folder",
             "MQ_INBOX_DIR": str(self.inbox),
-            "MESSAGEWAY_MODE": "folder",
             "MESSAGEWAY_OUTBOX_DIR": str(self.outbox),
             "CONSUMPTION_SWITCH_DIR": str(self.state / "switches"),
             "LOCAL_FUNCTION_KEY": self.function_key,
@@ -116,6 +123,7 @@ class LocalHost:
             start_new_session=True,
         )
         self.processes[region] = process
+        host_process.write_pid(self.state, region, process.pid)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -133,6 +141,7 @@ class LocalHost:
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        host_process.forget_pid(self.state, region)
 
     def stop(self) -> None:
         for process in list(self.processes.values()):
@@ -143,6 +152,9 @@ class LocalHost:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for region in self.processes:
+            host_process.forget_pid(self.state, region)
         self.processes.clear()
 
     def call(
@@ -178,6 +190,26 @@ class LocalHost:
         return message_id
 
 
+def _run(stack: Stack, state: Path, http_base: int) -> int:
+    """``run``: the stack, then both regions, until a stop signal (:func:`dev.host_process.run`)."""
+    hosts: list[LocalHost] = []
+
+    def start(stop: host_process.StopRequested) -> dict[str, int]:
+        hosts.append(LocalHost(stack.up(), state=state, http_base=http_base))
+        for region in REGIONS:
+            if stop.event.is_set():
+                break
+            hosts[0].start_region(region)
+        print(f"inbox {hosts[0].inbox}, outbox {hosts[0].outbox}", flush=True)
+        return {region: process.pid for region, process in hosts[0].processes.items()}
+
+    def stop_all() -> None:
+        for host in hosts:
+            host.stop()
+
+    return host_process.run(state, start, stop_all, say=lambda line: print(line, flush=True))
+
+
 def _print(status: int, body: Mapping[str, object]) -> int:
     print(json.dumps(body, indent=2, default=str))
     return 0 if status < 400 else 1
@@ -204,10 +236,15 @@ def _ops(host: LocalHost, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dev.host", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m dev.host", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--state", type=Path, default=LocalHost.state, help="folders, keys, logs, PID files")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the stack and both regions")
-    commands.add_parser("status", help="GET /api/status of a running region")
+    commands.add_parser("stop", help="stop a running `run` and its regions; the stack stays")
+    status = commands.add_parser("status", help="both regions' GET /api/status, summarised")
+    status.add_argument("--json", action="store_true", help="both answers verbatim, as JSON")
     failover = commands.add_parser("failover", help="POST /api/failover")
     failover.add_argument("--to", required=True, choices=REGIONS)
     failover.add_argument("--reason", required=True)
@@ -223,34 +260,28 @@ def main(argv: list[str] | None = None) -> int:
     settings.add_argument("region", choices=REGIONS)
     args = parser.parse_args(argv)
 
-    stack = Stack()
+    stack = Stack(port_base=default_port_base())
+    http_base = int(os.environ.get("BRIDGE_HOST_HTTP_BASE", stack.port_base + 200))
+    if args.command == "stop":
+        return host_process.stop(args.state)
     if args.command == "run":
-        host = LocalHost(stack.up())
-        try:
-            for region in REGIONS:
-                host.start_region(region)
-            print(f"both regions up; inbox {host.inbox}, outbox {host.outbox}; Ctrl-C stops them", flush=True)
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        finally:
-            host.stop()
-        return 0
-    host = LocalHost(stack.env())
+        return _run(stack, args.state, http_base)
+    host = LocalHost(stack.env(), state=args.state, http_base=http_base)
     if args.command == "drop":
         for path in args.files:
             print(host.drop(path.read_bytes()), path)
         return 0
     if args.command == "settings":
         values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": stack.env()["STACK_BLOB_DC04"]}
-        print(
-            json.dumps({"IsEncrypted": False, "Values": {**values, **host.region_env(args.region)}}, indent=2)
-        )
+        deployed = {k: v for k, v in host.region_env(args.region).items() if k not in DEV_SETTING_NAMES}
+        print(json.dumps({"IsEncrypted": False, "Values": {**values, **deployed}}, indent=2))
         return 0
     if args.command == "ops":
         return _ops(host, args)
+    if args.command == "status":
+        return dev_status.main(lambda region: host.call(region, "GET", "status"), args.json)
     for region in REGIONS:  # ask whichever region answers
         try:
-            if args.command == "status":
-                return _print(*host.call(region, "GET", "status"))
             body = {"target": args.to, "reason": args.reason, "force": args.force}
             return _print(*host.call(region, "POST", "failover", body))
         except OSError:

@@ -1,8 +1,9 @@
 """The Watchdog's HTTP routes on the local host: what the Functions host does for HTTP triggers.
 
-Requests are turned into ``azure.functions.HttpRequest`` objects and passed to the decorated
-functions of ``watchdog.blueprint``, so the local routes run exactly the code Azure runs. Function-level
-authorisation is kept: the key goes in ``x-functions-key`` (or ``?code=``), as in Azure.
+Requests are turned into ``azure.functions.HttpRequest`` objects and passed to the app's HTTP
+functions (the Watchdog's and the operations desk's routes of ``bootstrap.build_app``), so the local
+routes run exactly the code Azure runs. Function-level authorisation is kept: the key goes in
+``x-functions-key`` (or ``?code=``), as in Azure.
 
 Easy Auth's part is played here too: any client-sent ``X-MS-CLIENT-PRINCIPAL*`` header is dropped
 (the platform strips them) and the host injects the principal of the local operator: ``x-dev-user``
@@ -16,31 +17,31 @@ from __future__ import annotations
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
-from watchdog import desk_blueprint as desk
 from watchdog.auth import HEADER, ROLES, encode_principal
-from watchdog.blueprint import watchdog_failover, watchdog_replay, watchdog_status
 
-ROUTES: dict[tuple[str, str], Callable[[func.HttpRequest], func.HttpResponse]] = {
-    ("GET", "/api/status"): watchdog_status,
-    ("POST", "/api/failover"): watchdog_failover,
-    ("POST", "/api/replay"): watchdog_replay,
-    ("GET", "/api/trace"): desk.ops_trace,
-    ("GET", "/api/reconciliation"): desk.ops_reconciliation,
-    ("POST", "/api/reconcile"): desk.ops_reconcile,
-    ("POST", "/api/resubmit"): desk.ops_resubmit,
-    ("POST", "/api/resend"): desk.ops_resend,
-    ("POST", "/api/approve"): desk.ops_approve,
-    ("GET", "/api/requests"): desk.ops_requests,
-    ("GET", "/api/statuspage"): desk.ops_status_page,
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/status"): "watchdog_status",
+    ("POST", "/api/failover"): "watchdog_failover",
+    ("POST", "/api/replay"): "watchdog_replay",
+    ("GET", "/api/trace"): "ops_trace",
+    ("GET", "/api/reconciliation"): "ops_reconciliation",
+    ("POST", "/api/reconcile"): "ops_reconcile",
+    ("POST", "/api/resubmit"): "ops_resubmit",
+    ("POST", "/api/resend"): "ops_resend",
+    ("POST", "/api/approve"): "ops_approve",
+    ("GET", "/api/requests"): "ops_requests",
+    ("GET", "/api/statuspage"): "ops_status_page",
 }
 #: Routes with ``auth_level=ANONYMOUS`` (no function key; the principal is still required).
 NO_KEY = frozenset({"/api/statuspage", "/api/trace"})
+MAX_BODY = 64 * 1024
 
 
 def dev_principal(headers: dict[str, str]) -> str:
@@ -51,11 +52,11 @@ def dev_principal(headers: dict[str, str]) -> str:
     return encode_principal(user, [r.strip() for r in roles.split(",") if r.strip()])
 
 
-MAX_BODY = 64 * 1024
-
-
-def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
-    """Serve the routes on ``127.0.0.1:port`` in a background thread; ``shutdown()`` stops it."""
+def serve_routes(
+    port: int, function_key: str, functions: Mapping[str, Callable[..., Any]]
+) -> ThreadingHTTPServer:
+    """Serve the :data:`ROUTES` of ``functions`` (by function name) on ``127.0.0.1:port`` in a
+    background thread; ``shutdown()`` stops it."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -69,8 +70,8 @@ def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
 
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
-            route = ROUTES.get((method, url.path))
-            if route is None:
+            name = ROUTES.get((method, url.path))
+            if name is None:
                 self._send(404, b'{"error": "no such route"}')
                 return
             key = self.headers.get("x-functions-key") or parse_qs(url.query).get("code", [""])[0]
@@ -89,7 +90,7 @@ def serve_routes(port: int, function_key: str) -> ThreadingHTTPServer:
                 params={k: v[0] for k, v in parse_qs(url.query).items()},
                 body=self.rfile.read(length) if length else b"",
             )
-            response = route(request)
+            response: func.HttpResponse = functions[name](request)
             extra = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
             self._send(response.status_code, response.get_body(), response.mimetype, extra)
 

@@ -9,8 +9,10 @@ It runs what the Functions host runs in Azure, on the same handlers and the same
 * the Watchdog timer (``WATCHDOG_INTERVAL_S``) and its HTTP routes on ``127.0.0.1:<port>/api/...``
   with a function key (``x-functions-key``), through the decorated functions of ``watchdog.blueprint``.
 
-Settings come from the environment exactly as in Azure (``shared.settings``); ``dev.host`` writes
-them. SIGTERM stops the region cleanly; SIGKILL is what the drill uses to kill it.
+Settings come from the environment exactly as in Azure (``shared.settings``), plus the dev stack's own
+(``dev/settings.py``: folders, crash points, loop intervals); ``dev.host`` writes them. The functions
+are those of ``bootstrap.build_app`` on this region's components (:func:`dev.settings.dev_region`).
+SIGTERM stops the region cleanly; SIGKILL is what the drill uses to kill it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
+import azure.functions as func
 from azure.functions.timer import TimerRequest
 
 import bootstrap
+from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from dev.http import serve_routes
-from queue_builder.blueprint import queue_builder
-from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
-from watchdog.blueprint import watchdog_timer
+from dev.settings import DevSettings, dev_region
+from shared.telemetry import configure_observability
 
 log = logging.getLogger("bridge.dev.region")
 
@@ -51,15 +55,22 @@ def every(
     return thread
 
 
-def consume_while_enabled(components: bootstrap.Components, stop: threading.Event, sessions: int) -> None:
+def functions_of(app: func.FunctionApp) -> dict[str, Callable[..., Any]]:
+    """The app's user functions by function name: what the Functions host invokes."""
+    return {str(f.get_function_name()): f.get_user_function() for f in app.get_functions()}
+
+
+def consume_while_enabled(
+    components: bootstrap.Components, dev: DevSettings, stop: threading.Event, sessions: int
+) -> None:
     """Receive from Service Bus only while the consumption switch is on; re-check it every second."""
     settings = components.settings
     consumer = ServiceBusSessionConsumer(
         settings.servicebus,
         settings.queue_name,
-        idle_s=float(os.environ.get("LOCAL_SESSION_IDLE_S", "0.25")),
+        idle_s=dev.session_idle_s,
         # The Functions host's maxAutoLockRenewalDuration; the drill shortens it to lose a lock on purpose.
-        max_lock_renewal_s=float(os.environ.get("LOCAL_MAX_LOCK_RENEWAL_S", "300")),
+        max_lock_renewal_s=dev.max_lock_renewal_s,
     )
     runner = components.runner
     while not stop.is_set():
@@ -87,29 +98,26 @@ def consume_while_enabled(components: bootstrap.Components, stop: threading.Even
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--http-port", type=int, required=True)
-    parser.add_argument(
-        "--sessions",
-        type=int,
-        default=int(os.environ.get("LOCAL_SESSIONS", "16")),
-        help="sessions in parallel",
-    )
+    parser.add_argument("--sessions", type=int, help="sessions in parallel (default LOCAL_SESSIONS)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("BRIDGE_LOG_LEVEL", "INFO"),
         format=f"%(asctime)s {os.environ.get('BRIDGE_REGION', '?')} %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every AMQP frame at INFO
-    components = bootstrap.components()
+    configure_observability()
+    components, dev = dev_region()
+    functions = functions_of(bootstrap.build_app(lambda: components))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    qb_interval = float(os.environ.get("QUEUE_BUILDER_INTERVAL_S", "1"))
-    wd_interval = float(os.environ.get("WATCHDOG_INTERVAL_S", "1"))
-    every(wd_interval, stop, lambda: watchdog_timer(TimerRequest(past_due=False)), "watchdog")
-    every(qb_interval, stop, lambda: queue_builder(TimerRequest(past_due=False)), "queue-builder")
-    server = serve_routes(args.http_port, os.environ["LOCAL_FUNCTION_KEY"])
+    timer = TimerRequest(past_due=False)
+    every(dev.watchdog_interval_s, stop, lambda: functions["watchdog_timer"](timer), "watchdog")
+    every(dev.queue_builder_interval_s, stop, lambda: functions["queue_builder"](timer), "queue-builder")
+    server = serve_routes(args.http_port, dev.function_key, functions)
+    sessions = args.sessions or dev.sessions
     consumer = threading.Thread(
-        target=consume_while_enabled, args=(components, stop, args.sessions), name="runner", daemon=True
+        target=consume_while_enabled, args=(components, dev, stop, sessions), name="runner", daemon=True
     )
     consumer.start()
     print(f"READY {components.settings.region} http://127.0.0.1:{args.http_port}/api", flush=True)

@@ -1,6 +1,6 @@
 // DC06 (US West Central): the passive region at first deployment.
 // Same template as the other region (main.bicep); only the first block differs between the two files
-// (tests/infra/test_regions.py). Deploy: az deployment group create -g rg-bridge-dc06 --parameters infra/dc06.bicepparam
+// (tests/infra/test_parameters.py). Deploy: az deployment group create -g rg-bridge-dc06 --parameters infra/dc06.bicepparam
 using 'main.bicep'
 
 // ---- This region ----
@@ -20,13 +20,15 @@ param suffix = 'x7q2'
 param resourceGroupShared = 'rg-bridge-shared'
 param resourceGroupDc04 = 'rg-bridge-dc04'
 param resourceGroupDc06 = 'rg-bridge-dc06'
-param serviceBusAliasName = 'sb-bridge-x7q2'
 param serviceBusQueueName = 'statements'
 param walContainer = 'wal'
 param quarantineContainer = 'quarantine'
 param backupContainer = 'output-backup'
 param cosmosDatabase = 'bridge'
 param cosmosContainer = 'records'
+param cosmosDnsRegion = 'DC04'
+// '' = this deployment's own privatelink zones (rg-bridge-shared); else the landing zone's resource group id.
+param privateDnsZonesGroupId = ''
 param mq = {
   queueManager: 'QMSTMT01'
   channel: 'BRIDGE.SVRCONN'
@@ -68,6 +70,7 @@ param tuning = {
   OPERATIONS_CONTAINER: 'operations'
   RECONCILE_SCHEDULE: '0 30 5 * * *'
   RECONCILE_STUCK_AFTER_S: '900'
+  STATEMENT_FORMATS: '{}'
   DEFAULT_SENDER_BIC: ''
   DEFAULT_RECEIVER_BIC: ''
 }

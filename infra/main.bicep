@@ -1,16 +1,17 @@
 // Stage 2 of 2 (docs/deployment.md): one region of the statement bridge, deployed into that
 // region's resource group with `az deployment group create --parameters dc04.bicepparam` (or
 // dc06.bicepparam). Both regions come from this one template; the parameter files differ only in
-// region, location, role, peer region and network (tests/infra/test_regions.py checks it).
-// Requires stage 1 (shared.bicep): identities, WAL accounts, monitoring, Cosmos, Service Bus, Redis.
+// region, location, role, peer region and network (tests/infra/test_parameters.py checks it).
+// Requires stage 1 (shared.bicep): identities, WAL accounts, monitoring, Cosmos, Service Bus, Redis,
+// the shared privatelink DNS zones.
 //
-// Modules, one per concern: network, private DNS, Key Vault, host storage, private endpoints,
+// Modules, one per concern: network, private DNS links (into the shared zones), Key Vault, host storage, private endpoints,
 // function app (with every app setting the code reads), role assignments on the region's resources.
 // The passive region deploys with the runner's Service Bus trigger disabled
 // (AzureWebJobs.transformation_runner.Disabled = true); the Watchdog flips it on promotion/demotion.
 targetScope = 'resourceGroup'
 
-import { nameFormats, sharedNameFormats } from 'naming.bicep'
+import { nameFormats, sharedNameFormats, privateDnsZoneFormats } from 'naming.bicep'
 
 // ---- Region-specific parameters (the only ones that differ between dc04 and dc06) ----
 
@@ -45,7 +46,7 @@ param privateEndpointsSubnetPrefix string
 @description('Hub VNet (with the ExpressRoute/VPN gateway to on-prem) to peer with; empty = none.')
 param hubVirtualNetworkId string
 
-@description('Custom DNS servers for the VNet (on-prem names); empty = Azure-provided DNS.')
+@description('Custom DNS servers for the VNet (on-prem names); empty = Azure-provided DNS. They must resolve privatelink.* through a VNet linked to the shared zones (the hub): docs/deployment.md#prerequisites-owned-by-other-teams.')
 param dnsServers array
 
 // ---- Parameters shared by both regions (same value in both parameter files) ----
@@ -60,13 +61,22 @@ param resourceGroupShared string
 param resourceGroupDc04 string
 param resourceGroupDc06 string
 
-param serviceBusAliasName string
 param serviceBusQueueName string
 param walContainer string
 param quarantineContainer string
 param backupContainer string
 param cosmosDatabase string
 param cosmosContainer string
+
+@description('The region whose Cosmos DB private endpoint answers for the account in the shared privatelink zone (the other region\'s endpoint stands by, unregistered): docs/deployment.md#private-networking-and-dns.')
+@allowed([
+  'DC04'
+  'DC06'
+])
+param cosmosDnsRegion string
+
+@description('Resource id of a resource group that already holds the organisation\'s privatelink.* zones, linked to its hubs (an Azure landing zone); empty = this deployment creates its own in the shared resource group and links both VNets and hubs to them. A VNet can be linked to only one zone of a name: docs/deployment.md#prerequisites-owned-by-other-teams.')
+param privateDnsZonesGroupId string
 
 @description('IBM MQ input: queueManager, channel, connName (host(port)[,host(port)]), queue, backoutQueue, user, cipherSpec, keyRepository (docs/onprem.md).')
 param mq object
@@ -107,13 +117,18 @@ var names = {
   cosmos: format(sharedNameFormats.cosmos, workload, '', suffix)
   walDc04: format(nameFormats.walStorage, workload, 'dc04', suffix)
   walDc06: format(nameFormats.walStorage, workload, 'dc06', suffix)
-  serviceBusDc04: format(nameFormats.serviceBusNamespace, workload, 'dc04', suffix)
-  serviceBusDc06: format(nameFormats.serviceBusNamespace, workload, 'dc06', suffix)
+  serviceBus: format(nameFormats.serviceBusNamespace, workload, own, suffix)
+  wal: format(nameFormats.walStorage, workload, own, suffix)
   functionAppDc04: format(nameFormats.functionApp, workload, 'dc04', suffix)
   functionAppDc06: format(nameFormats.functionApp, workload, 'dc06', suffix)
 }
 var peerResourceGroup = region == 'DC04' ? resourceGroupDc06 : resourceGroupDc04
 var isPassive = role == 'passive'
+// Where the privatelink zones live: the organisation's (landing zone) or this deployment's own (stage 1).
+var dnsZonesGroupId = empty(privateDnsZonesGroupId) ? '${subscription().id}/resourceGroups/${resourceGroupShared}' : privateDnsZonesGroupId
+// Who holds the gate when the control item does not exist yet (first start): the region whose role is
+// active. Both parameter files name the same region (tests/infra/test_parameters.py).
+var initialActive = isPassive ? peerRegion : region
 var deploymentContainer = 'app-package'
 var regionTags = union(tags, {
   region: region
@@ -164,10 +179,16 @@ module network 'modules/network.bicep' = {
   }
 }
 
-module privateDns 'modules/private-dns.bicep' = {
-  name: 'private-dns'
+// Link this region's VNet (and its hub, if any) to the ONE shared set of privatelink zones (stage 1).
+// With the organisation's zones, their links are the DNS team's (the hub is already linked).
+module privateDnsLinks 'modules/private-dns-links.bicep' = if (empty(privateDnsZonesGroupId)) {
+  name: 'private-dns-links-${own}'
+  scope: resourceGroup(resourceGroupShared)
   params: {
-    virtualNetworkId: network.outputs.id
+    virtualNetworkIds: [
+      network.outputs.id
+      hubVirtualNetworkId
+    ]
     tags: regionTags
   }
 }
@@ -191,66 +212,66 @@ module hostStorage 'modules/host-storage.bicep' = {
   }
 }
 
+// One private endpoint per service, in the region the service lives in (it dies with that region
+// anyway), registered in the shared zones; the other region reaches it over the routed network
+// (docs/deployment.md#private-networking-and-dns). Cosmos DB outlives a region, so both regions have an
+// endpoint to it, and only cosmosDnsRegion's registers (one answer per name in one shared zone).
 var privateEndpointTargets = [
   {
-    key: 'wal-dc04'
-    targetId: resourceId(resourceGroupDc04, 'Microsoft.Storage/storageAccounts', names.walDc04)
+    key: 'wal'
+    targetId: resourceId('Microsoft.Storage/storageAccounts', names.wal)
     groupId: 'blob'
     zone: 'blob'
+    register: true
   }
   {
-    key: 'wal-dc06'
-    targetId: resourceId(resourceGroupDc06, 'Microsoft.Storage/storageAccounts', names.walDc06)
-    groupId: 'blob'
-    zone: 'blob'
-  }
-  {
-    key: 'sb-dc04'
-    targetId: resourceId(resourceGroupDc04, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc04)
+    key: 'sb'
+    targetId: resourceId('Microsoft.ServiceBus/namespaces', names.serviceBus)
     groupId: 'namespace'
     zone: 'servicebus'
-  }
-  {
-    key: 'sb-dc06'
-    targetId: resourceId(resourceGroupDc06, 'Microsoft.ServiceBus/namespaces', names.serviceBusDc06)
-    groupId: 'namespace'
-    zone: 'servicebus'
+    register: true
   }
   {
     key: 'cosmos'
     targetId: resourceId(resourceGroupShared, 'Microsoft.DocumentDB/databaseAccounts', names.cosmos)
     groupId: 'Sql'
     zone: 'cosmos'
+    register: region == cosmosDnsRegion
   }
   {
     key: 'redis'
     targetId: resourceId(resourceGroupShared, 'Microsoft.Cache/redisEnterprise', names.redis)
     groupId: 'redisEnterprise'
     zone: 'redis'
+    register: true
   }
   {
     key: 'vault'
     targetId: resourceId('Microsoft.KeyVault/vaults', names.keyVault)
     groupId: 'vault'
     zone: 'vault'
+    register: true
   }
   {
     key: 'host-blob'
     targetId: resourceId('Microsoft.Storage/storageAccounts', names.hostStorage)
     groupId: 'blob'
     zone: 'blob'
+    register: true
   }
   {
     key: 'host-queue'
     targetId: resourceId('Microsoft.Storage/storageAccounts', names.hostStorage)
     groupId: 'queue'
     zone: 'queue'
+    register: true
   }
   {
     key: 'host-table'
     targetId: resourceId('Microsoft.Storage/storageAccounts', names.hostStorage)
     groupId: 'table'
     zone: 'table'
+    register: true
   }
 ]
 
@@ -263,12 +284,13 @@ module privateEndpoints 'modules/private-endpoint.bicep' = [
       subnetId: network.outputs.privateEndpointsSubnetId
       targetId: target.targetId
       groupId: target.groupId
-      privateDnsZoneId: privateDns.outputs.zoneIds[target.zone]
+      privateDnsZoneId: target.register ? '${dnsZonesGroupId}/providers/Microsoft.Network/privateDnsZones/${format(privateDnsZoneFormats[target.zone], environment().suffixes.storage)}' : ''
       tags: regionTags
     }
     dependsOn: [
       keyVault
       hostStorage
+      privateDnsLinks
     ]
   }
 ]
@@ -287,8 +309,10 @@ var appSettingsBase = {
   AZURE_CLIENT_ID: clientId
   'AzureWebJobs.transformation_runner.Disabled': isPassive ? 'true' : 'false'
   BRIDGE_REGION: region
+  GATE_INITIAL_ACTIVE: initialActive
   // Connections (identity-based: <connection>__<endpoint>, <connection>__credential, __clientId).
-  ServiceBusConnection__fullyQualifiedNamespace: '${serviceBusAliasName}.servicebus.windows.net'
+  // Service Bus: this region's OWN namespace (no Geo-DR alias).
+  ServiceBusConnection__fullyQualifiedNamespace: '${names.serviceBus}.servicebus.windows.net'
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: clientId
   WalStorageDC04__serviceUri: 'https://${names.walDc04}.blob.${environment().suffixes.storage}'
@@ -309,7 +333,6 @@ var appSettingsBase = {
   COSMOS_DATABASE: cosmosDatabase
   COSMOS_CONTAINER: cosmosContainer
   // IBM MQ input and MessageWay output (on-prem, through the VNet).
-  MQ_MODE: 'ibmmq'
   MQ_QUEUE_MANAGER: mq.queueManager
   MQ_CHANNEL: mq.channel
   MQ_CONN_NAME: mq.connName
@@ -318,17 +341,14 @@ var appSettingsBase = {
   MQ_USER: mq.user
   MQ_CIPHER_SPEC: mq.cipherSpec
   MQ_KEY_REPOSITORY: mq.keyRepository
-  MESSAGEWAY_MODE: 'ibmmq'
   MESSAGEWAY_QUEUE: messageWayQueue
-  // Azure control plane, for the Watchdog's promotion/demotion (azure-mgmt-web, azure-mgmt-servicebus).
+  // Azure control plane, for the Watchdog's runner switch on promotion/demotion (azure-mgmt-web).
+  // No Service Bus control-plane setting: there is no Geo-DR alias to fail over.
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   FUNCTION_APP_NAME_DC04: names.functionAppDc04
   FUNCTION_APP_NAME_DC06: names.functionAppDc06
   RESOURCE_GROUP_DC04: resourceGroupDc04
   RESOURCE_GROUP_DC06: resourceGroupDc06
-  SERVICEBUS_ALIAS_NAME: serviceBusAliasName
-  SERVICEBUS_NAMESPACE_DC04: names.serviceBusDc04
-  SERVICEBUS_NAMESPACE_DC06: names.serviceBusDc06
 }
 
 // The Watchdog's control-plane calls (azure-mgmt-web) authenticate as the control identity.
@@ -389,9 +409,12 @@ module appPrivateEndpoint 'modules/private-endpoint.bicep' = {
     subnetId: network.outputs.privateEndpointsSubnetId
     targetId: functionApp.outputs.id
     groupId: 'sites'
-    privateDnsZoneId: privateDns.outputs.zoneIds.sites
+    privateDnsZoneId: '${dnsZonesGroupId}/providers/Microsoft.Network/privateDnsZones/${privateDnsZoneFormats.sites}'
     tags: regionTags
   }
+  dependsOn: [
+    privateDnsLinks
+  ]
 }
 
 module auth 'modules/auth.bicep' = if (!empty(operatorAuthClientId)) {

@@ -32,3 +32,16 @@ var regionCodes = [
   'DC04'
   'DC06'
 ]
+
+@export()
+@description('The privatelink DNS zones every private endpoint registers in (stage 1 creates them once, in the shared resource group; both regions\' VNets and hubs are linked to them). {0} = environment().suffixes.storage. Zone names: https://learn.microsoft.com/azure/private-link/private-endpoint-dns')
+var privateDnsZoneFormats = {
+  blob: 'privatelink.blob.{0}'
+  queue: 'privatelink.queue.{0}'
+  table: 'privatelink.table.{0}'
+  servicebus: 'privatelink.servicebus.windows.net'
+  cosmos: 'privatelink.documents.azure.com'
+  redis: 'privatelink.redis.azure.net'
+  vault: 'privatelink.vaultcore.azure.net'
+  sites: 'privatelink.azurewebsites.net' // the function app's own endpoint (the operator plane)
+}

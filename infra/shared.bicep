@@ -4,11 +4,18 @@
 //   - per region, the pieces the other region also needs, so that stage 2 runs in one pass for each
 //     region in any order: the managed identity, the WAL storage account (both regions write both),
 //     Log Analytics + Application Insights (the cross-region alerts read both);
-//   - the Service Bus Premium namespace of each region (in the region's group, where the Watchdog
-//     looks for it), paired by the Geo-DR alias, with the queue on the primary;
-//   - shared: Cosmos DB, Azure Managed Redis with active geo-replication, the data-plane role
-//     assignments on all of them, the custom Geo-DR failover role, the action group and the alerts.
+//   - the Service Bus Premium namespace of each region with its statements queue (one per region, no
+//     Geo-DR pairing: each region's app uses its own; the dual-region WAL is the only replication);
+//   - shared: Cosmos DB (one write region, Strong, three regions), Azure Managed Redis with active
+//     geo-replication (the gate's fast-path mirror), the ONE set of privatelink DNS zones both regions
+//     use, the data-plane role assignments, the action group and the alerts.
 // Stage 2 is main.bicep, once per region (dc04.bicepparam, dc06.bicepparam).
+//
+// Re-runnable: deploy.sh runs this stage on every deployment. Two inputs describe live state that a
+// re-run must not overwrite, and deploy.sh reads them from Azure before each run (docs/deployment.md#running-it-again):
+// cosmosFailoverOrder (the live failover priorities: a re-run must not move the write region back)
+// and redisJoinerLinked (whether the second Redis member has joined the group, so the founder is
+// re-sent with both members).
 targetScope = 'subscription'
 
 import { nameFormats, sharedNameFormats, regionCodes } from 'naming.bicep'
@@ -44,16 +51,6 @@ param backupContainer string
 @description('Operations journal: desk requests, reconciliation reports (OPERATIONS_CONTAINER).')
 param operationsContainer string = 'operations'
 
-@description('Geo-DR alias of the Service Bus pair; clients connect to <alias>.servicebus.windows.net.')
-param serviceBusAliasName string
-
-@description('Region whose namespace currently holds the alias (DC06 after a Geo-DR failover: docs/runbook.md).')
-@allowed([
-  'DC04'
-  'DC06'
-])
-param serviceBusPrimaryRegion string
-
 param serviceBusQueueName string
 param maxDeliveryCount int
 param lockDuration string
@@ -61,6 +58,13 @@ param duplicateDetectionWindow string
 
 param cosmosDatabase string
 param cosmosContainer string
+
+@description('Cosmos DB container of the control items (the active-region gate).')
+param cosmosControlContainer string
+
+@description('Cosmos DB regions in failover-priority order, index 0 = write region. First deployment: West US 2, West Central US, West US 3. deploy.sh passes the live order on every later run.')
+@minLength(3)
+param cosmosFailoverOrder array
 
 @allowed([
   'Strong'
@@ -79,6 +83,17 @@ param redisSku string
 ])
 param redisGroupFounder string
 
+@description('Whether the joiner\'s database is already linked to the founder\'s (deploy.sh reads it). true: the founder is re-sent with both members.')
+param redisJoinerLinked bool
+
+@description('Azure region of each Redis member, DC04 then DC06 (normally the regions\' own; see docs/deployment.md#redis-azure-managed-redis-with-active-geo-replication for a region that does not offer Azure Managed Redis).')
+@minLength(2)
+@maxLength(2)
+param redisLocations array
+
+@description('Resource id of a resource group that already holds the organisation\'s privatelink.* zones, linked to its hubs (an Azure landing zone); empty = this deployment creates its own in the shared resource group and links both VNets and hubs to them. A VNet can be linked to only one zone of a name: docs/deployment.md#prerequisites-owned-by-other-teams.')
+param privateDnsZonesGroupId string
+
 @description('E-mail address that receives the alerts (empty: add receivers to the action group later).')
 param alertEmail string
 
@@ -92,10 +107,12 @@ var regionGroupNames = [
   resourceGroupDc04
   resourceGroupDc06
 ]
-var primaryIndex = serviceBusPrimaryRegion == 'DC04' ? 0 : 1
 var founderIndex = redisGroupFounder == 'DC04' ? 0 : 1
 var serviceBusNames = [for region in regionCodes: format(nameFormats.serviceBusNamespace, workload, toLower(region), suffix)]
 var redisNames = [for region in regionCodes: format(nameFormats.redis, workload, toLower(region), suffix)]
+var redisDatabaseIds = [
+  for name in redisNames: '${subscription().id}/resourceGroups/${resourceGroupShared}/providers/Microsoft.Cache/redisEnterprise/${name}/databases/default'
+]
 var walNames = [for region in regionCodes: format(nameFormats.walStorage, workload, toLower(region), suffix)]
 var walSkus = [
   walSkuDc04
@@ -117,29 +134,6 @@ resource regionGroups 'Microsoft.Resources/resourceGroups@2024-03-01' = [
     })
   }
 ]
-
-resource failoverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, workload, 'servicebus-geodr-failover')
-  properties: {
-    roleName: 'Service Bus Geo-DR failover (${workload})'
-    description: 'Lets the Watchdog fail over or break the Geo-DR pairing of the statement bridge namespaces.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: [
-          'Microsoft.ServiceBus/namespaces/read'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/read'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/failover/action'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/breakPairing/action'
-        ]
-        notActions: []
-      }
-    ]
-    assignableScopes: [
-      subscription().id
-    ]
-  }
-}
 
 module identities 'modules/identity.bicep' = [
   for (region, i) in regionCodes: {
@@ -204,10 +198,12 @@ module cosmos 'modules/cosmos.bicep' = {
   scope: sharedGroup
   params: {
     name: format(sharedNameFormats.cosmos, workload, '', suffix)
-    locations: locations
+    location: locationDc04
+    failoverOrder: cosmosFailoverOrder
     consistencyLevel: cosmosConsistency
     databaseName: cosmosDatabase
     containerName: cosmosContainer
+    controlContainerName: cosmosControlContainer
     tags: tags
   }
 }
@@ -219,24 +215,14 @@ module serviceBusNamespaces 'modules/servicebus-namespace.bicep' = [
     params: {
       name: serviceBusNames[i]
       location: locations[i]
+      queueName: serviceBusQueueName
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: lockDuration
+      duplicateDetectionWindow: duplicateDetectionWindow
       tags: tags
     }
   }
 ]
-
-module serviceBusPairing 'modules/servicebus-pairing.bicep' = {
-  name: 'servicebus-pairing'
-  scope: regionGroups[primaryIndex]
-  params: {
-    primaryName: serviceBusNamespaces[primaryIndex].outputs.name
-    secondaryId: serviceBusNamespaces[1 - primaryIndex].outputs.id
-    aliasName: serviceBusAliasName
-    queueName: serviceBusQueueName
-    maxDeliveryCount: maxDeliveryCount
-    lockDuration: lockDuration
-    duplicateDetectionWindow: duplicateDetectionWindow
-  }
-}
 
 module serviceBusRoles 'modules/servicebus-roles.bicep' = [
   for (region, i) in regionCodes: {
@@ -244,27 +230,38 @@ module serviceBusRoles 'modules/servicebus-roles.bicep' = [
     scope: regionGroups[i]
     params: {
       namespaceName: serviceBusNamespaces[i].outputs.name
-      principalIds: [
-        identities[0].outputs.principalId
-        identities[1].outputs.principalId
-      ]
-      failoverRoleDefinitionId: failoverRole.id
+      queueName: serviceBusQueueName
+      principalId: identities[i].outputs.principalId
     }
   }
 ]
 
+module privateDnsZones 'modules/private-dns-zones.bicep' = if (empty(privateDnsZonesGroupId)) {
+  name: 'private-dns-zones'
+  scope: sharedGroup
+  params: {
+    tags: tags
+  }
+}
+
 // The member that forms the geo-replication group first; the other joins it. After a region's
 // instance was lost and force-unlinked, set redisGroupFounder to the surviving region so the re-created
-// instance joins the surviving group (docs/runbook.md#redis).
+// instance joins the surviving group (docs/runbook.md#redis). On a re-run after the joiner linked, the
+// founder is re-sent with both members (redisJoinerLinked), never with itself alone.
 module redisFounder 'modules/redis.bicep' = {
   name: 'redis-founder'
   scope: sharedGroup
   params: {
     name: redisNames[founderIndex]
-    location: locations[founderIndex]
+    location: redisLocations[founderIndex]
     skuName: redisSku
     groupNickname: '${workload}-${suffix}'
-    linkedDatabaseIds: []
+    groupDatabaseIds: redisJoinerLinked ? [
+      redisDatabaseIds[founderIndex]
+      redisDatabaseIds[1 - founderIndex]
+    ] : [
+      redisDatabaseIds[founderIndex]
+    ]
     tags: tags
   }
 }
@@ -274,11 +271,12 @@ module redisJoiner 'modules/redis.bicep' = {
   scope: sharedGroup
   params: {
     name: redisNames[1 - founderIndex]
-    location: locations[1 - founderIndex]
+    location: redisLocations[1 - founderIndex]
     skuName: redisSku
     groupNickname: '${workload}-${suffix}'
-    linkedDatabaseIds: [
+    groupDatabaseIds: [
       redisFounder.outputs.databaseId
+      redisDatabaseIds[1 - founderIndex]
     ]
     tags: tags
   }
@@ -357,7 +355,7 @@ module logReaders 'modules/log-reader.bicep' = [
     scope: regionGroups[i]
     params: {
       workspaceName: format(nameFormats.logAnalytics, workload, toLower(region), suffix)
-      principalIds: concat(alerts.outputs.crossRegionPrincipalIds, alerts.outputs.heartbeatPrincipalIds)
+      principalIds: alerts.outputs.rulePrincipalIds
     }
     dependsOn: [
       monitoring
@@ -365,7 +363,7 @@ module logReaders 'modules/log-reader.bicep' = [
   }
 ]
 
-output serviceBusAliasFqdn string = serviceBusPairing.outputs.aliasFqdn
+output serviceBusNamespaces array = [for (region, i) in regionCodes: '${serviceBusNamespaces[i].outputs.name}.servicebus.windows.net']
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output redisHosts array = [
   redisFounder.outputs.host

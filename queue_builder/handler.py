@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared import faults
 from shared.errors import PermanentError, RegionNotActive, TransientError
 from shared.gate_cache import CachedGate
 from shared.model import MqMessage, OutboundStatement, WalEntry
@@ -117,7 +116,6 @@ class QueueBuilder:
                 message = self.mq.get(self.get_wait_s if not batch else 0.0)
                 if message is None:
                     break
-                faults.hit("qb.after_get")
                 if self._poison_count(message) >= self.backout_threshold:
                     self._to_backout_queue(message)
                     continue
@@ -125,7 +123,6 @@ class QueueBuilder:
             if batch:
                 self._log_and_publish(batch, state.epoch)
                 self.gate.check(self.region)  # fenced meanwhile → back out, never commit
-            faults.hit("qb.before_commit")
             self.mq.commit()
         except TransientError:
             for message in batch:  # a dependency failed, not the message: this backout is not its fault
@@ -155,9 +152,7 @@ class QueueBuilder:
             chains.setdefault(entry.session_id, []).append((entry, body))
         for future in [self._pool.submit(self._append_in_order, chain) for chain in chains.values()]:
             future.result()  # every WAL write (both regions) done before anything is sent
-        faults.hit("qb.after_wal")
         self.publisher.publish([OutboundStatement.from_wal(entry, body) for entry, body in items])
-        faults.hit("qb.after_send")
         for entry, _ in items:
             log_event(
                 log,

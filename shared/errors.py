@@ -56,10 +56,6 @@ class RegionNotActive(TransientError):
         self.region = region
 
 
-class FaultInjected(TransientError):
-    """Raised by an armed fault-injection hook (drills and tests only); behaves like a crash."""
-
-
 class PermanentError(BridgeError):
     """Retrying cannot help; quarantine the input and record why.
 

@@ -1,7 +1,7 @@
 """The ports: what the handlers need from the outside world, named by role.
 
 Each port has an Azure (or on-prem) adapter in :mod:`shared.adapters` and an in-memory twin in
-:mod:`shared.memory`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
+:mod:`tests.twins`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
 contract suite in ``tests/contracts``. Every driver error is wrapped: a service that cannot be
 reached raises :class:`~shared.errors.ServiceUnavailable` (a ``TransientError``) and leaves nothing
 half-written.
@@ -158,6 +158,17 @@ class IdempotencyStore(ABC):
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
         """Records of many ids at once (replay); ids without a record are absent from the result."""
 
+    @abstractmethod
+    def counts(self, since: datetime, now: datetime) -> dict[str, int]:
+        """What the records say, for the status route (the same in every region and process).
+
+        Records last updated at or after ``since``, by outcome: ``delivered``, ``failed`` (final,
+        quarantined), ``pending`` (claimed, not yet final), ``in_doubt`` (taken over at least once:
+        a worker stopped between its claim and its record, so the message was reconciled or
+        redelivered under the same delivery key); and, whatever their age, ``lease_expired``: pending
+        records whose lease ended before ``now`` (in doubt now, waiting for the next delivery).
+        """
+
 
 class StatementPublisher(ABC):
     """Sends ingested statements to Service Bus (session = account, MessageId = message id)."""
@@ -165,6 +176,11 @@ class StatementPublisher(ABC):
     @abstractmethod
     def publish(self, statements: list[OutboundStatement]) -> None:
         """Send all of ``statements`` or raise; duplicates by MessageId are dropped by the queue."""
+
+    @abstractmethod
+    def probe(self) -> str:
+        """Health check (the Watchdog's ``servicebus`` probe): a round trip that proves the queue
+        could be sent to now, without sending; raises ``ServiceUnavailable`` otherwise."""
 
 
 class MqSource(ABC):
@@ -217,6 +233,11 @@ class DeliveryTarget(ABC):
     @abstractmethod
     def was_delivered(self, delivery_key: str) -> bool | None:
         """``True``/``False`` when the target can tell, ``None`` when it cannot (reconcile)."""
+
+    @abstractmethod
+    def probe(self) -> str:
+        """Health check (the Watchdog's ``messageway`` probe): prove that a delivery could be made
+        now, without delivering; raises ``ServiceUnavailable`` otherwise."""
 
 
 class BodyStore(ABC):

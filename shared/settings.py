@@ -102,22 +102,41 @@ def _non_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 BALANCE_MODES = ("strict", "as-sent")
+STATEMENT_FORMATS = ("MT940", "MT950")
 
 
-def parse_policies(raw: str) -> tuple[tuple[str, str], ...]:
-    """``BALANCE_POLICIES``: a JSON object, account id, sender BIC or ``*`` → ``strict`` | ``as-sent``
-    (:mod:`shared.policy`); kept as sorted pairs so Settings stays hashable."""
+def _json_object(raw: str, shape: str) -> dict[str, object]:
+    """A setting holding a JSON object (``shape`` says what it maps, for the error)."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error.msg})") from error
     if not isinstance(value, dict):
-        raise ValueError("must be a JSON object of account, sender BIC or * -> strict | as-sent")
+        raise ValueError(f"must be a JSON object of {shape}")
+    return value
+
+
+def parse_policies(raw: str) -> tuple[tuple[str, str], ...]:
+    """``BALANCE_POLICIES``: a JSON object, account id, sender BIC or ``*`` → ``strict`` | ``as-sent``
+    (:mod:`transformation_runner.policy`); kept as sorted pairs so Settings stays hashable."""
     pairs = []
-    for key, mode in value.items():
+    for key, mode in _json_object(raw, "account, sender BIC or * -> strict | as-sent").items():
         if not key or mode not in BALANCE_MODES:
             raise ValueError(f"{key!r}: {mode!r} is not one of {', '.join(BALANCE_MODES)}")
         pairs.append((str(key), str(mode)))
+    return tuple(sorted(pairs))
+
+
+def _statement_formats(raw: str) -> tuple[tuple[str, str], ...]:
+    """``STATEMENT_FORMATS``: a JSON object, account id or receiver BIC (11 or 8 characters) or ``*``
+    → ``MT940`` or ``MT950``; the camt.053 statements it names are sent in that format (unnamed
+    ones as MT950; a camt.052 always becomes MT942). Kept as sorted pairs: Settings stays hashable."""
+    pairs = []
+    for key, target in _json_object(raw, "account or BIC -> MT940 | MT950").items():
+        name = str(target).upper()
+        if not key or name not in STATEMENT_FORMATS:
+            raise ValueError(f"{key!r}: {target!r} is not MT940 or MT950")
+        pairs.append((key, name))
     return tuple(sorted(pairs))
 
 
@@ -143,9 +162,21 @@ def _conn(env: str, required: bool = True, doc: str = "") -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting the three functions read. Environment names are in each field's metadata."""
+    """Every setting the three functions read. Environment names are in each field's metadata.
+
+    Production settings only: the dev stack's own settings (folder inbox and outbox, switch folder,
+    crash points) live with it in ``dev/settings.py``. ``MQ_QUEUE_MANAGER``/``MQ_CONN_NAME`` and
+    ``AZURE_SUBSCRIPTION_ID`` are checked where the adapters needing them are built
+    (``bootstrap.region_ports``), since the dev stack replaces those adapters."""
 
     region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
+    gate_initial_active: str = _setting(
+        "GATE_INITIAL_ACTIVE",
+        _region,
+        default="DC04",
+        doc="the region that takes the gate if it does not exist yet; in Azure main.bicep sets it from the "
+        "deployed role (the active region's code), the same in both regions",
+    )
     # Connections (connection string locally, managed identity in Azure).
     servicebus: Connection = _conn("ServiceBusConnection", doc="Service Bus namespace")
     wal_dc04: Connection = _conn("WalStorageDC04", doc="WAL storage account in DC04")
@@ -160,17 +191,13 @@ class Settings:
     cosmos_database: str = _setting("COSMOS_DATABASE", default="bridge")
     cosmos_container: str = _setting("COSMOS_CONTAINER", default="records")
     # IBM MQ (input) and MessageWay (output).
-    mq_mode: str = _setting("MQ_MODE", _choice("ibmmq", "folder"), default="ibmmq")
     mq_queue_manager: str = _setting("MQ_QUEUE_MANAGER", default="")
     mq_channel: str = _setting("MQ_CHANNEL", default="")
     mq_conn_name: str = _setting("MQ_CONN_NAME", default="", doc="host(port)[,host(port)]")
     mq_queue: str = _setting("MQ_QUEUE", default="STATEMENTS.IN")
     mq_backout_queue: str = _setting("MQ_BACKOUT_QUEUE", default="STATEMENTS.BACKOUT")
     mq_backout_threshold: int = _setting("MQ_BACKOUT_THRESHOLD", _positive(int), default="3")
-    mq_inbox_dir: str = _setting("MQ_INBOX_DIR", default="", doc="folder mode only")
-    messageway_mode: str = _setting("MESSAGEWAY_MODE", _choice("ibmmq", "folder"), default="ibmmq")
     messageway_queue: str = _setting("MESSAGEWAY_QUEUE", default="MESSAGEWAY.IN")
-    messageway_outbox_dir: str = _setting("MESSAGEWAY_OUTBOX_DIR", default="", doc="folder mode only")
     # Protocol tunables (docs/failover.md explains each trade-off).
     gate_cache_ttl_s: float = _setting("GATE_CACHE_TTL_S", _positive(float), default="2")
     heartbeat_ttl_s: float = _setting(
@@ -209,13 +236,18 @@ class Settings:
     )
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
-    consumption_switch_dir: str = _setting("CONSUMPTION_SWITCH_DIR", default="", doc="local host only")
     balance_mode: str = _setting("TRANSLATION_BALANCE_MODE", _choice(*BALANCE_MODES), default="strict")
+    statement_formats: tuple[tuple[str, str], ...] = _setting(
+        "STATEMENT_FORMATS",
+        _statement_formats,
+        default="{}",
+        doc='camt.053 target per account/receiver BIC/"*": JSON {"DE89...": "MT940"}; default MT950',
+    )
     balance_policies: tuple[tuple[str, str], ...] = _setting(
         "BALANCE_POLICIES",
         parse_policies,
         default="{}",
-        doc='balance policy per account, sender BIC or "*": JSON {"CH93...": "as-sent"} (shared/policy.py)',
+        doc='balance policy per account, sender BIC or "*": JSON {"CH93...": "as-sent"} (see policy.py)',
     )
     # The operations desk (watchdog/desk.py): journal container, daily reconciliation.
     operations_container: str = _setting("OPERATIONS_CONTAINER", default="operations")
@@ -293,14 +325,6 @@ class Settings:
 
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
-    if values.get("mq_mode") == "folder" and not values.get("mq_inbox_dir"):
-        problems.append("MQ_INBOX_DIR: required when MQ_MODE=folder")
-    if values.get("mq_mode") == "ibmmq" and not (
-        values.get("mq_queue_manager") and values.get("mq_conn_name")
-    ):
-        problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required when MQ_MODE=ibmmq")
-    if values.get("messageway_mode") == "folder" and not values.get("messageway_outbox_dir"):
-        problems.append("MESSAGEWAY_OUTBOX_DIR: required when MESSAGEWAY_MODE=folder")
     heartbeat, cache = values.get("heartbeat_ttl_s"), values.get("gate_cache_ttl_s")
     if heartbeat is not None and cache is not None and heartbeat <= cache:
         # docs/failover.md, "What must stay true whatever the values".

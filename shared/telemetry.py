@@ -78,8 +78,25 @@ class Metrics:
 
 
 metrics = Metrics()
+#: Events logged as warnings because an operator wants to see them, though nothing is wrong: the
+#: protocol doing its job (a failover and its activation, an operator's accepted call, a fenced
+#: runner's claim superseded, an in-doubt message reconciled or redelivered under its key, a gate
+#: copy fresh again). The status route lists them as ``recent_events``, not as problems.
+NORMAL_EVENTS = frozenset(
+    {
+        "watchdog.flipped",
+        "watchdog.activated",
+        "watchdog.gate_copy_fresh",
+        "operator.audit",
+        "statement.superseded",
+        "statement.in_doubt_reconciled",
+        "statement.in_doubt_redeliver",
+    }
+)
 #: The last warnings and errors of this process, newest last, for the status route ("last errors").
 recent_problems: deque[dict[str, Any]] = deque(maxlen=20)
+#: The last :data:`NORMAL_EVENTS` of this process, newest last.
+recent_events: deque[dict[str, Any]] = deque(maxlen=20)
 
 
 def _safe(key: str, value: Any) -> Any:
@@ -96,7 +113,8 @@ def log_event(logger: logging.Logger, level: int, event: str, **context: Any) ->
     details = " ".join(f"{k}={v}" for k, v in safe.items())
     logger.log(level, "%s %s", event, details, extra={"event": event, **safe})
     if level >= logging.WARNING:
-        recent_problems.append({"at": datetime.now(UTC).isoformat(), "event": event, **safe})
+        recent = recent_events if event in NORMAL_EVENTS else recent_problems
+        recent.append({"at": datetime.now(UTC).isoformat(), "event": event, **safe})
 
 
 def configure_observability(environ: Mapping[str, str] = os.environ) -> bool:

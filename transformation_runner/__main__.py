@@ -1,11 +1,20 @@
 """Command line: ``python -m transformation_runner convert FILE.xml [FILE.xml ...]``.
 
-Translates camt.053 files into MT950 FIN messages with the same code the runner uses
+Translates camt.053 files into MT950 (or, with ``--format mt940``, MT940) and camt.052 files into
+MT942 FIN messages with the same code the runner uses
 (:func:`transformation_runner.translate.translate`). Without ``--out`` the messages go to standard
 output, concatenated, byte-exact (CRLF inside block 4). Exit 0 when every file translated; exit 2 when
 any file is bad input, with one line ``error: FILE: reason`` per bad file on standard error and no
 traceback. Translation findings (truncations, replacements, dropped values) go to standard error,
 or as JSON to ``--report``.
+
+The report lists every input file, in the order given: a translated file with ``"status":
+"translated"``, its statement count and findings; a file that failed with ``"status": "failed"``,
+``"error"`` (the machine-readable reason: ``no-bic``, ``unbalanced``, ..., or ``unreadable``) and
+``"reason"`` (the sentence also printed on standard error), so one report answers for the whole batch.
+
+Run it with the project's virtual environment (``.venv/bin/python -m transformation_runner`` or
+``make convert FILE=...``); another interpreter without lxml gets one line saying so, not a traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from transformation_runner.translate import BALANCE_MODES, TranslationOptions, translate
-from transformation_runner.translate.errors import TranslationError
+try:
+    from transformation_runner.translate import BALANCE_MODES, FORMATS, TranslationOptions, translate
+    from transformation_runner.translate.errors import TranslationError
+except ImportError as missing:  # run with an interpreter that lacks the project's dependencies
+    sys.exit(
+        f"error: {missing.name or missing} is not installed for {sys.executable}; run `make setup`, then "
+        "`.venv/bin/python -m transformation_runner convert ...` or `make convert FILE=...`"
+    )
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -28,7 +43,9 @@ EXIT_BAD_INPUT = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m transformation_runner")
     commands = parser.add_subparsers(dest="command", required=True)
-    convert = commands.add_parser("convert", help="translate camt.053 files into MT950 messages")
+    convert = commands.add_parser(
+        "convert", help="translate camt.053 into MT950 or MT940, camt.052 into MT942 messages"
+    )
     convert.add_argument("files", nargs="+", type=Path, metavar="FILE.xml")
     convert.add_argument("--out", type=Path, help="write one .fin file per message into this folder")
     convert.add_argument("--report", type=Path, help="write the translation report as JSON here")
@@ -41,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=BALANCE_MODES,
         default=os.environ.get("TRANSLATION_BALANCE_MODE", "strict"),
         help="strict: reject statements that do not add up; as-sent: keep the CLBD, report the difference",
+    )
+    convert.add_argument(
+        "--format",
+        choices=[name.lower() for name in FORMATS],
+        default="",
+        help="target message (default from the document: camt.053 -> mt950, camt.052 -> mt942)",
     )
     return parser
 
@@ -57,10 +80,20 @@ def _warning(source: Path, finding: dict[str, object]) -> str:
     )
 
 
+def _failed(source: Path, code: str, reason: str, stderr: TextIO) -> dict[str, object]:
+    """Print ``error: FILE: reason [code]`` and return the file's report entry."""
+    reason = _one_line(reason)
+    print(f"error: {source}: {reason} [{code}]", file=stderr)
+    return {"file": str(source), "status": "failed", "error": code, "reason": reason}
+
+
 def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
     """Translate every file; return the exit code."""
     options = TranslationOptions(
-        sender_bic=args.sender, receiver_bic=args.receiver, balance_mode=args.balance_mode
+        sender_bic=args.sender,
+        receiver_bic=args.receiver,
+        balance_mode=args.balance_mode,
+        format=args.format.upper(),
     )
     status = EXIT_OK
     reports: list[dict[str, object]] = []
@@ -70,13 +103,13 @@ def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
         try:
             body = source.read_bytes()
         except OSError as error:
-            print(_one_line(f"error: {source}: cannot read: {error.strerror or error}"), file=stderr)
+            reports.append(_failed(source, "unreadable", f"cannot read: {error.strerror or error}", stderr))
             status = EXIT_BAD_INPUT
             continue
         try:
             result = translate(body, options)
         except TranslationError as error:
-            print(_one_line(f"error: {source}: {error} [{error.reason}]"), file=stderr)
+            reports.append(_failed(source, error.reason, str(error), stderr))
             status = EXIT_BAD_INPUT
             continue
         for number, message in enumerate(result.messages, start=1):
@@ -84,7 +117,8 @@ def convert(args: argparse.Namespace, stdout: BinaryIO, stderr: TextIO) -> int:
                 (args.out / f"{source.stem}.{number:03d}.fin").write_bytes(message.encode("ascii"))
             else:
                 stdout.write(message.encode("ascii"))
-        reports.append({"file": str(source), "statements": result.statements, "report": result.report})
+        done = {"file": str(source), "status": "translated", "statements": result.statements}
+        reports.append({**done, "formats": list(result.formats), "report": result.report})
         if not args.report:
             for finding in result.report:
                 if finding.get("kind") == "finding":

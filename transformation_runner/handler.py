@@ -9,7 +9,8 @@ this one does not (docs/protocols.md, "No duplicate delivery"):
    An expired ``PENDING`` is *in doubt*: the delivery may or may not have happened. Take it over
    (ETag-conditional), ask the target; if it cannot tell, redeliver with the same key (the receiver's
    duplicate check is the backstop) and count it;
-3. translate camt.053 → MT950 (pure); a ``PermanentError`` records ``FAILED`` with the reason, keeps
+3. translate camt.053 → MT950/MT940 or camt.052 → MT942 (pure; the format per receiver/account from
+   the settings); a ``PermanentError`` records ``FAILED`` with the reason, keeps
    the body in quarantine and completes the message: never lost, never retried forever;
 4. fence again, then deliver with the delivery key;
 5. optional backup of the output; 6. ``DELIVERED`` (ETag-conditional).
@@ -31,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shared import faults
 from shared.errors import (
     AlreadyExists,
     BridgeError,
@@ -56,6 +56,9 @@ class Translation(Protocol):
 
     @property
     def report(self) -> list[dict[str, object]]: ...
+
+    @property
+    def formats(self) -> tuple[str, ...]: ...
 
 
 class ClaimHeld(TransientError):
@@ -121,7 +124,6 @@ class TransformationRunner:
             metrics.incr("duplicates_suppressed")
             log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
             return Outcome.DUPLICATE
-        faults.hit("runner.after_claim")
         try:
             return self._process(message, record, in_doubt, context)
         except TransientError:
@@ -146,7 +148,7 @@ class TransformationRunner:
         except PermanentError as error:
             return self._fail(record, body, error, context)
         payload = "".join(translation.messages).encode("ascii")
-        faults.hit("runner.before_deliver")
+        sent = ",".join(translation.formats)  # MT940, MT942, MT950: recorded with the delivery
         fence = self.gate.check(self.region)  # fence right before the side effect
         self.target.deliver(
             record.delivery_key,
@@ -156,17 +158,16 @@ class TransformationRunner:
                 "session_id": message.session_id,
                 "region": self.region,
                 "epoch": str(fence.epoch),  # the gate epoch this delivery was fenced under
+                "format": sent,
             },
         )
-        faults.hit("runner.after_deliver")
         if self.backup is not None:
             self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
-        details = {"pages": str(len(translation.messages))}
-        policy = getattr(translation, "policy", None)  # shared.policy.PolicyTranslation
+        details = {"pages": str(len(translation.messages)), "format": sent}
+        policy = getattr(translation, "policy", None)  # transformation_runner.policy.PolicyTranslation
         if policy:
             details["balance_policy"] = str(policy)
         outcome = self._record(record, details)
-        faults.hit("runner.after_record")
         if outcome is Outcome.DELIVERED:
             metrics.incr("delivered")
             latency_ms = self._latency_ms(message)
@@ -175,6 +176,7 @@ class TransformationRunner:
                 logging.INFO,
                 "statement.delivered",
                 pages=len(translation.messages),
+                format=sent,
                 latency_ms=latency_ms,
                 **context,
             )
@@ -265,7 +267,7 @@ class TransformationRunner:
         )
         try:
             details = {"error": str(error)[:1000]}
-            policy = getattr(error, "balance_policy", None)  # shared.policy.PolicyTranslator
+            policy = getattr(error, "balance_policy", None)  # transformation_runner.policy.PolicyTranslator
             if policy:
                 details["balance_policy"] = str(policy)
             self.store.mark_failed(record, error.reason, details)

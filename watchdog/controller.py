@@ -295,6 +295,9 @@ class Watchdog:
             new_state = self.flip(state, self.region, reason=reason, caller="watchdog", gate=target)
         except PreconditionFailed:
             return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
+        # These misses judged the region just replaced; should the gate move away again (a failback)
+        # before a tick as active resets them, they must not promote this region straight back.
+        self.misses, self.missing_since = 0, None
         if target is not self.gate and not self._copy_shows(new_state):
             return "promoted at the primary; this region's gate copy does not show it yet"
         self.activate(new_state)

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from shared.errors import BridgeError, NotFound, PermanentError, PreconditionFailed
 from shared.journal import OperationsJournal
 from shared.model import RecordState
-from shared.policy import PolicyTranslation, PolicyTranslator
 from shared.ports import ActiveRegionGate, BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.settings import BALANCE_MODES
 from shared.telemetry import metrics
@@ -50,6 +50,26 @@ REQUEST_TTL = timedelta(hours=24)
 #: bounded by the target's timeouts, well below it) and may be resumed.
 RESUME_AFTER = timedelta(seconds=60)
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class PolicyTranslation(Protocol):
+    """What the desk needs of a translation: the MT messages and the balance policy it was made
+    under (``transformation_runner.policy.PolicyTranslation``)."""
+
+    @property
+    def messages(self) -> Sequence[str]: ...
+
+    @property
+    def policy(self) -> str: ...
+
+
+class PolicyTranslator(Protocol):
+    """The runner's translate function with its per-account balance policy, handed in by the
+    composition root (``transformation_runner.policy.PolicyTranslator``); raises ``PermanentError``."""
+
+    def __call__(self, body: bytes, /) -> PolicyTranslation: ...
+
+    def with_mode(self, body: bytes, mode: str, why: str, /) -> PolicyTranslation: ...
 
 
 @dataclass

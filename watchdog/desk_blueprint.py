@@ -17,33 +17,30 @@ route                                  app role            what
 The routes that change something need a function key too (``x-functions-key``, the CLI sends it). The
 two a browser follows — the status page and the trace it links to — are read-only and anonymous at
 the key level: Easy Auth signs the browser in, and the principal with ``Bridge.Reader`` is required
-all the same. The desk is built on first use from the region's components
-(``bootstrap.components``) and the operations journals of both regions' WAL storage accounts
-(written here, read in both: ``shared.journal.BothRegionsJournal``).
+all the same. The composition root (``bootstrap.wire_desk``) builds the desk on the region's ports and
+the operations journals of both regions' WAL storage accounts (written here, read in both:
+``shared.journal.BothRegionsJournal``); :func:`make_blueprint` takes the region provider.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import azure.functions as func
 
-import bootstrap
 from shared.errors import TransientError
-from shared.journal import BothRegionsJournal, OperationsJournal
-from shared.policy import translator_for
+from shared.journal import OperationsJournal
 from watchdog.auth import APPROVER, OPERATOR, READER
+from watchdog.controller import Watchdog
 from watchdog.desk import Desk, message_id_of
 from watchdog.http import json_response, principal, request_body
-from watchdog.operator import BadRequest, time_field
+from watchdog.operator import BadRequest, OperatorApi, time_field
 from watchdog.reconcile import LATEST, Reconciler
 from watchdog.status_page import CONTENT_SECURITY_POLICY, render
 from watchdog.trace import Tracer
-
-bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships it untyped
 
 
 @dataclass(frozen=True)
@@ -56,193 +53,168 @@ class Ops:
     journal: OperationsJournal
 
 
-def build(components: bootstrap.Components, journal: OperationsJournal) -> Ops:
-    """The desk on ``components``' ports and ``journal``."""
-    settings, ports = components.settings, components.ports
-    tracer = Tracer(ports.wal, ports.store, journal, settings.quarantine_container)
-    reconciler = Reconciler(
-        region=settings.region,
-        wal=ports.wal,
-        store=ports.store,
-        target=ports.target,
-        journal=journal,
-        stuck_after_s=settings.reconcile_stuck_after_s,
-        quarantine_container=settings.quarantine_container,
+class Region(Protocol):
+    """What the Watchdog's and the desk's triggers need of one region's components."""
+
+    @property
+    def watchdog(self) -> Watchdog: ...
+
+    @property
+    def operator(self) -> OperatorApi: ...
+
+    @property
+    def desk(self) -> Ops | None: ...
+
+
+def desk_of(region: Region) -> Ops | func.HttpResponse:
+    """The region's desk, or the 503 answer when it was wired without an operations journal."""
+    if region.desk is None:
+        return json_response(503, {"error": "the operations desk has no journal in this region"})
+    return region.desk
+
+
+def make_blueprint(region: Callable[[], Region]) -> func.Blueprint:  # noqa: PLR0915 - one closure a route
+    """The reconciliation timer and the desk's routes, calling ``region()`` per invocation."""
+    bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships it untyped
+
+    def ops(req: func.HttpRequest, role: str) -> tuple[Ops, str] | func.HttpResponse:
+        """The desk and the caller's name when the caller holds ``role``; else the answer."""
+        who = principal(req, role)
+        if isinstance(who, func.HttpResponse):
+            return who
+        desk = desk_of(region())
+        return desk if isinstance(desk, func.HttpResponse) else (desk, who.name)
+
+    @bp.function_name("reconcile_timer")
+    @bp.timer_trigger(
+        arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True
     )
-    desk = Desk(
-        region=settings.region,
-        gate=ports.gate,
-        store=ports.store,
-        wal=ports.wal,
-        quarantine=ports.quarantine,
-        target=ports.target,
-        journal=journal,
-        translator=translator_for(settings),
-        operator=components.operator,
-    )
-    return Ops(tracer, reconciler, desk, journal)
+    def reconcile_timer(timer: func.TimerRequest) -> None:
+        """The daily reconciliation of the last 24 hours (stored, summarised, alerted on)."""
+        desk = region().desk
+        if desk is not None:
+            desk.reconciler.daily()
 
+    @bp.function_name("ops_trace")
+    @bp.route(route="trace", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def ops_trace(req: func.HttpRequest) -> func.HttpResponse:
+        """One statement by ``message_id``, or an account's statements between ``from`` and ``to``."""
+        found = ops(req, READER)
+        if isinstance(found, func.HttpResponse):
+            return found
+        desk = found[0]
+        message_id, account = req.params.get("message_id"), req.params.get("account")
+        if bool(message_id) == bool(account):
+            return json_response(400, {"error": "give message_id, or account with from and to"})
+        if message_id:
+            try:
+                message_id = message_id_of({"message_id": message_id})
+            except BadRequest as error:
+                return json_response(400, {"error": str(error)})
+            answer = desk.tracer.trace(message_id)
+            return json_response(200 if answer["found"] else 404, answer)
+        window = _window(req.params, default_hours=24)
+        if isinstance(window, func.HttpResponse):
+            return window
+        return json_response(200, desk.tracer.trace_account(str(account), *window))
 
-_lock = threading.Lock()
-_ops: Ops | None = None
+    @bp.function_name("ops_reconciliation")
+    @bp.route(route="reconciliation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+        """The latest stored reconciliation report."""
+        found = ops(req, READER)
+        if isinstance(found, func.HttpResponse):
+            return found
+        latest = found[0].journal.read(LATEST)
+        if latest is None:
+            return json_response(404, {"error": "no reconciliation has run yet; POST /api/reconcile"})
+        return json_response(200, latest[0])
 
+    @bp.function_name("ops_reconcile")
+    @bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_reconcile(req: func.HttpRequest) -> func.HttpResponse:
+        """Reconcile ``{"from": ISO, "to": ISO}`` now (default: the last 24 hours); the report is stored."""
+        found = ops(req, OPERATOR)
+        if isinstance(found, func.HttpResponse):
+            return found
+        body = request_body(req)
+        if isinstance(body, func.HttpResponse):
+            return body
+        window = _window(body, default_hours=24)
+        if isinstance(window, func.HttpResponse):
+            return window
+        return json_response(200, found[0].reconciler.run(*window))
 
-def ops() -> Ops:
-    """The process's desk, built on first use."""
-    global _ops  # noqa: PLW0603 - process-wide, like bootstrap.components
-    with _lock:
-        if _ops is None:
-            from shared.adapters.blob_journal import BlobOperationsJournal  # noqa: PLC0415 - SDK import
-
-            components = bootstrap.components()
-            settings = components.settings
-            journal = BothRegionsJournal(
-                BlobOperationsJournal(
-                    settings.wal_connection(settings.region), settings.operations_container
-                ),
-                BlobOperationsJournal(
-                    settings.wal_connection(settings.peer_region), settings.operations_container
-                ),
-            )
-            _ops = build(components, journal)
-        return _ops
-
-
-def use(installed: Ops | None) -> None:
-    """Install a desk (tests, local host); ``None`` forgets it."""
-    global _ops  # noqa: PLW0603
-    with _lock:
-        _ops = installed
-
-
-@bp.function_name("reconcile_timer")
-@bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def reconcile_timer(timer: func.TimerRequest) -> None:
-    """The daily reconciliation of the last 24 hours (stored, summarised, alerted on)."""
-    ops().reconciler.daily()
-
-
-@bp.function_name("ops_trace")
-@bp.route(route="trace", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def ops_trace(req: func.HttpRequest) -> func.HttpResponse:
-    """One statement by ``message_id``, or an account's statements between ``from`` and ``to``."""
-    who = principal(req, READER)
-    if isinstance(who, func.HttpResponse):
-        return who
-    message_id, account = req.params.get("message_id"), req.params.get("account")
-    if bool(message_id) == bool(account):
-        return json_response(400, {"error": "give message_id, or account with from and to"})
-    if message_id:
+    def action(req: func.HttpRequest, role: str, name: str) -> func.HttpResponse:
+        found = ops(req, role)
+        if isinstance(found, func.HttpResponse):
+            return found
+        body = request_body(req)
+        if isinstance(body, func.HttpResponse):
+            return body
+        desk, who = found[0].desk, found[1]
+        handler = {"resubmit": desk.resubmit, "resend": desk.request_resend, "approve": desk.approve}[name]
         try:
-            message_id = message_id_of({"message_id": message_id})
-        except BadRequest as error:
-            return json_response(400, {"error": str(error)})
-        answer = ops().tracer.trace(message_id)
-        return json_response(200 if answer["found"] else 404, answer)
-    window = _window(req.params, default_hours=24)
-    if isinstance(window, func.HttpResponse):
-        return window
-    return json_response(200, ops().tracer.trace_account(str(account), *window))
+            return json_response(*handler(body, who))
+        except TransientError as error:  # a store or MessageWay is away; the record says where it stopped
+            hint = (
+                "retry; a delivery interrupted after it started is resumed with approve <request id> "
+                "after 60 s"
+            )
+            return json_response(503, {"error": f"{error}; {hint}"})
 
+    @bp.function_name("ops_resubmit")
+    @bp.route(route="resubmit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_resubmit(req: func.HttpRequest) -> func.HttpResponse:
+        """Resubmit a FAILED statement (audited; ``policy`` ``strict`` | ``as-sent`` optional)."""
+        return action(req, OPERATOR, "resubmit")
 
-@bp.function_name("ops_reconciliation")
-@bp.route(route="reconciliation", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def ops_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
-    """The latest stored reconciliation report."""
-    who = principal(req, READER)
-    if isinstance(who, func.HttpResponse):
-        return who
-    found = ops().journal.read(LATEST)
-    if found is None:
-        return json_response(404, {"error": "no reconciliation has run yet; POST /api/reconcile"})
-    return json_response(200, found[0])
+    @bp.function_name("ops_resend")
+    @bp.route(route="resend", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_resend(req: func.HttpRequest) -> func.HttpResponse:
+        """Request a resend of a DELIVERED statement (a second person approves)."""
+        return action(req, OPERATOR, "resend")
 
+    @bp.function_name("ops_approve")
+    @bp.route(route="approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_approve(req: func.HttpRequest) -> func.HttpResponse:
+        """Approve another person's pending resend or forced failover; it executes at once."""
+        return action(req, APPROVER, "approve")
 
-@bp.function_name("ops_reconcile")
-@bp.route(route="reconcile", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def ops_reconcile(req: func.HttpRequest) -> func.HttpResponse:
-    """Reconcile ``{"from": ISO, "to": ISO}`` now (default: the last 24 hours); the report is stored."""
-    who = principal(req, OPERATOR)
-    if isinstance(who, func.HttpResponse):
-        return who
-    body = request_body(req)
-    if isinstance(body, func.HttpResponse):
-        return body
-    window = _window(body, default_hours=24)
-    if isinstance(window, func.HttpResponse):
-        return window
-    return json_response(200, ops().reconciler.run(*window))
+    @bp.function_name("ops_requests")
+    @bp.route(route="requests", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    def ops_requests(req: func.HttpRequest) -> func.HttpResponse:
+        """The requests, newest first; ``?state=PENDING`` for those waiting for an approver."""
+        found = ops(req, READER)
+        if isinstance(found, func.HttpResponse):
+            return found
+        return json_response(*found[0].desk.requests(req.params.get("state") or None))
 
-
-def _action(req: func.HttpRequest, role: str, action: str) -> func.HttpResponse:
-    who = principal(req, role)
-    if isinstance(who, func.HttpResponse):
-        return who
-    body = request_body(req)
-    if isinstance(body, func.HttpResponse):
-        return body
-    desk = ops().desk
-    handler = {"resubmit": desk.resubmit, "resend": desk.request_resend, "approve": desk.approve}[action]
-    try:
-        return json_response(*handler(body, who.name))
-    except TransientError as error:  # a store or MessageWay is away; what was recorded says where it stopped
-        hint = (
-            "retry; a delivery interrupted after it started is resumed with approve <request id> after 60 s"
+    @bp.function_name("ops_status_page")
+    @bp.route(route="statuspage", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def ops_status_page(req: func.HttpRequest) -> func.HttpResponse:
+        """The read-only HTML status page (Easy Auth signs the browser in; no function key)."""
+        who = principal(req, READER)
+        if isinstance(who, func.HttpResponse):
+            return who
+        current = region()
+        desk = desk_of(current)
+        if isinstance(desk, func.HttpResponse):
+            return desk
+        _, status = current.operator.status()
+        found = desk.journal.read(LATEST)
+        _, pending = desk.desk.requests("PENDING")
+        waiting = pending["requests"]
+        page = render(status, found[0] if found else None, waiting if isinstance(waiting, list) else [])
+        return func.HttpResponse(
+            page,
+            status_code=200,
+            mimetype="text/html",
+            charset="utf-8",
+            headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"},
         )
-        return json_response(503, {"error": f"{error}; {hint}"})
 
-
-@bp.function_name("ops_resubmit")
-@bp.route(route="resubmit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def ops_resubmit(req: func.HttpRequest) -> func.HttpResponse:
-    """Resubmit a FAILED statement (audited; ``policy`` ``strict`` | ``as-sent`` optional)."""
-    return _action(req, OPERATOR, "resubmit")
-
-
-@bp.function_name("ops_resend")
-@bp.route(route="resend", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def ops_resend(req: func.HttpRequest) -> func.HttpResponse:
-    """Request a resend of a DELIVERED statement (a second person approves)."""
-    return _action(req, OPERATOR, "resend")
-
-
-@bp.function_name("ops_approve")
-@bp.route(route="approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def ops_approve(req: func.HttpRequest) -> func.HttpResponse:
-    """Approve another person's pending resend or forced failover; it executes at once."""
-    return _action(req, APPROVER, "approve")
-
-
-@bp.function_name("ops_requests")
-@bp.route(route="requests", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def ops_requests(req: func.HttpRequest) -> func.HttpResponse:
-    """The requests, newest first; ``?state=PENDING`` for those waiting for an approver."""
-    who = principal(req, READER)
-    if isinstance(who, func.HttpResponse):
-        return who
-    return json_response(*ops().desk.requests(req.params.get("state") or None))
-
-
-@bp.function_name("ops_status_page")
-@bp.route(route="statuspage", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def ops_status_page(req: func.HttpRequest) -> func.HttpResponse:
-    """The read-only HTML status page (Easy Auth signs the browser in; no function key)."""
-    who = principal(req, READER)
-    if isinstance(who, func.HttpResponse):
-        return who
-    _, status = bootstrap.components().operator.status()
-    desk = ops()
-    found = desk.journal.read(LATEST)
-    _, pending = desk.desk.requests("PENDING")
-    waiting = pending["requests"]
-    page = render(status, found[0] if found else None, waiting if isinstance(waiting, list) else [])
-    return func.HttpResponse(
-        page,
-        status_code=200,
-        mimetype="text/html",
-        charset="utf-8",
-        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"},
-    )
+    return bp
 
 
 def _window(

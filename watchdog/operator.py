@@ -1,7 +1,11 @@
 """What the Watchdog's HTTP routes do, as plain functions of JSON in, ``(status, JSON)`` out.
 
 * ``status()`` — the picture a person needs at 3 am: active region and epoch, since when, each
-  region's health and heartbeat age, QueueBuilder freshness, backlog, last failover, counters.
+  region's health and heartbeat age, QueueBuilder freshness, backlog, last failover; ``records``:
+  what the idempotency records say over the last :data:`RECORDS_WINDOW_H` hours (the same answer
+  from either region: delivered, FAILED, pending, in doubt); ``counters``: this process's own counts
+  since it started (``counters_scope`` says so); this process's ``recent_problems`` and, apart,
+  its ``recent_events`` (failovers, operator calls: normal, but worth seeing).
 * ``failover(body, caller)`` — ``{"target": "DC06", "reason": "...", "force": false}``: a
   compare-and-set flip; refuses an unhealthy target unless forced, needs a reason, and is rate-limited.
 * ``replay(body, caller)`` — ``{"after": "<wal name>"}`` or ``{"from": ISO, "to": ISO}`` or ``{}``
@@ -18,12 +22,12 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError, PreconditionFailed
 from shared.model import REGIONS
 from shared.ports import ActiveRegionGate
-from shared.telemetry import log_event, metrics, recent_problems
+from shared.telemetry import log_event, metrics, recent_events, recent_problems
 from watchdog.controller import ACTIVATED_KEY, HEALTH_KEY, LAST_FAILOVER_KEY, Watchdog
 from watchdog.replay import Replayer
 
@@ -31,6 +35,11 @@ log = logging.getLogger("bridge.audit")
 
 Response = tuple[int, dict[str, object]]
 QUEUE_BUILDER_KEY = "queue_builder:last_run:{region}"
+#: How far back ``status()["records"]`` counts (records last updated in that window).
+RECORDS_WINDOW_H = 24
+#: The counts are a handful of Cosmos queries over the whole container: at most one set per this
+#: many seconds per process, however often ``status`` is polled (``counted_s_ago`` says how old).
+RECORDS_MAX_AGE_S = 15.0
 
 
 class BadRequest(ValueError):
@@ -46,8 +55,11 @@ class OperatorApi:
     watchdog: Watchdog
     replayer: Replayer
     backlog: Callable[[], Mapping[str, object]] = dict
+    #: ``IdempotencyStore.counts(since, now)``: the records' answer, not this process's counters.
+    record_counts: Callable[[datetime, datetime], Mapping[str, int]] | None = None
     min_failover_interval_s: float = 60.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _counted: tuple[datetime, Mapping[str, int]] | None = field(default=None, init=False, repr=False)
 
     def status(self) -> Response:
         """Read-only; answers even when some dependencies are down (their errors are in the answer)."""
@@ -80,8 +92,11 @@ class OperatorApi:
                 "gate_lag_bound_s": self.watchdog.gate_lag_bound_s,
             },
             "backlog": self._safe(self.backlog),
+            "records": self._records(now),
+            "counters_scope": "this process since it started (not the region, not the records)",
             "counters": metrics.snapshot(),
             "recent_problems": list(recent_problems),
+            "recent_events": list(recent_events),
             "at": now.isoformat(),
         }
 
@@ -143,6 +158,18 @@ class OperatorApi:
     ) -> Response:
         fields = ("target", "force", "after", "from", "to")
         return audit(self.region, caller=caller, action=action, body=body, response=response, fields=fields)
+
+    def _records(self, now: datetime) -> object:
+        if self.record_counts is None:
+            return None
+        if self._counted is None or (now - self._counted[0]).total_seconds() >= RECORDS_MAX_AGE_S:
+            counts = self._safe(self.record_counts, now - timedelta(hours=RECORDS_WINDOW_H), now)
+            if not isinstance(counts, Mapping):
+                return counts  # the error; the next call tries again
+            self._counted = (now, counts)
+        at, counts = self._counted
+        age = round((now - at).total_seconds(), 1)
+        return {"window_h": RECORDS_WINDOW_H, "counted_s_ago": age, **counts}
 
     @staticmethod
     def _safe(read: Callable[..., object], *args: object) -> object:

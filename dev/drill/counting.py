@@ -25,8 +25,8 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import CosmosClient
 from azure.storage.blob import ContainerClient
 
+from dev.adapters.messageway_folder import read_log
 from dev.drill.generator import Produced
-from shared.adapters.messageway_folder import read_log
 from shared.model import delivery_key_for
 
 
@@ -55,8 +55,8 @@ class Counts:
     lost_ids: list[str] = field(default_factory=list)
     duplicates: int = 0
     foreign_keys: int = 0
-    in_doubt: int = 0
-    in_doubt_redelivered_same_key: int = 0
+    in_doubt_statements: int = 0
+    same_key_repeats: int = 0
     inversions: int = 0
     quarantined: int = 0
     good_quarantined: int = 0
@@ -177,7 +177,7 @@ def count(
         if delivery.outcome == "delivered":
             delivered_lines[delivery.key] += 1
         elif delivery.outcome == "repeat":
-            result.in_doubt_redelivered_same_key += 1
+            result.same_key_repeats += 1
     result.foreign_keys = len(published - set(by_key))
     result.duplicates = sum(n - 1 for n in delivered_lines.values() if n > 1) + result.foreign_keys
     for key, item in by_key.items():
@@ -198,7 +198,7 @@ def count(
         else:
             result.lost += 1
             result.lost_ids.append(item.message_id)
-    result.in_doubt = sum(1 for item in records.values() if int(item.get("attempts", 1)) > 1)
+    result.in_doubt_statements = sum(1 for item in records.values() if int(item.get("attempts", 1)) > 1)
     result.inversions = inversions(produced, deliveries)
     result.seconds_two_active = two_active_seconds(deliveries)
     regions: dict[str, int] = defaultdict(int)

@@ -7,7 +7,8 @@ account (= Service Bus session), the put order within the account, and whether t
 Bad bodies (``kind``) exercise the poison path and must end ``FAILED`` and quarantined, never lost:
 
 * ``invalid_xml`` — not well-formed; the account cannot be read (session ``UNROUTABLE``);
-* ``wrong_type`` — a well-formed ISO 20022 document that is not camt.053 (a camt.052 namespace);
+* ``wrong_type`` — a well-formed ISO 20022 document that is neither camt.053 nor camt.052 (a camt.054
+  namespace: the runner translates camt.052 reports into MT942);
 * ``unbalanced`` — a camt.053 whose closing balance does not reconcile: its account is readable, so it
   sits in the *middle of a real session*, between good statements of the same account.
 """
@@ -90,9 +91,9 @@ def bad_body(kind: str, account: str, number: int) -> bytes:
         return b"<?xml version='1.0'?><Document><BkToCstmrStmt><Stmt>truncated"
     if kind == "wrong_type":
         return (
-            b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">'
-            b"<BkToCstmrAcctRpt><GrpHdr><MsgId>R1</MsgId><CreDtTm>2024-03-01T18:00:00</CreDtTm>"
-            b"</GrpHdr></BkToCstmrAcctRpt></Document>"
+            b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">'
+            b"<BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>R1</MsgId><CreDtTm>2024-03-01T18:00:00</CreDtTm>"
+            b"</GrpHdr></BkToCstmrDbtCdtNtfctn></Document>"
         )
     if kind == "unbalanced":
         spec = StatementSpec(

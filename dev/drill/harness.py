@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dev.adapters.folder_mq import FolderMqSource, put_message
+from dev.adapters.messageway_folder import read_log
 from dev.drill.generator import Planned, Produced
 from dev.host import LocalHost
 from dev.proxy import TcpProxy
@@ -27,8 +29,6 @@ from dev.servicebus.process import EndpointProcess
 from dev.stack import ROOT, Stack, free_port_base
 from dev.stack_process import port_free
 from dev.stack_services import redis_info
-from shared.adapters.folder_mq import FolderMqSource, put_message
-from shared.adapters.messageway_folder import read_log
 from shared.model import REGIONS
 
 Progress = Callable[[str], None]

@@ -46,6 +46,7 @@ def run_one(
         harness.events,
         out / scenario.name / "timeline.png",
         f"{scenario.name}: {scenario.title}",
+        result,
     )
     return result
 

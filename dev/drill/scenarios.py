@@ -6,16 +6,16 @@ every statement is accounted for and counts. docs/drill.md describes what each o
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import bootstrap
+from dev.adapters.folder_mq import FolderMqSource
 from dev.drill.replica_lag import replica_lag
 from dev.drill.replica_lag_flip import replica_lag_flip
 from dev.drill.replica_promotion import kill_active_on_replica
 from dev.drill.run import Context, Scenario
 from dev.servicebus.config import QueueConfig
-from shared.adapters.folder_mq import FolderMqSource
+from dev.settings import DevSettings, dev_ports
 from shared.settings import Settings
 from shared.telemetry import metrics
 
@@ -165,10 +165,12 @@ def two_queue_builders(context: Context, seconds: float = 20.0) -> None:
     whichever took the inbox's input lock first reads and the other gets nothing; the timeline marks
     what the second one ingested. It closes its source at the end, releasing the input if it held it."""
     harness = context.harness
-    settings = Settings.from_mapping(harness.host.region_env("DC04"))
-    ports = bootstrap.azure_ports(settings)
-    mq = FolderMqSource(harness.host.inbox, "DC04-queue-builder-2")
-    second = bootstrap.wire(settings, dataclasses.replace(ports, mq=mq)).queue_builder
+    env = harness.host.region_env("DC04")
+    settings = Settings.from_mapping(env)
+    ports = dev_ports(settings, DevSettings.from_mapping(env), owner="DC04-queue-builder-2")
+    mq = ports.mq
+    assert isinstance(mq, FolderMqSource)
+    second = bootstrap.wire(settings, ports).queue_builder
     refusals_before = metrics.snapshot().get("mq_input_in_use", 0)
     harness.mark("second QueueBuilder starts")
     deadline, ingested, held = time.monotonic() + seconds, 0, False

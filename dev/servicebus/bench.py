@@ -18,10 +18,10 @@ import time
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import OperationTimeoutError
 
+from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from dev.servicebus.config import QueueConfig
 from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
-from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from shared.model import InboundStatement, OutboundStatement
 from shared.settings import Connection
 

@@ -19,7 +19,7 @@ from azure.servicebus._pyamqp.error import AMQPError
 
 from dev.servicebus import amqp
 from dev.servicebus.broker import BrokerError
-from dev.servicebus.endpoint import Endpoint, now_ms
+from dev.servicebus.endpoint import Endpoint
 from dev.servicebus.link import MAX_FRAME, SESSION_FILTER, AmqpSession, Link
 
 log = logging.getLogger("dev.servicebus")
@@ -174,7 +174,7 @@ class AmqpConnection:
         if kind == "entity" and client_is_receiver:
             assert queue is not None
             if queue.sessions_enabled:
-                link.start_session_receiver(now_ms())
+                link.start_session_receiver(self.endpoint.clock())
                 return
             if (fields[5][7] or {}).get(SESSION_FILTER, None) is not None:
                 link.refuse("amqp:not-allowed", f"{queue.name} is not session-enabled")
@@ -200,7 +200,7 @@ class AmqpConnection:
             info = error[2] if len(error) > 2 and error[2] else {}
             reason = amqp.text(info.get(b"DeadLetterReason")) or ""
             description = amqp.text(info.get(b"DeadLetterErrorDescription")) or ""
-        now = now_ms()
+        now = self.endpoint.clock()
         for delivery_id in range(first, last + 1):
             entry = session.unsettled.pop(delivery_id, None)
             if entry is None:

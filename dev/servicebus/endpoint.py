@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dev.servicebus.broker import Queue
@@ -35,11 +36,17 @@ def entity_path(address: str) -> str:
 
 
 class Endpoint:
-    def __init__(self, queues: list[QueueConfig], journal: Any = None) -> None:
+    """The queues and links of one endpoint. ``clock`` (milliseconds since the epoch) is the only
+    source of time for the queues, the links and the ticker, so tests can drive it."""
+
+    def __init__(
+        self, queues: list[QueueConfig], journal: Any = None, clock: Callable[[], int] = now_ms
+    ) -> None:
         self.queues: dict[str, Queue] = {q.name.lower(): Queue(q, journal) for q in queues}
         self.links: set[Link] = set()
         self.waiting: list[Link] = []  # next-available session receivers without a session yet
-        self.started_ms = now_ms()
+        self.clock = clock
+        self.started_ms = clock()
 
     def resolve(self, address: str) -> tuple[str, Queue | None]:
         """``(kind, queue)``: kind is ``cbs``, ``management`` or ``entity``; queue ``None`` if unknown."""
@@ -59,7 +66,7 @@ class Endpoint:
 
     def pump(self) -> None:
         """Give every entity receiver link what its credit allows; answer waiting session receivers."""
-        now = now_ms()
+        now = self.clock()
         for link in list(self.waiting):
             link.try_acquire_session(now)
         for link in list(self.links):
@@ -71,7 +78,7 @@ class Endpoint:
                     link.release(lost=True)
 
     def tick(self) -> None:
-        now = now_ms()
+        now = self.clock()
         for queue in self.queues.values():
             for q in (queue, queue.dlq):
                 if q is None:
@@ -92,7 +99,7 @@ class Endpoint:
                 log.exception("endpoint tick failed")
 
     def stats(self) -> dict[str, Any]:
-        now = now_ms()
+        now = self.clock()
         result: dict[str, Any] = {"uptime_s": (now - self.started_ms) / 1000, "queues": {}}
         for queue in self.queues.values():
             assert queue.dlq is not None

@@ -21,7 +21,6 @@ from azure.servicebus._pyamqp.error import AMQPError
 
 from dev.servicebus import amqp
 from dev.servicebus.broker import BrokerError, Queue, Session
-from dev.servicebus.endpoint import now_ms
 from dev.servicebus.management import handle_cbs, handle_management
 
 if TYPE_CHECKING:
@@ -204,7 +203,7 @@ class Link:
         if self.outgoing:
             self.flush_pending()
             if self.delivers_messages:
-                self.deliver_available(now_ms())
+                self.deliver_available(self.session.conn.endpoint.clock())
             if fields[8]:  # drain: use up the credit now
                 self.delivery_count += self.credit
                 self.credit = 0
@@ -322,14 +321,14 @@ class Link:
         if self.kind == "management":
             request = amqp.decode_message(payload)
             self.queue.counters["management"] += 1
-            conn.reply_on(self, handle_management(self.queue, request, conn, now_ms()))
+            conn.reply_on(self, handle_management(self.queue, request, conn, conn.endpoint.clock()))
             return
         self.queue.counters["send_operations"] += 1
         if len(payload) > self.queue.config.max_message_bytes:
             raise BrokerError(
                 "amqp:link:message-size-exceeded", f"message of {len(payload)} bytes is too large"
             )
-        now = now_ms()
+        now = self.session.conn.endpoint.clock()
         if message_format == amqp.BATCH_FORMAT:
             inner = [amqp.section_value(s) for s in amqp.split_sections(payload) if s.code == amqp.DATA]
             for raw in inner:  # validate every message before storing any: a batch is all or nothing
@@ -359,5 +358,5 @@ class Link:
         if self in endpoint.waiting:
             endpoint.waiting.remove(self)
         if self.queue is not None and self.session_lock is not None:
-            self.queue.release_session(self, now_ms(), lost=lost)
+            self.queue.release_session(self, self.session.conn.endpoint.clock(), lost=lost)
             self.session_lock = None

@@ -6,10 +6,16 @@
 //   QueueBuilder stale     log alert: no QueueBuilder run in the active role
 //   reconcile stuck        log alert: a reconciliation report lists stuck statements (watchdog/reconcile.py)
 // Log alerts read the structured log records of shared/telemetry.py (AppTraces.Properties.event)
-// and the Functions host's own AppRequests rows (Name = function name). Each rule lives in the region
-// of the workspace it is scoped to: the heartbeat rules in their own region, the cross-region rules in
-// DC06 (scoped to DC06's workspace, reading DC04's with workspace()). They run as a system-assigned
-// identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
+// and the Functions host's own AppRequests rows (Name = function name).
+//
+// Where they run: every log rule is declared TWICE, once per region, each copy living in its region and
+// scoped to that region's workspace while its query reads both workspaces with workspace()
+// (https://learn.microsoft.com/azure/azure-monitor/logs/cross-workspace-query). A region outage takes
+// that region's copies with it and leaves the other region's copies evaluating, so "Heartbeat missing:
+// DC04" is still raised, from DC06, when all of DC04 is down. While both regions are up a condition is
+// notified twice (rule names end in -from-dc04 / -from-dc06). Metric alerts are global
+// (https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-metric-overview). The rules run as a
+// system-assigned identity that gets Log Analytics Reader on both workspaces (log-reader.bicep).
 
 param workload string
 
@@ -115,7 +121,7 @@ resource deadLetter 'Microsoft.Insights/metricAlerts@2018-03-01' = [
 
 var bothWorkspaces = 'union workspace("{ws0}").{table}, workspace("{ws1}").{table}'
 
-// Event names are those of shared/telemetry.log_event (AppTraces.Properties.event); function names
+// Event names are those of shared.telemetry.log_event (AppTraces.Properties.event); function names
 // are those of the blueprints (AppRequests.Name). docs/alerts.md lists the contract.
 var failedQuery = '''
 {traces}
@@ -123,12 +129,12 @@ var failedQuery = '''
 | summarize n = count()
 '''
 
-// Successful Watchdog timer runs minus the runs whose heartbeat write failed.
+// Successful Watchdog timer runs of one region minus its runs whose heartbeat write failed.
 var heartbeatQuery = '''
-let failed = toscalar(AppTraces
+let failed = toscalar({traces}
 | where tostring(Properties.event) == "watchdog.heartbeat_failed"
 | count);
-AppRequests
+{requests}
 | where Name == "watchdog_timer" and Success == true
 | summarize n = count() - failed
 '''
@@ -171,9 +177,10 @@ var stuckQuery = '''
 var traces = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppTraces')
 var requests = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppRequests')
 
-var crossRegionRules = [
+var sharedRules = [
   {
     key: 'failed-records'
+    anchor: 'failed-records'
     displayName: 'Statements recorded FAILED (quarantined)'
     severity: 2
     window: 'PT15M'
@@ -184,6 +191,7 @@ var crossRegionRules = [
   }
   {
     key: 'both-active'
+    anchor: 'both-active'
     displayName: 'Both regions active'
     severity: 0
     window: 'PT5M'
@@ -194,6 +202,7 @@ var crossRegionRules = [
   }
   {
     key: 'queuebuilder-stale'
+    anchor: 'queuebuilder-stale'
     displayName: 'QueueBuilder stale (no run in the active role)'
     severity: 1
     window: 'PT${queueBuilderWindowMinutes}M'
@@ -214,77 +223,57 @@ var crossRegionRules = [
   }
 ]
 
-resource crossRegion 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
-  for rule in crossRegionRules: {
-    name: 'alert-${workload}-${rule.key}'
-    location: locations[1]
-    tags: tags
-    identity: {
-      type: 'SystemAssigned'
-    }
-    properties: {
-      displayName: rule.displayName
-      description: 'docs/alerts.md#${rule.key}'
-      severity: rule.severity
-      enabled: true
-      scopes: [
-        workspaceIds[1]
-      ]
-      evaluationFrequency: rule.frequency
-      windowSize: rule.window
-      skipQueryValidation: true
-      criteria: {
-        allOf: [
-          {
-            query: rule.query
-            timeAggregation: 'Total'
-            metricMeasureColumn: 'n'
-            operator: rule.operator
-            threshold: rule.threshold
-            failingPeriods: {
-              numberOfEvaluationPeriods: 1
-              minFailingPeriodsToAlert: 1
-            }
-          }
-        ]
-      }
-      autoMitigate: true
-      actions: {
-        actionGroups: [
-          actionGroup.id
-        ]
-      }
-    }
+var heartbeatRules = [
+  for (region, i) in regions: {
+    key: 'heartbeat-${toLower(region)}'
+    anchor: 'heartbeat-missing'
+    displayName: 'Heartbeat missing: ${region}'
+    severity: 1
+    window: 'PT${heartbeatWindowMinutes}M'
+    frequency: 'PT1M'
+    query: replace(replace(heartbeatQuery, '{traces}', 'workspace("${workspaceIds[i]}").AppTraces'), '{requests}', 'workspace("${workspaceIds[i]}").AppRequests')
+    operator: 'LessThan'
+    threshold: 1
   }
 ]
 
-resource heartbeat 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
-  for (region, i) in regions: {
-    name: 'alert-${workload}-heartbeat-${toLower(region)}'
-    location: locations[i]
+var rules = concat(sharedRules, heartbeatRules)
+
+// Every rule once per evaluating region: index i = rule (i % rules) evaluated from region (i / rules).
+var evaluations = [
+  for i in range(0, length(rules) * length(regions)): {
+    rule: rules[i % length(rules)]
+    evaluator: i / length(rules)
+  }
+]
+
+resource logAlerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for evaluation in evaluations: {
+    name: 'alert-${workload}-${evaluation.rule.key}-from-${toLower(regions[evaluation.evaluator])}'
+    location: locations[evaluation.evaluator]
     tags: tags
     identity: {
       type: 'SystemAssigned'
     }
     properties: {
-      displayName: 'Heartbeat missing: ${region}'
-      description: 'docs/alerts.md#heartbeat-missing'
-      severity: 1
+      displayName: '${evaluation.rule.displayName} (from ${regions[evaluation.evaluator]})'
+      description: 'docs/alerts.md#${evaluation.rule.anchor}'
+      severity: evaluation.rule.severity
       enabled: true
       scopes: [
-        workspaceIds[i]
+        workspaceIds[evaluation.evaluator]
       ]
-      evaluationFrequency: 'PT1M'
-      windowSize: 'PT${heartbeatWindowMinutes}M'
+      evaluationFrequency: evaluation.rule.frequency
+      windowSize: evaluation.rule.window
       skipQueryValidation: true
       criteria: {
         allOf: [
           {
-            query: heartbeatQuery
+            query: evaluation.rule.query
             timeAggregation: 'Total'
             metricMeasureColumn: 'n'
-            operator: 'LessThan'
-            threshold: 1
+            operator: evaluation.rule.operator
+            threshold: evaluation.rule.threshold
             failingPeriods: {
               numberOfEvaluationPeriods: 1
               minFailingPeriodsToAlert: 1
@@ -303,5 +292,4 @@ resource heartbeat 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' =
 ]
 
 output actionGroupId string = actionGroup.id
-output crossRegionPrincipalIds array = [for (rule, i) in crossRegionRules: crossRegion[i].identity.principalId]
-output heartbeatPrincipalIds array = [for (region, i) in regions: heartbeat[i].identity.principalId]
+output rulePrincipalIds array = [for (evaluation, i) in evaluations: logAlerts[i].identity.principalId]

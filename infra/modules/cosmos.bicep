@@ -1,21 +1,36 @@
-// Cosmos DB (NoSQL API) account shared by both regions: one write region (DC04), DC06 as read region,
-// service-managed failover. Holds the claim records (docs/storage.md): one item per message id,
-// partition key /id, create-only PENDING claims and ETag-conditional updates.
+// Cosmos DB (NoSQL API) account shared by both regions: ONE write region, Strong consistency, THREE
+// regions, service-managed failover. Holds the claim records (docs/storage.md: one item per message id,
+// partition key /id, create-only PENDING claims and ETag-conditional updates) and the control items
+// (the active-region gate: active_dc, epoch, lease, changed only by ETag compare-and-set).
 //
-// Consistency: Strong by default (docs/deployment.md explains the choice). A claim is a single-item
-// conditional write that always goes to the write region, so the conflict check itself needs no more
-// than Session; what Strong adds is RPO 0 across a regional failover: an acknowledged DELIVERED record
-// is never lost when Cosmos promotes DC06, so the new write region never re-delivers a statement that
-// was already recorded. Cost: writes wait for DC06, and a DC06 outage pauses writes until Cosmos takes
-// the region out of the quorum (the runner's TransientError path retries meanwhile).
+// Topology (docs/deployment.md#cosmos-db-one-write-region-strong-three-regions): West US 2 (DC04)
+// writes, West Central US (DC06) and West US 3 replicate. Strong keeps RPO 0 and a linearizable
+// compare-and-set; with three regions the dynamic quorum keeps writes available when one read region
+// (e.g. DC06's) is lost: "Cosmos DB instances utilizing Strong consistency need to configure at least
+// three regions to retain write availability if there is one region failure"
+// (https://learn.microsoft.com/azure/reliability/resiliency-recommendations/recommend-cosmos-db-nosql,
+// https://learn.microsoft.com/azure/cosmos-db/consistency-levels). Losing the WRITE region stops every
+// write until the service-managed failover or an operator's forced failover
+// (https://learn.microsoft.com/azure/reliability/reliability-cosmos-db-nosql).
+//
+// Re-running stage 1: `failoverOrder` is the order the caller wants the account to keep. On the first
+// deployment that is the design's order; afterwards deploy.sh reads the LIVE order (after a
+// service-managed failover West Central US may be priority 0) and passes it, because a PUT with other
+// failover priorities is itself a failover request: a re-run must not move the write region back
+// (https://learn.microsoft.com/azure/cosmos-db/how-to-manage-database-account#set-failover-priorities-for-your-azure-cosmos-db-account).
+// The account's own `location` never changes (it is fixed at creation).
 // Keys are disabled (disableLocalAuth): data access only through the Cosmos SQL data-plane role.
 // Entra data-plane RBAC cannot create databases or containers, so they are declared here.
 // AVM equivalent: br/public:avm/res/document-db/database-account.
 
 param name string
 
-@description('Write region (DC04 location) first, then the read region (DC06 location).')
-param locations array
+@description('Where the account resource itself lives (fixed at creation: the design\'s first write region).')
+param location string
+
+@description('Regions in failover-priority order: index 0 is the write region. Pass the live order on a re-run.')
+@minLength(3)
+param failoverOrder array
 
 @allowed([
   'Strong'
@@ -27,6 +42,9 @@ param consistencyLevel string = 'Strong'
 param databaseName string
 param containerName string
 
+@description('Container of the control items (the active-region gate); partition key /id.')
+param controlContainerName string
+
 @description('Partition key path of the records container (the adapter uses /id = message id).')
 param partitionKeyPath string = '/id'
 
@@ -37,8 +55,8 @@ param maxThroughput int = 1000
 param tags object = {}
 
 var cosmosLocations = [
-  for (location, index) in locations: {
-    locationName: location
+  for (region, index) in failoverOrder: {
+    locationName: region
     failoverPriority: index
     isZoneRedundant: false
   }
@@ -46,7 +64,7 @@ var cosmosLocations = [
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: name
-  location: locations[0]
+  location: location
   tags: tags
   kind: 'GlobalDocumentDB'
   properties: {
@@ -80,27 +98,34 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
-  parent: database
-  name: containerName
-  properties: {
-    resource: {
-      id: containerName
-      partitionKey: {
-        paths: [
-          partitionKeyPath
-        ]
-        kind: 'Hash'
+var containerNames = [
+  containerName
+  controlContainerName
+]
+
+resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+  for containerId in containerNames: {
+    parent: database
+    name: containerId
+    properties: {
+      resource: {
+        id: containerId
+        partitionKey: {
+          paths: [
+            partitionKeyPath
+          ]
+          kind: 'Hash'
+        }
+        defaultTtl: -1
       }
-      defaultTtl: -1
-    }
-    options: {
-      autoscaleSettings: {
-        maxThroughput: maxThroughput
+      options: {
+        autoscaleSettings: {
+          maxThroughput: maxThroughput
+        }
       }
     }
   }
-}
+]
 
 output id string = account.id
 output name string = account.name

@@ -2,10 +2,10 @@
 // for on-prem IBM MQ and the private endpoints, the user-assigned identity for everything (host
 // storage, deployment package, Key Vault references, data access), always-ready instances so the
 // timers and the Service Bus trigger never wait for a cold start. Why Flex rather than Elastic
-// Premium: docs/deployment.md#hosting-plan.
+// Premium: docs/deployment.md#hosting-plan-flex-consumption.
 // App settings replace the app's settings as a whole on every deployment, including the runner's
-// AzureWebJobs.<fn>.Disabled flag the Watchdog flips on failover: deploy.sh refuses to deploy a role
-// that contradicts the live flag (docs/runbook.md#after-a-failover-before-any-redeploy).
+// AzureWebJobs.<fn>.Disabled flag the Watchdog flips on failover: deploy.sh refuses to deploy roles
+// that contradict the live gate (docs/runbook.md#after-a-failover-before-any-redeploy).
 // AVM equivalent: br/public:avm/res/web/site (kind functionapp,linux) + br/public:avm/res/web/serverfarm.
 
 param name string

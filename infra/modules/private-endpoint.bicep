@@ -1,4 +1,7 @@
-// One private endpoint with its DNS zone group (the zone gets the A record automatically).
+// One private endpoint with its DNS zone group (the shared zone gets the A records automatically:
+// https://learn.microsoft.com/azure/private-link/private-endpoint-dns-integration). Without a zone id
+// the endpoint registers nothing: the standby Cosmos DB endpoint (main.bicep) waits unregistered so
+// that the one shared zone holds one answer per name.
 // AVM equivalent: br/public:avm/res/network/private-endpoint.
 
 param name string
@@ -11,6 +14,7 @@ param targetId string
 @description('Private link sub-resource: blob, queue, table, namespace, Sql, redisEnterprise, vault, sites.')
 param groupId string
 
+@description('Resource id of the shared privatelink zone to register in; empty = register nothing.')
 param privateDnsZoneId string
 param tags object = {}
 
@@ -36,7 +40,7 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = {
   }
 }
 
-resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = {
+resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = if (!empty(privateDnsZoneId)) {
   parent: endpoint
   name: 'default'
   properties: {

@@ -5,7 +5,13 @@
 // failover. The alternative (Azure Cache for Redis Premium, passive geo-replication) and its failover
 // steps are in docs/deployment.md (Redis). Access keys are disabled: Entra ID only.
 // Active geo-replication requires NoEviction and the same SKU on every member; a member joins the
-// group by listing the databases already in it (linkedDatabaseIds) and itself.
+// group by listing the databases already in it and itself
+// (https://learn.microsoft.com/azure/redis/how-to-active-geo-replication).
+// Re-running: the caller passes the group as it stands (groupDatabaseIds, this member included). The
+// founder is first deployed alone; once the joiner has linked, the founder's database must be re-sent
+// with BOTH members, or the PUT asks to unlink the joiner and the service refuses it. deploy.sh reads
+// the live group and passes redisJoinerLinked to shared.bicep, which builds the list.
+// Since the gate's authority moved to Cosmos DB, Redis holds only the fast-path mirror of active_dc.
 // AVM equivalent: br/public:avm/res/cache/redis-enterprise.
 
 param name string
@@ -15,8 +21,8 @@ param skuName string
 @description('Name of the geo-replication group.')
 param groupNickname string
 
-@description('Database ids of the members already in the group (empty for the member that forms it).')
-param linkedDatabaseIds array
+@description('Database ids of every member of the group as it stands, this member\'s own included.')
+param groupDatabaseIds array
 
 param tags object = {}
 
@@ -46,9 +52,7 @@ resource database 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
     geoReplication: {
       groupNickname: groupNickname
       linkedDatabases: [
-        for id in concat(linkedDatabaseIds, [
-          '${cluster.id}/databases/default'
-        ]): {
+        for id in groupDatabaseIds: {
           id: id
         }
       ]

@@ -1,55 +1,40 @@
-// Service Bus access of both regions' identities on one namespace (the alias may point at either):
-// Azure Service Bus Data Sender + Receiver, and the custom Geo-DR failover role (the Watchdog fails
-// the alias over to its own namespace on promotion, azure-mgmt-servicebus).
-// Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
+// The one Service Bus role of a region's identity: Azure Service Bus Data Owner on its OWN namespace's
+// statements queue (the queue scope, nothing wider). The peer region's identity gets nothing here:
+// each region publishes to and consumes from its own namespace only.
+//
+// Why Owner and not Sender + Receiver: the runner's Service Bus trigger scales on the queue's length,
+// which the scale controller reads with the trigger's identity, and reading entity runtime properties
+// is a manage operation. Microsoft lists Data Receiver *and* Data Owner for the trigger
+// (https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#grant-permission-to-the-identity)
+// and warns that without manage rights "scaling isn't as accurate because the queue length can't be
+// used to inform scaling decisions" (https://learn.microsoft.com/azure/azure-functions/event-driven-scaling).
+// Data Owner at queue scope also covers the QueueBuilder's and the replay's sends. Role scopes:
+// https://learn.microsoft.com/azure/service-bus-messaging/service-bus-managed-service-identity#resource-scope
+// No control-plane role: without a Geo-DR alias there is nothing for the Watchdog to fail over.
 
 param namespaceName string
+param queueName string
 
-@description('Principal (object) ids of the regions\' managed identities.')
-param principalIds array
+@description('Principal (object) id of the region\'s managed identity.')
+param principalId string
 
-@description('Resource id of the custom role that may fail over the Geo-DR alias.')
-param failoverRoleDefinitionId string
-
-var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
-var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+var serviceBusDataOwner = '090c5cfd-751d-490a-894a-3ce6f1109419'
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: namespaceName
 }
 
-resource sender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespace.id, principalId, serviceBusDataSender)
-    scope: namespace
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSender)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
+  parent: namespace
+  name: queueName
+}
 
-resource receiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespace.id, principalId, serviceBusDataReceiver)
-    scope: namespace
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
+resource owner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, principalId, serviceBusDataOwner)
+  scope: queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
   }
-]
-
-resource failover 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in principalIds: {
-    name: guid(namespace.id, principalId, failoverRoleDefinitionId)
-    scope: namespace
-    properties: {
-      roleDefinitionId: failoverRoleDefinitionId
-      principalId: principalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
+}

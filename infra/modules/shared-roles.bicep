@@ -2,6 +2,10 @@
 // group: the Cosmos DB Built-in Data Contributor SQL role, and the Redis "default" data access policy
 // on both instances (each region uses its own; the peer's is granted so an operator can repoint a
 // region in an emergency). Service Bus roles: servicebus-roles.bicep (namespaces live per region).
+// Serialized (@batchSize(1)): Cosmos DB applies SQL role assignments under an account-level lock, and
+// two assignments PUT in parallel make one fail with a conflict; the Redis access policy assignments
+// of one database are serialized for the same reason. ARM runs copy loops in parallel unless told
+// otherwise: https://learn.microsoft.com/azure/azure-resource-manager/bicep/loops#deploy-in-batches
 // Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 
 @description('Principal (object) ids of the regions\' managed identities.')
@@ -34,6 +38,7 @@ resource redisBDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' e
   name: 'default'
 }
 
+@batchSize(1)
 resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for principalId in principalIds: {
     parent: cosmos
@@ -47,6 +52,7 @@ resource cosmosData 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@20
 ]
 
 // Access policy assignment names allow letters and digits only, hence the dashes removed from guid().
+@batchSize(1)
 resource redisAccessA 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01' = [
   for principalId in principalIds: {
     parent: redisADatabase
@@ -60,6 +66,7 @@ resource redisAccessA 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAss
   }
 ]
 
+@batchSize(1)
 resource redisAccessB 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01' = [
   for principalId in principalIds: {
     parent: redisBDatabase

@@ -2,7 +2,7 @@
 // workspaces showing what the status page (watchdog/status_page.py) shows from the live stores —
 // active region and epoch, health per probe, heartbeat and QueueBuilder ages, MQ backlog, last
 // failovers, the last reconciliation, recent FAILED and in-doubt statements. It reads the events of
-// shared/telemetry.log_event (AppTraces.Properties.event), the bridge.* gauges (AppMetrics) and the
+// log_event in shared/telemetry.py (AppTraces.Properties.event), the bridge.* gauges (AppMetrics) and the
 // Functions host's invocations (AppRequests); tests/infra/test_operator_plane.py checks that every
 // event, metric and function name it reads is one the code emits.
 // Workbook resource: https://learn.microsoft.com/en-us/azure/azure-monitor/visualize/workbooks-automate

@@ -9,6 +9,8 @@ operation in its own logical partition). Field names are the item's JSON names::
 * ``claim`` is Create Document: a second create of the same id answers 409 → ``AlreadyExists``.
 * ``take_over``/``mark_delivered``/``mark_failed`` are Replace Document with ``If-Match: <etag>``
   (Cosmos REST "Optimistic concurrency control"): 412 → ``PreconditionFailed``, 404 → ``NotFound``.
+* ``counts`` is five ``SELECT VALUE COUNT(1)`` queries (cross-partition, served from the index on
+  ``state``, ``updatedAt``, ``attempts`` and ``leaseUntil``; a few RU each, for the status route).
 * ``lookup`` is one parameterised query per chunk, ``SELECT * FROM c WHERE c.id IN (@id0, …)``; a filter
   on the partition key lets the query plan address only the partitions that hold those ids.
 
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
@@ -302,4 +304,28 @@ class CosmosIdempotencyStore(IdempotencyStore):
                 pages = items.query_items(query, parameters=parameters, enable_cross_partition_query=True)
                 for item in pages:
                     found[item["id"]] = record_from_item(item)
+        return found
+
+    #: ``counts``: name -> filter; ``@since``/``@now`` are ISO 8601 UTC strings, which order as times.
+    _COUNTS: ClassVar[dict[str, str]] = {
+        "delivered": "c.state = 'DELIVERED' AND c.updatedAt >= @since",
+        "failed": "c.state = 'FAILED' AND c.updatedAt >= @since",
+        "pending": "c.state = 'PENDING' AND c.updatedAt >= @since",
+        "in_doubt": "c.attempts > 1 AND c.updatedAt >= @since",
+        "lease_expired": "c.state = 'PENDING' AND c.leaseUntil < @now",
+    }
+
+    def counts(self, since: datetime, now: datetime) -> dict[str, int]:
+        """Record counts (:meth:`IdempotencyStore.counts`), one ``COUNT`` query each."""
+        items = self._items()
+        values = {"@since": _iso(since), "@now": _iso(now)}
+        found = {}
+        for name, condition in self._COUNTS.items():
+            query = f"SELECT VALUE COUNT(1) FROM c WHERE {condition}"  # noqa: S608 - constant filters
+            parameters: list[dict[str, object]] = [
+                {"name": key, "value": value} for key, value in values.items() if key in condition
+            ]
+            with azure_errors("cosmos", "record counts", name):
+                pages = items.query_items(query, parameters=parameters, enable_cross_partition_query=True)
+                found[name] = sum(int(str(count)) for count in pages)
         return found

@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from shared.adapters.folder_mq import FolderMqSource
 from shared.adapters.mqi import (
     MQRC_NO_MSG_AVAILABLE,
     SERVICE,
@@ -30,7 +29,7 @@ from shared.model import MqMessage
 from shared.ports import MqSource
 from shared.settings import Settings
 
-__all__ = ["IbmMqConfig", "IbmMqSource", "ibmmq_config", "make_mq_source"]
+__all__ = ["IbmMqConfig", "IbmMqSource", "ibmmq_config"]
 
 
 class IbmMqSource(MqSource):
@@ -183,11 +182,3 @@ def ibmmq_config(settings: Settings, env: Mapping[str, str] | None = None) -> Ib
         cipher_spec=extra.get("MQ_CIPHER_SPEC", ""),
         key_repository=extra.get("MQ_KEY_REPOSITORY", ""),
     )
-
-
-def make_mq_source(settings: Settings, owner: str, env: Mapping[str, str] | None = None) -> MqSource:
-    """The input queue for ``settings.mq_mode``: IBM MQ, or the folder inbox (``owner`` names the
-    folder consumer's unit of work, e.g. ``DC04-queue-builder``). Nothing connects until first use."""
-    if settings.mq_mode == "folder":
-        return FolderMqSource(settings.mq_inbox_dir, owner)
-    return IbmMqSource(ibmmq_config(settings, env), settings.mq_queue, settings.mq_backout_queue)

@@ -67,6 +67,20 @@ class MqDeliveryTarget(DeliveryTarget):
                     self.connection.drop()  # a lost connection's work is backed out by the queue manager
                 raise failure from error
 
+    def probe(self) -> str:
+        """MQOPEN MessageWay's queue for output on a new handle, then MQCLOSE: the queue manager
+        answers, the channel and credentials are accepted, the queue resolves and may be put to."""
+        mq = self.connection.mq
+        c = mq.CMQC
+        try:
+            queue = mq.Queue(
+                self.connection.qmgr(), self.queue_name, c.MQOO_OUTPUT | c.MQOO_FAIL_IF_QUIESCING
+            )
+            queue.close()
+        except mq.MQMIError as error:
+            raise self.connection.failed(error, f"probe {self.queue_name}") from error
+        return "queue opened for output"
+
     def was_delivered(self, delivery_key: str) -> bool | None:
         """Always ``None``: MQ cannot tell whether MessageWay already consumed a put."""
         return None

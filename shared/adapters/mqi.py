@@ -91,9 +91,9 @@ def load_ibmmq() -> ModuleType:
     except (ImportError, OSError) as error:
         raise ConfigurationError(
             [
-                "MQ_MODE=ibmmq: cannot load the IBM MQ client (python package 'ibmmq' over IBM's MQ "
+                "IBM MQ: cannot load the IBM MQ client (python package 'ibmmq' over IBM's MQ "
                 f"client libraries, libmqm_r.so): {error}. Install the IBM MQ redistributable client "
-                "(or set MQ_MODE=folder for the local folder inbox)"
+                "with the app (docs/onprem.md)"
             ]
         ) from error
     module: ModuleType = ibmmq

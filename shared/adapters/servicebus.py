@@ -170,6 +170,18 @@ class ServiceBusStatementPublisher(StatementPublisher):
                 self._reset()
                 raise
 
+    def probe(self) -> str:
+        """Open a sender link to the queue on a new connection, then close it: the namespace
+        answers, this identity may send (the CBS token is accepted) and the queue exists. Nothing is
+        sent, and the publisher's own link is left alone."""
+        what = f"probe {self.queue_name}"
+        with (
+            servicebus_errors(what),
+            build_client(self.connection, retry_total=0) as client,
+            client.get_queue_sender(self.queue_name, socket_timeout=self.timeout_s),
+        ):
+            return "sender link opened"
+
     def _batches(
         self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
     ) -> list[ServiceBusMessageBatch]:

@@ -22,7 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from dev.http import serve_routes
-from tests.ops.region import GOOD, UNBALANCED, call, flow, install, request, uninstall
+from tests.ops.region import GOOD, UNBALANCED, USER_FUNCTIONS, call, flow, install, request, uninstall
 
 ROOT = Path(__file__).parents[2]
 BAD_ID, GOOD_ID = "b2" * 24, "a1" * 24
@@ -39,6 +39,9 @@ FLAGS = (
 )
 
 
+pytestmark = pytest.mark.integration  # serves the routes on a local socket, drives Chromium
+
+
 @pytest.fixture
 def page_url() -> Iterator[str]:
     components, _ = install()
@@ -50,7 +53,7 @@ def page_url() -> Iterator[str]:
         "ops_resend",
         request("POST", "resend", "operator", {"message_id": GOOD_ID, "reason": "receiver lost it"}),
     )
-    server = serve_routes(0, function_key="browser-test-key")
+    server = serve_routes(0, "browser-test-key", USER_FUNCTIONS)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/api/statuspage"
     finally:

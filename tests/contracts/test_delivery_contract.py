@@ -9,28 +9,30 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import pytest
 
+from dev.adapters.messageway_folder import FolderDeliveryTarget, read_log
 from shared.adapters.ibmmq_source import IbmMqConfig
-from shared.adapters.messageway import (
-    FolderDeliveryTarget,
-    MqDeliveryTarget,
-    make_delivery_target,
-    read_log,
-)
+from shared.adapters.messageway_mq import MqDeliveryTarget
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryDeliveryTarget
 from shared.model import delivery_key_for
 from shared.ports import DeliveryTarget
 from tests import fakes
+from tests.twins import InMemoryDeliveryTarget
 
 QMGR, MESSAGEWAY = "QMGW", "MESSAGEWAY.IN"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="BRIDGE.SVRCONN")
 MESSAGE_ID = "414d5120514d31202020202020202020aa11bb22cc33dd44"  # an MQ-style MsgId, hex
 KEY = delivery_key_for(MESSAGE_ID)
-META = {"message_id": MESSAGE_ID, "session_id": "DE89370400440532013000", "region": "DC04", "epoch": "3"}
+META = {
+    "message_id": MESSAGE_ID,
+    "session_id": "DE89370400440532013000",
+    "region": "DC04",
+    "epoch": "3",
+    "format": "MT940",
+}
 MT950 = b"{1:F01BANKDEFFAXXX0000000000}{2:I950BANKDEFFXXXXN}{4:\r\n:20:STMT1\r\n-}"
 
 
@@ -89,6 +91,16 @@ class DeliveryTargetContract:
         harness.come_back()
         target.deliver(KEY, MT950, META)
         assert harness.received(KEY) == [MT950]
+
+    def test_the_probe_answers_and_fails_while_the_target_is_away(self, harness: DeliveryHarness) -> None:
+        target = harness.target()
+        assert target.probe()
+        harness.go_away()
+        with pytest.raises(ServiceUnavailable):
+            target.probe()
+        harness.come_back()
+        assert target.probe()
+        assert harness.received(KEY) == []  # a probe delivers nothing
 
 
 class TestInMemoryDeliveryTarget(DeliveryTargetContract):
@@ -160,10 +172,11 @@ class TestFolderDeliveryTarget(DeliveryTargetContract):
         ]
         assert log[0]["message_id"] == MESSAGE_ID and log[0]["at"] == "2025-01-02T03:04:05+00:00"
         sidecar = json.loads((tmp_path / f"{KEY}.json").read_text())
-        assert (sidecar["message_id"], sidecar["session_id"], sidecar["epoch"]) == (
+        assert (sidecar["message_id"], sidecar["session_id"], sidecar["epoch"], sidecar["format"]) == (
             MESSAGE_ID,
             "DE89370400440532013000",
             "3",
+            "MT940",
         )
 
     def test_two_regions_racing_on_the_same_keys_make_one_file_each(self, tmp_path: Path) -> None:
@@ -243,21 +256,3 @@ class TestMqDeliveryTargetOverFakeIbmmq(DeliveryTargetContract):
     def test_a_key_that_is_not_a_msgid_is_refused(self, harness: MqHarness) -> None:
         with pytest.raises(ValueError, match="48 hex"):
             harness.target().deliver("abc", MT950, META)
-
-
-def test_make_delivery_target_follows_messageway_mode(tmp_path: Path) -> None:
-    settings = SimpleNamespace(
-        messageway_mode="folder",
-        messageway_outbox_dir=str(tmp_path),
-        messageway_queue=MESSAGEWAY,
-        region="DC06",
-        mq_queue_manager=QMGR,
-        mq_conn_name="mq(1414)",
-        mq_channel="CH",
-    )
-    folder = make_delivery_target(settings, {})  # type: ignore[arg-type]
-    assert isinstance(folder, FolderDeliveryTarget) and folder.region == "DC06"
-    settings.messageway_mode = "ibmmq"
-    mq = make_delivery_target(settings, {})  # type: ignore[arg-type]
-    assert isinstance(mq, MqDeliveryTarget) and mq.queue_name == MESSAGEWAY
-    assert mq.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH")

@@ -23,10 +23,10 @@ from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable
-from shared.memory import InMemoryIdempotencyStore
 from shared.model import ClaimRecord, RecordState, delivery_key_for
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
+from tests.twins import InMemoryIdempotencyStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -69,6 +69,23 @@ class IdempotencyContract:
         assert record.reason is None
         assert record.etag
         assert store.get("a1") == record
+
+    def test_counts_say_what_the_records_say(self, store: IdempotencyStore) -> None:
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        empty = {"delivered": 0, "failed": 0, "pending": 0, "in_doubt": 0, "lease_expired": 0}
+        assert store.counts(since, NOW) == empty
+        store.mark_delivered(claim(store, "d1"), {})
+        store.mark_delivered(claim(store, "d2"), {})
+        store.mark_failed(claim(store, "f1"), "unbalanced", {})
+        claim(store, "p1")  # pending, its lease runs
+        expired = claim(store, "p2", lease_until=NOW - timedelta(seconds=1))
+        taken = store.take_over(expired, region="DC06", epoch=4, lease_until=NOW - timedelta(seconds=1))
+        store.mark_delivered(store.take_over(taken, region="DC06", epoch=4, lease_until=NOW), {})
+        claim(store, "p3", lease_until=NOW - timedelta(seconds=1))  # in doubt now: its worker is gone
+        expected = {"delivered": 3, "failed": 1, "pending": 2, "in_doubt": 1, "lease_expired": 1}
+        assert store.counts(since, NOW) == expected
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert store.counts(later, NOW) == {**empty, "lease_expired": 1}  # expired leases, whatever their age
 
     def test_get_of_an_unknown_id_is_none(self, store: IdempotencyStore) -> None:
         assert store.get("never-claimed") is None

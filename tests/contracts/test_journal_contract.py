@@ -13,7 +13,7 @@ from shared.adapters.blob_wal import BlobOptions
 from shared.errors import AlreadyExists, PreconditionFailed, ServiceUnavailable
 from shared.journal import OperationsJournal
 from shared.settings import Connection
-from tests.ops.journal_twin import InMemoryOperationsJournal
+from tests.twins.journal import InMemoryOperationsJournal
 
 Outage = tuple[Callable[[], None], Callable[[], None]]
 

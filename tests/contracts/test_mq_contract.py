@@ -17,17 +17,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import pytest
 
-from shared.adapters.folder_mq import FolderMqSource, put_message
-from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource, make_mq_source
+from dev.adapters.folder_mq import FolderMqSource, put_message
+from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource
 from shared.errors import ConfigurationError, ServiceUnavailable
-from shared.memory import InMemoryMqSource
 from shared.ports import MqSource
 from shared.telemetry import metrics
 from tests import fakes
+from tests.twins import InMemoryMqSource
 
 QMGR, INPUT, BACKOUT = "QM1", "STATEMENTS.IN", "STATEMENTS.BACKOUT"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="DEV.APP.SVRCONN")
@@ -126,8 +126,8 @@ class MqSourceContract:
         first.backout()
         assert second.get() is None  # a backout keeps the hold; only close releases it
         first.close()
-        got = [second.get(), second.get(), second.get()]
-        assert [(m.message_id, m.backout_count) for m in got if m] == [(mid(1), 1), (mid(2), 0)]
+        after = [second.get(), second.get(), second.get()]
+        assert [(m.message_id, m.backout_count) for m in after if m] == [(mid(1), 1), (mid(2), 0)]
         second.commit()
         assert first.get() is None  # now the second holds the input
         assert first.depth() == 0
@@ -569,31 +569,12 @@ class TestFolderMqSourceSpecifics:
         assert list((tmp_path / "committed").iterdir()) == []
 
 
-def test_make_mq_source_follows_mq_mode_and_reads_credentials_from_env(tmp_path: Path) -> None:
-    settings = SimpleNamespace(
-        mq_mode="folder",
-        mq_inbox_dir=str(tmp_path),
-        mq_queue_manager=QMGR,
-        mq_conn_name="mq(1414)",
-        mq_channel="CH",
-        mq_queue=INPUT,
-        mq_backout_queue=BACKOUT,
-    )
-    assert isinstance(make_mq_source(settings, "DC04-qb", {}), FolderMqSource)  # type: ignore[arg-type]
-    settings.mq_mode = "ibmmq"
-    env = {"MQ_USER": "u", "MQ_PASSWORD": "p", "MQ_CIPHER_SPEC": "ANY_TLS13", "MQ_KEY_REPOSITORY": "/k"}
-    source = make_mq_source(settings, "DC04-qb", env)  # type: ignore[arg-type]
-    assert isinstance(source, IbmMqSource)
-    assert (source.queue_name, source.backout_queue_name) == (INPUT, BACKOUT)
-    assert source.connection.config == IbmMqConfig(QMGR, "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k", 15)
-
-
 def test_a_killed_process_unit_of_work_comes_back_when_its_owner_restarts(tmp_path: Path) -> None:
     """A real region process gets a message and dies without commit or backout (``os._exit``)."""
     put_message(tmp_path, mid(8), b"eight")
     script = (
         "import os, sys\n"
-        "from shared.adapters.folder_mq import FolderMqSource\n"
+        "from dev.adapters.folder_mq import FolderMqSource\n"
         "source = FolderMqSource(sys.argv[1], 'DC04-queue-builder')\n"
         "assert source.get() is not None\n"
         "os._exit(9)\n"
@@ -618,7 +599,7 @@ def test_a_live_holder_process_keeps_the_folder_input_and_its_death_releases_it(
     put_message(tmp_path, mid(2), b"two")
     script = (
         "import sys\n"
-        "from shared.adapters.folder_mq import FolderMqSource\n"
+        "from dev.adapters.folder_mq import FolderMqSource\n"
         "source = FolderMqSource(sys.argv[1], 'DC04-queue-builder')\n"
         "assert source.get() is not None\n"
         "print('held', flush=True)\n"

@@ -26,10 +26,10 @@ from shared.adapters.servicebus import (
 )
 from shared.errors import PermanentError, ServiceUnavailable
 from shared.inbound import to_inbound
-from shared.memory import InMemoryPublisher
 from shared.model import InboundStatement, OutboundStatement
 from shared.ports import StatementPublisher
 from shared.settings import Connection
+from tests.twins import InMemoryPublisher
 
 CLAIM_CHECK_BYTES = 1024
 Outage = tuple[Callable[[], None], Callable[[], None]]
@@ -135,6 +135,20 @@ class PublisherContract:
             restore()
         publisher.publish([statement(4, "CH93-A", run=run)])  # the publisher reconnects by itself
         assert sorted(s.sequence for s in received()) == [1, 4]
+
+    def test_the_probe_answers_and_fails_during_an_outage(
+        self, publisher: StatementPublisher, received: Received, outage: Outage, run: str
+    ) -> None:
+        assert publisher.probe()
+        cut, restore = outage
+        cut()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                publisher.probe()
+        finally:
+            restore()
+        assert publisher.probe()
+        assert received() == []  # a probe sends nothing
 
 
 class TestInMemoryPublisher(PublisherContract):
@@ -309,6 +323,8 @@ def test_a_message_the_service_refuses_is_publish_rejected_and_a_missing_queue_u
     assert isinstance(caught.value, PermanentError) and caught.value.condition == "amqp:not-allowed"
     adapter.close()
     missing = ServiceBusStatementPublisher(connection, "no-such-queue")
+    with pytest.raises(ServiceUnavailable, match="MessagingEntityNotFoundError"):
+        missing.probe()  # the Watchdog's probe sees a missing queue as the publisher would
     with pytest.raises(ServiceUnavailable, match="MessagingEntityNotFoundError"):
         missing.publish([statement(1, "S")])
     missing.close()

@@ -8,14 +8,16 @@ nothing was lost, duplicated, reordered, or delivered while two regions were act
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dev.drill.matrix import execute
 
-
-def run_scenario(name: str, folder: Path, statements: int = 150) -> dict[str, Any]:
-    """Run scenario ``name`` with ``statements`` statements into ``folder``; return its report."""
+def run_scenario(
+    execute: Callable[..., dict[str, Any]], name: str, folder: Path, statements: int = 150
+) -> dict[str, Any]:
+    """Run scenario ``name`` with ``statements`` statements into ``folder`` by ``execute`` (the
+    ``drill`` fixture: ``dev.drill.matrix.execute``); return its report."""
     lines: list[str] = []
     report: dict[str, Any] = execute([name], folder, statements=statements, progress=lines.append)
     assert "error" not in report, "\n".join([report["error"], *lines[-30:]])

@@ -66,7 +66,7 @@ def test_foreign_key_is_a_duplicate_and_a_repeat_is_in_doubt_same_key(tmp_path: 
     )
     counts = count([produced(A, "X", 0)], tmp_path, set(), {A: {"attempts": 2}})
     assert counts.duplicates == 1 and counts.foreign_keys == 1
-    assert counts.in_doubt_redelivered_same_key == 1 and counts.in_doubt == 1
+    assert counts.same_key_repeats == 1 and counts.in_doubt_statements == 1
 
 
 def test_inversion_is_a_first_delivery_after_a_later_one_of_the_same_account(tmp_path: Path) -> None:

@@ -9,18 +9,14 @@ order kept per account, never two regions delivering at once, every bad body qua
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
-
-from dev.drill.matrix import execute
-
-pytestmark = pytest.mark.drill
+from typing import Any
 
 
-def test_ci_drill_keeps_every_promise(tmp_path: Path) -> None:
+def test_ci_drill_keeps_every_promise(drill: Callable[..., dict[str, Any]], tmp_path: Path) -> None:
     lines: list[str] = []
-    report = execute(["ci"], tmp_path, progress=lines.append)
+    report = drill(["ci"], tmp_path, progress=lines.append)
 
     assert "error" not in report, "\n".join([report["error"], *lines[-30:]])
     assert report["produced"] == 200

@@ -9,17 +9,17 @@ say DC06 is active at the end, or when DC04 came back active.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from tests.drill.scenario import run_scenario
 
-pytestmark = pytest.mark.drill
 
-
-def test_a_replica_promotes_at_its_live_primary_and_stays_a_replica(tmp_path: Path) -> None:
-    report = run_scenario("kill-active-replica", tmp_path)
+def test_a_replica_promotes_at_its_live_primary_and_stays_a_replica(
+    drill: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    report = run_scenario(drill, "kill-active-replica", tmp_path)
     notes = report["notes"]
     assert report["by_region"].get("DC06", 0) > 0  # DC06 took over
     assert f"DC06's Redis after the promotion: slave; gate (primary / replica) {['DC06@2 / DC06@2']}" in notes

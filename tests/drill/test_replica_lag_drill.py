@@ -9,17 +9,17 @@ would then hide the decision), never judged its copy stale, or when either regio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from tests.drill.scenario import run_scenario
 
-pytestmark = pytest.mark.drill
 
-
-def test_replica_lag_holds_because_the_copy_is_stale_not_because_dc06_is_unhealthy(tmp_path: Path) -> None:
-    report = run_scenario("replica-lag", tmp_path)
+def test_replica_lag_holds_because_the_copy_is_stale_not_because_dc06_is_unhealthy(
+    drill: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    report = run_scenario(drill, "replica-lag", tmp_path)
     notes = report["notes"]
     assert report["by_region"] == {"DC04": 150}  # DC06 never consumed
 

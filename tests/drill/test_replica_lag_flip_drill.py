@@ -11,17 +11,17 @@ copy, or when DC06 did not read itself passive after the link was restored.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from tests.drill.scenario import run_scenario
 
-pytestmark = pytest.mark.drill
 
-
-def test_a_stale_replica_cannot_keep_dc06_active_after_a_failback(tmp_path: Path) -> None:
-    report = run_scenario("replica-lag-flip", tmp_path)
+def test_a_stale_replica_cannot_keep_dc06_active_after_a_failback(
+    drill: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    report = run_scenario(drill, "replica-lag-flip", tmp_path)
     notes = report["notes"]
     assert report["by_region"].get("DC06", 0) > 0 and report["by_region"].get("DC04", 0) > 0
 

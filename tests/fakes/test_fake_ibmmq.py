@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from importlib.metadata import distribution
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_exclusive_input_refuses_other_openers_until_close_disconnect_or_a_broke
     qm = fake.queue_manager("QM")
     qm.define_queue("Q")
 
-    def connect() -> object:
+    def connect() -> Any:  # a fake QueueManager
         qmgr = fake.QueueManager(None)
         qmgr.connect_with_options("QM")
         return qmgr

@@ -2,7 +2,7 @@
 ``azure.functions`` objects on a region wired from in-memory twins and the real translator."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import azure.functions as func
@@ -22,7 +22,7 @@ OPS = {"x-ms-client-principal": encode_principal("ops@bank.example", ["Bridge.Op
 SAMPLE = Path(__file__).parents[1] / "golden" / "cbpr_c105_1_1.xml"
 
 
-_FUNCTIONS = {f.get_function_name(): f for f in app.get_functions()}  # get_functions() validates once
+_FUNCTIONS = {str(f.get_function_name()): f for f in app.get_functions()}  # get_functions() validates once
 
 
 def functions() -> dict[str, func.Function]:
@@ -67,16 +67,20 @@ def test_the_app_registers_its_functions_with_their_bindings() -> None:
 
 @pytest.fixture
 def region() -> Iterator[bootstrap.Components]:
+    """A region on the twins, and the same app as ``function_app.app`` built on it."""
     settings = Settings.from_mapping({**LOCAL, "DEFAULT_SENDER_BIC": "BANKDEFFXXX"})
-    ports = twin_ports()
-    components = bootstrap.wire(settings, ports)
-    bootstrap.use(components)
+    components = bootstrap.wire(settings, twin_ports())
+    app = bootstrap.build_app(lambda: components)
+    _CALLS.update({str(f.get_function_name()): f.get_user_function() for f in app.get_functions()})
     yield components
-    bootstrap.use(None)
+    _CALLS.clear()
+
+
+_CALLS: dict[str, Callable[..., object]] = {}
 
 
 def call(name: str, *args: object) -> object:
-    return functions()[name].get_user_function()(*args)
+    return _CALLS[name](*args)
 
 
 def test_statement_flows_through_the_decorated_functions(region: bootstrap.Components) -> None:

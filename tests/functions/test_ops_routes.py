@@ -13,7 +13,7 @@ import pytest
 import bootstrap
 from shared.model import GateState, RecordState, delivery_key_for
 from tests.ops.region import FUNCTIONS, GOOD, PEOPLE, UNBALANCED, call, flow, install, request, uninstall
-from watchdog import desk_blueprint
+from watchdog.desk_blueprint import Ops
 
 GOOD_ID, BAD_ID = "a1" * 24, "b2" * 24
 
@@ -34,7 +34,7 @@ ROUTES = {
 
 
 @pytest.fixture
-def region() -> Iterator[tuple[bootstrap.Components, desk_blueprint.Ops]]:
+def region() -> Iterator[tuple[bootstrap.Components, Ops]]:
     components, ops = install()
     flow(components, GOOD_ID, GOOD.read_bytes())
     flow(components, BAD_ID, UNBALANCED.read_bytes())
@@ -42,7 +42,7 @@ def region() -> Iterator[tuple[bootstrap.Components, desk_blueprint.Ops]]:
     uninstall()
 
 
-def answer(response: object) -> tuple[int, dict]:  # type: ignore[type-arg]
+def answer(response: object) -> tuple[int, dict]:
     assert isinstance(response, func.HttpResponse)
     return response.status_code, json.loads(response.get_body())
 
@@ -73,7 +73,7 @@ def test_a_forged_principal_name_header_is_not_an_identity(region: object) -> No
     assert answer(call("watchdog_status", forged))[0] == 401
 
 
-def test_trace_of_a_delivered_statement(region: tuple[bootstrap.Components, desk_blueprint.Ops]) -> None:
+def test_trace_of_a_delivered_statement(region: tuple[bootstrap.Components, Ops]) -> None:
     status, trace = answer(
         call("ops_trace", request("GET", "trace", "reader", params={"message_id": GOOD_ID}))
     )
@@ -107,12 +107,12 @@ def test_trace_of_a_failed_statement_names_reason_and_quarantine(region: object)
         ({"message_id": "../requests"}, 400, "message_id: required (letters, digits"),
     ],
 )
-def test_trace_refuses_bad_queries(region: object, params: dict, status: int, fragment: str) -> None:  # type: ignore[type-arg]
+def test_trace_refuses_bad_queries(region: object, params: dict, status: int, fragment: str) -> None:
     got, reply = answer(call("ops_trace", request("GET", "trace", "reader", params=params)))
     assert got == status and fragment in str(reply.get("error", ""))
 
 
-def test_trace_by_account(region: tuple[bootstrap.Components, desk_blueprint.Ops]) -> None:
+def test_trace_by_account(region: tuple[bootstrap.Components, Ops]) -> None:
     params = {
         "account": "CH2909000000250094239",
         "from": "2000-01-01T00:00:00+00:00",
@@ -128,7 +128,7 @@ def test_trace_by_account(region: tuple[bootstrap.Components, desk_blueprint.Ops
 
 
 def test_resend_needs_a_second_different_approver(
-    region: tuple[bootstrap.Components, desk_blueprint.Ops],
+    region: tuple[bootstrap.Components, Ops],
 ) -> None:
     components, _ = region
     target = components.ports.target
@@ -166,7 +166,7 @@ def test_resend_needs_a_second_different_approver(
     del PEOPLE["olga-approver"]
 
 
-def test_resubmit_of_a_quarantined_statement(region: tuple[bootstrap.Components, desk_blueprint.Ops]) -> None:
+def test_resubmit_of_a_quarantined_statement(region: tuple[bootstrap.Components, Ops]) -> None:
     components, _ = region
     target = components.ports.target
     body = {"message_id": BAD_ID, "reason": "checked with the bank: CLBD is right"}
@@ -211,7 +211,7 @@ def test_resubmit_of_a_quarantined_statement(region: tuple[bootstrap.Components,
     ],
 )
 def test_bad_action_requests_change_nothing(
-    region: tuple[bootstrap.Components, desk_blueprint.Ops],
+    region: tuple[bootstrap.Components, Ops],
     route: str,
     body: object,
     status: int,
@@ -238,7 +238,7 @@ def test_approve_refuses_unknown_or_malformed_requests(region: object) -> None:
 
 
 def test_forced_failover_waits_for_an_approver(
-    region: tuple[bootstrap.Components, desk_blueprint.Ops],
+    region: tuple[bootstrap.Components, Ops],
 ) -> None:
     components, _ = region
     body = {"target": "DC06", "reason": "DC04 MQ channel down", "force": True}
@@ -259,7 +259,7 @@ def test_forced_failover_waits_for_an_approver(
 
 
 def test_reconcile_now_then_read_the_stored_report(
-    region: tuple[bootstrap.Components, desk_blueprint.Ops],
+    region: tuple[bootstrap.Components, Ops],
 ) -> None:
     assert answer(call("ops_reconciliation", request("GET", "reconciliation", "reader")))[0] == 404
     status, report = answer(call("ops_reconcile", request("POST", "reconcile", "operator", {})))

@@ -40,7 +40,7 @@ def _parser() -> BicepParser:
 @cache
 def parse_bicep(path: Path) -> dict[str, Any]:
     """The pycep JSON of one Bicep file (raises on a syntax error)."""
-    result: dict[str, Any] = _parser().parse(file_path=path)
+    result: dict[str, Any] = dict(_parser().parse(file_path=path))
     return result
 
 
@@ -120,7 +120,7 @@ class _Reader:
 
     def string(self) -> str:
         self.expect("'")
-        out = []
+        out: list[str] = []
         while True:
             char = self.peek()
             if not char or char == "\n":
@@ -144,7 +144,7 @@ class _Reader:
             return self.string()
         if char == "[":
             self.pos += 1
-            items = []
+            items: list[Any] = []
             while True:
                 self.skip()
                 if self.peek() == "]":
@@ -244,5 +244,5 @@ def blueprint_functions() -> set[str]:
     for path in ROOT.glob("*/blueprint.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "function_name":
-                names.update(a.value for a in node.args if isinstance(a, ast.Constant))
+                names.update(str(a.value) for a in node.args if isinstance(a, ast.Constant))
     return names

@@ -24,6 +24,7 @@ import re
 import pytest
 
 from dev.host import FAST_SETTINGS
+from dev.settings import DEV_FOLDERS, DevSettings
 from tests.infra.bicep import INFRA, ROOT, parse_bicepparam
 
 REGION_TUNING = {
@@ -90,15 +91,13 @@ def _cases() -> list[tuple[str, float, float, float]]:
             float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
         )
     )
-    region_source = (ROOT / "dev" / "region.py").read_text()
-    default_interval = re.search(r'environ\.get\("WATCHDOG_INTERVAL_S", "([0-9.]+)"\)', region_source)
-    assert default_interval, "dev/region.py no longer reads WATCHDOG_INTERVAL_S with a default"
+    dev = DevSettings.from_mapping({**FAST_SETTINGS, **dict.fromkeys(DEV_FOLDERS, "/unused")})
     cases.append(
         (
             "dev/host.py FAST_SETTINGS",
             float(FAST_SETTINGS["HEARTBEAT_TTL_S"]),
             float(FAST_SETTINGS["GATE_CACHE_TTL_S"]),
-            float(FAST_SETTINGS.get("WATCHDOG_INTERVAL_S", default_interval.group(1))),
+            dev.watchdog_interval_s,
         )
     )
     return cases

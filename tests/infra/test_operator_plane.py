@@ -32,8 +32,12 @@ def test_the_app_is_private_unless_a_parameter_opens_it() -> None:
 def test_the_app_has_a_private_endpoint_in_its_dns_zone() -> None:
     endpoint = module_config(MAIN["modules"]["appPrivateEndpoint"])["params"]
     assert endpoint["groupId"] == "sites"
-    assert "functionApp" in str(endpoint["targetId"]) and "sites" in str(endpoint["privateDnsZoneId"])
-    zones = parse_bicep(MODULES / "private-dns.bicep")["variables"]["zoneNames"]["value"]
+    assert "functionApp" in str(endpoint["targetId"]) and "privateDnsZoneFormats.sites" in str(
+        endpoint["privateDnsZoneId"]
+    )
+    # One of the shared zones (private-dns-zones.bicep makes one per format, private-dns-links.bicep
+    # links each to both VNets and hubs), not a per-region copy.
+    zones = parse_bicep(INFRA / "naming.bicep")["variables"]["privateDnsZoneFormats"]["value"]
     assert zones["sites"] == "privatelink.azurewebsites.net"
 
 

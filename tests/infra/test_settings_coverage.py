@@ -39,12 +39,17 @@ ENDPOINT_SUFFIX = {
     "RedisConnection": "host",
 }
 
-# Settings with a default that the template leaves unset on purpose, and must NOT set.
+# Dev-stack settings (dev/settings.py, never read by the deployed code) that the template must NOT set.
 NOT_SET_IN_AZURE = {
-    "MQ_INBOX_DIR": "folder inbox only; Azure reads IBM MQ (MQ_MODE=ibmmq)",
-    "MESSAGEWAY_OUTBOX_DIR": "folder outbox only; Azure delivers by MQ put (MESSAGEWAY_MODE=ibmmq)",
-    "CONSUMPTION_SWITCH_DIR": "local host only; if set, the Watchdog would flip a file, not the app setting",
-    "BRIDGE_FAULTS": "fault injection for drills; never in production (shared/faults.py)",
+    "MQ_INBOX_DIR": "the folder inbox standing in for IBM MQ (dev stack only)",
+    "MESSAGEWAY_OUTBOX_DIR": "the folder outbox standing in for MessageWay (dev stack only)",
+    "CONSUMPTION_SWITCH_DIR": "the local host's flag files standing in for the runner's app setting",
+    "BRIDGE_FAULTS": "crash points for drills (dev/faults.py)",
+    "MQ_MODE": "gone: the deployed app always reads IBM MQ",
+    "MESSAGEWAY_MODE": "gone: the deployed app always delivers by MQ put",
+    "SERVICEBUS_ALIAS_NAME": "no Geo-DR alias: one namespace per region (empty = no alias failover)",
+    "SERVICEBUS_NAMESPACE_DC04": "read only for the alias failover, which the topology does not have",
+    "SERVICEBUS_NAMESPACE_DC06": "read only for the alias failover, which the topology does not have",
 }
 
 # Settings the template sets that settings.py does not read, and who reads them.
@@ -201,9 +206,7 @@ def test_the_tunables_parse_with_the_code_own_parsers() -> None:
     # Build Settings from what Azure would hold (connections as endpoints): no ConfigurationError.
     env = {name: "x" for name in app_settings(REGION_FILES[0])}
     env.update(REGION_FILES[0].values["tuning"])
-    env.update(
-        {"BRIDGE_REGION": "DC04", "MQ_MODE": "ibmmq", "MESSAGEWAY_MODE": "ibmmq", "MQ_QUEUE_MANAGER": "QM"}
-    )
+    env.update({"BRIDGE_REGION": "DC04", "GATE_INITIAL_ACTIVE": "DC04", "MQ_QUEUE_MANAGER": "QM"})
     env.update(
         {
             "MQ_CONN_NAME": "h(1414)",

@@ -1,6 +1,7 @@
 """Reconciliation on the real local services: a planted stuck statement and a planted failed one.
 
-One region composed as in Azure (``bootstrap.azure_ports``) on Azurite, Redis, the Cosmos server and
+One region composed as in Azure (``bootstrap.region_ports``, via ``dev.settings.dev_region``) on
+Azurite, Redis, the Cosmos server and
 the Service Bus endpoint, MQ and MessageWay as folders. Three statements go through the QueueBuilder
 (WAL in both Azurite accounts, Service Bus); the runner handles two of them — one delivers, one is
 refused (strict balance check) and quarantined — and never sees the third, which stays without a
@@ -13,18 +14,16 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from azure.storage.blob import BlobServiceClient
 
-import bootstrap
+from dev.adapters.folder_mq import put_message
 from dev.servicebus.process import EndpointProcess
-from shared.adapters.blob_journal import BlobOperationsJournal
-from shared.adapters.folder_mq import put_message
+from dev.settings import dev_region
 from shared.model import InboundStatement, RecordState
-from shared.settings import Settings
-from watchdog import desk_blueprint
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 pytestmark = pytest.mark.integration
@@ -41,7 +40,7 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
     run = uuid.uuid4().hex[:8]
     redis_url = stack["STACK_REDIS_DC04"].rsplit("/", 1)[0] + "/10"  # database 10 belongs to this test
     redis.Redis.from_url(redis_url).flushdb()
-    settings = Settings.from_mapping(
+    region, dev = dev_region(
         {
             "BRIDGE_REGION": "DC04",
             "ServiceBusConnection": endpoint.connection_string,
@@ -53,9 +52,7 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
             "QUARANTINE_CONTAINER": f"quarantine-{run}",
             "OPERATIONS_CONTAINER": f"operations-{run}",
             "COSMOS_CONTAINER": f"records-{run}",
-            "MQ_MODE": "folder",
             "MQ_INBOX_DIR": str(tmp_path / "inbox"),
-            "MESSAGEWAY_MODE": "folder",
             "MESSAGEWAY_OUTBOX_DIR": str(tmp_path / "outbox"),
             "CONSUMPTION_SWITCH_DIR": str(tmp_path / "switches"),
             "DEFAULT_SENDER_BIC": "BANKDEFFXXX",
@@ -63,15 +60,14 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
             "RECONCILE_STUCK_AFTER_S": "1",
         }
     )
-    region = bootstrap.wire(settings, bootstrap.azure_ports(settings))
-    journal = BlobOperationsJournal(settings.wal_connection("DC04"), settings.operations_container)
-    ops = desk_blueprint.build(region, journal)
+    ops = region.desk  # its journal: the operations container of both regions' WAL accounts
+    assert ops is not None
 
     files = {"good": "cbpr_c105_1_1.xml", "failed": "as_sent_postfinance.xml", "stuck": "cbpr_p2_4_1.xml"}
     ids = {kind: uuid.uuid4().hex + uuid.uuid4().hex[:16] for kind in files}
     started = datetime.now(UTC)
     for kind, name in files.items():
-        put_message(settings.mq_inbox_dir, ids[kind], (GOLDEN / name).read_bytes())
+        put_message(dev.inbox, ids[kind], (GOLDEN / name).read_bytes())
     assert region.watchdog.tick()["action"] == "activated"
     assert region.queue_builder.run(budget_s=10)["ingested"] == 3
 
@@ -90,11 +86,14 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
                 region=entry.region,
             )
         )
-    assert region.ports.store.get(ids["failed"]).state is RecordState.FAILED
+    failed_record = region.ports.store.get(ids["failed"])
+    assert failed_record is not None and failed_record.state is RecordState.FAILED
     assert region.ports.store.get(ids["stuck"]) is None
     time.sleep(1.5)  # older than RECONCILE_STUCK_AFTER_S
 
-    report = ops.reconciler.run(started - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
+    report: dict[str, Any] = ops.reconciler.run(
+        started - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)
+    )
 
     counts = report["counts"]
     assert counts["taken_off_mq"] == 3 and counts["delivered"] == 1 and counts["verified_at_target"] == 1
@@ -115,8 +114,8 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
     )
     assert latest["stored_as"] == report["stored_as"]
     # The trace of the failed statement reads the same records.
-    trace = ops.tracer.trace(ids["failed"])
+    trace: dict[str, Any] = ops.tracer.trace(ids["failed"])
     assert [step["step"] for step in trace["steps"]] == ["ingested", "servicebus", "claim", "failed"]
     # The stuck one has no record: its trace finds it in the WAL listing by its id.
-    stuck = ops.tracer.trace(ids["stuck"])
+    stuck: dict[str, Any] = ops.tracer.trace(ids["stuck"])
     assert stuck["state"] == "NO-RECORD" and [s["step"] for s in stuck["steps"]] == ["ingested", "servicebus"]

@@ -17,10 +17,10 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage as FunctionsServiceBusMessage
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from dev.servicebus.config import QueueConfig
 from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
-from shared.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from shared.inbound import MalformedMessage, to_inbound
 from shared.model import InboundStatement, OutboundStatement
 from shared.settings import Connection

@@ -18,7 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
+from azure.servicebus import (
+    NEXT_AVAILABLE_SESSION,
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusReceivedMessage,
+)
 from azure.servicebus.exceptions import MessageLockLostError, SessionCannotBeLockedError
 
 from dev.servicebus.config import QueueConfig
@@ -76,13 +81,13 @@ def test_a_session_delivers_in_send_order_and_sends_properties_back(client: Serv
         ],
     )
     with client.get_queue_receiver("statements", session_id=a) as receiver:
-        got = []
+        got: list[ServiceBusReceivedMessage] = []
         while len(got) < 11:
             for message in receiver.receive_messages(max_message_count=20, max_wait_time=2):
                 got.append(message)
                 receiver.complete_message(message)
     assert [m.message_id for m in got] == [f"{a}-{i}" for i in range(10)] + [f"{a}-x"]
-    assert [m.sequence_number for m in got] == sorted(m.sequence_number for m in got)
+    assert [m.sequence_number for m in got] == sorted(m.sequence_number or 0 for m in got)
     assert {m.session_id for m in got} == {a}
     assert got[-1].application_properties == {b"k": b"v", b"n": 7}
     assert b"".join(got[0].body) == b"a0"
@@ -121,7 +126,7 @@ def test_an_unsettled_message_returns_after_the_lock_with_delivery_count_plus_on
             receiver.complete_message(first)
         (again,) = receiver.receive_messages(max_wait_time=2)
         assert again.message_id == first.message_id
-        assert again.delivery_count == first.delivery_count + 1
+        assert again.delivery_count == (first.delivery_count or 0) + 1
         receiver.complete_message(again)
 
 
@@ -135,7 +140,7 @@ def test_session_lock_expiry_releases_the_session_with_delivery_count_plus_one(
         time.sleep(LOCK_S + 0.5)
     with client.get_queue_receiver("statements", session_id=sid) as receiver:
         (again,) = receiver.receive_messages(max_wait_time=2)
-        assert (again.message_id, again.delivery_count) == (first.message_id, first.delivery_count + 1)
+        assert (again.message_id, again.delivery_count) == (first.message_id, (first.delivery_count or 0) + 1)
         receiver.complete_message(again)
 
 
@@ -147,6 +152,7 @@ def test_renewing_locks_keeps_the_message(client: ServiceBusClient) -> None:
         for _ in range(3):
             time.sleep(LOCK_S * 0.6)
             receiver.renew_message_lock(message)
+        assert first_until is not None and message.locked_until_utc is not None
         assert message.locked_until_utc > first_until
         receiver.complete_message(message)  # 3.6 s after receipt: only the renewals kept the lock
         assert receiver.receive_messages(max_wait_time=1) == []
@@ -233,6 +239,7 @@ def test_defer_then_receive_by_sequence_number(client: ServiceBusClient) -> None
     with client.get_queue_receiver("plain") as receiver:
         (message,) = receiver.receive_messages(max_wait_time=2)
         receiver.defer_message(message)
+        assert message.sequence_number is not None
         assert receiver.receive_messages(max_wait_time=1) == []
         (deferred,) = receiver.receive_deferred_messages([message.sequence_number])
         assert deferred.message_id == mid

@@ -23,8 +23,8 @@ def _payload(message_id: str, session_id: str, body: bytes = b"x" * 1000) -> byt
     return bytes(_encode.encode_payload(bytearray(), message))
 
 
-def _open(directory: Path, **options: int) -> tuple[Endpoint, FileJournal]:
-    journal = FileJournal(directory, **options)
+def _open(directory: Path, compact_after_bytes: int = 64 << 20) -> tuple[Endpoint, FileJournal]:
+    journal = FileJournal(directory, compact_after_bytes=compact_after_bytes)
     endpoint = Endpoint([QUEUE], journal)
     journal.open(endpoint)
     return endpoint, journal

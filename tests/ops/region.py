@@ -12,29 +12,37 @@ from azure.functions.timer import TimerRequest
 
 import bootstrap
 from shared.settings import Settings
-from tests.functions.test_function_app import functions
-from tests.ops.journal_twin import InMemoryOperationsJournal
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import twin_ports
-from watchdog import desk_blueprint
 from watchdog.auth import APPROVER, OPERATOR, READER, encode_principal
+from watchdog.desk_blueprint import Ops
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 GOOD = GOLDEN / "cbpr_c105_1_1.xml"
 UNBALANCED = GOLDEN / "as_sent_postfinance.xml"  # strict refuses it (CLBD differs); as-sent keeps it
 
-# app.get_functions() may run only once per process (it validates and then refuses its own names).
-FUNCTIONS = functions()
+_installed: list[bootstrap.Components] = []
+
+
+def _region() -> bootstrap.Components:
+    return _installed[-1]
+
+
+# The app as function_app builds it, on the installed region; app.get_functions() may run only once
+# per app (it validates and then refuses its own names).
+FUNCTIONS = {str(f.get_function_name()): f for f in bootstrap.build_app(_region).get_functions()}
+#: The user functions by name, as dev/http.py's ``serve_routes`` takes them.
+USER_FUNCTIONS = {name: function.get_user_function() for name, function in FUNCTIONS.items()}
 
 
 def call(name: str, *args: object) -> object:
-    return FUNCTIONS[name].get_user_function()(*args)
+    return USER_FUNCTIONS[name](*args)
 
 
 def install(
     settings_overrides: dict[str, str] | None = None,
-) -> tuple[bootstrap.Components, desk_blueprint.Ops]:
-    """Wire a twin region and its desk for the triggers; ``uninstall`` forgets them."""
+) -> tuple[bootstrap.Components, Ops]:
+    """Wire a twin region (its desk on an in-memory journal) for the triggers; ``uninstall`` forgets it."""
     settings = Settings.from_mapping(
         {
             **LOCAL,
@@ -44,16 +52,14 @@ def install(
         }
     )
     components = bootstrap.wire(settings, twin_ports())
-    bootstrap.use(components)
-    ops = desk_blueprint.build(components, InMemoryOperationsJournal())
-    desk_blueprint.use(ops)
+    assert components.desk is not None
+    _installed.append(components)
     call("watchdog_timer", TimerRequest(past_due=False))  # initialises the gate: DC04 active
-    return components, ops
+    return components, components.desk
 
 
 def uninstall() -> None:
-    desk_blueprint.use(None)
-    bootstrap.use(None)
+    _installed.clear()
 
 
 def flow(components: bootstrap.Components, message_id: str, body: bytes) -> None:
@@ -78,7 +84,7 @@ def flow(components: bootstrap.Components, message_id: str, body: bytes) -> None
     call("transformation_runner", message)
 
 
-PEOPLE = {
+PEOPLE: dict[str, tuple[str, tuple[str, ...]] | None] = {
     "nobody": None,
     "reader": ("rita@bank.example", (READER,)),
     "operator": ("olga@bank.example", (OPERATOR,)),

@@ -6,7 +6,7 @@ import pytest
 
 from shared.errors import PreconditionFailed
 from shared.journal import BothRegionsJournal
-from tests.ops.journal_twin import InMemoryOperationsJournal
+from tests.twins.journal import InMemoryOperationsJournal
 
 
 def test_writes_stay_home_and_reads_see_both() -> None:

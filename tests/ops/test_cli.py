@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from dev.http import serve_routes
-from tests.ops.region import GOOD, UNBALANCED, flow, install, uninstall
+from tests.ops.region import GOOD, UNBALANCED, USER_FUNCTIONS, flow, install, uninstall
 from watchdog import cli
 from watchdog.auth import encode_principal
 
@@ -24,7 +24,7 @@ def url() -> Iterator[str]:
     components, _ = install()
     flow(components, GOOD_ID, GOOD.read_bytes())
     flow(components, BAD_ID, UNBALANCED.read_bytes())
-    server = serve_routes(0, function_key=KEY)
+    server = serve_routes(0, KEY, USER_FUNCTIONS)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -33,11 +33,12 @@ def url() -> Iterator[str]:
         uninstall()
 
 
-def desk(url: str, *argv: str, key: str = KEY, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:  # type: ignore[type-arg]
+def desk(url: str, *argv: str, key: str = KEY, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
     code = cli.run(cli.parser().parse_args(list(argv)), cli.http_sender(url, key, ""))
     return code, json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.integration  # serves the routes on a local socket (dev/http.py)
 def test_trace_reconcile_resend_approve_from_the_cli(
     url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,11 +59,13 @@ def test_trace_reconcile_resend_approve_from_the_cli(
     assert [r["id"] for r in listed["requests"]] == [pending["request"]]
 
 
+@pytest.mark.integration  # serves the routes on a local socket (dev/http.py)
 def test_a_wrong_function_key_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, answer = desk(url, "resend", GOOD_ID, "--reason", "receiver lost it", key="wrong", capsys=capsys)
     assert code == 1 and "function key" in answer["error"]
 
 
+@pytest.mark.integration  # serves the routes on a local socket (dev/http.py)
 def test_a_client_sent_principal_is_stripped(url: str) -> None:
     forged = encode_principal("mallory", ["Bridge.Operator", "Bridge.Approver"])
     request = urllib.request.Request(

@@ -9,9 +9,9 @@ import pytest
 
 from bench.statements import EntrySpec, StatementSpec, build
 from shared.errors import PermanentError
-from shared.policy import PolicyTable, PolicyTranslator
 from shared.settings import parse_policies
 from tests.unit.translate.fin import fields, messages
+from transformation_runner.policy import PolicyTable, PolicyTranslator
 from transformation_runner.translate import TranslationOptions
 from transformation_runner.translate.errors import MissingElement, Unbalanced
 

@@ -1,13 +1,16 @@
-"""Property-based tests (hypothesis): random statements of any shape translate into valid MT950 series.
+"""Property-based tests (hypothesis): random statements of any shape translate into valid MT950 and
+MT940 series, random camt.052 reports into valid MT942 series.
 
 For every generated statement: each page balances and chains to the next, every field matches its
 SWIFT format (checked by the independent reader in tests/unit/translate/fin.py), only X characters
-appear in block 4, every block 4 is at most 2,000 characters, and the entries come back in order,
-also when the messages are parsed again by PyPI ``mt-940``.
+appear in block 4, no line starts with ``-`` or ``:`` unless it is a field tag, every block 4 is at
+most 2,000 characters, and the entries come back in order, also when the messages are parsed again by
+PyPI ``mt-940``. For every report: each page's 90D and 90C count and sum its debit and credit lines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +21,7 @@ from hypothesis import strategies as st
 from bench.statements import EntrySpec, StatementSpec, build
 from tests.unit.translate.fin import fields, messages, signed, statement_line
 from tests.unit.translate.test_mt940_reparse import reparsed as mt940_reparsed
+from tests.unit.translate.test_mt940_reparse import reparsed_report as mt940_reparsed_report
 from tests.unit.translate.test_pagination import check_series
 from transformation_runner.translate import TranslationOptions, translate
 
@@ -54,6 +58,10 @@ def entries(draw: st.DrawFn) -> EntrySpec:
             | st.sampled_from([("PMNT", "ICDT", "CHRG"), ("PMNT", "RDDT", "ESDD"), ("ACMT", "X", "Y")])
         ),
         info=draw(st.none() | TEXT),
+        counterparty=draw(st.none() | TEXT),
+        counterparty_account=draw(st.none() | st.sampled_from(["DE89370400440532013000", "CH93-0076/2011"])),
+        remittance=draw(st.none() | TEXT),
+        transaction_info=draw(st.none() | TEXT),
     )
 
 
@@ -68,22 +76,40 @@ def statements(draw: st.DrawFn) -> StatementSpec:
         entries=draw(st.lists(entries(), max_size=80)),
         legal_sequence=draw(st.none() | st.text(alphabet="0123456789", min_size=1, max_size=7)),
         available=draw(st.none() | st.integers(0, 10**9).map(Decimal)),
+        forward=draw(st.lists(st.integers(0, 10**9).map(Decimal), max_size=3)),
+        info=draw(st.none() | TEXT),
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(statements(), min_size=1, max_size=3), st.sampled_from([2, 4, 8, 12]))
-def test_random_statements_become_valid_balanced_series(specs: list[StatementSpec], version: int) -> None:
-    specs = [_whole_units(spec) for spec in specs]
-    result = translate(build(specs, version=version), TranslationOptions())
-    assert result.statements == len(specs)
-    text = "".join(result.messages)
-    series = messages(text)
-    assert len(series) == len(result.messages)
+def _check_text(series: list[str]) -> None:
     for block4 in series:
         assert X_BLOCK.fullmatch(block4)
         assert len(block4) + 5 <= 2000
         assert not re.search(r"\r\n[-:](?![0-9]{2}[A-Z]?:)", block4)
+        for tag, value in fields(block4):
+            if tag == "86":
+                lines = value.split("\r\n")
+                assert len(lines) <= 6 and all(0 < len(line) <= 65 for line in lines)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(statements(), min_size=1, max_size=3),
+    st.sampled_from([2, 4, 8, 12]),
+    st.sampled_from(["MT950", "MT940"]),
+)
+def test_random_statements_become_valid_balanced_series(
+    specs: list[StatementSpec], version: int, target: str
+) -> None:
+    specs = [_whole_units(spec) for spec in specs]
+    result = translate(build(specs, version=version), TranslationOptions(format=target))
+    assert result.statements == len(specs)
+    text = "".join(result.messages)
+    series = messages(text)
+    assert len(series) == len(result.messages)
+    _check_text(series)
+    if target == "MT950":
+        assert all(tag != "86" for block4 in series for tag, _ in fields(block4))
     groups: list[list[str]] = []
     for block4 in series:
         if dict(fields(block4))["28C"].endswith("/1"):
@@ -108,14 +134,39 @@ def _whole_units(spec: StatementSpec) -> StatementSpec:
     """JPY has no minor unit: keep generated amounts representable."""
     if spec.currency != "JPY":
         return spec
-    return StatementSpec(
-        statement_id=spec.statement_id,
-        currency=spec.currency,
-        opening=spec.opening,
-        entries=[
-            EntrySpec(**{**entry.__dict__, "amount": entry.amount.to_integral_value()})
-            for entry in spec.entries
-        ],
-        legal_sequence=spec.legal_sequence,
-        available=spec.available,
-    )
+    entries = [dataclasses.replace(entry, amount=entry.amount.to_integral_value()) for entry in spec.entries]
+    return dataclasses.replace(spec, entries=entries)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(statements(), min_size=1, max_size=2), st.sampled_from([2, 5, 8, 13]))
+def test_random_reports_become_valid_mt942_series(specs: list[StatementSpec], version: int) -> None:
+    specs = [_whole_units(spec) for spec in specs]
+    result = translate(build(specs, version=version, report=True), TranslationOptions())
+    assert result.formats == ("MT942",)
+    series = messages("".join(result.messages))
+    _check_text(series)
+    booked = [
+        e.amount if e.credit else -e.amount for spec in specs for e in spec.entries if e.status == "BOOK"
+    ]
+    written = []
+    for block4 in series:
+        parts = fields(block4)
+        tags = [tag for tag, _ in parts]
+        assert tags[:2] == ["20", "25"] and tags[3:6] == ["34F", "34F", "13D"]
+        marked = [statement_line(value) for tag, value in parts if tag == "61"]
+        lines = [signed(line) for line in marked]
+        debits = [signed(line) for line in marked if line["mark"] in {"D", "RC"}]
+        credits = [signed(line) for line in marked if line["mark"] in {"C", "RD"}]
+        values = dict(parts)
+        assert values["90D"] == _sum_field(debits, values["34F"][:3])
+        assert values["90C"] == _sum_field(credits, values["34F"][:3])
+        written += lines
+    assert written == booked
+    assert [amount for amount, _ in mt940_reparsed_report(result.messages)] == booked
+
+
+def _sum_field(amounts: list[Decimal], currency: str) -> str:
+    total = abs(sum(amounts, Decimal(0)))
+    whole, _, fraction = f"{total:f}".partition(".")
+    return f"{len(amounts)}{currency}{whole},{fraction.rstrip('0')}"

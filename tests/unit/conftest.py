@@ -1,18 +1,16 @@
-"""Unit tests start from a clean slate: no armed faults, zeroed counters."""
+"""Unit tests start from a clean slate: zeroed counters, no recent problems."""
 
 from collections.abc import Iterator
 
 import pytest
 
-from shared import faults
-from shared.telemetry import metrics, recent_problems
+from shared.telemetry import metrics, recent_events, recent_problems
 
 
 @pytest.fixture(autouse=True)
 def _clean_process_state() -> Iterator[None]:
-    faults.disarm()
     metrics.reset()
     recent_problems.clear()
+    recent_events.clear()
     yield
-    faults.disarm()
     metrics.reset()

@@ -49,7 +49,7 @@ def test_the_ca_bundle_named_by_the_environment_still_verifies() -> None:
         response.raw = urllib3.HTTPResponse(body=io.BytesIO(b""), status=200, preload_content=False)
         return response
 
-    session.request = capture  # type: ignore[method-assign]
+    session.request = capture  # type: ignore[method-assign,assignment]
     request = HttpRequest("GET", "https://account.blob.core.windows.net/")
     transport.send(request)
     transport.send(request, connection_verify=True)

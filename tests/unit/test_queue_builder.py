@@ -3,12 +3,12 @@
 import pytest
 
 import bootstrap
-from shared import faults
+from dev.faults import CrashPoints
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
 from shared.model import GateState, MqMessage, OutboundStatement, WalEntry
 from shared.settings import Settings
 from shared.telemetry import metrics
+from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 
@@ -51,12 +51,10 @@ def test_gate_unreadable_fails_closed(shared: Shared) -> None:
 @pytest.mark.parametrize("point", ["qb.after_get", "qb.after_wal", "qb.after_send", "qb.before_commit"])
 def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Shared, point: str) -> None:
     ids = put_statements(shared, 4)
-    faults.arm(point, "raise", on_hit=1)
-    first = shared.queue_builder().run(budget_s=5)
+    first = shared.queue_builder(around=CrashPoints(f"{point}=raise@1")).run(budget_s=5)
     assert first["outcome"] == "retry-later"
     assert shared.mq.depth() == 4  # backed out: MQ still holds every message
     assert shared.mq.queue[0].backout_count == 1 and shared.mq.queue[0].message_id == ids[0]
-    faults.disarm()
     shared.queue_builder().run(budget_s=5)
     assert shared.mq.depth() == 0
     # Service Bus holds each message once (MessageId dedup), whatever the first attempt managed.
@@ -74,8 +72,8 @@ def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Share
 def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) -> None:
     put_statements(shared, 3)
 
-    class FlippingPublisher(type(shared.publisher)):  # type: ignore[misc]
-        def publish(self, statements):  # type: ignore[no-untyped-def]
+    class FlippingPublisher(InMemoryPublisher):
+        def publish(self, statements: list[OutboundStatement]) -> None:
             super().publish(statements)
             shared.gate.flip(GateState("DC04", 1), "DC06")  # another region took over meanwhile
 

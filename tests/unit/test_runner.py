@@ -1,14 +1,15 @@
 """Transformation Runner: fence → claim → translate → deliver → record, and every crash window."""
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
 
-from shared import faults
-from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
+from dev.faults import CrashPoints, FaultInjected
+from shared.errors import RegionNotActive, ServiceUnavailable
 from shared.model import GateState, RecordState, delivery_key_for
 from shared.telemetry import metrics
-from tests.unit.twins import Shared, fake_translate, inbound, put_statements
+from tests.unit.twins import FakeTranslation, Shared, fake_translate, inbound, put_statements
 from transformation_runner.handler import ClaimHeld, Outcome
 
 
@@ -33,6 +34,23 @@ def test_delivers_once_and_records(shared: Shared) -> None:
     record = shared.store.get(message.message_id)
     assert record is not None and record.state is RecordState.DELIVERED and record.delivery_key == key
     assert record.epoch == 1 and record.region == "DC04"
+    # The format that was sent travels with the delivery and is recorded (fake: one MT950 page).
+    assert shared.target.metadata[key]["format"] == "MT950"
+    assert record.details == {"pages": "1", "format": "MT950"}
+
+
+def test_every_format_of_a_body_is_recorded(shared: Shared) -> None:
+    """A body whose statements went out in two formats (per account) records both, in order."""
+    [message] = published(shared)
+
+    def two_formats(body: bytes) -> FakeTranslation:
+        return replace(fake_translate(body), formats=("MT940", "MT950"))
+
+    shared.runner(translate=two_formats).handle(message)
+    key = delivery_key_for(message.message_id)
+    assert shared.target.metadata[key]["format"] == "MT940,MT950"
+    record = shared.store.get(message.message_id)
+    assert record is not None and record.details["format"] == "MT940,MT950"
 
 
 def test_duplicate_is_completed_without_delivering(shared: Shared) -> None:
@@ -54,24 +72,20 @@ def test_passive_region_is_fenced_before_claiming(shared: Shared) -> None:
 
 def test_crash_after_delivery_before_record_is_reconciled_when_target_can_tell(shared: Shared) -> None:
     [message] = published(shared)
-    faults.arm("runner.after_deliver", "raise", on_hit=1)
     with pytest.raises(FaultInjected):
-        shared.runner().handle(message)
-    faults.disarm()
-    assert shared.store.get(message.message_id).state is RecordState.PENDING
+        shared.runner(around=CrashPoints("runner.after_deliver=raise@1")).handle(message)
+    assert shared.record(message.message_id).state is RecordState.PENDING
     assert shared.runner().handle(message) is Outcome.RECONCILED
     assert sum(shared.target.attempts.values()) == 1
-    assert shared.store.get(message.message_id).state is RecordState.DELIVERED
+    assert shared.record(message.message_id).state is RecordState.DELIVERED
     assert metrics.snapshot()["in_doubt"] == 1
 
 
 def test_in_doubt_redelivers_with_the_same_key_when_target_cannot_tell(shared: Shared) -> None:
     shared.target.can_tell = False
     [message] = published(shared)
-    faults.arm("runner.after_deliver", "raise", on_hit=1)
     with pytest.raises(FaultInjected):
-        shared.runner().handle(message)
-    faults.disarm()
+        shared.runner(around=CrashPoints("runner.after_deliver=raise@1")).handle(message)
     assert shared.runner().handle(message) is Outcome.DELIVERED
     key = delivery_key_for(message.message_id)
     assert shared.target.attempts == {key: 2}  # same key both times: the receiver drops the repeat
@@ -95,7 +109,7 @@ def test_crashed_worker_lease_is_waited_out_then_taken_over(shared: Shared) -> N
     assert record.state is RecordState.PENDING
     assert shared.runner().handle(message) is Outcome.DELIVERED
     assert shared.clock.slept and 19 < shared.clock.slept[0] < 21
-    assert shared.store.get(message.message_id).attempts == 2
+    assert shared.record(message.message_id).attempts == 2
 
 
 def test_live_claim_beyond_the_wait_bound_is_retried_later(shared: Shared) -> None:
@@ -123,7 +137,7 @@ def test_permanent_error_is_recorded_quarantined_and_completed(shared: Shared) -
     runner = shared.runner()
     assert runner.handle(bad) is Outcome.FAILED
     assert runner.handle(ok) is Outcome.DELIVERED  # the session continues after the poison message
-    record = shared.store.get(bad.message_id)
+    record = shared.record(bad.message_id)
     assert record.state is RecordState.FAILED and record.reason == "not-camt053"
     assert "cannot translate" in record.details["error"]
     assert shared.quarantine.items[bad.message_id][0] == b"BAD|broken xml"
@@ -136,7 +150,7 @@ def test_transient_delivery_failure_raises_and_releases_the_lease(shared: Shared
     shared.target.available = False
     with pytest.raises(ServiceUnavailable):
         shared.runner().handle(message)
-    record = shared.store.get(message.message_id)
+    record = shared.record(message.message_id)
     assert record.state is RecordState.PENDING and record.lease_expired(shared.clock.now)
     shared.target.available = True
     assert shared.runner().handle(message) is Outcome.DELIVERED
@@ -151,16 +165,16 @@ def test_slow_delivery_superseded_by_a_takeover_records_once(shared: Shared) -> 
 
     original_deliver = shared.target.deliver
 
-    def deliver_slowly(key: str, payload: bytes, metadata: dict) -> None:
-        shared.target.deliver = original_deliver  # the takeover below delivers normally
+    def deliver_slowly(key: str, payload: bytes, metadata: Mapping[str, str]) -> None:
+        shared.target.deliver = original_deliver  # type: ignore[method-assign]  # the takeover delivers normally
         shared.clock.advance(10)  # the lease expires while we deliver
         assert other.handle(message) is Outcome.DELIVERED
         original_deliver(key, payload, metadata)
 
-    shared.target.deliver = deliver_slowly  # type: ignore[method-assign]
+    shared.target.deliver = deliver_slowly  # type: ignore[method-assign,assignment]  # a slow MessageWay
     assert slow.handle(message) is Outcome.SUPERSEDED
     assert len(shared.target.delivered) == 1  # both used the same delivery key
-    assert shared.store.get(message.message_id).state is RecordState.DELIVERED
+    assert shared.record(message.message_id).state is RecordState.DELIVERED
 
 
 def test_claim_check_body_is_read_from_the_wal(shared: Shared) -> None:
@@ -182,7 +196,7 @@ def test_fence_right_before_delivery(shared: Shared) -> None:
     """A flip between claim and delivery stops the delivery (gate cache TTL 0 here)."""
     [message] = published(shared)
 
-    def flip_then_translate(body: bytes):  # type: ignore[no-untyped-def]
+    def flip_then_translate(body: bytes) -> FakeTranslation:
         shared.gate.flip(GateState("DC04", 1), "DC06")
         return fake_translate(body)
 

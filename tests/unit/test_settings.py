@@ -15,10 +15,6 @@ LOCAL = {
     "WalStorageDC06": "UseDevelopmentStorage=true",
     "CosmosConnection": "AccountEndpoint=http://127.0.0.1:3000/;AccountKey=a2V5",
     "RedisConnection": "redis://127.0.0.1:6379/0",
-    "MQ_MODE": "folder",
-    "MQ_INBOX_DIR": "/tmp/inbox",
-    "MESSAGEWAY_MODE": "folder",
-    "MESSAGEWAY_OUTBOX_DIR": "/tmp/outbox",
 }
 
 
@@ -42,7 +38,7 @@ def test_identity_based_connection_is_recognised() -> None:
 
 
 def test_every_problem_is_named_in_one_error() -> None:
-    env = {"BRIDGE_REGION": "DC05", "GATE_CACHE_TTL_S": "-1", "AUTO_PROMOTE": "maybe", "MQ_MODE": "folder"}
+    env = {"BRIDGE_REGION": "DC05", "GATE_CACHE_TTL_S": "-1", "AUTO_PROMOTE": "maybe", "MQ_QUEUE": ""}
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_mapping(env)
     text = str(caught.value)
@@ -55,7 +51,6 @@ def test_every_problem_is_named_in_one_error() -> None:
         "RedisConnection",
         "GATE_CACHE_TTL_S",
         "AUTO_PROMOTE",
-        "MQ_INBOX_DIR",
     ):
         assert name in text
 
@@ -103,3 +98,34 @@ def test_queue_builder_batch_is_bounded_and_sizes_the_wal_writers() -> None:
     for bad in ("0", "5001", "-3", "lots"):
         with pytest.raises(ConfigurationError, match="QUEUE_BUILDER_BATCH"):
             Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": bad})
+
+
+def test_statement_formats_by_account_or_receiver() -> None:
+    assert Settings.from_mapping(LOCAL).statement_formats == ()
+    settings = Settings.from_mapping(
+        {
+            **LOCAL,
+            "STATEMENT_FORMATS": '{"DE89370400440532013000": "mt940", "*": "MT950", "DEUTDEFF": "MT940"}',
+        }
+    )
+    assert dict(settings.statement_formats) == {
+        "DE89370400440532013000": "MT940",
+        "*": "MT950",
+        "DEUTDEFF": "MT940",
+    }
+    hash(settings)  # still hashable (kept as sorted pairs)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("MT940", "not JSON"),
+        ('["MT940"]', "must be a JSON object"),
+        ('{"DE89": "MT942"}', "'MT942' is not MT940 or MT950"),
+        ('{"": "MT940"}', "is not MT940 or MT950"),
+    ],
+)
+def test_bad_statement_formats_are_named(raw: str, words: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_mapping({**LOCAL, "STATEMENT_FORMATS": raw})
+    assert "STATEMENT_FORMATS" in str(caught.value) and words in str(caught.value)

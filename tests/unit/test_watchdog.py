@@ -3,8 +3,8 @@
 import pytest
 
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryConsumptionSwitch
 from shared.model import GateState
+from tests.twins import InMemoryConsumptionSwitch
 from tests.unit.twins import Shared, inbound, put_statements
 from watchdog.controller import ACTIVATED_KEY, LAST_FAILOVER_KEY, Watchdog
 from watchdog.replay import Replayer
@@ -87,7 +87,8 @@ def test_promotion_after_n_misses_beyond_ttl_and_margin(shared: Shared) -> None:
     assert shared.switches["DC06"].enabled()
     last = shared.gate.get_json(LAST_FAILOVER_KEY)
     assert last is not None and last["from"] == "DC04" and last["to"] == "DC06" and last["by"] == "watchdog"
-    assert shared.gate.get_json(ACTIVATED_KEY.format(region="DC06"))["epoch"] == 2
+    activated = shared.gate.get_json(ACTIVATED_KEY.format(region="DC06"))
+    assert activated is not None and activated["epoch"] == 2
 
 
 def test_activation_waits_out_the_cache_ttl_then_replays_before_enabling(shared: Shared) -> None:
@@ -103,11 +104,11 @@ def test_activation_waits_out_the_cache_ttl_then_replays_before_enabling(shared:
     shared.switches["DC06"].set_enabled = lambda enabled: order.append(f"enable={enabled}")  # type: ignore[method-assign]
     original_run = dc06.replayer.run
 
-    def run_replay(**kwargs):  # type: ignore[no-untyped-def]
+    def run_replay(**kwargs):
         order.append("replay")
         return original_run(**kwargs)
 
-    dc06.replayer.run = run_replay  # type: ignore[method-assign]
+    dc06.replayer.run = run_replay  # type: ignore[method-assign,assignment]
     assert promote_after_death(shared, dc06)[-1] == "promoted"
     assert order == ["replay", "enable=True"]  # replay before consuming live traffic
     # waited out the gate cache TTL + GATE_MAX_LAG_S (1 s by default) + the lag's 1 s resolution
@@ -128,7 +129,7 @@ def test_unhealthy_passive_does_not_promote(shared: Shared) -> None:
     dc06 = make_watchdog(shared, "DC06", healthy=False)
     actions = promote_after_death(shared, dc06)
     assert actions[-1].endswith("this region is unhealthy")
-    assert shared.gate.read().active_dc == "DC04"
+    assert shared.gate.read() == GateState("DC04", 1)
 
 
 def test_redis_replica_is_made_writable_before_the_flip(shared: Shared) -> None:
@@ -173,7 +174,7 @@ def test_unhealthy_active_stays_when_the_peer_is_not_healthy(shared: Shared) -> 
     dc04 = make_watchdog(shared, "DC04", healthy=False)
     for _ in range(5):
         assert dc04.tick()["action"] in {"activated", "active"}
-    assert shared.gate.read().active_dc == "DC04"
+    assert shared.gate.read() == GateState("DC04", 1)
 
 
 def test_failback_is_the_same_path(shared: Shared) -> None:
@@ -183,6 +184,7 @@ def test_failback_is_the_same_path(shared: Shared) -> None:
     dc04.tick()  # DC04 comes back: passive now, consumption off
     assert not shared.switches["DC04"].enabled()
     state = shared.gate.read()
+    assert state is not None
     dc06.flip(state, "DC04", reason="failback after repair", caller="alice")
     assert dc04.tick()["action"] == "activated" and shared.switches["DC04"].enabled()
     assert dc06.tick()["action"] == "passive" and not shared.switches["DC06"].enabled()
@@ -212,7 +214,11 @@ def test_active_region_replays_stragglers_periodically(shared: Shared) -> None:
     dc04.tick()
     put_statements(shared, 1)
     shared.queue_builder().run(budget_s=5)
-    lose_namespace = lambda: (shared.publisher.sent.clear(), shared.publisher._seen.clear())  # noqa: E731
+
+    def lose_namespace() -> None:
+        shared.publisher.sent.clear()
+        shared.publisher._seen.clear()
+
     lose_namespace()  # dead-lettered: gone from the queue, no final record
     shared.clock.advance(61)
     dc04.tick()  # the first tick after activation only starts the interval

@@ -5,15 +5,16 @@ never promotes, except through the explicit link-loss policy (``PROMOTE_ON_GATE_
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 import bootstrap
 from shared.errors import ConfigurationError, ServiceUnavailable
-from shared.memory import InMemoryGate
 from shared.model import GateState
 from shared.settings import Settings
 from shared.telemetry import metrics
+from tests.twins import InMemoryGate
 from tests.unit.test_settings import LOCAL
 from tests.unit.test_watchdog import make_watchdog, promote_after_death
 from tests.unit.twins import Shared, twin_ports
@@ -29,7 +30,7 @@ def shared() -> Shared:
     return Shared()
 
 
-def dead_dc04(shared: Shared, **options: object) -> Watchdog:
+def dead_dc04(shared: Shared, **options: Any) -> Watchdog:
     """DC04 beat once on the shared gate and died; DC06's Watchdog (TTL 3 s: lag bound 1.5 s)."""
     make_watchdog(shared, "DC04").tick()
     return make_watchdog(shared, "DC06", **options)
@@ -168,7 +169,7 @@ def test_link_loss_waits_for_an_unbroken_outage(shared: Shared) -> None:
 
 
 def test_link_loss_respects_health_and_the_automatic_promotion_switch(shared: Shared) -> None:
-    options: dict[str, object] = {"promote_on_link_loss_s": 5.0, "primary_reachable": lambda: False}
+    options: dict[str, Any] = {"promote_on_link_loss_s": 5.0, "primary_reachable": lambda: False}
     unhealthy = dead_dc04(shared, healthy=False, **options)
     shared.gate.replication_lag = math.inf
     assert (
@@ -258,7 +259,7 @@ def test_status_route_shows_the_watchdogs_view_of_its_gate_copy(shared: Shared) 
 # -- promotion on a replica (docs/failover.md, "Promotion on a replica") -----------------------------
 
 
-def dc06_on_a_replica(shared: Shared, **options: object) -> tuple[Watchdog, InMemoryGate]:
+def dc06_on_a_replica(shared: Shared, **options: Any) -> tuple[Watchdog, InMemoryGate]:
     """DC04 beat once on the primary (``shared.gate``) and died; DC06 reads a linked replica of it."""
     make_watchdog(shared, "DC04").tick()
     replica = InMemoryGate(clock=shared.clock.monotonic, primary=shared.gate)

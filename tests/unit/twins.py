@@ -9,17 +9,18 @@ import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.memory import (
+from shared.model import ClaimRecord, InboundStatement, OutboundStatement
+from tests.twins import (
     InMemoryBodyStore,
     InMemoryConsumptionSwitch,
     InMemoryDeliveryTarget,
     InMemoryGate,
     InMemoryIdempotencyStore,
     InMemoryMqSource,
+    InMemoryOperationsJournal,
     InMemoryPublisher,
     InMemoryWriteAheadLog,
 )
-from shared.model import InboundStatement, OutboundStatement
 from transformation_runner.handler import TransformationRunner
 
 
@@ -54,6 +55,7 @@ class BadStatement(PermanentError):
 class FakeTranslation:
     messages: list[str]
     report: list[dict[str, object]]
+    formats: tuple[str, ...] = ("MT950",)
 
 
 def fake_translate(body: bytes) -> FakeTranslation:
@@ -88,18 +90,27 @@ class Shared:
     def __post_init__(self) -> None:
         self.gate.clock = self.clock.monotonic
 
+    def record(self, message_id: str) -> ClaimRecord:
+        """The idempotency record of ``message_id``, which must exist."""
+        found = self.store.get(message_id)
+        assert found is not None, f"no record of {message_id}"
+        return found
+
     def cached_gate(self, ttl_s: float = 0.0) -> CachedGate:
         return CachedGate(self.gate, ttl_s=ttl_s, clock=self.clock.monotonic)
 
-    def queue_builder(self, region: str = "DC04", **overrides: object) -> QueueBuilder:
+    def queue_builder(
+        self, region: str = "DC04", around: bootstrap.Around = bootstrap.as_is, **overrides: object
+    ) -> QueueBuilder:
+        """A QueueBuilder on the twins; ``around`` wraps its ports as ``bootstrap.wire`` does."""
         options: dict[str, object] = {
             "region": region,
             "gate": self.cached_gate(),
             "gate_store": self.gate,
-            "mq": self.mq,
-            "wal": self.wal,
-            "publisher": self.publisher,
-            "quarantine": self.quarantine,
+            "mq": around("queue_builder", "mq", self.mq),
+            "wal": around("queue_builder", "wal", self.wal),
+            "publisher": around("queue_builder", "publisher", self.publisher),
+            "quarantine": around("queue_builder", "quarantine", self.quarantine),
             "session_of": session_of,
             "get_wait_s": 0.0,
             "clock": self.clock.wall,
@@ -107,15 +118,18 @@ class Shared:
         options.update(overrides)
         return QueueBuilder(**options)  # type: ignore[arg-type]
 
-    def runner(self, region: str = "DC04", **overrides: object) -> TransformationRunner:
+    def runner(
+        self, region: str = "DC04", around: bootstrap.Around = bootstrap.as_is, **overrides: object
+    ) -> TransformationRunner:
+        """A runner on the twins; ``around`` wraps its dependencies as ``bootstrap.wire`` does."""
         options: dict[str, object] = {
             "region": region,
             "gate": self.cached_gate(),
-            "store": self.store,
-            "target": self.target,
-            "quarantine": self.quarantine,
-            "wal": self.wal,
-            "translate": fake_translate,
+            "store": around("runner", "store", self.store),
+            "target": around("runner", "target", self.target),
+            "quarantine": around("runner", "quarantine", self.quarantine),
+            "wal": around("runner", "wal", self.wal),
+            "translate": around("runner", "translate", fake_translate),
             "lease_s": 30.0,
             "max_claim_wait_s": 30.0,
             "clock": self.clock.wall,
@@ -136,6 +150,7 @@ def twin_ports() -> bootstrap.Ports:
         target=InMemoryDeliveryTarget(),
         quarantine=InMemoryBodyStore(),
         switch=InMemoryConsumptionSwitch(),
+        journal=InMemoryOperationsJournal(),
     )
 
 

@@ -1,16 +1,22 @@
-"""Safe, streaming reader of ISO 20022 camt.053 (BankToCustomerStatement), versions .001.02 to .001.13.
+"""Safe, streaming reader of ISO 20022 camt.053 (BankToCustomerStatement) and camt.052
+(BankToCustomerAccountReport), versions .001.02 to .001.13 of both.
 
 :func:`read` yields, in document order: an :class:`AppHeader` (when the Document is wrapped in a
-business-application envelope), then per ``Stmt`` one :class:`StatementHeader` (before its first
-entry), its entries as lists of :class:`Entry` (in order), and a :class:`StatementEnd`.
+business-application envelope), then per ``Stmt`` (camt.053) or ``Rpt`` (camt.052) one
+:class:`StatementHeader` (before its first entry), its entries as lists of :class:`Entry` (in order),
+and a :class:`StatementEnd`. A report has the statement's structure (``Id``, sequence numbers,
+``Acct``, ``Bal``, ``Ntry``, ``AddtlRptInf``), so one reader serves both. The consumer sets
+``header.rich`` when it receives a header whose entries it wants with their ``:86:`` elements
+(MT940, MT942): the entries are read after the header is yielded.
 
 How: the body is fed to lxml's pull parser :data:`CHUNK_BYTES` at a time, asking only for the start
-tags of ``Document``, ``AppHdr`` and ``Stmt``. After each chunk the open statement's children parsed
+tags of ``Document``, ``AppHdr`` and ``Stmt`` (``Rpt``). After each chunk the open statement's children parsed
 so far are read in one pass (all but the last, which may still be open), then unlinked, which frees
 them: memory stays flat whatever the number of entries. Asking the parser for no other event keeps
 libxml2 from calling back into Python at every end tag, and reading the children as one list avoids
 an event per entry (together about 8 % less CPU than ``iterparse`` events for ``Bal``/``Ntry``).
-The statement header is read from the children before the first ``Bal`` or ``Ntry``.
+The statement header is read from the children before the first ``Bal`` or ``Ntry``; ``GrpHdr``
+(complete when the first statement starts) gives its creation time and related query.
 
 Safety (OWASP XML External Entity Prevention Cheat Sheet): the body is refused before parsing when it
 is too large, not XML, not ASCII-compatible, or carries ``<!DOCTYPE`` / ``<!ENTITY`` anywhere; the
@@ -49,7 +55,8 @@ from transformation_runner.translate.model import (
 
 Event = AppHeader | StatementHeader | list[Entry] | StatementEnd
 CHUNK_BYTES = 32 * 1024  # fed to the parser at a time; its complete entries are read together
-CAMT053 = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d{2})")
+CAMT05X = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.05([23])\.001\.(\d{2})")  # .053 and .052
+_STATEMENT = {"3": ("camt.053", "Stmt", "AddtlStmtInf"), "2": ("camt.052", "Rpt", "AddtlRptInf")}
 SUPPORTED_VERSIONS = range(2, 14)
 _ISO_MESSAGE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:([a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2})")
 _LEADING = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")  # UTF-8 BOM, then whitespace
@@ -105,7 +112,9 @@ class _Finder:
         return None
 
 
-def _header(children: list[etree._Element], find: _Finder, number: int, version: int) -> StatementHeader:
+def _header(
+    children: list[etree._Element], find: _Finder, number: int, version: int, group: _Group
+) -> StatementHeader:
     """The statement header from the ``Stmt`` children before its first ``Bal`` or ``Ntry``."""
     owner = find.find(children, "Acct/Ownr")
     owner_bic = None
@@ -125,6 +134,9 @@ def _header(children: list[etree._Element], find: _Finder, number: int, version:
         account_currency=find.text(children, "Acct/Ccy"),
         servicer_bic=find.text(children, "Acct/Svcr/FinInstnId/BICFI", "Acct/Svcr/FinInstnId/BIC"),
         owner_bic=owner_bic,
+        kind=group.kind,
+        created=find.text(children, "CreDtTm") or group.created,
+        related=group.related,
     )
 
 
@@ -133,6 +145,7 @@ def _balance(bal: etree._Element, find: _Finder, path: str) -> Balance:
     amount = find.find(children, "Amt")
     return Balance(
         code=find.text(children, "Tp/CdOrPrtry/Cd", "Tp/CdOrPrtry/Prtry") or "",
+        subtype=find.text(children, "Tp/SubTp/Cd", "Tp/SubTp/Prtry"),
         amount=text(amount),
         currency=amount.get("Ccy") if amount is not None else None,
         indicator=find.text(children, "CdtDbtInd"),
@@ -149,16 +162,30 @@ def _release(element: etree._Element) -> None:
         del parent[: parent.index(element)]
 
 
-def _document_version(namespace: str) -> int:
-    match = CAMT053.fullmatch(namespace)
+def _document_version(namespace: str) -> tuple[str, int]:
+    """(message digit ``3`` or ``2``, version) of a camt.053 or camt.052 Document namespace."""
+    match = CAMT05X.fullmatch(namespace)
     if match is None:
         other = _ISO_MESSAGE.fullmatch(namespace)
         kind = other.group(1) if other else (namespace or "no namespace")
-        raise NotCamt053(f"Document is {kind}, not camt.053 (BankToCustomerStatement)")
-    version = int(match.group(1))
+        raise NotCamt053(
+            f"Document is {kind}, not camt.053 (BankToCustomerStatement) "
+            f"or camt.052 (BankToCustomerAccountReport)"
+        )
+    version = int(match.group(2))
     if version not in SUPPORTED_VERSIONS:
-        raise NotCamt053(f"camt.053.001.{version:02d} is not supported (.02 to .13 are)")
-    return version
+        raise NotCamt053(f"camt.05{match.group(1)}.001.{version:02d} is not supported (.02 to .13 are)")
+    return match.group(1), version
+
+
+class _Group:
+    """What the statements take from the message: its kind, ``GrpHdr/CreDtTm``, ``OrgnlBizQry/MsgId``."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.created: str | None = None
+        self.related: str | None = None
+        self.read = False
 
 
 def read(body: bytes, max_bytes: int) -> Generator[Event, None, None]:
@@ -189,6 +216,9 @@ class _Reader:
         self.entries = 0
         self.skipped = 0  # leading children of the open statement known to be neither Bal nor Ntry
         self.codes: CodeCache = {}  # BkTxCd subtrees read so far
+        self.rich_names: dict[str, str] = {}  # entry names with the :86: elements
+        self.group = _Group("camt.053")
+        self.info_tag = ""
 
     def started(self, element: etree._Element) -> Iterator[Event]:
         """A ``Document``, ``AppHdr`` or ``Stmt`` start tag (its content may not be parsed yet)."""
@@ -202,10 +232,14 @@ class _Reader:
         elif tag == self.stmt_tag:
             if self.stmt is not None:
                 if any(ancestor is self.stmt for ancestor in element.iterancestors()):
+                    name = tag.rpartition("}")[2]
                     raise NotCamt053(
-                        f"Stmt[{self.statements}] contains another Stmt; camt.053 statements are siblings"
+                        f"{name}[{self.statements}] contains another {name}; {self.group.kind} "
+                        f"statements are siblings"
                     )
                 yield from self.scan(complete=True)
+            if not self.group.read:
+                self._group(element)
             self.statements += 1
             self.stmt, self.header, self.announced, self.entries, self.skipped = element, None, False, 0, 0
 
@@ -220,17 +254,31 @@ class _Reader:
                 )
         self.apps = []
         namespace = etree.QName(document).namespace or ""
-        self.version = _document_version(namespace)
+        digit, self.version = _document_version(namespace)
+        kind, statement, info = _STATEMENT[digit]
+        self.group = _Group(kind)
         self.find = _Finder(namespace)
         self.local = entry_tags(namespace)
-        self.stmt_tag, self.bal_tag, self.entry_tag = (
-            _qualified(namespace, name) for name in ("Stmt", "Bal", "Ntry")
+        self.rich_names = entry_tags(namespace, narrative=True)
+        self.stmt_tag, self.bal_tag, self.entry_tag, self.info_tag = (
+            _qualified(namespace, name) for name in (statement, "Bal", "Ntry", info)
         )
+
+    def _group(self, stmt: etree._Element) -> None:
+        """``GrpHdr`` (before the first statement, so complete when it starts)."""
+        assert self.find is not None
+        self.group.read = True
+        parent = stmt.getparent()
+        siblings = _children(parent, slice(None)) if parent is not None else []
+        self.group.created = self.find.text(siblings, "GrpHdr/CreDtTm")
+        self.group.related = self.find.text(siblings, "GrpHdr/OrgnlBizQry/MsgId")
 
     def _header(self, stmt: etree._Element, end: int) -> StatementHeader:
         """Read the header from the statement's first ``end`` children (those before any Bal/Ntry)."""
         assert self.find is not None
-        self.header = _header(_children(stmt, slice(end)), self.find, self.statements, self.version)
+        self.header = _header(
+            _children(stmt, slice(end)), self.find, self.statements, self.version, self.group
+        )
         return self.header
 
     def scan(self, complete: bool) -> Iterator[Event]:
@@ -273,6 +321,9 @@ class _Reader:
                     pending = []
                 path = f"{header.path}/Bal[{len(header.balances) + 1}]"
                 header.balances.append(_balance(child, find, path))
+            elif tag == self.info_tag:
+                header = header or self._header(stmt, skipped + index)
+                header.info = text(child)
         if pending:
             yield self._entries(pending)
 
@@ -285,9 +336,18 @@ class _Reader:
         _release(stmt)
 
     def _entries(self, pending: list[etree._Element]) -> list[Entry]:
-        names, codes = self.local, self.codes
-        first = self.entries + 1
-        batch = [read_entry(element, names, number, codes) for number, element in enumerate(pending, first)]
+        codes, first = self.codes, self.entries + 1
+        if self.header is not None and self.header.rich:
+            names = self.rich_names
+            batch = [
+                read_entry(element, names, number, codes, narrative=True)
+                for number, element in enumerate(pending, first)
+            ]
+        else:
+            names = self.local
+            batch = [
+                read_entry(element, names, number, codes) for number, element in enumerate(pending, first)
+            ]
         self.entries += len(batch)
         return batch
 
@@ -295,7 +355,7 @@ class _Reader:
 def _events(body: bytes) -> Iterator[Event]:
     parser = etree.XMLPullParser(
         events=("start",),
-        tag=("{*}Document", "{*}AppHdr", "{*}Stmt"),
+        tag=("{*}Document", "{*}AppHdr", "{*}Stmt", "{*}Rpt"),
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
@@ -316,4 +376,6 @@ def _events(body: bytes) -> Iterator[Event]:
     if reader.find is None:
         raise NotCamt053("no ISO 20022 Document element found")
     if reader.statements == 0:
+        if reader.group.kind == "camt.052":
+            raise MissingElement("camt.052 Document has no Rpt (BkToCstmrAcctRpt/Rpt is mandatory)")
         raise MissingElement("camt.053 Document has no Stmt (BkToCstmrStmt/Stmt is mandatory)")

@@ -45,6 +45,8 @@ _SPELLED = {
     "—": "-",
 }
 _ALL_X = re.compile(X_CLASS + "*")
+# A text to_x() returns unchanged: X characters only, single spaces between words, none at the ends.
+PLAIN_X = re.compile(r"[A-Za-z0-9/\-?:().,'+]+(?: [A-Za-z0-9/\-?:().,'+]+)*")
 
 
 def _char(ch: str) -> str:
@@ -70,13 +72,25 @@ def _replace(match: re.Match[str]) -> str:
     return value
 
 
+_LAST: list[tuple[str, str]] = [("", "")]  # the last text with a character mapped, and its result
+
+
 def to_x(text: str) -> str:
-    """Return ``text`` in the X set: whitespace collapsed and stripped, other characters mapped."""
+    """Return ``text`` in the X set: whitespace collapsed and stripped, other characters mapped.
+
+    The last text that needed a mapping is remembered (one tuple, replaced whole, so threads never
+    see half of it): MT940/MT942 convert the same ``AddtlNtryInf`` for field 61 and field 86.
+    """
+    last = _LAST[0]
+    if last[0] == text:
+        return last[1]
     # Whitespace runs become one space, ends stripped: str.split() uses str.isspace(), as re's \s does.
     collapsed = " ".join(text.split())
     if _NOT_X.search(collapsed) is None:
         return collapsed
-    return _NOT_X.sub(_replace, collapsed)
+    value = _NOT_X.sub(_replace, collapsed)
+    _LAST[0] = (text, value)
+    return value
 
 
 def is_x(text: str) -> bool:

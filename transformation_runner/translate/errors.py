@@ -1,4 +1,4 @@
-"""Why a camt.053 body cannot be translated: one :class:`~shared.errors.PermanentError` per cause.
+"""Why a camt.053 or camt.052 body cannot be translated: one :class:`~shared.errors.PermanentError` per cause.
 
 Every error carries a short machine-readable :attr:`reason` (the runner records it with the quarantined
 body) and a sentence that names what a person must look at: the statement id, the element path, the
@@ -35,9 +35,18 @@ class TooLarge(TranslationError):
 
 
 class NotCamt053(TranslationError):
-    """The XML is another message type (pain.001, camt.052, ...) or no ISO 20022 Document at all."""
+    """The XML is another message type (pain.001, camt.054, ...) or no ISO 20022 Document at all.
+
+    The reason code keeps its name from when camt.053 was the only input; camt.052 is read too."""
 
     reason = "not-camt053"
+
+
+class FormatMismatch(TranslationError):
+    """The requested MT cannot be made from this document: MT942 is made from camt.052 (an
+    intraday report), MT940 and MT950 from camt.053 (a statement)."""
+
+    reason = "format-mismatch"
 
 
 class MissingElement(TranslationError):
@@ -53,7 +62,7 @@ class InvalidValue(TranslationError):
 
 
 class MixedCurrency(TranslationError):
-    """A balance or entry is not in the statement's currency; an MT950 series has one currency."""
+    """A balance or entry is not in the statement's currency; an MT series has one currency."""
 
     reason = "mixed-currency"
 
@@ -71,6 +80,6 @@ class NoBic(TranslationError):
 
 
 class InvalidOutput(TranslationError):
-    """A produced MT950 failed its own format validation: a translator defect, never sent."""
+    """A produced message failed its own format validation: a translator defect, never sent."""
 
     reason = "invalid-output"

@@ -1,4 +1,5 @@
-"""camt.053 values → MT950 field contents, one function per field, each noting what it changed.
+"""camt.053/camt.052 values → MT field contents shared by MT940, MT942 and MT950, one function per
+field, each noting what it changed.
 
 Every function returns the field content and appends findings (``truncated``, ``replaced``,
 ``dropped``, ``defaulted``) with the source path and original value to ``notes``. The mapping follows
@@ -22,9 +23,10 @@ from transformation_runner.translate.charset import to_x, truncate
 from transformation_runner.translate.codes import transaction_type
 from transformation_runner.translate.errors import InvalidValue, MissingElement, MixedCurrency
 from transformation_runner.translate.model import Balance, Entry
-from transformation_runner.translate.mt950_format import validate_reference
+from transformation_runner.translate.mt_format import validate_reference
 
 Notes = list[tuple[str, str, str, object, object]]  # (field, action, path, original, value)
+Cuts = list[tuple[str, str, str, str]]  # truncated 61 references: (subfield, path, original, value)
 NOT_PROVIDED = "NOTPROVIDED"
 NONREF = "NONREF"
 _BOOLEAN = {None: False, "false": False, "0": False, "true": True, "1": True}  # RvslInd, absent: False
@@ -52,20 +54,40 @@ def text_field(notes: Notes, field: str, path: str, raw: str, length: int, *, va
 
 
 def statement_reference(notes: Notes, path: str, raw: str | None) -> str:
-    """Field 20 from ``Stmt/Id``: 16x, no leading/trailing ``/``, no ``//``, over 16 → 15 + ``+``."""
+    """Field 20 from ``Stmt/Id`` (``Rpt/Id``): 16x, no leading/trailing ``/``, no ``//``, over 16 →
+    15 + ``+``."""
     if raw is None:
         raise MissingElement(f"{path}/Id (statement identification) is missing")
+    value = _slash_reference(notes, "20", f"{path}/Id", raw)
+    if not value:
+        raise InvalidValue(f"{path}/Id {raw!r} leaves no usable field 20 reference")
+    return value
+
+
+def related_reference(notes: Notes, raw: str | None) -> str:
+    """Field 21 (MT940, MT942) from ``GrpHdr/OrgnlBizQry/MsgId``, the request the statement answers:
+    field 20's rules; ``""`` (no field 21) when absent, or dropped (reported) when nothing is left."""
+    if raw is None:
+        return ""
+    value = _slash_reference(notes, "21", "GrpHdr/OrgnlBizQry/MsgId", raw)
+    if not value:
+        note(notes, "21", "dropped", "GrpHdr/OrgnlBizQry/MsgId", original=raw, value=None)
+    return value
+
+
+def _slash_reference(notes: Notes, field: str, path: str, raw: str) -> str:
+    """X set, ``//`` collapsed, ``/`` stripped at both ends, over 16 → 15 + ``+`` (each noted)."""
     value = to_x(raw)
     while "//" in value:
         value = value.replace("//", "/")
     value = value.strip("/")
     if not value:
-        raise InvalidValue(f"{path}/Id {raw!r} leaves no usable MT950 field 20 reference")
+        return ""
     if value != raw:
-        note(notes, "20", "replaced", f"{path}/Id", original=raw, value=value)
+        note(notes, field, "replaced", path, original=raw, value=value)
     cut = truncate(value, 16)
     if cut != value:
-        note(notes, "20", "truncated", f"{path}/Id", original=raw, value=cut)
+        note(notes, field, "truncated", path, original=raw, value=cut)
     return cut
 
 
@@ -108,7 +130,7 @@ def signed_amount(raw: str | None, indicator: str | None, currency: str, path: s
 
 
 def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
-    """(signed amount, YYMMDD, currency) of a balance, checked; for fields 60F, 62F and 64."""
+    """(signed amount, YYMMDD, currency) of a balance, checked; for fields 60F, 62F, 64 and 65."""
     if balance.currency is not None and balance.currency != currency:
         raise MixedCurrency(
             f"{balance.path} ({balance.code}) is in {balance.currency}, the statement in {currency}"
@@ -122,6 +144,13 @@ def balance_field(balance: Balance, currency: str) -> tuple[Decimal, str, str]:
     return amount, when, currency
 
 
+def drop_balance(notes: Notes, balance: Balance) -> None:
+    """Report a balance the message has no field for (or that is not the statement's own)."""
+    kind = f"{balance.code}/{balance.subtype}" if balance.subtype else balance.code
+    original = f"{kind} {balance.indicator} {balance.amount} {balance.currency}"
+    note(notes, "-", "dropped", balance.path, original=original, value=None)
+
+
 def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
     """``1!a6!n3!a15d``: D/C mark, date, currency, amount (zero is a credit)."""
     text = format_amount(amount)
@@ -130,7 +159,7 @@ def balance_text(amount: Decimal, date: str, currency: str, path: str) -> str:
     return f"{'D' if amount < 0 else 'C'}{date}{currency}{text}"
 
 
-def _reference(notes: Notes, entry: Entry, path: str) -> str:
+def _reference(notes: Notes, entry: Entry, path: str, cuts: Cuts) -> str:
     if entry.transactions > 1:
         first, second = ("NtryRef", entry.entry_reference), ("NtryDtls/Btch/PmtInfId", entry.batch_id)
     elif entry.indicator == "CRDT":
@@ -146,14 +175,18 @@ def _reference(notes: Notes, entry: Entry, path: str) -> str:
         if not validate_reference(value):
             note(notes, "61", "replaced", f"{path}/{name}", original=raw, value=NONREF)
             return NONREF
-        return text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
+        cut = text_field(notes, "61", f"{path}/{name}", raw, 16, value=value)
+        if len(value) > len(cut):
+            cuts.append(("7", f"{path}/{name}", raw, cut))
+        return cut
     return NONREF
 
 
 def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
-    notes: Notes, entry: Entry, currency: str, statement: str
+    notes: Notes, entry: Entry, currency: str, statement: str, cuts: Cuts
 ) -> tuple[Decimal, str]:
-    """Field 61 (with subfield 9 on its second line) and the entry's signed amount.
+    """Field 61 (with subfield 9 on its second line) and the entry's signed amount; a reference of
+    subfield 7 or 8 cut to 16 characters is also added to ``cuts``.
 
     Runs once per entry: the references and the details take an inline path when they need no
     change (nothing to note), and the general helpers otherwise; both give the same result.
@@ -183,14 +216,14 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     else:
         first = entry.end_to_end_id if entry.indicator == "CRDT" else entry.instruction_id
     if first is None or first == NOT_PROVIDED or _PLAIN_REFERENCE.fullmatch(first) is None:
-        reference = _reference(notes, entry, path)
+        reference = _reference(notes, entry, path, cuts)
     else:
         reference = first
     line = f"{value_date}{booking_date[2:]}{mark}{amount_swift}{code}{reference}"
     servicer = entry.servicer_reference
     if servicer and servicer != NOT_PROVIDED:
         if _PLAIN_REFERENCE.fullmatch(servicer) is None:
-            line += _servicer_reference(notes, servicer, path)
+            line += _servicer_reference(notes, servicer, path, cuts)
         else:
             line += "//" + servicer
     info = entry.entry_info or entry.transaction_info
@@ -211,12 +244,15 @@ def statement_line(  # noqa: PLR0912 - the per-entry hot path, kept flat
     return amount, f"{line}\r\n{details}"
 
 
-def _servicer_reference(notes: Notes, servicer: str, path: str) -> str:
+def _servicer_reference(notes: Notes, servicer: str, path: str, cuts: Cuts) -> str:
     """``//`` and subfield 8 from ``AcctSvcrRef``, or nothing (reported) when it breaks the slash rule."""
     value = to_x(servicer)
     if validate_reference(value):
         if value != servicer or len(value) > 16:
-            value = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            cut = text_field(notes, "61", f"{path}/AcctSvcrRef", servicer, 16, value=value)
+            if len(value) > len(cut):
+                cuts.append(("8", f"{path}/AcctSvcrRef", servicer, cut))
+            value = cut
         return "//" + value
     note(notes, "61", "dropped", f"{path}/AcctSvcrRef", original=servicer, value=None)
     return ""

@@ -1,4 +1,4 @@
-"""The small statement model read from camt.053: raw source strings, no MT decisions yet.
+"""The small statement model read from camt.053 and camt.052: raw source strings, no MT decisions yet.
 
 Values stay as the source wrote them (``None`` when absent) so the mapping can report the original
 value of anything it truncates, replaces or drops, with the element path it came from.
@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """``Stmt/Bal``: type code (OPBD, PRCD, CLBD, CLAV, FWAV, ITBD, ...), amount, sign, date."""
+    """``Stmt/Bal``: type code (OPBD, PRCD, CLBD, CLAV, FWAV, ITBD, ...), amount, sign, date.
+
+    ``subtype`` is ``Tp/SubTp/Cd`` (or ``Prtry``), e.g. ``INTM`` for an intermediate balance of a
+    statement the bank sent in pages: such a balance is not the statement's own opening or closing.
+    """
 
     code: str
     amount: str | None
@@ -19,6 +23,21 @@ class Balance:
     indicator: str | None
     date: str | None
     path: str
+    subtype: str | None = None
+
+
+@dataclass(slots=True)
+class Narrative:
+    """What an ``:86:`` (MT940, MT942) tells the account owner about one entry, read only for them.
+
+    ``debtor``/``creditor``: (name, account) of the first transaction's ``RltdPties``; ``remittance``:
+    every ``RmtInf/Ustrd`` of every transaction; ``infos``: ``AddtlTxInf`` of every transaction.
+    """
+
+    debtor: tuple[str | None, str | None] = (None, None)
+    creditor: tuple[str | None, str | None] = (None, None)
+    remittance: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -45,11 +64,13 @@ class Entry:
     subfamily: str | None
     entry_info: str | None
     transaction_info: str | None
+    narrative: Narrative | None = None  # read for MT940/MT942 only
 
 
 @dataclass(slots=True)
 class StatementHeader:
-    """``Stmt`` up to its entries: identification, account, parties, balances (in source order)."""
+    """``Stmt`` (camt.053) or ``Rpt`` (camt.052) up to its entries: identification, account, parties,
+    balances (in source order); ``info`` (``AddtlStmtInf``/``AddtlRptInf``) once the statement ended."""
 
     number: int
     version: int
@@ -62,10 +83,15 @@ class StatementHeader:
     servicer_bic: str | None
     owner_bic: str | None
     balances: list[Balance] = field(default_factory=list)
+    kind: str = "camt.053"  # or camt.052
+    created: str | None = None  # Stmt/CreDtTm or Rpt/CreDtTm, else GrpHdr/CreDtTm
+    related: str | None = None  # GrpHdr/OrgnlBizQry/MsgId: the request this answers (field 21)
+    info: str | None = None  # AddtlStmtInf / AddtlRptInf
+    rich: bool = False  # set by the consumer on the header event: read the entries' :86: elements
 
     @property
     def path(self) -> str:
-        return f"Stmt[{self.number}]"
+        return f"{'Rpt' if self.kind == 'camt.052' else 'Stmt'}[{self.number}]"
 
     @property
     def account(self) -> str | None:

@@ -14,7 +14,10 @@ class  characters
 ``d``  decimal amount: digits with one decimal comma, total length including the comma
 =====  ===========================================================================
 
-Examples: ``16x`` (1 to 16 X characters), ``5n[/5n]``, ``1!a6!n3!a15d``. A field is described as a
+Lines: ``6*65x`` is up to 6 lines of 1 to 65 X characters each, joined by CRLF; no continuation
+line may start with ``-`` or ``:`` (block 4 would read it as its end or as a field tag).
+
+Examples: ``16x`` (1 to 16 X characters), ``5n[/5n]``, ``1!a6!n3!a15d``, ``6*65x``. A field is described as a
 sequence of named subfields, e.g. ``(("mark", "2a"), ("amount", "15d"))``, and compiles to one
 anchored regex with a named group per subfield (python-stdnum and wolph/mt940 work the same way).
 """
@@ -29,7 +32,7 @@ from transformation_runner.translate.charset import X_CLASS
 _CLASSES = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]", "x": X_CLASS}
 # An x character that cannot start "//": for a subfield followed by an optional "//" subfield.
 _X_BEFORE_SEPARATOR = r"(?:[A-Za-z0-9\-?:().,'+ ]|/(?!/))"
-_TOKEN = re.compile(r"(\d+)(!?)([nacxd])|(\$)|([/,])|(\[)|(\])")
+_TOKEN = re.compile(r"(\d+)\*(\d+)x|(\d+)(!?)([nacxd])|(\$)|([/,])|(\[)|(\])")
 
 
 def _amount(length: int) -> str:
@@ -50,8 +53,11 @@ def notation_to_regex(notation: str, before_separator: bool = False) -> str:
         if match is None:
             raise ValueError(f"bad SWIFT notation {notation!r} at {position}")
         position = match.end()
-        length, fixed, kind, newline, literal, opening, closing = match.groups()
-        if kind == "d":
+        lines, width, length, fixed, kind, newline, literal, opening, closing = match.groups()
+        if lines:
+            line = f"{X_CLASS}{{1,{width}}}"
+            out.append(f"{line}(?:\\r\\n(?![-:]){line}){{0,{int(lines) - 1}}}")
+        elif kind == "d":
             out.append(_amount(int(length)))
         elif kind:
             quantifier = f"{{{length}}}" if fixed else f"{{1,{length}}}"

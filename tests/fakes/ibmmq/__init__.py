@@ -27,7 +27,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import CMQC, CMQXC
 
@@ -88,6 +88,12 @@ class _Struct:
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
+
+    if TYPE_CHECKING:  # the fields are set from _fields at run time
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
 
 class MD(_Struct):

@@ -12,7 +12,7 @@ import pytest
 
 from bench.statements import EntrySpec, StatementSpec, build
 from shared.errors import PermanentError
-from tests.unit.translate.fin import GOLDEN, SAMPLES
+from tests.unit.translate.fin import GOLDEN, SAMPLES, TESTS
 from transformation_runner.translate import TranslationOptions, account_of, translate
 from transformation_runner.translate.errors import (
     InvalidOutput,
@@ -45,7 +45,7 @@ EXTERNAL_DTD = (
 )
 UNDECLARED_ENTITY = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">&xxe;</Document>'
 PAIN_001 = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"><CstmrCdtTrfInitn/></Document>'
-CAMT_052 = GOOD.replace(b"camt.053.001.08", b"camt.052.001.08")
+CAMT_054 = GOOD.replace(b"camt.053.001.08", b"camt.054.001.08")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ CAMT_052 = GOOD.replace(b"camt.053.001.08", b"camt.052.001.08")
         (GOOD[: len(GOOD) // 2], InvalidXml, "not well-formed"),
         (b"<a><b></a>", InvalidXml, "not well-formed"),
         (PAIN_001, NotCamt053, "pain.001.001.09"),
-        (CAMT_052, NotCamt053, "camt.052.001.08"),
+        (CAMT_054, NotCamt053, "camt.054.001.08"),
         (GOOD.replace(b"camt.053.001.08", b"camt.053.001.14"), NotCamt053, "not supported"),
         (GOOD.replace(b"camt.053.001.08", b"camt.053.001.01"), NotCamt053, "not supported"),
         (b"<Statement><Id>1</Id></Statement>", NotCamt053, "no ISO 20022 Document"),
@@ -97,6 +97,8 @@ REJECTED_SAMPLES = {
     "camt/test/data/camt053.v2.wrong.xml": (MissingElement, "no Stmt"),
     "camt/test/data/camt53.only-Dt-with-DtTm.xml": (MissingElement, "no Bal CLBD"),
     "camt/test/data/camt053.v2.with-account-name.xml": (MissingElement, "OPBD or PRCD"),
+    "camt/test/data/camt052.v1.xml": (NotCamt053, r"camt\.052\.001\.01 is not supported"),
+    "camt/test/data/camt052.v2.with-account-name.xml": (MissingElement, r"Rpt\[1\]/Ntry\[1\]/ValDt"),
     "camt_parser/spec/fixtures/053/valid_example_v8.xml": (MixedCurrency, r"Ntry\[3\]/Amt is in EUR"),
     "camt_parser/spec/fixtures/053/valid_example_with_datetime.xml": (MissingElement, "OPBD or PRCD"),
     "camt_parser/spec/fixtures/053/valid_example_with_debit.xml": (Unbalanced, "difference 66.12 EUR"),
@@ -112,13 +114,18 @@ REJECTED_SAMPLES = {
 
 @pytest.mark.parametrize("sample", sorted(REJECTED_SAMPLES))
 @pytest.mark.parametrize("mode", ["strict", "as-sent"])
-def test_samples_that_cannot_translate_are_rejected_by_name(sample: str, mode: str) -> None:
+@pytest.mark.parametrize("target", ["", "MT940"])
+def test_samples_that_cannot_translate_are_rejected_by_name(sample: str, mode: str, target: str) -> None:
+    """The same error in MT950 (the default) and MT940: the formats share every input rule."""
     error, words = REJECTED_SAMPLES[sample]
+    if target and "camt052" in sample:
+        target = "MT942"
+    options = TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode, format=target)
     if mode == "as-sent" and error is Unbalanced:
-        translate((SAMPLES / sample).read_bytes(), TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode))
+        translate((SAMPLES / sample).read_bytes(), options)
         return
     with pytest.raises(error, match=words):
-        translate((SAMPLES / sample).read_bytes(), TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", mode))
+        translate((SAMPLES / sample).read_bytes(), options)
 
 
 def test_unbalanced_names_statement_and_difference() -> None:
@@ -209,3 +216,35 @@ def test_mutated_bodies_raise_only_translation_errors() -> None:
 def test_utf8_byte_order_mark_is_accepted() -> None:
     body = b"\xef\xbb\xbf" + (GOLDEN / "cbpr_c105_1_1.xml").read_bytes()
     assert translate(body).messages == translate(body[3:]).messages
+
+
+HOSTILE = TESTS / "hostile" / "corpus"
+HOSTILE_REASONS = {
+    "billion_laughs.xml": "unsafe-xml",
+    "camt052.xml": "missing-element",
+    "camt054.xml": "not-camt053",
+    "doctype_internal.xml": "unsafe-xml",
+    "missing_mandatory.xml": "missing-element",
+    "not_utf8.xml": "invalid-xml",
+    "not_xml.txt": "invalid-xml",
+    "pain001.xml": "not-camt053",
+    "truncated.xml": "invalid-xml",
+    "xxe_file.xml": "unsafe-xml",
+    "xxe_parameter_entity.xml": "unsafe-xml",
+    "xxe_url.xml": "unsafe-xml",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_REASONS))
+def test_hostile_corpus_gets_the_same_error_for_mt940_receivers(name: str) -> None:
+    """tests/hostile/corpus (as the runner sees it, end to end in tests/functions) with every
+    statement routed to MT940 (STATEMENT_FORMATS {"*": "MT940"}): the same reason and sentence."""
+    body = (HOSTILE / name).read_bytes()
+    messages = []
+    for formats in ({}, {"*": "MT940"}):
+        with pytest.raises(TranslationError) as raised:
+            translate(body, TranslationOptions("BANKDEFFXXX", "CUSTDEFFXXX", formats=formats))
+        assert raised.value.reason == HOSTILE_REASONS[name]
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert sorted(HOSTILE_REASONS) == sorted(path.name for path in HOSTILE.iterdir())

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from transformation_runner.translate.amounts import amount_text, format_amount, minor_units, swift_date
-from transformation_runner.translate.charset import is_x, to_x, truncate
+from transformation_runner.translate.charset import PLAIN_X, is_x, to_x, truncate
 from transformation_runner.translate.codes import transaction_type
 from transformation_runner.translate.errors import InvalidOutput
-from transformation_runner.translate.mt950_format import validate_block4, validate_field, validate_page
+from transformation_runner.translate.mt_format import MT950, validate_block4, validate_field, validate_page
 from transformation_runner.translate.notation import compile_field, notation_to_regex
 
 
@@ -110,13 +110,13 @@ def test_a_page_of_field_61_lines_is_checked_as_each_line_alone() -> None:
     # validate_field accepts line by line, and refuse with validate_field's own message.
     for line in _GOOD_61:
         validate_field("61", line)
-    validate_page(_page(_GOOD_61), _HEAD, _GOOD_61, _TAIL)
+    validate_page(MT950, _page(_GOOD_61), _HEAD, _GOOD_61, _TAIL)
     for bad in _BAD_61:
         with pytest.raises(InvalidOutput) as alone:
             validate_field("61", bad)
         for lines in ([bad], [*_GOOD_61, bad], [bad, *_GOOD_61], [*_GOOD_61[:2], bad, *_GOOD_61[2:]]):
             with pytest.raises(InvalidOutput) as paged:
-                validate_page(_page(lines), _HEAD, lines, _TAIL)
+                validate_page(MT950, _page(lines), _HEAD, lines, _TAIL)
             assert str(paged.value) == str(alone.value)
 
 
@@ -204,3 +204,8 @@ def test_amount_helpers() -> None:
 )
 def test_transaction_type_table(codes: tuple[str | None, ...], expected: str) -> None:
     assert transaction_type(*codes) == expected
+
+
+def test_plain_x_is_exactly_what_to_x_leaves_unchanged() -> None:
+    for text in ["E2E-1", "a b", "a  b", " a", "a ", "ä", "a/b:c", "", "x\ty", "€", "A+B (C)"]:
+        assert (PLAIN_X.fullmatch(text) is not None) == (text != "" and to_x(text) == text), text

@@ -1,0 +1,336 @@
+"""The composition root: the one place that builds every adapter, wires them into the handlers and
+hands the handlers to the triggers.
+
+The import graph points one way: ``function_app`` → ``bootstrap`` → the function packages
+(``queue_builder``, ``transformation_runner``, ``watchdog``) and ``shared``. A function package never
+imports this module; its blueprint is made by ``make_blueprint(region)``, where ``region`` is a
+provider (here :func:`components`) called on each trigger. docs/architecture.md, "Layout", records
+the choice; ``tests/boundary`` enforces it (import-linter contracts in ``.importlinter``).
+
+* :func:`region_ports` builds one region's production adapters from :class:`~shared.settings.Settings`;
+  each connects lazily, on first use, so building them needs no network. Adapters handed in (the dev
+  stack's folder stand-ins, ``dev/``) replace the IBM MQ input, the MessageWay target or the
+  consumption switch; the root never imports them.
+* :func:`wire` builds the handlers from ports alone; ``around`` may wrap each dependency a handler is
+  given (identity in production; the dev stack arms its crash points there, ``dev/faults.py``).
+* :func:`components` does both once per process, lazily, on the first trigger (never at import time,
+  so importing ``function_app`` needs no settings and no network); :func:`build_app` registers the
+  function packages' blueprints (the Watchdog's two: control loop and operations desk) on a provider
+  of components. :func:`wire_desk` builds the operations desk when the ports carry its journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import azure.functions as func
+
+from queue_builder.blueprint import make_blueprint as queue_builder_blueprint
+from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
+from shared.adapters.azure_control import AppSettingConsumptionSwitch, servicebus_alias_failover
+from shared.adapters.blob_bodies import BlobBodyStore
+from shared.adapters.blob_journal import BlobOperationsJournal
+from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog
+from shared.adapters.cosmos_store import CosmosIdempotencyStore
+from shared.adapters.ibmmq_source import IbmMqSource, ibmmq_config
+from shared.adapters.messageway_mq import MqDeliveryTarget
+from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.servicebus import ServiceBusStatementPublisher
+from shared.errors import ConfigurationError
+from shared.gate_cache import CachedGate
+from shared.journal import BothRegionsJournal, OperationsJournal
+from shared.ports import (
+    ActiveRegionGate,
+    BodyStore,
+    ConsumptionSwitch,
+    DeliveryTarget,
+    IdempotencyStore,
+    MqSource,
+    StatementPublisher,
+    WriteAheadLog,
+)
+from shared.settings import Settings, load_settings
+from shared.telemetry import configure_observability, metrics
+from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog
+from transformation_runner.blueprint import make_blueprint as runner_blueprint
+from transformation_runner.handler import TransformationRunner
+from transformation_runner.policy import translator_for
+from transformation_runner.translate import account_of
+from watchdog.blueprint import make_blueprint as watchdog_blueprint
+from watchdog.controller import Watchdog
+from watchdog.desk import Desk
+from watchdog.desk_blueprint import Ops
+from watchdog.desk_blueprint import make_blueprint as desk_blueprint
+from watchdog.operator import OperatorApi
+from watchdog.probe_telemetry import observed
+from watchdog.probes import region_probes
+from watchdog.reconcile import Reconciler
+from watchdog.replay import Replayer
+from watchdog.trace import Tracer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every adapter one region needs."""
+
+    gate: ActiveRegionGate
+    mq: MqSource
+    wal: WriteAheadLog
+    publisher: StatementPublisher
+    store: IdempotencyStore
+    target: DeliveryTarget
+    quarantine: BodyStore
+    switch: ConsumptionSwitch
+    backup: BodyStore | None = None
+    alias_failover: Callable[[], None] | None = None
+    primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
+    journal: OperationsJournal | None = None  # the operations desk's journal; None = no desk
+
+
+@dataclass(frozen=True)
+class Components:
+    """The handlers of one region, ready for the triggers."""
+
+    settings: Settings
+    ports: Ports
+    queue_builder: QueueBuilder
+    runner: TransformationRunner
+    watchdog: Watchdog
+    operator: OperatorApi
+    desk: Ops | None = None  # the operations desk (trace, reconciliation, actions), with a journal
+
+
+class Around(Protocol):
+    """Wraps one dependency of one handler: ``around(role, name, dependency)`` returns what the
+    handler gets. ``role`` is ``"queue_builder"`` or ``"runner"``; ``name`` is the handler's field
+    (``mq``, ``publisher``, ``store``, ``target``, ``translate`` …). It must keep the port's contract."""
+
+    def __call__(self, role: str, name: str, dependency: T, /) -> T: ...
+
+
+def as_is(role: str, name: str, dependency: T, /) -> T:
+    """The production :class:`Around`: every handler gets its dependency unwrapped."""
+    return dependency
+
+
+def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components:
+    """Build the handlers of ``settings.region`` on ``ports``."""
+    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s, max_lag_s=settings.gate_max_lag_s)
+    translator = translator_for(settings)
+    qb = functools.partial(around, "queue_builder")
+    builder = QueueBuilder(
+        region=settings.region,
+        gate=cached,
+        gate_store=ports.gate,
+        mq=qb("mq", ports.mq),
+        wal=qb("wal", ports.wal),
+        publisher=qb("publisher", ports.publisher),
+        quarantine=qb("quarantine", ports.quarantine),
+        session_of=functools.partial(account_of, max_bytes=settings.max_body_bytes),
+        backout_threshold=settings.mq_backout_threshold,
+        batch_size=settings.queue_builder_batch,
+        wal_writers=settings.wal_writers,
+    )
+    run = functools.partial(around, "runner")
+    runner = TransformationRunner(
+        region=settings.region,
+        gate=cached,
+        store=run("store", ports.store),
+        target=run("target", ports.target),
+        quarantine=run("quarantine", ports.quarantine),
+        wal=run("wal", ports.wal),
+        translate=run("translate", translator),
+        lease_s=settings.claim_lease_s,
+        max_claim_wait_s=settings.claim_lease_s,
+        backup=ports.backup,
+    )
+    replayer = Replayer(wal=ports.wal, store=ports.store, publisher=ports.publisher, docs=ports.gate)
+    own_wal = ports.wal.own if isinstance(ports.wal, DualRegionWriteAheadLog) else ports.wal
+    watchdog = Watchdog(
+        region=settings.region,
+        gate=ports.gate,
+        switch=ports.switch,
+        replayer=replayer,
+        probes=observed(
+            settings.region,
+            region_probes(
+                gate=ports.gate,
+                wal=own_wal,  # the dual WAL would read the peer's copy when ours is down
+                store=ports.store,
+                mq=ports.mq,
+                publisher=ports.publisher,
+                target=ports.target,
+                last_run=lambda: ports.gate.get_json(LAST_RUN_KEY.format(region=settings.region)),
+                stale_s=settings.queue_builder_stale_s,
+            ),
+        ),
+        initial_active=settings.gate_initial_active,
+        heartbeat_ttl_s=settings.heartbeat_ttl_s,
+        misses_required=settings.watchdog_misses,
+        cache_ttl_s=settings.gate_cache_ttl_s,
+        gate_max_lag_s=settings.gate_max_lag_s,
+        safety_margin_s=settings.failover_safety_margin_s,
+        auto_promote=settings.auto_promote,
+        replay_interval_s=settings.replay_interval_s,
+        alias_failover=ports.alias_failover,
+        promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
+        primary_reachable=ports.primary_reachable,
+    )
+    operator = OperatorApi(
+        region=settings.region,
+        gate=ports.gate,
+        watchdog=watchdog,
+        replayer=replayer,
+        backlog=lambda: {"mq_depth": ports.mq.depth()},
+        record_counts=ports.store.counts,
+    )
+    desk = None if ports.journal is None else wire_desk(settings, ports, ports.journal, operator)
+    return Components(settings, ports, builder, runner, watchdog, operator, desk)
+
+
+def wire_desk(settings: Settings, ports: Ports, journal: OperationsJournal, operator: OperatorApi) -> Ops:
+    """The operations desk of ``settings.region`` on ``ports`` and ``journal``."""
+    tracer = Tracer(ports.wal, ports.store, journal, settings.quarantine_container)
+    reconciler = Reconciler(
+        region=settings.region,
+        wal=ports.wal,
+        store=ports.store,
+        target=ports.target,
+        journal=journal,
+        stuck_after_s=settings.reconcile_stuck_after_s,
+        quarantine_container=settings.quarantine_container,
+    )
+    desk = Desk(
+        region=settings.region,
+        gate=ports.gate,
+        store=ports.store,
+        wal=ports.wal,
+        quarantine=ports.quarantine,
+        target=ports.target,
+        journal=journal,
+        translator=translator_for(settings),
+        operator=operator,
+    )
+    return Ops(tracer, reconciler, desk, journal)
+
+
+def _count_degraded(write: DegradedWrite) -> None:
+    metrics.incr("wal_degraded_writes")
+
+
+def dual_region_wal(
+    settings: Settings,
+    *,
+    on_degraded: Callable[[DegradedWrite], None] | None = _count_degraded,
+    options: BlobOptions | None = None,
+) -> DualRegionWriteAheadLog:
+    """The WAL of ``settings.region``: its own account as ``own``, the other region's as ``peer``
+    (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
+    # One connection per WAL writer, plus the runner's claim-check reads and the Watchdog's listing.
+    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=settings.wal_writers + 16)
+
+    def region_wal(region: str) -> BlobWriteAheadLog:
+        return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, pooled)
+
+    return DualRegionWriteAheadLog(
+        region_wal(settings.region),
+        region_wal(settings.peer_region),
+        own_region=settings.region,
+        peer_region=settings.peer_region,
+        allow_degraded=settings.wal_allow_degraded,
+        on_degraded=on_degraded,
+        max_workers=2 * settings.wal_writers,  # both copies of every append in flight
+    )
+
+
+def region_ports(
+    settings: Settings,
+    *,
+    mq: MqSource | None = None,
+    target: DeliveryTarget | None = None,
+    switch: ConsumptionSwitch | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Ports:
+    """Every adapter of ``settings.region``. ``mq``, ``target`` and ``switch``, when given, replace
+    the IBM MQ input, the MessageWay put and the app-setting switch; ``env`` holds the MQ credentials
+    (default: the process environment, see :func:`shared.adapters.ibmmq_source.ibmmq_config`).
+    Raises one ``ConfigurationError`` naming every setting a production adapter lacks."""
+    problems = []
+    if (mq is None or target is None) and not (settings.mq_queue_manager and settings.mq_conn_name):
+        problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required (IBM MQ input and MessageWay output)")
+    if switch is None and not settings.azure_subscription_id:
+        problems.append("AZURE_SUBSCRIPTION_ID: required (the Watchdog flips the runner's app setting)")
+    if problems:
+        raise ConfigurationError(problems)
+    mq_config = ibmmq_config(settings, os.environ if env is None else env)
+    gate = RedisActiveRegionGate.from_connection(settings.redis)
+    own_blob = settings.wal_connection(settings.region)
+    alias = None
+    if settings.servicebus_alias and settings.azure_subscription_id:
+        alias = servicebus_alias_failover(
+            settings.azure_subscription_id,
+            settings.resource_group(settings.region),
+            settings.servicebus_namespace(settings.region),
+            settings.servicebus_alias,
+        )
+    return Ports(
+        gate=gate,
+        mq=mq or IbmMqSource(mq_config, settings.mq_queue, settings.mq_backout_queue),
+        wal=dual_region_wal(settings),
+        publisher=ServiceBusStatementPublisher.from_settings(settings),
+        store=CosmosIdempotencyStore(settings.cosmos, settings.cosmos_database, settings.cosmos_container),
+        target=target or MqDeliveryTarget(mq_config, settings.messageway_queue),
+        quarantine=BlobBodyStore(own_blob, settings.quarantine_container),
+        switch=switch
+        or AppSettingConsumptionSwitch(
+            settings.azure_subscription_id,
+            settings.resource_group(settings.region),
+            settings.function_app(settings.region),
+        ),
+        backup=BlobBodyStore(own_blob, settings.backup_container) if settings.backup_container else None,
+        # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
+        # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).
+        # Azure Managed Redis (active geo-replication) is a primary in both regions.
+        primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
+        alias_failover=alias,
+        # Written here, read in both regions' WAL accounts (shared.journal.BothRegionsJournal).
+        journal=BothRegionsJournal(
+            BlobOperationsJournal(own_blob, settings.operations_container),
+            BlobOperationsJournal(
+                settings.wal_connection(settings.peer_region), settings.operations_container
+            ),
+        ),
+    )
+
+
+_lock = threading.Lock()
+_components: Components | None = None
+
+
+def components() -> Components:
+    """The process's components, built on first use from the environment's settings."""
+    global _components  # noqa: PLW0603 - the process-wide composition root
+    with _lock:
+        if _components is None:
+            configure_observability()
+            settings = load_settings()
+            _components = wire(settings, region_ports(settings))
+        return _components
+
+
+def build_app(region: Callable[[], Components]) -> func.FunctionApp:
+    """The Functions app: one blueprint per function package, each calling ``region()`` per trigger."""
+    app = func.FunctionApp()
+    app.register_functions(queue_builder_blueprint(region))
+    app.register_functions(runner_blueprint(region))
+    app.register_functions(watchdog_blueprint(region))
+    app.register_functions(desk_blueprint(region))
+    return app

@@ -1,0 +1,91 @@
+"""The composition root: production adapters from settings, adapters handed in by the dev stack,
+one ConfigurationError naming what a production adapter lacks, and every handler dependency passed
+through ``around``. Building adapters connects to nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bootstrap
+from dev.adapters.file_switch import FileConsumptionSwitch
+from dev.adapters.folder_mq import FolderMqSource
+from dev.adapters.messageway_folder import FolderDeliveryTarget
+from dev.settings import DevSettings, dev_ports
+from shared.adapters.azure_control import AppSettingConsumptionSwitch
+from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource
+from shared.adapters.messageway_mq import MqDeliveryTarget
+from shared.errors import ConfigurationError
+from shared.settings import Settings
+from tests.unit.test_settings import LOCAL
+from tests.unit.twins import twin_ports
+
+PRODUCTION = {
+    **LOCAL,
+    "MQ_QUEUE_MANAGER": "QM1",
+    "MQ_CONN_NAME": "mq(1414)",
+    "MQ_CHANNEL": "CH",
+    "MESSAGEWAY_QUEUE": "MESSAGEWAY.IN",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+    "RESOURCE_GROUP_DC04": "rg-bridge-dc04",
+    "FUNCTION_APP_NAME_DC04": "func-bridge-dc04",
+}
+CREDENTIALS = {"MQ_USER": "u", "MQ_PASSWORD": "p", "MQ_CIPHER_SPEC": "ANY_TLS13", "MQ_KEY_REPOSITORY": "/k"}
+
+
+def test_production_ports_read_ibm_mq_deliver_by_mq_put_and_flip_the_app_setting() -> None:
+    ports = bootstrap.region_ports(Settings.from_mapping(PRODUCTION), env=CREDENTIALS)
+    config = IbmMqConfig("QM1", "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k", 15)
+    assert isinstance(ports.mq, IbmMqSource) and ports.mq.connection.config == config
+    assert (ports.mq.queue_name, ports.mq.backout_queue_name) == ("STATEMENTS.IN", "STATEMENTS.BACKOUT")
+    assert isinstance(ports.target, MqDeliveryTarget) and ports.target.connection.config == config
+    assert ports.target.queue_name == "MESSAGEWAY.IN"
+    assert isinstance(ports.switch, AppSettingConsumptionSwitch)
+    assert (ports.switch.resource_group, ports.switch.app_name) == ("rg-bridge-dc04", "func-bridge-dc04")
+
+
+def test_what_a_production_adapter_lacks_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        bootstrap.region_ports(Settings.from_mapping(LOCAL), env={})
+    assert "MQ_QUEUE_MANAGER/MQ_CONN_NAME" in str(caught.value)
+    assert "AZURE_SUBSCRIPTION_ID" in str(caught.value)
+
+
+def test_the_dev_stack_hands_its_folder_stand_ins_to_the_root(tmp_path: Path) -> None:
+    dev = DevSettings(inbox=tmp_path / "in", outbox=tmp_path / "out", switches=tmp_path / "sw")
+    ports = dev_ports(Settings.from_mapping(LOCAL), dev)  # no MQ or subscription settings needed
+    assert isinstance(ports.mq, FolderMqSource) and ports.mq.owner == "DC04-queue-builder"
+    assert isinstance(ports.target, FolderDeliveryTarget) and ports.target.outbox == tmp_path / "out"
+    assert isinstance(ports.switch, FileConsumptionSwitch)
+    assert ports.switch.flag == tmp_path / "sw" / "DC04.consume"
+
+
+def test_dev_settings_name_every_missing_folder_at_once() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        DevSettings.from_mapping({"LOCAL_SESSIONS": "many"})
+    for name in ("MQ_INBOX_DIR", "MESSAGEWAY_OUTBOX_DIR", "CONSUMPTION_SWITCH_DIR", "LOCAL_SESSIONS"):
+        assert name in str(caught.value)
+
+
+def test_every_dependency_a_handler_gets_passes_through_around() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def around(role: str, name: str, dependency: object, /) -> object:
+        seen.append((role, name))
+        return dependency
+
+    ports = twin_ports()
+    region = bootstrap.wire(Settings.from_mapping(LOCAL), ports, around)  # type: ignore[arg-type]
+    assert seen == [
+        ("queue_builder", "mq"),
+        ("queue_builder", "wal"),
+        ("queue_builder", "publisher"),
+        ("queue_builder", "quarantine"),
+        ("runner", "store"),
+        ("runner", "target"),
+        ("runner", "quarantine"),
+        ("runner", "wal"),
+        ("runner", "translate"),
+    ]
+    assert region.queue_builder.mq is ports.mq and region.runner.store is ports.store

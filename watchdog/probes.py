@@ -1,0 +1,130 @@
+"""The Watchdog's health probes of this region's dependencies (``Watchdog.probes``).
+
+Each probe returns a small detail for ``GET /api/status`` or raises when its dependency is unhealthy
+(:meth:`watchdog.controller.Watchdog.check_health`); the Watchdog counts consecutive unhealthy passes
+(``WATCHDOG_MISSES``) before it acts. The health check runs in the Watchdog's tick before its
+heartbeat, so a slow probe would delay the heartbeat, and a region restarted after a crash could be
+declared dead while its first tick waits on a handshake. :class:`Throttled` keeps a probe that needs
+a new connection (Service Bus: about 1 s on the local endpoint, a TLS and CBS handshake in Azure) out
+of the tick: it starts the real check in a background thread at most once every interval and answers
+the last finished outcome meanwhile, so a tick never waits for it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from shared.ports import (
+    ActiveRegionGate,
+    DeliveryTarget,
+    IdempotencyStore,
+    MqSource,
+    StatementPublisher,
+    WriteAheadLog,
+)
+
+#: One real Service Bus check per this many seconds (two Watchdog ticks in Azure, 30 locally).
+SLOW_PROBE_INTERVAL_S = 30.0
+FIRST_CHECK = "first check under way"
+
+
+class Throttled:
+    """Run ``check`` in the background at most once every ``interval_s``; answer the last finished
+    outcome (the detail with its age, or the same exception). Before the first check has finished
+    the answer is :data:`FIRST_CHECK` (not a failure: nothing is known yet, for at most one check's
+    duration after the process started)."""
+
+    def __init__(
+        self,
+        check: Callable[[], object],
+        interval_s: float = SLOW_PROBE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check = check
+        self.interval_s = interval_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._running = False
+        self._finished: float | None = None
+        self._detail: object = None
+        self._error: Exception | None = None
+
+    def __call__(self) -> object:
+        with self._lock:
+            now = self.clock()
+            due = self._started is None or now - self._started >= self.interval_s
+            if due and not self._running:
+                self._started, self._running = now, True
+                threading.Thread(target=self._run, name="slow-probe", daemon=True).start()
+            finished, detail, error = self._finished, self._detail, self._error
+        if finished is None:
+            return FIRST_CHECK
+        if error is not None:
+            raise error.with_traceback(None)
+        return {"last": detail, "checked_s_ago": round(now - finished, 1)}
+
+    def _run(self) -> None:
+        try:
+            detail, error = self.check(), None
+        except Exception as failure:  # a probe's failure is data, whatever it is
+            detail, error = None, failure
+        with self._lock:
+            self._finished, self._detail, self._error = self.clock(), detail, error
+            self._running = False
+
+    def wait(self, timeout_s: float = 10.0) -> None:
+        """Block until no check is running (tests)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return
+            time.sleep(0.01)
+
+
+Probe = Callable[[], object]
+
+
+def region_probes(
+    *,
+    gate: ActiveRegionGate,
+    wal: WriteAheadLog,
+    store: IdempotencyStore,
+    mq: MqSource,
+    publisher: StatementPublisher,
+    target: DeliveryTarget,
+    last_run: Callable[[], Mapping[str, object] | None],
+    stale_s: float,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Probe]:
+    """Probes of the gate store, this region's own WAL copy (``wal``: not the dual WAL, which would
+    read the peer's copy when ours is down), Cosmos DB, MQ, Service Bus (``publisher``, throttled:
+    :class:`Throttled`), MessageWay (``target``), and the QueueBuilder's last run (``last_run``: the
+    summary it stored, unhealthy when older than ``stale_s``)."""
+
+    def queue_builder_fresh() -> object:
+        last = last_run()
+        finished = last.get("finished") if last else None
+        if not isinstance(finished, str):
+            raise RuntimeError("QueueBuilder has not run yet")
+        age = (clock() - datetime.fromisoformat(finished)).total_seconds()
+        if age > stale_s:
+            raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
+        return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
+
+    def reachable(call: Callable[[], object]) -> Probe:
+        return lambda: (call(), "reachable")[1]
+
+    return {
+        "redis": gate.read,
+        "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
+        "cosmos": reachable(lambda: store.get("health-probe")),
+        "servicebus": Throttled(publisher.probe),
+        "mq": mq.depth,
+        "messageway": target.probe,
+        "queue_builder": queue_builder_fresh,
+    }
