@@ -62,6 +62,9 @@ class PolicyTranslation(Protocol):
     @property
     def policy(self) -> str: ...
 
+    @property
+    def formats(self) -> tuple[str, ...]: ...
+
 
 class PolicyTranslator(Protocol):
     """The runner's translate function with its per-account balance policy, handed in by the
@@ -252,6 +255,7 @@ class Desk:
             "message_id": str(request["message_id"]),
             "region": self.region,
             "epoch": str(fence.epoch),
+            "format": ",".join(translation.formats),  # as the runner sends it
         }
         self.target.deliver(
             key,

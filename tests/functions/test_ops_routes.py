@@ -182,6 +182,8 @@ def test_resubmit_of_a_quarantined_statement(region: tuple[bootstrap.Components,
         and done["policy_used"].startswith("as-sent (explicit, by olga")
     )
     assert done["delivery_key"] in target.delivered  # type: ignore[attr-defined]
+    sent_with = target.metadata[done["delivery_key"]]  # type: ignore[attr-defined]
+    assert sent_with["format"] == "MT950" and sent_with["resubmit"] == done["id"]  # as the runner sends it
     twice = answer(
         call("ops_resubmit", request("POST", "resubmit", "operator", {**body, "policy": "as-sent"}))
     )
