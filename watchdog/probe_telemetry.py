@@ -8,30 +8,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.watchdog")
 
 
+@dataclass(frozen=True)
+class Observed:
+    """``probe`` with its outcome recorded as above; ``probe`` itself stays reachable (a
+    :class:`~watchdog.probes.Throttled` probe's background check, for one)."""
+
+    region: str
+    name: str
+    probe: Callable[[], object]
+
+    def __call__(self) -> object:
+        try:
+            result = self.probe()
+        except Exception as error:
+            metrics.gauge(f"probe_{self.name}_ok", 0.0)
+            log_event(
+                log,
+                logging.WARNING,
+                "watchdog.probe_failed",
+                region=self.region,
+                probe=self.name,
+                error=str(error),
+            )
+            raise
+        metrics.gauge(f"probe_{self.name}_ok", 1.0)
+        if self.name == "mq" and isinstance(result, int):
+            metrics.gauge("mq_depth", float(result))
+        return result
+
+
 def observed(region: str, probes: Mapping[str, Callable[[], object]]) -> dict[str, Callable[[], object]]:
-    """``probes`` with each outcome recorded as above."""
-
-    def wrap(name: str, probe: Callable[[], object]) -> Callable[[], object]:
-        def run() -> object:
-            try:
-                result = probe()
-            except Exception as error:
-                metrics.gauge(f"probe_{name}_ok", 0.0)
-                log_event(
-                    log, logging.WARNING, "watchdog.probe_failed", region=region, probe=name, error=str(error)
-                )
-                raise
-            metrics.gauge(f"probe_{name}_ok", 1.0)
-            if name == "mq" and isinstance(result, int):
-                metrics.gauge("mq_depth", float(result))
-            return result
-
-        return run
-
-    return {name: wrap(name, probe) for name, probe in probes.items()}
+    """``probes``, each :class:`Observed`."""
+    return {name: Observed(region, name, probe) for name, probe in probes.items()}

@@ -110,6 +110,6 @@ def test_the_workbook_reads_what_the_code_emits() -> None:
     assert (
         "bridge.mq_depth" in text and '"mq_depth"' in (ROOT / "watchdog" / "probe_telemetry.py").read_text()
     )
-    assert 'f"probe_{name}_ok"' in (ROOT / "watchdog" / "probe_telemetry.py").read_text()
+    assert 'f"probe_{self.name}_ok"' in (ROOT / "watchdog" / "probe_telemetry.py").read_text()
     for field in ("stuck", "failed", "in_doubt", "missing_at_target", "out_of_order"):
         assert f"Properties.{field}" in queries["reconcileQuery"]

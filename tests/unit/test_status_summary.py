@@ -23,6 +23,7 @@ from tests.unit.test_operator import api_for
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import Shared, twin_ports
 from watchdog.operator import OperatorApi
+from watchdog.probe_telemetry import Observed
 from watchdog.probes import FIRST_CHECK, Throttled
 
 
@@ -139,7 +140,9 @@ def test_the_health_check_probes_service_bus_and_messageway() -> None:
     ports.target.available = False
     first: dict[str, Any] = watchdog.check_health()
     assert first["probes"]["servicebus"]["detail"] == FIRST_CHECK
-    servicebus = watchdog.probes["servicebus"]
+    observed = watchdog.probes["servicebus"]  # recorded as telemetry (watchdog/probe_telemetry.py)
+    assert isinstance(observed, Observed)
+    servicebus = observed.probe
     assert isinstance(servicebus, Throttled)
     servicebus.wait()  # the background check has finished: the next health check reports it
     health: dict[str, Any] = watchdog.check_health()

@@ -136,7 +136,8 @@ def test_the_report_lists_every_input_with_the_code_and_reason_of_each_failure(
     assert files[2]["statements"] == 1
     assert files[0]["reason"] == (
         "Stmt[1] (statement '20201124375204229003973'): opening plus booked entries is 216649.21, "
-        "CLBD is 215112.21, difference -1537.00 CHF"
+        "CLBD is 215112.21, difference -1537.00 CHF; the as-sent balance policy would keep the CLBD and "
+        "report the difference"
     )
     assert files[1]["reason"] == "cannot read: No such file or directory"
     assert files[3]["reason"] == "body is not XML (starts with b'')"
