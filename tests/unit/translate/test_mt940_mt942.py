@@ -4,6 +4,7 @@ written out by hand from docs/translation.md), and the choice of the format."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.unit.translate.fin import fields, messages
 from transformation_runner.translate import TranslationOptions, translate
 from transformation_runner.translate.errors import FormatMismatch, InvalidValue, MissingElement
 
-BICS = {"sender_bic": "BANKDEFFXXX", "receiver_bic": "CUSTDEFFXXX"}
+BICS: dict[str, Any] = {"sender_bic": "BANKDEFFXXX", "receiver_bic": "CUSTDEFFXXX"}
 MT940 = TranslationOptions(**BICS, format="MT940")
 ACCOUNT = "DE89370400440532013000"
 
