@@ -6,6 +6,13 @@ against these and against the real local servers.
 """
 
 from shared.memory.bodies import InMemoryBodyStore
+from shared.memory.control import (
+    InMemoryCheckpointStore,
+    InMemoryGateMirror,
+    InMemoryHeartbeats,
+    InMemoryRegionAuthority,
+    InMemorySequenceAllocator,
+)
 from shared.memory.delivery import InMemoryDeliveryTarget
 from shared.memory.gate import InMemoryGate
 from shared.memory.idempotency import InMemoryIdempotencyStore
@@ -16,11 +23,16 @@ from shared.memory.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",
+    "InMemoryCheckpointStore",
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
     "InMemoryGate",
+    "InMemoryGateMirror",
+    "InMemoryHeartbeats",
     "InMemoryIdempotencyStore",
     "InMemoryMqSource",
     "InMemoryPublisher",
+    "InMemoryRegionAuthority",
+    "InMemorySequenceAllocator",
     "InMemoryWriteAheadLog",
 ]
