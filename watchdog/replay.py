@@ -18,15 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from shared.model import OutboundStatement, WalEntry
-from shared.ports import ActiveRegionGate, IdempotencyStore, StatementPublisher, WriteAheadLog
+from shared.model import Checkpoint, OutboundStatement, WalEntry
+from shared.ports import CheckpointStore, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.replay")
 
-CHECKPOINT_KEY = "replay:checkpoint"
+CHECKPOINT_KEY = "replay"
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,12 @@ class ReplayResult:
 
 @dataclass
 class Replayer:
-    """Replays the WAL through ``publisher``; the checkpoint lives in the gate's document store."""
+    """Replays the WAL through ``publisher``; the checkpoint is a durable :class:`Checkpoint`."""
 
     wal: WriteAheadLog
     store: IdempotencyStore
     publisher: StatementPublisher
-    docs: ActiveRegionGate
+    checkpoints: CheckpointStore
     page_size: int = 200
 
     def run(
@@ -93,7 +93,7 @@ class Replayer:
                 republished += len(to_publish)
         moves_checkpoint = use_checkpoint and after is None and since is None and until is None
         if moves_checkpoint and checkpoint != stored and checkpoint is not None:
-            self.docs.put_json(CHECKPOINT_KEY, {"after": checkpoint})
+            self.checkpoints.put(Checkpoint(CHECKPOINT_KEY, checkpoint, datetime.now(UTC)))
         metrics.incr("replayed", republished)
         result = ReplayResult(
             examined, republished, final, stored, checkpoint if moves_checkpoint else stored
@@ -102,9 +102,8 @@ class Replayer:
         return result
 
     def _checkpoint(self) -> str | None:
-        doc = self.docs.get_json(CHECKPOINT_KEY)
-        value = doc.get("after") if doc else None
-        return value if isinstance(value, str) else None
+        saved = self.checkpoints.get(CHECKPOINT_KEY)
+        return None if saved is None else saved.position
 
     def _pages(self, after: str | None, older_than: datetime | None) -> Iterator[list[WalEntry]]:
         page: list[WalEntry] = []

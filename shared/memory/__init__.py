@@ -14,7 +14,6 @@ from shared.memory.control import (
     InMemorySequenceAllocator,
 )
 from shared.memory.delivery import InMemoryDeliveryTarget
-from shared.memory.gate import InMemoryGate
 from shared.memory.idempotency import InMemoryIdempotencyStore
 from shared.memory.mq import InMemoryMqSource
 from shared.memory.publisher import InMemoryPublisher
@@ -26,7 +25,6 @@ __all__ = [
     "InMemoryCheckpointStore",
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
-    "InMemoryGate",
     "InMemoryGateMirror",
     "InMemoryHeartbeats",
     "InMemoryIdempotencyStore",

@@ -11,13 +11,17 @@ from watchdog.replay import CHECKPOINT_KEY, Replayer
 @pytest.fixture
 def shared() -> Shared:
     s = Shared()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 
 def replayer(shared: Shared) -> Replayer:
     return Replayer(
-        wal=shared.wal, store=shared.store, publisher=shared.publisher, docs=shared.gate, page_size=2
+        wal=shared.wal,
+        store=shared.store,
+        publisher=shared.publisher,
+        checkpoints=shared.checkpoints,
+        page_size=2,
     )
 
 
@@ -62,7 +66,8 @@ def test_checkpoint_moves_past_final_entries_only(shared: Shared) -> None:
         runner.handle(inbound(statement))
     result = replayer(shared).run()
     assert result.republished == 0
-    assert shared.gate.get_json(CHECKPOINT_KEY) == {"after": list(shared.wal.list())[-1].name}
+    saved = shared.checkpoints.get(CHECKPOINT_KEY)
+    assert saved is not None and saved.position == list(shared.wal.list())[-1].name
     put_statements(shared, 2, start=10)
     shared.queue_builder().run(budget_s=5)
     again = replayer(shared).run()
@@ -79,7 +84,7 @@ def test_time_window_and_explicit_start_do_not_move_the_checkpoint(shared: Share
     since = shared.clock.now - timedelta(minutes=5)
     result = replayer(shared).run(since=since)
     assert result.examined == 2 and result.republished == 2
-    assert shared.gate.get_json(CHECKPOINT_KEY) is None
+    assert shared.checkpoints.get(CHECKPOINT_KEY) is None
     first = next(iter(shared.wal.list())).name
     assert replayer(shared).run(after=first).examined == 3
-    assert shared.gate.get_json(CHECKPOINT_KEY) is None
+    assert shared.checkpoints.get(CHECKPOINT_KEY) is None
