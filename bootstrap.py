@@ -50,7 +50,6 @@ class Ports:
     quarantine: BodyStore
     switch: ConsumptionSwitch
     backup: BodyStore | None = None
-    alias_failover: Callable[[], None] | None = None
     primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     extra_probes: Mapping[str, Callable[[], object]] | None = None
 
@@ -115,7 +114,6 @@ def wire(settings: Settings, ports: Ports) -> Components:
         safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
-        alias_failover=ports.alias_failover,
         promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
         primary_reachable=ports.primary_reachable,
     )
@@ -142,7 +140,7 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
         return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
 
-    wal = getattr(ports.wal, "local", ports.wal)  # the dual WAL reads the peer's copy when ours is down
+    wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down
 
     def reachable(call: Callable[[], object]) -> Callable[[], object]:
         return lambda: (call(), "reachable")[1]

@@ -1,7 +1,7 @@
 """The ports: what the handlers need from the outside world, named by role.
 
 Each port has an Azure (or on-prem) adapter in :mod:`shared.adapters` and an in-memory twin in
-:mod:`shared.memory`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
+:mod:`tests.twins`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
 contract suite in ``tests/contracts``. Every driver error is wrapped: a service that cannot be
 reached raises :class:`~shared.errors.ServiceUnavailable` (a ``TransientError``) and leaves nothing
 half-written.

@@ -198,9 +198,6 @@ class Settings:
     function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
     resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
     resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
-    servicebus_alias: str = _setting("SERVICEBUS_ALIAS_NAME", default="", doc="Geo-DR alias; empty = none")
-    servicebus_namespace_dc04: str = _setting("SERVICEBUS_NAMESPACE_DC04", default="")
-    servicebus_namespace_dc06: str = _setting("SERVICEBUS_NAMESPACE_DC06", default="")
 
     @property
     def wal_writers(self) -> int:
@@ -220,9 +217,6 @@ class Settings:
 
     def resource_group(self, region: str) -> str:
         return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
-
-    def servicebus_namespace(self, region: str) -> str:
-        return self.servicebus_namespace_dc04 if region == "DC04" else self.servicebus_namespace_dc06
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:

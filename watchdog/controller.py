@@ -8,8 +8,8 @@ Every tick (timer, ~15 s in Azure, 1 s on the local host):
 
    * **active, not yet activated in this epoch** → *activate*: wait until the flip is older than
      :attr:`Watchdog.fence_wait_s` (the gate cache TTL plus the largest lag a fence accepts on a
-     replica copy: every fenced reader has seen it), replay the WAL backlog, enable consumption,
-     optionally fail the Service Bus Geo-DR alias over; then remember the epoch as activated;
+     replica copy: every fenced reader has seen it), replay the WAL backlog into this region's own
+     Service Bus namespace, enable consumption; then remember the epoch as activated;
    * **active** and unhealthy while the peer is healthy → *demote*: flip to the peer (only the active
      side demotes);
    * **passive** → keep consumption disabled; count consecutive ticks without the active region's
@@ -71,7 +71,6 @@ class Watchdog:
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
     prepare_promotion: Callable[[], None] | None = None
-    alias_failover: Callable[[], None] | None = None
     promote_on_link_loss_s: float = 0.0  # 0 = never promote on a gate copy whose link is down
     primary_reachable: Callable[[], bool] | None = None  # None = cannot tell: no link-loss promotion
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -214,8 +213,6 @@ class Watchdog:
             self._wait_beating(self.fence_wait_s - (self.clock() - flipped_at).total_seconds())
         result = self.replayer.run()
         self.switch.set_enabled(True)
-        if self.alias_failover is not None and last.get("from") not in (None, self.region):
-            self.alias_failover()
         self.gate.put_json(
             ACTIVATED_KEY.format(region=self.region),
             {"epoch": state.epoch, "at": self.clock().isoformat(), "replay": result.as_dict()},

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from shared.adapters.azure_control import servicebus_alias_failover
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
 from shared.adapters.ibmmq_source import make_mq_source
@@ -36,14 +35,6 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
 
     gate = RedisActiveRegionGate.from_connection(settings.redis)
     local_blob = settings.wal_connection(settings.region)
-    alias = None
-    if settings.servicebus_alias and settings.azure_subscription_id:
-        alias = servicebus_alias_failover(
-            settings.azure_subscription_id,
-            settings.resource_group(settings.region),
-            settings.servicebus_namespace(settings.region),
-            settings.servicebus_alias,
-        )
     return Ports(
         gate=gate,
         mq=make_mq_source(settings, owner=f"{settings.region}-queue-builder"),
@@ -58,5 +49,4 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).
         # Azure Managed Redis (active geo-replication) is a primary in both regions.
         primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
-        alias_failover=alias,
     )

@@ -29,9 +29,9 @@ from dev.stack import Stack, free_port_base
 from shared.adapters.redis_auth import REDIS_SCOPE, EntraIdCredentialProvider, object_id
 from shared.adapters.redis_gate import RedisActiveRegionGate
 from shared.errors import PreconditionFailed, ServiceUnavailable
-from shared.memory.gate import InMemoryGate
 from shared.model import GateState
 from shared.ports import ActiveRegionGate
+from tests.twins.gate import InMemoryGate
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 11, 26, 4, 35, 12, 345678, tzinfo=UTC)

@@ -22,9 +22,9 @@ from dev.stack import Stack, free_port_base
 from shared.adapters.redis_gate import SETTLE_S, RedisActiveRegionGate
 from shared.errors import RegionNotActive, ServiceUnavailable, StaleGateCopy
 from shared.gate_cache import CachedGate
-from shared.memory.gate import InMemoryGate
 from shared.model import GateState
 from shared.telemetry import Metrics
+from tests.twins.gate import InMemoryGate
 
 ROOT = Path(__file__).resolve().parents[2]
 F = 1.0

@@ -23,10 +23,10 @@ from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable
-from shared.memory import InMemoryIdempotencyStore
 from shared.model import ClaimRecord, RecordState, delivery_key_for
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
+from tests.twins import InMemoryIdempotencyStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

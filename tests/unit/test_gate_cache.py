@@ -6,9 +6,9 @@ import pytest
 
 from shared.errors import RegionNotActive
 from shared.gate_cache import CachedGate, GateCacheStats
-from shared.memory.gate import InMemoryGate
 from shared.model import GateState
 from shared.telemetry import Metrics
+from tests.twins.gate import InMemoryGate
 
 
 class FakeClock:

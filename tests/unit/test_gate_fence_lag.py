@@ -14,10 +14,10 @@ import pytest
 import bootstrap
 from shared.errors import ConfigurationError, RegionNotActive, ServiceUnavailable, StaleGateCopy
 from shared.gate_cache import CachedGate, GateCacheStats
-from shared.memory import InMemoryGate
 from shared.model import GateState
 from shared.settings import Settings
 from shared.telemetry import Metrics
+from tests.twins import InMemoryGate
 from tests.unit.test_settings import LOCAL
 from tests.unit.test_watchdog import make_watchdog
 from tests.unit.twins import FakeClock, Shared, twin_ports

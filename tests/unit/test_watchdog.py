@@ -3,8 +3,8 @@
 import pytest
 
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryConsumptionSwitch
 from shared.model import GateState
+from tests.twins import InMemoryConsumptionSwitch
 from tests.unit.twins import Shared, inbound, put_statements
 from watchdog.controller import ACTIVATED_KEY, LAST_FAILOVER_KEY, Watchdog
 from watchdog.replay import Replayer

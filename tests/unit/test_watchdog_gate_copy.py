@@ -10,10 +10,10 @@ import pytest
 
 import bootstrap
 from shared.errors import ConfigurationError, ServiceUnavailable
-from shared.memory import InMemoryGate
 from shared.model import GateState
 from shared.settings import Settings
 from shared.telemetry import metrics
+from tests.twins import InMemoryGate
 from tests.unit.test_settings import LOCAL
 from tests.unit.test_watchdog import make_watchdog, promote_after_death
 from tests.unit.twins import Shared, twin_ports

@@ -9,7 +9,8 @@ import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.memory import (
+from shared.model import InboundStatement, OutboundStatement
+from tests.twins import (
     InMemoryBodyStore,
     InMemoryConsumptionSwitch,
     InMemoryDeliveryTarget,
@@ -19,7 +20,6 @@ from shared.memory import (
     InMemoryPublisher,
     InMemoryWriteAheadLog,
 )
-from shared.model import InboundStatement, OutboundStatement
 from transformation_runner.handler import TransformationRunner
 
 

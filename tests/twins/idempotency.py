@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed
-from shared.memory._base import Twin
 from shared.model import ClaimRecord, RecordState
 from shared.ports import IdempotencyStore
+from tests.twins._base import Twin
 
 
 class InMemoryIdempotencyStore(Twin, IdempotencyStore):

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import cast
 
 from shared.errors import PreconditionFailed, ServiceUnavailable
-from shared.memory._base import Twin
 from shared.model import GateState
 from shared.ports import ActiveRegionGate
+from tests.twins._base import Twin
 
 
 class InMemoryGate(Twin, ActiveRegionGate):

@@ -5,14 +5,14 @@ real adapter does when its server has gone away. The contract suites in ``tests/
 against these and against the real local servers.
 """
 
-from shared.memory.bodies import InMemoryBodyStore
-from shared.memory.delivery import InMemoryDeliveryTarget
-from shared.memory.gate import InMemoryGate
-from shared.memory.idempotency import InMemoryIdempotencyStore
-from shared.memory.mq import InMemoryMqSource
-from shared.memory.publisher import InMemoryPublisher
-from shared.memory.switch import InMemoryConsumptionSwitch
-from shared.memory.wal import InMemoryWriteAheadLog
+from tests.twins.bodies import InMemoryBodyStore
+from tests.twins.delivery import InMemoryDeliveryTarget
+from tests.twins.gate import InMemoryGate
+from tests.twins.idempotency import InMemoryIdempotencyStore
+from tests.twins.mq import InMemoryMqSource
+from tests.twins.publisher import InMemoryPublisher
+from tests.twins.switch import InMemoryConsumptionSwitch
+from tests.twins.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",
