@@ -54,7 +54,7 @@ def default_port_base() -> int:
 
 
 def free_port_base(start: int = 17100, step: int = 10, attempts: int = 50) -> int:
-    """A port base from ``start`` up whose ports (one per service) are free now (for a private, throwaway stack)."""
+    """A port base from ``start`` up whose ports (one per service) are free now (a private stack)."""
     for base in range(start, start + step * attempts, step):
         if all(port_free(base + offset) for offset in range(len(SERVICE_NAMES))):
             return base
