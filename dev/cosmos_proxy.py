@@ -81,7 +81,7 @@ class CosmosProxy:
 
     def start(self) -> CosmosProxy:
         for region in self.regions:
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, region))
+            server = _QuietServer(("127.0.0.1", 0), _handler(self, region))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, name=f"cosmos-{region}", daemon=True).start()
             self._servers[region] = server
@@ -182,6 +182,13 @@ class CosmosProxy:
                 self.state.unavailable += 1
                 return "503"
             return "forward"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that went away mid-request (a reset road, a killed region) is expected here."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
 
 
 def _is_write(method: str, headers: dict[str, str]) -> bool:

@@ -80,6 +80,8 @@ class GeoReplicator:
         self.stalled = threading.Event()
         self.syncs = 0
         self.copied = 0
+        #: Commands this model sent (so a drill can tell the app's Redis operations from its own).
+        self.commands = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -128,6 +130,7 @@ class GeoReplicator:
     def _observe(self, side: _Side) -> None:
         try:
             keys = list(side.client.scan_iter(count=500))
+            self.commands += 1 + len(keys) // 500 + 2 * len(keys) + 1  # SCAN, DUMP, TYPE, MGET
             pipe = side.client.pipeline(transaction=False)
             for key in keys:
                 pipe.dump(key)
@@ -205,6 +208,7 @@ class GeoReplicator:
 
     def _copy(self, key: bytes, source: _Side, target: _Side) -> None:
         seen = source.now.get(key)
+        self.commands += 2
         if seen is None or seen.dump is None:
             target.client.delete(key)
         else:
@@ -217,6 +221,7 @@ class GeoReplicator:
 
     def _add(self, side: _Side, key: bytes, delta: int) -> None:
         if delta:
+            self.commands += 1
             side.client.incrby(key, delta)
             self.copied += 1
 
