@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared import faults
 from shared.model import OutboundStatement, WalEntry
 from shared.ports import ActiveRegionGate, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
@@ -111,6 +112,7 @@ class Replayer:
         for entry in self.wal.list(after=after):
             if older_than is not None and entry.ingested_at >= older_than:
                 break
+            faults.hit("replay.entry")
             page.append(entry)
             if len(page) >= self.page_size:
                 yield page
