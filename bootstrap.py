@@ -21,6 +21,7 @@ from shared.gate_cache import CachedGate
 from shared.ports import (
     ActiveRegionGate,
     BodyStore,
+    CheckpointStore,
     ConsumptionSwitch,
     DeliveryTarget,
     IdempotencyStore,
@@ -49,6 +50,7 @@ class Ports:
     target: DeliveryTarget
     quarantine: BodyStore
     switch: ConsumptionSwitch
+    checkpoints: CheckpointStore
     backup: BodyStore | None = None
     primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     extra_probes: Mapping[str, Callable[[], object]] | None = None
@@ -100,7 +102,9 @@ def wire(settings: Settings, ports: Ports) -> Components:
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
     )
-    replayer = Replayer(wal=ports.wal, store=ports.store, publisher=ports.publisher, docs=ports.gate)
+    replayer = Replayer(
+        wal=ports.wal, store=ports.store, publisher=ports.publisher, checkpoints=ports.checkpoints
+    )
     watchdog = Watchdog(
         region=settings.region,
         gate=ports.gate,
@@ -114,6 +118,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
+        replay_slice_s=settings.replay_slice_s,
         promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
         primary_reachable=ports.primary_reachable,
     )

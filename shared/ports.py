@@ -14,7 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from shared.errors import StaleGateCopy
-from shared.model import ClaimRecord, GateState, MqMessage, OutboundStatement, WalEntry
+from shared.model import (
+    Checkpoint,
+    ClaimRecord,
+    GateState,
+    MqMessage,
+    OutboundStatement,
+    WalEntry,
+)
 
 
 class ActiveRegionGate(ABC):
@@ -157,6 +164,20 @@ class IdempotencyStore(ABC):
     @abstractmethod
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
         """Records of many ids at once (replay); ids without a record are absent from the result."""
+
+
+class CheckpointStore(ABC):
+    """Durable progress records of the control plane (Cosmos items): named positions such as the
+    replay walks' checkpoints (one per walk: the activation replay of a region and epoch, the
+    straggler replay of a region) and the replay watermark (docs/protocols.md, "Replay in slices")."""
+
+    @abstractmethod
+    def get(self, key: str) -> Checkpoint | None:
+        """The checkpoint saved under ``key``, or ``None``."""
+
+    @abstractmethod
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Save ``checkpoint`` under its key (last write wins)."""
 
 
 class StatementPublisher(ABC):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
+from shared.adapters.gate_checkpoints import GateDocumentCheckpoints
 from shared.adapters.ibmmq_source import make_mq_source
 from shared.adapters.messageway import make_delivery_target
 from shared.adapters.redis_gate import RedisActiveRegionGate
@@ -44,6 +45,7 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         target=make_delivery_target(settings),
         quarantine=BlobBodyStore(local_blob, settings.quarantine_container),
         switch=switch,
+        checkpoints=GateDocumentCheckpoints(gate),
         backup=BlobBodyStore(local_blob, settings.backup_container) if settings.backup_container else None,
         # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
         # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).

@@ -6,6 +6,7 @@ against these and against the real local servers.
 """
 
 from tests.twins.bodies import InMemoryBodyStore
+from tests.twins.checkpoints import InMemoryCheckpointStore
 from tests.twins.delivery import InMemoryDeliveryTarget
 from tests.twins.gate import InMemoryGate
 from tests.twins.idempotency import InMemoryIdempotencyStore
@@ -16,6 +17,7 @@ from tests.twins.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",
+    "InMemoryCheckpointStore",
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
     "InMemoryGate",
