@@ -137,8 +137,10 @@ class IdempotencyStore(ABC):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
-        """Create the ``PENDING`` record; ``AlreadyExists`` if any record for the id exists."""
+        """Create the ``PENDING`` record, keeping ``body_sha256`` (the body's SHA-256, hex, so a reused
+        MsgId is told apart from a redelivery); ``AlreadyExists`` if any record for the id exists."""
 
     @abstractmethod
     def get(self, message_id: str) -> ClaimRecord | None:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.model import Checkpoint, OutboundStatement, WalEntry
+from shared.model import Checkpoint, ClaimRecord, OutboundStatement, WalEntry, reused_message_id
 from shared.ports import CheckpointStore, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
 
@@ -186,11 +186,11 @@ class Replayer:
     def _examine(self, entries: list[WalEntry], deadline: float | None) -> _Page:
         """Look the page's records up in one batch; read the bodies of the entries without a final
         record until ``deadline`` (always at least one entry, so every slice makes progress)."""
-        records = self.store.lookup(entry.message_id for entry in entries)
+        records = self._records(entries)
         examined: list[tuple[WalEntry, bool]] = []
         to_publish: list[OutboundStatement] = []
         for entry in entries:
-            record = records.get(entry.message_id)
+            record = records.get(entry.name)
             if record is not None and record.state.final:
                 examined.append((entry, True))
                 continue
@@ -200,6 +200,23 @@ class Replayer:
             to_publish.append(OutboundStatement.from_wal(entry, body))
             examined.append((entry, False))
         return _Page(examined, to_publish)
+
+    def _records(self, entries: list[WalEntry]) -> dict[str, ClaimRecord]:
+        """Each entry's record by WAL name, in one batched lookup (two when a MsgId was reused: a
+        record claimed for another body is not this entry's; its own is under the derived id)."""
+        found = self.store.lookup(entry.message_id for entry in entries)
+        records: dict[str, ClaimRecord] = {}
+        reused: dict[str, WalEntry] = {}
+        for entry in entries:
+            record = found.get(entry.message_id)
+            if record is not None and record.other_body(entry.sha256):
+                reused[reused_message_id(entry.message_id, entry.sha256)] = entry
+            elif record is not None:
+                records[entry.name] = record
+        if reused:
+            for derived, record in self.store.lookup(reused).items():
+                records[reused[derived].name] = record
+        return records
 
     def _advance(self, checkpoint: Checkpoint, page: _Page, ends: bool) -> Checkpoint:
         final_through, blocked = checkpoint.final_through, checkpoint.blocked

@@ -70,6 +70,25 @@ class IdempotencyContract:
         assert record.etag
         assert store.get("a1") == record
 
+    def test_claim_keeps_the_body_hash_through_every_change(self, store: IdempotencyStore) -> None:
+        digest = "0123456789abcdef" * 4
+        record = store.claim(
+            message_id="h1",
+            session_id="CH9300762011623852957",
+            region="DC04",
+            epoch=3,
+            delivery_key=delivery_key_for("h1"),
+            lease_until=NOW + timedelta(minutes=5),
+            wal_name="20261126/0000000003/000000000008-h1",
+            sequence=8,
+            body_sha256=digest,
+        )
+        assert record.body_sha256 == digest
+        delivered = store.mark_delivered(record, {"pages": "1"})
+        assert delivered.body_sha256 == digest
+        assert store.get("h1") == delivered and store.lookup(["h1"])["h1"] == delivered
+        assert claim(store, "h2").body_sha256 == ""  # a claim without a hash keeps none
+
     def test_get_of_an_unknown_id_is_none(self, store: IdempotencyStore) -> None:
         assert store.get("never-claimed") is None
 

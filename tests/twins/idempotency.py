@@ -35,6 +35,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
         with self.lock:
             self._check()
@@ -52,6 +53,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
                 wal_name=wal_name,
                 sequence=sequence,
                 updated_at=datetime.now(UTC),
+                body_sha256=body_sha256,
             )
             self._records[message_id] = record
             return record

@@ -215,3 +215,22 @@ def test_operator_range_replay_moves_no_checkpoint(shared: Shared) -> None:
     first = next(iter(shared.wal.list())).name
     assert replayer(shared).run(after=first).examined == 3
     assert shared.checkpoints.positions == []
+
+
+def test_a_reused_msgid_entry_is_replayed_until_its_own_record_is_final(shared: Shared) -> None:
+    """The first body's final record does not cover a WAL entry of another body under the same MsgId."""
+    message_id = "cd" * 24
+    shared.mq.put(message_id, b"ACC|first statement")
+    shared.queue_builder().run(budget_s=5)
+    deliver(shared, 1)
+    shared.mq.put(message_id, b"ACC|second statement")
+    shared.queue_builder().run(budget_s=5)  # dropped by duplicate detection: only the WAL has it
+    second = list(shared.wal.list())[1]
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60)
+    assert [s.wal_name for s in shared.publisher.sent] == [second.name]
+    assert result.checkpoint.final_through == next(iter(shared.wal.list())).name
+    shared.runner().handle(inbound(shared.publisher.sent[0]))  # recorded FAILED: message-id-reused
+    lose_service_bus(shared)
+    again = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, restart=True)
+    assert again.republished == 0 and again.checkpoint.final_through == second.name

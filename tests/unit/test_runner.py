@@ -1,12 +1,13 @@
 """Transformation Runner: fence → claim → translate → deliver → record, and every crash window."""
 
+import hashlib
 from dataclasses import replace
 
 import pytest
 
 from shared import faults
 from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
-from shared.model import GateState, RecordState, delivery_key_for
+from shared.model import GateState, OutboundStatement, RecordState, delivery_key_for
 from shared.telemetry import metrics
 from tests.unit.twins import Shared, fake_translate, inbound, put_statements
 from transformation_runner.handler import ClaimHeld, Outcome
@@ -201,3 +202,53 @@ def test_a_fenced_region_backs_off_before_the_message_is_abandoned(shared: Share
             shared.runner().handle(replace(message, delivery_count=delivery_count))
         assert shared.clock.slept[-1] == expected
     assert shared.store.get(message.message_id) is None
+
+
+def _reused_msgid(shared: Shared) -> tuple:
+    """One MQ MsgId ingested twice with different bodies (the MQ MsgId was reused upstream)."""
+    message_id = "ab" * 24
+    shared.mq.put(message_id, b"ACC|first statement")
+    shared.queue_builder().run(budget_s=5)
+    shared.mq.put(message_id, b"ACC|second statement")
+    shared.queue_builder().run(budget_s=5)
+    first, second = (
+        inbound(OutboundStatement.from_wal(e, shared.wal.read(e.name)[1])) for e in shared.wal.list()
+    )
+    return first, second
+
+
+def test_a_reused_msgid_is_quarantined_recorded_and_alerted_never_completed_as_a_duplicate(
+    shared: Shared,
+) -> None:
+    first, second = _reused_msgid(shared)
+    runner = shared.runner()
+    assert runner.handle(first) is Outcome.DELIVERED
+    before = metrics.snapshot().get("message_id_reused", 0)
+    assert runner.handle(second) is Outcome.FAILED
+    assert metrics.snapshot()["message_id_reused"] == before + 1
+    derived = f"{second.message_id}-reused-{hashlib.sha256(second.body).hexdigest()[:16]}"
+    record = shared.store.get(derived)
+    assert record is not None and record.state is RecordState.FAILED and record.reason == "message-id-reused"
+    body, metadata = shared.quarantine.items[derived]
+    assert body == b"ACC|second statement" and metadata["reason"] == "message-id-reused"
+    original = shared.store.get(first.message_id)
+    assert original is not None and original.state is RecordState.DELIVERED  # untouched
+    assert len(shared.target.delivered) == 1
+    assert runner.handle(second) is Outcome.DUPLICATE  # a redelivery of the reused message
+    assert runner.handle(first) is Outcome.DUPLICATE  # and of the original: same body, same record
+    assert len(shared.quarantine.items) == 1
+
+
+def test_a_reused_msgid_waits_while_the_other_body_holds_an_abandoned_claim(shared: Shared) -> None:
+    first, second = _reused_msgid(shared)
+    faults.arm("runner.after_claim", "raise", on_hit=1)
+    try:
+        with pytest.raises(FaultInjected):
+            shared.runner().handle(first)  # the first body's worker fails after its claim
+    finally:
+        faults.disarm()
+    shared.clock.advance(60)  # its lease has expired
+    with pytest.raises(ClaimHeld):
+        shared.runner().handle(second)  # not taken over for another body: retried later
+    assert shared.runner().handle(first) is Outcome.DELIVERED
+    assert shared.runner().handle(second) is Outcome.FAILED
