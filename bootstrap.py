@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
-from shared.errors import ConfigurationError
+from shared.errors import AlreadyExists, ConfigurationError, PreconditionFailed
 from shared.gate_cache import CachedGate
 from shared.ports import (
     ActiveRegionGate,
@@ -101,6 +101,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        write_hold_s=settings.cosmos_write_hold_s,
     )
     replayer = Replayer(
         wal=ports.wal, store=ports.store, publisher=ports.publisher, checkpoints=ports.checkpoints
@@ -154,9 +155,47 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "redis": ports.gate.read,
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
+        "cosmos_write": cosmos_write_probe(ports.store, settings.region),
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }
+
+
+def cosmos_write_probe(
+    store: IdempotencyStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[], object]:
+    """A health probe that WRITES: it re-leases this region's probe record ``health-probe-<region>``
+    (create once, then an ETag-conditional replace), so a lost Cosmos write region fails the probe
+    (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off while it
+    fails (shared.breaker). A 412 means the service applied a concurrent write: writes work."""
+    key = f"health-probe-{region}"
+
+    def probe() -> object:
+        now = clock()
+        record = store.get(key)
+        if record is None:
+            try:
+                store.claim(
+                    message_id=key,
+                    session_id="health-probe",
+                    region=region,
+                    epoch=0,
+                    delivery_key="",
+                    lease_until=now,
+                    wal_name="",
+                    sequence=0,
+                )
+                return "written"
+            except AlreadyExists:
+                record = store.get(key)
+        if record is not None:
+            try:
+                store.take_over(record, region=region, epoch=record.epoch, lease_until=now)
+            except PreconditionFailed:
+                return "written (concurrently)"
+        return "written"
+
+    return probe
 
 
 _lock = threading.Lock()

@@ -162,6 +162,12 @@ class Settings:
     failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
     replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
+    cosmos_write_hold_s: float = _setting(
+        "COSMOS_WRITE_HOLD_S",
+        _positive(float),
+        default="480",
+        doc="the runner holds a message this long while Cosmos accepts no writes; < the lock renewal limit",
+    )
     replay_slice_s: float = _setting(
         "REPLAY_SLICE_S",
         _positive(float),

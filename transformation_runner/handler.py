@@ -33,9 +33,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from shared import faults
+from shared.breaker import BREAKER, WriteBreaker
 from shared.errors import (
     AlreadyExists,
     BridgeError,
@@ -57,6 +58,8 @@ from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAhead
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.runner")
+
+T = TypeVar("T")
 
 
 class Translation(Protocol):
@@ -121,6 +124,12 @@ class TransformationRunner:
     backoff_s: float = 2.0
     backoff_max_s: float = 30.0
     backup: BodyStore | None = None
+    #: While Cosmos DB accepts no writes, hold the message (its lock renewed by the host) and retry
+    #: every ``write_hold_step_s``, for at most ``write_hold_s`` per write (COSMOS_WRITE_HOLD_S):
+    #: below the host's lock renewal limit, so no delivery count is spent (shared.breaker).
+    write_hold_s: float = 480.0
+    write_hold_step_s: float = 5.0
+    breaker: WriteBreaker = field(default_factory=lambda: BREAKER)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     _last_position: dict[str, IngestPosition] = field(default_factory=dict, repr=False)
@@ -264,23 +273,24 @@ class TransformationRunner:
                 self.sleep(held.wait_s + 0.05)
 
     def _try_claim(self, message: InboundStatement, epoch: int, sha256: str) -> tuple[ClaimRecord, bool]:
-        now = self.clock()
-        lease_until = now + timedelta(seconds=self.lease_s)
         try:
-            record = self.store.claim(
-                message_id=message.message_id,
-                session_id=message.session_id,
-                region=self.region,
-                epoch=epoch,
-                delivery_key=delivery_key_for(message.message_id),
-                lease_until=lease_until,
-                wal_name=message.wal_name,
-                sequence=message.sequence,
-                body_sha256=sha256,
+            record = self._write(
+                lambda: self.store.claim(
+                    message_id=message.message_id,
+                    session_id=message.session_id,
+                    region=self.region,
+                    epoch=epoch,
+                    delivery_key=delivery_key_for(message.message_id),
+                    lease_until=self._lease_until(),  # from the attempt that lands, after any hold
+                    wal_name=message.wal_name,
+                    sequence=message.sequence,
+                    body_sha256=sha256,
+                )
             )
             return record, False
         except AlreadyExists:
             existing = self.store.get(message.message_id)
+        now = self.clock()
         if existing is None:  # deleted between the two calls: let Service Bus retry
             raise ClaimHeld(f"record of {message.message_id} vanished; retrying")
         if existing.state.final:
@@ -296,11 +306,27 @@ class TransformationRunner:
             raise ClaimHeld(f"{message.message_id} is claimed for another body; retrying later")
         metrics.incr("in_doubt")
         try:
-            return self.store.take_over(
-                existing, region=self.region, epoch=epoch, lease_until=lease_until
-            ), True
+            taken = self._write(
+                lambda: self.store.take_over(
+                    existing, region=self.region, epoch=epoch, lease_until=self._lease_until()
+                )
+            )
         except PreconditionFailed as error:
             raise ClaimHeld(f"{message.message_id} was taken over concurrently") from error
+        return taken, True
+
+    def _lease_until(self) -> datetime:
+        return self.clock() + timedelta(seconds=self.lease_s)
+
+    def _write(self, write: Callable[[], T]) -> T:
+        """A Cosmos write that waits out write unavailability in hand (:meth:`WriteBreaker.hold`)."""
+        return self.breaker.hold(
+            write,
+            max_hold_s=self.write_hold_s,
+            step_s=self.write_hold_step_s,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     def _release(self, record: ClaimRecord) -> None:
         """Expire our own lease after a transient failure, so the retry need not wait it out.
@@ -321,7 +347,7 @@ class TransformationRunner:
 
     def _record(self, record: ClaimRecord, details: Mapping[str, str]) -> Outcome:
         try:
-            self.store.mark_delivered(record, details)
+            self._write(lambda: self.store.mark_delivered(record, details))
         except PreconditionFailed:
             # Our lease expired and another worker took the claim over; it delivers with the same key.
             metrics.incr("superseded")
@@ -338,7 +364,7 @@ class TransformationRunner:
             {"message_id": record.message_id, "reason": error.reason, "region": self.region},
         )
         try:
-            self.store.mark_failed(record, error.reason, {"error": str(error)[:1000]})
+            self._write(lambda: self.store.mark_failed(record, error.reason, {"error": str(error)[:1000]}))
         except PreconditionFailed:
             return Outcome.SUPERSEDED
         metrics.incr("failed")

@@ -243,7 +243,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
             body_sha256=body_sha256,
         )
         items = self._items()
-        with azure_errors("cosmos", _WHAT, message_id):
+        with azure_errors("cosmos", _WHAT, message_id, write=True):
             created = items.create_item(_item(draft, now))
         return record_from_item(created)
 
@@ -259,7 +259,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
 
     def _replace(self, record: ClaimRecord, updated: ClaimRecord) -> ClaimRecord:
         items = self._items()
-        with azure_errors("cosmos", _WHAT, record.message_id):
+        with azure_errors("cosmos", _WHAT, record.message_id, write=True):
             stored = items.replace_item(
                 record.message_id,
                 _item(updated, datetime.now(UTC)),

@@ -378,3 +378,38 @@ def test_errors_without_an_answer_are_service_unavailable() -> None:
 
 
 _WHAT_RECORD = "idempotency record"
+
+
+def test_write_unavailability_is_its_own_error_on_cosmos_writes_only() -> None:
+    from azure.core.exceptions import ServiceRequestTimeoutError  # noqa: PLC0415
+    from azure.cosmos.exceptions import CosmosHttpResponseError  # noqa: PLC0415
+
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    def write(error: Exception) -> Exception:
+        return translate(error, service="cosmos", what="record", key="k", write=True)
+
+    forbidden = CosmosHttpResponseError(status_code=403, message="write forbidden", sub_status=3)
+    assert isinstance(write(_http_error(503)), WritesUnavailable)
+    assert isinstance(write(forbidden), WritesUnavailable)
+    assert isinstance(write(ServiceRequestError("connection refused")), WritesUnavailable)
+    assert isinstance(write(ServiceResponseError("connection reset")), WritesUnavailable)
+    other_403 = CosmosHttpResponseError(status_code=403, message="no role", sub_status=5301)
+    for error in (_http_error(500), other_403, ServiceRequestTimeoutError("timed out")):
+        mapped = write(error)  # a timeout's outcome is unknown; a plain 403 is authentication
+        assert isinstance(mapped, ServiceUnavailable) and not isinstance(mapped, WritesUnavailable)
+    read = translate(_http_error(503), service="cosmos", what="record", key="k")
+    assert not isinstance(read, WritesUnavailable)
+
+
+def test_the_twin_refuses_writes_but_answers_reads_while_its_write_region_is_lost() -> None:
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    store = InMemoryIdempotencyStore()
+    record = claim(store, "a1")
+    store.writes_available = False
+    with pytest.raises(WritesUnavailable):
+        claim(store, "a2")
+    with pytest.raises(WritesUnavailable):
+        store.mark_delivered(record, {})
+    assert store.get("a1") == record and store.lookup(["a1"]) == {"a1": record}

@@ -262,3 +262,18 @@ def test_a_90_second_straggler_replay_never_makes_the_live_active_region_look_de
     assert sum(durations) >= 90
     assert [s.wal_name for s in shared.publisher.sent] == names
     assert shared.gate.read() == GateState("DC04", 1)
+
+
+def test_the_cosmos_write_probe_fails_while_writes_are_unavailable(shared: Shared) -> None:
+    from bootstrap import cosmos_write_probe  # noqa: PLC0415
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    probe = cosmos_write_probe(shared.store, "DC04", clock=shared.clock.wall)
+    assert probe() == "written" and probe() == "written"
+    assert shared.store.get("health-probe-DC04").attempts == 2  # type: ignore[union-attr]  # a real write
+    shared.store.writes_available = False
+    with pytest.raises(WritesUnavailable):
+        probe()
+    dc04 = make_watchdog(shared, "DC04")
+    dc04.probes = {"cosmos_write": probe}
+    assert dc04.check_health()["healthy"] is False
