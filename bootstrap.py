@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
-from shared.errors import AlreadyExists, ConfigurationError, PreconditionFailed
+from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
+from shared.model import Checkpoint
 from shared.ports import (
     ActiveRegionGate,
     BodyStore,
@@ -155,44 +156,23 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "redis": ports.gate.read,
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
-        "cosmos_write": cosmos_write_probe(ports.store, settings.region),
+        "cosmos_write": cosmos_write_probe(ports.checkpoints, settings.region),
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }
 
 
 def cosmos_write_probe(
-    store: IdempotencyStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    checkpoints: CheckpointStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> Callable[[], object]:
-    """A health probe that WRITES: it re-leases this region's probe record ``health-probe-<region>``
-    (create once, then an ETag-conditional replace), so a lost Cosmos write region fails the probe
-    (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off while it
-    fails (shared.breaker). A 412 means the service applied a concurrent write: writes work."""
-    key = f"health-probe-{region}"
+    """A health probe that WRITES: it upserts this region's probe item (checkpoint
+    ``health-probe:<region>`` in the Cosmos control container), so a lost Cosmos write region fails
+    the probe (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off
+    while it fails (shared.breaker)."""
 
     def probe() -> object:
         now = clock()
-        record = store.get(key)
-        if record is None:
-            try:
-                store.claim(
-                    message_id=key,
-                    session_id="health-probe",
-                    region=region,
-                    epoch=0,
-                    delivery_key="",
-                    lease_until=now,
-                    wal_name="",
-                    sequence=0,
-                )
-                return "written"
-            except AlreadyExists:
-                record = store.get(key)
-        if record is not None:
-            try:
-                store.take_over(record, region=region, epoch=record.epoch, lease_until=now)
-            except PreconditionFailed:
-                return "written (concurrently)"
+        checkpoints.put(Checkpoint(f"health-probe:{region}", now.isoformat(), now))
         return "written"
 
     return probe

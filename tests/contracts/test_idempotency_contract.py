@@ -22,7 +22,7 @@ from azure.cosmos import CosmosClient
 from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
-from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable
+from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable, StaleEpoch
 from shared.model import ClaimRecord, RecordState, delivery_key_for
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
@@ -145,6 +145,28 @@ class IdempotencyContract:
         with pytest.raises(PreconditionFailed):
             store.mark_failed(stale, "unsafe-xml", {})
         assert store.get("a1") == current
+
+    def test_take_over_by_a_lower_epoch_is_stale_epoch_and_writes_nothing(
+        self, store: IdempotencyStore
+    ) -> None:
+        record = claim(store, "a1", lease_until=NOW - timedelta(seconds=1))  # epoch 3, expired
+        with pytest.raises(StaleEpoch) as stale:
+            store.take_over(record, region="DC06", epoch=2, lease_until=NOW + timedelta(minutes=1))
+        assert (stale.value.epoch, stale.value.current) == (2, 3)
+        assert store.get("a1") == record
+        same = store.take_over(record, region="DC06", epoch=3, lease_until=NOW + timedelta(minutes=1))
+        assert (same.epoch, same.region, same.attempts) == (3, "DC06", 2)
+
+    def test_marks_by_an_epoch_taken_over_by_a_newer_one_are_refused(self, store: IdempotencyStore) -> None:
+        old = claim(store, "a1", lease_until=NOW - timedelta(seconds=1))  # DC04, epoch 3
+        newer = store.take_over(old, region="DC06", epoch=4, lease_until=NOW + timedelta(minutes=1))
+        with pytest.raises(PreconditionFailed):
+            store.mark_delivered(old, {"pages": "1"})
+        with pytest.raises(PreconditionFailed):
+            store.mark_failed(old, "unsafe-xml", {})
+        with pytest.raises(StaleEpoch):
+            store.take_over(newer, region="DC04", epoch=3, lease_until=NOW + timedelta(minutes=2))
+        assert store.get("a1") == newer
 
     def test_mark_delivered_is_final_and_keeps_details(self, store: IdempotencyStore) -> None:
         record = claim(store, "a1")

@@ -6,7 +6,13 @@ against these and against the real local servers.
 """
 
 from tests.twins.bodies import InMemoryBodyStore
-from tests.twins.checkpoints import InMemoryCheckpointStore
+from tests.twins.control import (
+    InMemoryCheckpointStore,
+    InMemoryGateMirror,
+    InMemoryHeartbeats,
+    InMemoryRegionAuthority,
+    InMemorySequenceAllocator,
+)
 from tests.twins.delivery import InMemoryDeliveryTarget
 from tests.twins.gate import InMemoryGate
 from tests.twins.idempotency import InMemoryIdempotencyStore
@@ -21,8 +27,12 @@ __all__ = [
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
     "InMemoryGate",
+    "InMemoryGateMirror",
+    "InMemoryHeartbeats",
     "InMemoryIdempotencyStore",
     "InMemoryMqSource",
     "InMemoryPublisher",
+    "InMemoryRegionAuthority",
+    "InMemorySequenceAllocator",
     "InMemoryWriteAheadLog",
 ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, WritesUnavailable
 from shared.model import ClaimRecord, RecordState
-from shared.ports import IdempotencyStore
+from shared.ports import IdempotencyStore, refuse_stale_epoch
 from tests.twins._base import Twin
 
 
@@ -90,6 +90,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
     def take_over(
         self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
     ) -> ClaimRecord:
+        refuse_stale_epoch(record, region, epoch)
         return self._replace(
             record, region=region, epoch=epoch, lease_until=lease_until, attempts=record.attempts + 1
         )

@@ -268,10 +268,11 @@ def test_the_cosmos_write_probe_fails_while_writes_are_unavailable(shared: Share
     from bootstrap import cosmos_write_probe  # noqa: PLC0415
     from shared.errors import WritesUnavailable  # noqa: PLC0415
 
-    probe = cosmos_write_probe(shared.store, "DC04", clock=shared.clock.wall)
-    assert probe() == "written" and probe() == "written"
-    assert shared.store.get("health-probe-DC04").attempts == 2  # type: ignore[union-attr]  # a real write
-    shared.store.writes_available = False
+    probe = cosmos_write_probe(shared.checkpoints, "DC04", clock=shared.clock.wall)
+    assert probe() == "written"
+    written = shared.checkpoints.get("health-probe:DC04")
+    assert written is not None and written.at == shared.clock.now  # a real write
+    shared.checkpoints.writes_available = False
     with pytest.raises(WritesUnavailable):
         probe()
     dc04 = make_watchdog(shared, "DC04")
