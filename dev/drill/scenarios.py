@@ -125,8 +125,8 @@ def servicebus_restart(context: Context) -> None:
     """Scenario 11: the Service Bus endpoint restarts (SIGTERM; its journal keeps the queue)."""
     harness = context.harness
     context.wait_delivered(0.3)
-    harness.mark("restart servicebus")
-    harness.servicebus.restart()
+    harness.mark("restart DC04's servicebus")
+    harness.servicebus["DC04"].restart()
     harness.mark("servicebus back")
 
 

@@ -54,8 +54,8 @@ class GateStore(ABC):
 def _redis_pair(
     tmp_path: Path, dc06_timeout_s: float | None = None
 ) -> Iterator[tuple[Stack, RedisActiveRegionGate, RedisActiveRegionGate]]:
-    """A private DC04 Redis and DC06 Redis (a replica of it, as the local stack starts them), each
-    with a gate on it; stopped afterwards."""
+    """A private DC04 Redis and DC06 Redis made a replica of it (``REPLICAOF``), each with a gate on
+    it; stopped afterwards."""
     pair = Stack(ROOT, free_port_base(), state_dir=tmp_path / "state")
     try:
         pair.start_service("redis-dc04")
@@ -67,6 +67,8 @@ def _redis_pair(
             if dc06_timeout_s is None
             else RedisActiveRegionGate.from_url(dc06_url, timeout_s=dc06_timeout_s)
         )
+        dc06.follow("127.0.0.1", pair.port("redis-dc04"))
+        assert eventually(lambda: _role(dc06) == "replica" and dc06.replication_lag_s() is not None)
         yield pair, dc04, dc06
     finally:
         pair.down()
@@ -307,24 +309,29 @@ class TestRedisGate(GateContract):
 
 @pytest.mark.integration
 class TestRedisReplica:
-    def test_write_on_dc04_is_visible_on_dc06_after_replication(self, stack: dict[str, str]) -> None:
-        prefix = f"test:{uuid.uuid4().hex}:"
-        dc04 = RedisActiveRegionGate.from_url(stack["STACK_REDIS_DC04"], prefix)
-        dc06 = RedisActiveRegionGate.from_url(stack["STACK_REDIS_DC06"], prefix)
-        assert (dc04.role(), dc06.role()) == ("master", "replica")
-        state = dc04.flip(dc04.initialise("DC04"), "DC06")
-        assert eventually(lambda: dc06.read() == state)
-        lag = dc06.replication_lag_s()
-        assert lag is not None and 0 <= lag <= 1  # linked: it has just heard from its primary
-        assert dc04.replication_lag_s() is None
-        assert dc06.primary_reachable() and dc04.primary_reachable()
-        raw_replica = redis.Redis.from_url(stack["STACK_REDIS_DC06"])
-        with pytest.raises(redis.ReadOnlyError):
-            raw_replica.set(f"{prefix}active_dc", "DC04")  # the replica itself refuses writes ...
-        raw_replica.close()
-        back = dc06.flip(state, "DC04")  # ... so the adapter sends them to its primary
-        assert back == GateState("DC04", 3) and dc04.read() == back and dc06.role() == "replica"
-        redis.Redis.from_url(stack["STACK_REDIS_DC04"]).delete(f"{prefix}active_dc", f"{prefix}active_epoch")
+    def test_write_on_dc04_is_visible_on_dc06_after_replication(self, tmp_path: Path) -> None:
+        with _redis_pair(tmp_path) as (pair, dc04, dc06):
+            prefix = ""
+            stack = {
+                "STACK_REDIS_DC04": f"redis://127.0.0.1:{pair.port('redis-dc04')}/0",
+                "STACK_REDIS_DC06": f"redis://127.0.0.1:{pair.port('redis-dc06')}/0",
+            }
+            assert (dc04.role(), dc06.role()) == ("master", "replica")
+            state = dc04.flip(dc04.initialise("DC04"), "DC06")
+            assert eventually(lambda: dc06.read() == state)
+            lag = dc06.replication_lag_s()
+            assert lag is not None and 0 <= lag <= 1  # linked: it has just heard from its primary
+            assert dc04.replication_lag_s() is None
+            assert dc06.primary_reachable() and dc04.primary_reachable()
+            raw_replica = redis.Redis.from_url(stack["STACK_REDIS_DC06"])
+            with pytest.raises(redis.ReadOnlyError):
+                raw_replica.set(f"{prefix}active_dc", "DC04")  # the replica itself refuses writes ...
+            raw_replica.close()
+            back = dc06.flip(state, "DC04")  # ... so the adapter sends them to its primary
+            assert back == GateState("DC04", 3) and dc04.read() == back and dc06.role() == "replica"
+            redis.Redis.from_url(stack["STACK_REDIS_DC04"]).delete(
+                f"{prefix}active_dc", f"{prefix}active_epoch"
+            )
 
     def test_make_writable_promotes_a_replica(self, tmp_path: Path) -> None:
         # A private primary/replica pair: promoting the shared stack's DC06 would disturb other tests.

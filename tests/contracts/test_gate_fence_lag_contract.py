@@ -121,6 +121,7 @@ class TestRedisFenceOnALaggingReplica:
 
     def test_a_replica_whose_primary_is_gone_is_refused(self, pair: Stack) -> None:
         dc04, dc06 = _gate(pair, "redis-dc04"), _gate(pair, "redis-dc06")
+        dc06.follow("127.0.0.1", pair.port("redis-dc04"))  # the stack's two are independent
         state = dc04.initialise("DC04")
         assert eventually(lambda: _fenced(dc06) == state)
         pair.stop_service("redis-dc04")  # the link goes down at once: lag inf
