@@ -18,9 +18,11 @@ from pathlib import Path
 from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
+from shared.model import Checkpoint
 from shared.ports import (
     ActiveRegionGate,
     BodyStore,
+    CheckpointStore,
     ConsumptionSwitch,
     DeliveryTarget,
     IdempotencyStore,
@@ -49,6 +51,7 @@ class Ports:
     target: DeliveryTarget
     quarantine: BodyStore
     switch: ConsumptionSwitch
+    checkpoints: CheckpointStore
     backup: BodyStore | None = None
     primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     extra_probes: Mapping[str, Callable[[], object]] | None = None
@@ -99,8 +102,11 @@ def wire(settings: Settings, ports: Ports) -> Components:
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        write_hold_s=settings.cosmos_write_hold_s,
     )
-    replayer = Replayer(wal=ports.wal, store=ports.store, publisher=ports.publisher, docs=ports.gate)
+    replayer = Replayer(
+        wal=ports.wal, store=ports.store, publisher=ports.publisher, checkpoints=ports.checkpoints
+    )
     watchdog = Watchdog(
         region=settings.region,
         gate=ports.gate,
@@ -114,6 +120,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
+        replay_slice_s=settings.replay_slice_s,
         promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
         primary_reachable=ports.primary_reachable,
     )
@@ -149,9 +156,26 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "redis": ports.gate.read,
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
+        "cosmos_write": cosmos_write_probe(ports.checkpoints, settings.region),
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }
+
+
+def cosmos_write_probe(
+    checkpoints: CheckpointStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[], object]:
+    """A health probe that WRITES: it upserts this region's probe item (checkpoint
+    ``health-probe:<region>`` in the Cosmos control container), so a lost Cosmos write region fails
+    the probe (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off
+    while it fails (shared.breaker)."""
+
+    def probe() -> object:
+        now = clock()
+        checkpoints.put(Checkpoint(f"health-probe:{region}", now.isoformat(), now))
+        return "written"
+
+    return probe
 
 
 _lock = threading.Lock()

@@ -45,6 +45,8 @@ FAST_SETTINGS = {
     "QUEUE_BUILDER_DRAIN_S": "2",
     "QUEUE_BUILDER_INTERVAL_S": "0.5",
     "WATCHDOG_INTERVAL_S": "1",
+    "REPLAY_SLICE_S": "0.5",
+    "COSMOS_WRITE_HOLD_S": "240",  # the local consumer renews session locks for 300 s
     "QUEUE_BUILDER_STALE_S": "30",
     "DEFAULT_SENDER_BIC": "BANKDEFFXXX",
     "DEFAULT_RECEIVER_BIC": "BANKUS33XXX",

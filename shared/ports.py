@@ -13,8 +13,130 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from shared.errors import StaleGateCopy
-from shared.model import ClaimRecord, GateState, MqMessage, OutboundStatement, WalEntry
+from shared.errors import StaleEpoch, StaleGateCopy
+from shared.model import (
+    Activation,
+    Checkpoint,
+    ClaimRecord,
+    GateState,
+    GateView,
+    Heartbeat,
+    Lease,
+    MqMessage,
+    OutboundStatement,
+    WalEntry,
+)
+
+
+class RegionAuthority(ABC):
+    """The one authority on which region is active: a lease with a fencing epoch (Cosmos item
+    ``control/gate``), changed only by compare-and-set on the item's ETag.
+
+    Linearizable (Cosmos Strong consistency, single write region): a read after a successful write
+    sees it, whichever region reads, and of two compare-and-sets on one version exactly one wins.
+    The rules for the new record (epoch, ``not_before``, never shortening) live in
+    :class:`~shared.model.Lease`; an adapter only stores and swaps.
+    """
+
+    @abstractmethod
+    def read(self) -> Lease | None:
+        """The lease in force, straight from the store; ``None`` if never initialised."""
+
+    @abstractmethod
+    def create(self, lease: Lease) -> Lease:
+        """Store the first lease, create-only: ``AlreadyExists`` if any lease exists."""
+
+    @abstractmethod
+    def swap(self, expected: Lease, new: Lease) -> Lease:
+        """Replace ``expected`` (by its ETag) with ``new``; ``LeaseLost`` carrying the current lease
+        when the stored one is no longer ``expected`` (or is gone)."""
+
+    def initialise(self, active_dc: str, lease_s: float, now: datetime) -> Lease:
+        """Create the first lease for ``active_dc`` (epoch 1); ``AlreadyExists`` if one exists."""
+        return self.create(Lease.first(active_dc, now=now, lease_s=lease_s))
+
+    def renew(self, expected: Lease, until: datetime, now: datetime) -> Lease:
+        """The holder extends its lease to ``until`` (never shorter); ``LeaseLost`` if it changed."""
+        return self.swap(expected, expected.renewed(until, now))
+
+    def transfer(
+        self,
+        expected: Lease,
+        to: str,
+        *,
+        reason: str,
+        by: str,
+        now: datetime,
+        lease_s: float,
+        skew_s: float,
+    ) -> Lease:
+        """Give the lease to ``to`` with epoch + 1, starting at ``max(now, expected.lease_until +
+        skew_s)`` (:meth:`~shared.model.Lease.transferred`); ``LeaseLost`` if it changed meanwhile."""
+        new = expected.transferred(to, reason=reason, by=by, now=now, lease_s=lease_s, skew_s=skew_s)
+        return self.swap(expected, new)
+
+
+class GateMirror(ABC):
+    """One region's fast-path copy of the gate (Redis key ``gate:mirror:<region>``), never authority.
+
+    Written by that region's Watchdog after every renewal, transfer or read of the authority; read by
+    that region's fences. A key per region, so a last-writer-wins merge between the regions' Redis
+    instances (Azure Managed Redis active geo-replication) never puts one region's view into the
+    other's key. Losing it makes the fences fail closed.
+    """
+
+    @abstractmethod
+    def publish(self, view: GateView) -> None:
+        """Overwrite the mirror with ``view``."""
+
+    @abstractmethod
+    def read(self) -> GateView | None:
+        """The last published view; ``None`` if never published."""
+
+
+class SequenceAllocator(ABC):
+    """Ingest sequence numbers per epoch, durable (Cosmos item per epoch, compare-and-set)."""
+
+    @abstractmethod
+    def next(self, epoch: int, count: int = 1) -> int:
+        """Reserve ``count`` numbers in ``epoch``; return the first (numbers start at 1, no number is
+        ever handed out twice, gaps after a failed unit of work are allowed)."""
+
+
+class CheckpointStore(ABC):
+    """Durable progress records of the control plane (Cosmos items): named positions such as the
+    replay checkpoint of a region and epoch, and each region's last completed activation."""
+
+    @abstractmethod
+    def get(self, key: str) -> Checkpoint | None:
+        """The checkpoint saved under ``key``, or ``None``."""
+
+    @abstractmethod
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Save ``checkpoint`` under its key (last write wins)."""
+
+    @abstractmethod
+    def activation(self, region: str) -> Activation | None:
+        """``region``'s last completed activation, or ``None``."""
+
+    @abstractmethod
+    def record_activation(self, activation: Activation) -> None:
+        """Save ``activation`` as its region's last (last write wins)."""
+
+
+class Heartbeats(ABC):
+    """Liveness and health of each region's components (Cosmos items ``heartbeat:<region>:<component>``).
+
+    Advisory: the active region's liveness that decides a promotion is its lease, never a beat.
+    """
+
+    @abstractmethod
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """Upsert ``heartbeat`` (keyed by region and component)."""
+
+    @abstractmethod
+    def last(self, region: str, component: str) -> Heartbeat | None:
+        """The last beat of ``component`` in ``region``, or ``None``."""
 
 
 class ActiveRegionGate(ABC):
@@ -130,8 +252,10 @@ class IdempotencyStore(ABC):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
-        """Create the ``PENDING`` record; ``AlreadyExists`` if any record for the id exists."""
+        """Create the ``PENDING`` record, keeping ``body_sha256`` (the body's SHA-256, hex, so a reused
+        MsgId is told apart from a redelivery); ``AlreadyExists`` if any record for the id exists."""
 
     @abstractmethod
     def get(self, message_id: str) -> ClaimRecord | None:
@@ -144,19 +268,33 @@ class IdempotencyStore(ABC):
         """Re-claim a ``PENDING`` record (expired lease) for ``region``/``epoch``; ``attempts`` + 1.
 
         ETag-conditional on ``record.etag``: ``PreconditionFailed`` if someone else changed it.
+        Epoch-fenced: ``StaleEpoch`` when ``epoch`` is lower than the record's (a newer active
+        region claimed it; :func:`refuse_stale_epoch`), and nothing is written.
         """
 
     @abstractmethod
     def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
-        """``PENDING`` → ``DELIVERED``, ETag-conditional (``PreconditionFailed`` when stale)."""
+        """``PENDING`` → ``DELIVERED``, ETag-conditional (``PreconditionFailed`` when stale).
+
+        Epoch-fenced by the ETag: ``record`` is the caller's own claim, so once a newer epoch has
+        taken the record over (a new ETag), the caller's mark is refused and changes nothing.
+        """
 
     @abstractmethod
     def mark_failed(self, record: ClaimRecord, reason: str, details: Mapping[str, str]) -> ClaimRecord:
-        """``PENDING`` → ``FAILED`` with ``reason``, ETag-conditional (``PreconditionFailed``)."""
+        """``PENDING`` → ``FAILED`` with ``reason``, ETag-conditional (``PreconditionFailed``), epoch-fenced
+        as :meth:`mark_delivered`."""
 
     @abstractmethod
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
         """Records of many ids at once (replay); ids without a record are absent from the result."""
+
+
+def refuse_stale_epoch(record: ClaimRecord, region: str, epoch: int) -> None:
+    """Raise ``StaleEpoch`` when ``epoch`` is lower than ``record.epoch``: a region fenced out by a
+    newer epoch may not take over (or mark) what the newer active region claimed."""
+    if epoch < record.epoch:
+        raise StaleEpoch(region, "idempotency record", record.message_id, epoch, record.epoch)
 
 
 class StatementPublisher(ABC):

@@ -162,6 +162,18 @@ class Settings:
     failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
     replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
+    cosmos_write_hold_s: float = _setting(
+        "COSMOS_WRITE_HOLD_S",
+        _positive(float),
+        default="480",
+        doc="the runner holds a message this long while Cosmos accepts no writes; < the lock renewal limit",
+    )
+    replay_slice_s: float = _setting(
+        "REPLAY_SLICE_S",
+        _positive(float),
+        default="5",
+        doc="replay work per Watchdog tick (one slice); well below the tick interval (watchdog/replay.py)",
+    )
     promote_on_gate_link_loss_s: float = _setting(
         "PROMOTE_ON_GATE_LINK_LOSS_S",
         _non_negative(float),

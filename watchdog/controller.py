@@ -42,7 +42,7 @@ from shared.model import GateState, peer_region
 from shared.ports import ActiveRegionGate, ConsumptionSwitch
 from shared.telemetry import log_event, metrics
 from watchdog.gate_copy import GateCopy, link_loss_due
-from watchdog.replay import Replayer
+from watchdog.replay import Replayer, activation_walk, straggler_walk
 
 log = logging.getLogger("bridge.watchdog")
 
@@ -70,6 +70,7 @@ class Watchdog:
     safety_margin_s: float = 5.0
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
+    replay_slice_s: float = 5.0  # REPLAY_SLICE_S: the replay work one tick may do (watchdog.replay)
     prepare_promotion: Callable[[], None] | None = None
     promote_on_link_loss_s: float = 0.0  # 0 = never promote on a gate copy whose link is down
     primary_reachable: Callable[[], bool] | None = None  # None = cannot tell: no link-loss promotion
@@ -79,6 +80,7 @@ class Watchdog:
     missing_since: datetime | None = None
     unhealthy_ticks: int = 0
     last_replay: datetime | None = None
+    straggler_round_open: bool = False
     gate_errors: int = 0
     last_action: str | None = None
     copy: GateCopy = field(init=False)
@@ -172,8 +174,7 @@ class Watchdog:
         self.misses, self.missing_since = 0, None
         activated = self.gate.get_json(ACTIVATED_KEY.format(region=self.region)) or {}
         if activated.get("epoch") != state.epoch:
-            self.activate(state)
-            return "activated"
+            return "activated" if self.activate(state) else "activating: replaying the WAL"
         if not self.switch.enabled():
             self.switch.set_enabled(True)
         self._replay_stragglers()
@@ -185,33 +186,46 @@ class Watchdog:
         return "active"
 
     def _replay_stragglers(self) -> None:
-        """Every ``replay_interval_s``, republish WAL entries older than that interval and still
-        without a final record: the safety net for a message that left Service Bus without being
-        delivered (dead-lettered after an outage longer than the runner's backoff). A copy inside the
-        duplicate-detection window is dropped by Service Bus; after it, the claim completes a copy of
-        a delivered message without delivering. A straggler delivered this way arrives after later
-        statements of its account, and the runner reports that inversion."""
+        """Every ``replay_interval_s``, start a round that republishes WAL entries older than that
+        interval and still without a final record: the safety net for a message that left Service Bus
+        without being delivered (dead-lettered after an outage longer than the runner's backoff). A
+        round is a sliced walk (:mod:`watchdog.replay`): one slice per tick until it is done. A copy
+        inside the duplicate-detection window is dropped by Service Bus; after it, the claim completes
+        a copy of a delivered message without delivering. A straggler delivered this way arrives
+        after later statements of its account, and the runner reports that inversion."""
         now = self.clock()
         if not self.replay_interval_s:
             return
         if self.last_replay is None:
             self.last_replay = now  # activation has just replayed everything
+            self.straggler_round_open = True  # a round a restarted watchdog left open goes on
+        restart = (now - self.last_replay).total_seconds() >= self.replay_interval_s
+        if not (self.straggler_round_open or restart):
             return
-        if (now - self.last_replay).total_seconds() < self.replay_interval_s:
-            return
-        self.last_replay = now
-        result = self.replayer.run(older_than=now - timedelta(seconds=self.replay_interval_s))
+        if restart:
+            self.last_replay = now
+        cutoff = now - timedelta(seconds=self.replay_interval_s)
+        result = self.replayer.run_slice(
+            straggler_walk(self.region), self.replay_slice_s, older_than=cutoff, restart=restart
+        )
+        self.straggler_round_open = not result.done
         if result.republished:
             log_event(log, logging.WARNING, "watchdog.stragglers_replayed", count=result.republished)
 
-    def activate(self, state: GateState) -> None:
-        """Fence, replay, enable: the steps after a flip made this region active in ``state.epoch``."""
+    def activate(self, state: GateState) -> bool:
+        """Fence, replay, enable: the steps after a flip made this region active in ``state.epoch``.
+
+        The replay into this region's own namespace runs one bounded slice per call; ``False`` while
+        it is not finished (consumption stays off, the next tick goes on), ``True`` once the region is
+        activated."""
         last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
         flipped_at = _parse_time(last.get("at")) if last.get("epoch") == state.epoch else None
         if flipped_at is not None:
             # every reader's cached "active" has expired, lagging copies included
             self._wait_beating(self.fence_wait_s - (self.clock() - flipped_at).total_seconds())
-        result = self.replayer.run()
+        result = self.replayer.run_slice(activation_walk(self.region, state.epoch), self.replay_slice_s)
+        if not result.done:
+            return False
         self.switch.set_enabled(True)
         self.gate.put_json(
             ACTIVATED_KEY.format(region=self.region),
@@ -225,6 +239,7 @@ class Watchdog:
             epoch=state.epoch,
             replayed=result.republished,
         )
+        return True
 
     def _wait_beating(self, seconds: float) -> None:
         """Sleep ``seconds``, beating at least every ``heartbeat_ttl_s / 2``: the fence wait can outlast
@@ -294,7 +309,7 @@ class Watchdog:
             return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
         if target is not self.gate and not self._copy_shows(new_state):
             return "promoted at the primary; this region's gate copy does not show it yet"
-        self.activate(new_state)
+        self.activate(new_state)  # the replay goes on over the next ticks if it needs more slices
         return "promoted"
 
     def _copy_shows(self, flipped: GateState) -> bool:

@@ -151,8 +151,9 @@ def gate_replication_stall(context: Context, stall_s: float = 120.0) -> None:
 
 
 def long_replay(context: Context) -> None:
-    """DC04 (active) runs a straggler replay longer than the heartbeat TTL (every replay page sleeps,
-    ``replay.page``): a healthy active region must not look dead; no promotion."""
+    """DC04 (active) delivers slowly, so WAL entries without a final record pile up, and its straggler
+    replay reads each of their bodies slowly (``replay.entry``): a replay far longer than the heartbeat
+    TTL. A healthy active region must not look dead: no promotion."""
     context.wait_delivered(0.5)
     before = _epochs(context)
     seen: set[tuple[str, str]] = set()

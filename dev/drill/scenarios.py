@@ -43,10 +43,11 @@ REGION_SCENARIOS = (
     ),
     Scenario(
         "long-replay",
-        "DC04's straggler replay walks slowly (every entry 50 ms), longer than the heartbeat TTL",
+        "DC04 delivers slowly (1 s each) so a backlog builds; its straggler replay reads each body in "
+        "50 ms: a replay longer than the heartbeat TTL on a live active region",
         rs.long_replay,
         region_env={"DC04": {"REPLAY_INTERVAL_S": "5"}},
-        faults={"DC04": ["replay.entry=sleep:0.05"]},
+        faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.05"]},
     ),
     Scenario("msgid-reuse", "a delivered MsgId comes again with another body", rs.msgid_reuse),
     Scenario(

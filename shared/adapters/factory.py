@@ -9,6 +9,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from shared.adapters.blob_bodies import BlobBodyStore
+from shared.adapters.cosmos_client import CosmosContainer
+from shared.adapters.cosmos_control import CosmosCheckpointStore
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
 from shared.adapters.ibmmq_source import make_mq_source
 from shared.adapters.messageway import make_delivery_target
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from bootstrap import Ports
 
 log = logging.getLogger("bridge.wal")
+
+CONTROL_CONTAINER = "control"
 
 
 def _count_degraded(write: DegradedWrite) -> None:
@@ -44,6 +48,10 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         target=make_delivery_target(settings),
         quarantine=BlobBodyStore(local_blob, settings.quarantine_container),
         switch=switch,
+        # The control container (region-core wires it by COSMOS_CONTROL_CONTAINER): replay checkpoints.
+        checkpoints=CosmosCheckpointStore(
+            CosmosContainer(settings.cosmos, settings.cosmos_database, CONTROL_CONTAINER)
+        ),
         backup=BlobBodyStore(local_blob, settings.backup_container) if settings.backup_container else None,
         # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
         # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).

@@ -19,7 +19,6 @@ from tests.unit.test_watchdog import make_watchdog, promote_after_death
 from tests.unit.twins import Shared, twin_ports
 from watchdog.controller import LAST_FAILOVER_KEY, Watchdog
 from watchdog.operator import OperatorApi
-from watchdog.replay import Replayer
 
 STALE = "passive: gate copy stale"
 
@@ -265,7 +264,6 @@ def dc06_on_a_replica(shared: Shared, **options: object) -> tuple[Watchdog, InMe
     assert replica.read() == GateState("DC04", 1)  # replicated
     dc06 = make_watchdog(shared, "DC06", **options)
     dc06.gate = replica
-    dc06.replayer = Replayer(wal=shared.wal, store=shared.store, publisher=shared.publisher, docs=replica)
     return dc06, replica
 
 

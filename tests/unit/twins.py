@@ -12,6 +12,7 @@ from shared.gate_cache import CachedGate
 from shared.model import InboundStatement, OutboundStatement
 from tests.twins import (
     InMemoryBodyStore,
+    InMemoryCheckpointStore,
     InMemoryConsumptionSwitch,
     InMemoryDeliveryTarget,
     InMemoryGate,
@@ -80,6 +81,7 @@ class Shared:
     wal: InMemoryWriteAheadLog = field(default_factory=InMemoryWriteAheadLog)
     publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
     store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
+    checkpoints: InMemoryCheckpointStore = field(default_factory=InMemoryCheckpointStore)
     target: InMemoryDeliveryTarget = field(default_factory=InMemoryDeliveryTarget)
     quarantine: InMemoryBodyStore = field(default_factory=InMemoryBodyStore)
     mq: InMemoryMqSource = field(default_factory=InMemoryMqSource)
@@ -136,6 +138,7 @@ def twin_ports() -> bootstrap.Ports:
         target=InMemoryDeliveryTarget(),
         quarantine=InMemoryBodyStore(),
         switch=InMemoryConsumptionSwitch(),
+        checkpoints=InMemoryCheckpointStore(),
     )
 
 
