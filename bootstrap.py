@@ -18,6 +18,7 @@ from pathlib import Path
 from queue_builder.handler import QUEUE_BUILDER, QueueBuilder
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
+from shared.model import Checkpoint
 from shared.ports import (
     BodyStore,
     CheckpointStore,
@@ -107,6 +108,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        write_hold_s=settings.cosmos_write_hold_s,
     )
     replayer = Replayer(
         wal=ports.wal, store=ports.store, publisher=ports.publisher, checkpoints=ports.checkpoints
@@ -128,6 +130,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         misses_required=settings.watchdog_misses,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
+        replay_slice_s=settings.replay_slice_s,
     )
     operator = OperatorApi(
         region=settings.region,
@@ -153,7 +156,7 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
         return f"ran {age:.1f} s ago: {last.summary}"
 
-    wal = getattr(ports.wal, "local", ports.wal)  # the dual WAL reads the peer's copy when ours is down
+    wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down
 
     def reachable(call: Callable[[], object]) -> Callable[[], object]:
         return lambda: (call(), "reachable")[1]
@@ -163,9 +166,26 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "cosmos_control": reachable(ports.authority.read),
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
+        "cosmos_write": cosmos_write_probe(ports.checkpoints, settings.region),
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }
+
+
+def cosmos_write_probe(
+    checkpoints: CheckpointStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[], object]:
+    """A health probe that WRITES: it upserts this region's probe item (checkpoint
+    ``health-probe:<region>`` in the Cosmos control container), so a lost Cosmos write region fails
+    the probe (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off
+    while it fails (shared.breaker)."""
+
+    def probe() -> object:
+        now = clock()
+        checkpoints.put(Checkpoint(f"health-probe:{region}", now.isoformat(), now))
+        return "written"
+
+    return probe
 
 
 _lock = threading.Lock()

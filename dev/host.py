@@ -7,9 +7,11 @@
 ``python -m dev.host settings DC04``       a local.settings.json for ``func start`` on the stack
 
 MQ is a shared folder inbox (``.local/host/inbox``), MessageWay a shared folder outbox
-(``.local/host/outbox``); both regions use one logical Redis gate (the DC04 instance: Azure Managed
-Redis with active geo-replication is one writable data set in both regions), the DC04/DC06 Azurite
-accounts as the two WAL copies, the Cosmos server and the Service Bus endpoint.
+(``.local/host/outbox``). Each region uses its OWN Service Bus endpoint (namespace) and its OWN Redis
+(``run`` links the two instances with :class:`dev.redis_geo.GeoReplicator`, the local model of Azure
+Managed Redis active geo-replication), the DC04/DC06 Azurite accounts as the two WAL copies and the
+Cosmos server. The drill (``dev.drill.topology``) gives each region more of its own through
+``region_settings``: its Cosmos region, a cuttable road to the other region's Blob account.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dev.redis_geo import GeoReplicator
 from dev.stack import ROOT, Stack
 from shared.adapters.folder_mq import put_message
 from shared.model import REGIONS
@@ -44,6 +47,8 @@ FAST_SETTINGS = {
     "QUEUE_BUILDER_DRAIN_S": "2",
     "QUEUE_BUILDER_INTERVAL_S": "0.5",
     "WATCHDOG_INTERVAL_S": "1",
+    "REPLAY_SLICE_S": "0.5",
+    "COSMOS_WRITE_HOLD_S": "240",  # the local consumer renews session locks for 300 s
     "QUEUE_BUILDER_STALE_S": "30",
     "DEFAULT_SENDER_BIC": "BANKDEFFXXX",
     "DEFAULT_RECEIVER_BIC": "BANKUS33XXX",
@@ -58,6 +63,8 @@ class LocalHost:
     state: Path = ROOT / ".local" / "host"
     http_base: int = 17200
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Per-region settings over the stack's defaults (the drill's topology: own endpoints, roads).
+    region_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,12 +92,14 @@ class LocalHost:
         env = {
             "BRIDGE_REGION": region,
             "BRIDGE_ROLE": "active" if region == REGIONS[0] else "passive",
-            "ServiceBusConnection": self.stack_env["STACK_SERVICEBUS"],
+            "ServiceBusConnection": self.stack_env.get(
+                f"STACK_SERVICEBUS_{region}", self.stack_env["STACK_SERVICEBUS"]
+            ),
             "ServiceBusQueueName": "statements",
             "WalStorageDC04": self.stack_env["STACK_BLOB_DC04"],
             "WalStorageDC06": self.stack_env["STACK_BLOB_DC06"],
             "CosmosConnection": self.stack_env["STACK_COSMOS"],
-            "RedisConnection": self.stack_env["STACK_REDIS_DC04"],
+            "RedisConnection": self.stack_env[f"STACK_REDIS_{region}"],
             "MQ_MODE": "folder",
             "MQ_INBOX_DIR": str(self.inbox),
             "MESSAGEWAY_MODE": "folder",
@@ -98,6 +107,7 @@ class LocalHost:
             "CONSUMPTION_SWITCH_DIR": str(self.state / "switches"),
             "LOCAL_FUNCTION_KEY": self.function_key,
             **FAST_SETTINGS,
+            **self.region_settings.get(region, {}),
             **self.overrides,
             **(extra or {}),
         }
@@ -193,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack()
     if args.command == "run":
         host = LocalHost(stack.up())
+        geo = GeoReplicator({r: stack.port(f"redis-{r.lower()}") for r in REGIONS}).start()
         try:
             for region in REGIONS:
                 host.start_region(region)
@@ -200,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         finally:
             host.stop()
+            geo.stop()
         return 0
     host = LocalHost(stack.env())
     if args.command == "drop":

@@ -314,15 +314,12 @@ var appSettingsBase = {
   MQ_KEY_REPOSITORY: mq.keyRepository
   MESSAGEWAY_MODE: 'ibmmq'
   MESSAGEWAY_QUEUE: messageWayQueue
-  // Azure control plane, for the Watchdog's promotion/demotion (azure-mgmt-web, azure-mgmt-servicebus).
+  // Azure control plane, for the Watchdog's consumption switch (azure-mgmt-web).
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   FUNCTION_APP_NAME_DC04: names.functionAppDc04
   FUNCTION_APP_NAME_DC06: names.functionAppDc06
   RESOURCE_GROUP_DC04: resourceGroupDc04
   RESOURCE_GROUP_DC06: resourceGroupDc06
-  SERVICEBUS_ALIAS_NAME: serviceBusAliasName
-  SERVICEBUS_NAMESPACE_DC04: names.serviceBusDc04
-  SERVICEBUS_NAMESPACE_DC06: names.serviceBusDc06
 }
 
 var mqPasswordSetting = empty(mqPasswordSecretName) ? {} : {

@@ -38,6 +38,17 @@ class ServiceUnavailable(TransientError):
         self.detail = detail
 
 
+class WritesUnavailable(ServiceUnavailable):
+    """The store answers, or may answer, reads but accepts no writes now: Cosmos DB's write region is
+    lost or a failover is under way (HTTP 503, HTTP 403 sub-status 3 "write forbidden", or no
+    connection on a write; :mod:`shared.adapters.azure_errors`). Nothing was written.
+
+    Callers holding work (the runner's message) wait in bounded steps instead of giving it back, and
+    the process-wide breaker (:mod:`shared.breaker`) opens (docs/protocols.md, "Cosmos DB write
+    unavailability").
+    """
+
+
 class RegionNotActive(TransientError):
     """The gate says this region is passive (or cannot tell, and fails closed)."""
 

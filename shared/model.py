@@ -185,15 +185,6 @@ class Activation:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """A named position (e.g. the replay's last WAL name of one region and epoch), saved at ``at``."""
-
-    key: str
-    position: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class ProbeResult:
     """One health probe's outcome: ``ok``, how long it took, and a one-line detail or error."""
 
@@ -337,6 +328,41 @@ class ClaimRecord:
     reason: str | None = None
     updated_at: datetime | None = None
     details: dict[str, str] = field(default_factory=dict)
+    body_sha256: str = ""  # SHA-256 (hex) of the claimed body; "" = not known (records before #14)
 
     def lease_expired(self, now: datetime) -> bool:
         return self.state is RecordState.PENDING and now >= self.lease_until
+
+    def other_body(self, body_sha256: str) -> bool:
+        """Whether this record was claimed for another body than one hashing to ``body_sha256``: the MQ
+        MsgId was reused (a record without a hash, or a caller without one, cannot tell: ``False``)."""
+        return bool(self.body_sha256 and body_sha256) and self.body_sha256 != body_sha256
+
+
+def reused_message_id(message_id: str, body_sha256: str) -> str:
+    """The id a message is recorded under when its MsgId was already used for another body:
+    ``<message id>-reused-<first 16 hex digits of its SHA-256>`` (64 bits: distinct bodies under one
+    MsgId never share it in practice; the same body always maps to the same id, so a redelivery finds
+    its own record)."""
+    return f"{message_id}-reused-{body_sha256[:16]}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A named position saved at ``at`` (a durable item: :class:`~shared.ports.CheckpointStore`).
+
+    For a replay *walk* (:mod:`watchdog.replay`), ``key`` names the walk and ``position`` is its resume
+    point: the next page lists the WAL strictly after that name (``""``: from the first entry). The
+    walk's safe watermark is ``final_through``: every entry named up to and including it had a final
+    record when examined, and a final record never changes back, so a later walk may start there. It
+    stops moving (``blocked``) at the first entry examined without a final record, because a
+    republished entry is not delivered yet. ``done``: the walk reached its end (the last listed entry
+    or its ``older_than`` cutoff).
+    """
+
+    key: str
+    position: str
+    at: datetime
+    final_through: str = ""
+    blocked: bool = False
+    done: bool = False

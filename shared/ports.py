@@ -1,7 +1,7 @@
 """The ports: what the handlers need from the outside world, named by role.
 
 Each port has an Azure (or on-prem) adapter in :mod:`shared.adapters` and an in-memory twin in
-the twins folder; both raise the same errors (:mod:`shared.errors`) and both pass the port's
+:mod:`tests.twins`; both raise the same errors (:mod:`shared.errors`) and both pass the port's
 contract suite in ``tests/contracts``. Every driver error is wrapped: a service that cannot be
 reached raises :class:`~shared.errors.ServiceUnavailable` (a ``TransientError``) and leaves nothing
 half-written.
@@ -173,8 +173,10 @@ class IdempotencyStore(ABC):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
-        """Create the ``PENDING`` record; ``AlreadyExists`` if any record for the id exists."""
+        """Create the ``PENDING`` record, keeping ``body_sha256`` (the body's SHA-256, hex, so a reused
+        MsgId is told apart from a redelivery); ``AlreadyExists`` if any record for the id exists."""
 
     @abstractmethod
     def get(self, message_id: str) -> ClaimRecord | None:

@@ -193,6 +193,18 @@ class Settings:
     )
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
     replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
+    cosmos_write_hold_s: float = _setting(
+        "COSMOS_WRITE_HOLD_S",
+        _positive(float),
+        default="480",
+        doc="the runner holds a message this long while Cosmos accepts no writes; < the lock renewal limit",
+    )
+    replay_slice_s: float = _setting(
+        "REPLAY_SLICE_S",
+        _positive(float),
+        default="5",
+        doc="replay work per Watchdog tick (one slice); well below the tick interval (watchdog/replay.py)",
+    )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
@@ -217,9 +229,6 @@ class Settings:
     function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
     resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
     resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
-    servicebus_alias: str = _setting("SERVICEBUS_ALIAS_NAME", default="", doc="Geo-DR alias; empty = none")
-    servicebus_namespace_dc04: str = _setting("SERVICEBUS_NAMESPACE_DC04", default="")
-    servicebus_namespace_dc06: str = _setting("SERVICEBUS_NAMESPACE_DC06", default="")
 
     @property
     def wal_writers(self) -> int:
@@ -239,9 +248,6 @@ class Settings:
 
     def resource_group(self, region: str) -> str:
         return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
-
-    def servicebus_namespace(self, region: str) -> str:
-        return self.servicebus_namespace_dc04 if region == "DC04" else self.servicebus_namespace_dc06
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:

@@ -1,6 +1,6 @@
 """The dual-region write-ahead log: every ingested body in both regions' storage before MQCMIT.
 
-:class:`DualRegionWriteAheadLog` composes this region's WAL (``local``) and the other region's
+:class:`DualRegionWriteAheadLog` composes this region's WAL (``own``) and the other region's
 (``peer``), both usually :class:`~shared.adapters.blob_wal.BlobWriteAheadLog`:
 
 * ``append`` writes both copies in parallel and returns when both are durable. When one region cannot
@@ -9,9 +9,9 @@
   :attr:`~DualRegionWriteAheadLog.degraded_writes` counter, a warning naming the region, and the
   ``on_degraded`` callback. Otherwise the error is raised and the caller backs MQ out. A conflict
   (``AlreadyExists``: another body under the name) is raised whatever the mode.
-* ``read`` and ``list`` use the local copy and fall back to the peer's when the local storage is
-  unavailable (and ``read`` also when the local copy is missing, as after a degraded write). After a
-  region is lost, the surviving region's app has that region as ``local``, so its replay reads its own
+* ``read`` and ``list`` use this region's copy and fall back to the peer's when its storage is
+  unavailable (and ``read`` also when that copy is missing, as after a degraded write). After a
+  region is lost, the surviving region's app has that region as ``own``, so its replay reads its own
   copy, written synchronously before every MQCMIT.
 * :meth:`~DualRegionWriteAheadLog.reconcile` copies entries present in one region only to the other
   (after a degraded period), so each region's copy is complete again.
@@ -56,22 +56,22 @@ class AppendOutcome:
 
 
 class DualRegionWriteAheadLog(WriteAheadLog):
-    """:class:`~shared.ports.WriteAheadLog` over ``local`` (this region) and ``peer`` (the other one)."""
+    """:class:`~shared.ports.WriteAheadLog` over ``own`` (this region) and ``peer`` (the other one)."""
 
     def __init__(
         self,
-        local: WriteAheadLog,
+        own: WriteAheadLog,
         peer: WriteAheadLog,
         *,
-        local_region: str,
+        own_region: str,
         peer_region: str,
         allow_degraded: bool = False,
         on_degraded: Callable[[DegradedWrite], None] | None = None,
         max_workers: int = 16,
     ) -> None:
-        self.local = local
+        self.own = own
         self.peer = peer
-        self.local_region = local_region
+        self.own_region = own_region
         self.peer_region = peer_region
         self.allow_degraded = allow_degraded
         self.on_degraded = on_degraded
@@ -95,7 +95,7 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         failed transiently, accepts the other side only in degraded mode, and raises otherwise.
         """
         futures: dict[str, Future[None]] = {
-            self.local_region: self._pool.submit(self.local.append, entry, body),
+            self.own_region: self._pool.submit(self.own.append, entry, body),
             self.peer_region: self._pool.submit(self.peer.append, entry, body),
         }
         errors: dict[str, BaseException] = {}
@@ -104,15 +104,15 @@ class DualRegionWriteAheadLog(WriteAheadLog):
             if error is not None:
                 errors[region] = error
         if not errors:
-            return AppendOutcome((self.local_region, self.peer_region))
+            return AppendOutcome((self.own_region, self.peer_region))
         for error in errors.values():
             if not isinstance(error, TransientError):
                 raise error
         if len(errors) == 2 or not self.allow_degraded:
-            failed = self.local_region if self.local_region in errors else self.peer_region
+            failed = self.own_region if self.own_region in errors else self.peer_region
             raise errors[failed]
         [(failed_region, error)] = errors.items()
-        written = self.peer_region if failed_region == self.local_region else self.local_region
+        written = self.peer_region if failed_region == self.own_region else self.own_region
         assert isinstance(error, TransientError)
         degraded = DegradedWrite(entry.name, written, failed_region, error)
         self.degraded_writes += 1
@@ -129,25 +129,25 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         return AppendOutcome((written,), degraded)
 
     def read(self, name: str) -> tuple[WalEntry, bytes]:
-        """The local copy; the peer's when the local storage is unavailable or lacks ``name``.
+        """This region's copy; the peer's when its storage is unavailable or lacks ``name``.
 
         ``NotFound`` only when neither region has it; a transient error when one lacks it and the
         other cannot be asked.
         """
         try:
-            return self.local.read(name)
-        except (TransientError, NotFound) as local_error:
-            self._fell_back("read", local_error)
+            return self.own.read(name)
+        except (TransientError, NotFound) as own_error:
+            self._fell_back("read", own_error)
             try:
                 return self.peer.read(name)
             except NotFound:
-                raise local_error from None
+                raise own_error from None
 
     def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
-        """Local entries after ``after``; if the local storage fails, the peer's from where it stopped."""
+        """This region's entries after ``after``; if its storage fails, the peer's from where it stopped."""
         last, given = after, 0
         try:
-            for entry in self.local.list(after, limit):
+            for entry in self.own.list(after, limit):
                 last, given = entry.name, given + 1
                 yield entry
             return
@@ -163,21 +163,21 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         Compares the two listings after ``after`` (at most ``limit`` names from each side); the copy is a
         create-only append, so running it twice, or next to live appends, is harmless.
         """
-        local_names = [e.name for e in self.local.list(after, limit)]
+        own_names = [e.name for e in self.own.list(after, limit)]
         peer_names = [e.name for e in self.peer.list(after, limit)]
         # A side cut short by ``limit`` says nothing about names beyond its last one.
-        full = [names for names in (local_names, peer_names) if limit is not None and len(names) >= limit]
+        full = [names for names in (own_names, peer_names) if limit is not None and len(names) >= limit]
         bounds = [names[-1] for names in full]
         bound = min(bounds) if bounds else None
-        local_set = {n for n in local_names if bound is None or n <= bound}
+        own_set = {n for n in own_names if bound is None or n <= bound}
         peer_set = {n for n in peer_names if bound is None or n <= bound}
-        copied = {self.local_region: 0, self.peer_region: 0}
-        for name in sorted(peer_set - local_set):
+        copied = {self.own_region: 0, self.peer_region: 0}
+        for name in sorted(peer_set - own_set):
             entry, body = self.peer.read(name)
-            self.local.append(entry, body)
-            copied[self.local_region] += 1
-        for name in sorted(local_set - peer_set):
-            entry, body = self.local.read(name)
+            self.own.append(entry, body)
+            copied[self.own_region] += 1
+        for name in sorted(own_set - peer_set):
+            entry, body = self.own.read(name)
             self.peer.append(entry, body)
             copied[self.peer_region] += 1
         return copied
@@ -187,10 +187,10 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         log.warning(
             "WAL %s falls back from %s to %s: %s",
             operation,
-            self.local_region,
+            self.own_region,
             self.peer_region,
             error,
-            extra={"failed_region": self.local_region},
+            extra={"failed_region": self.own_region},
         )
 
 
@@ -200,7 +200,7 @@ def dual_region_wal(
     on_degraded: Callable[[DegradedWrite], None] | None = None,
     options: BlobOptions | None = None,
 ) -> DualRegionWriteAheadLog:
-    """The WAL of ``settings.region``: its own account as ``local``, the other region's as ``peer``
+    """The WAL of ``settings.region``: its own account as ``own``, the other region's as ``peer``
     (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
     from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog  # noqa: PLC0415 - Azure SDK on first use only
 
@@ -213,7 +213,7 @@ def dual_region_wal(
     return DualRegionWriteAheadLog(
         region_wal(settings.region),
         region_wal(settings.peer_region),
-        local_region=settings.region,
+        own_region=settings.region,
         peer_region=settings.peer_region,
         allow_degraded=settings.wal_allow_degraded,
         on_degraded=on_degraded,

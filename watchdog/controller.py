@@ -14,7 +14,8 @@ Every tick (timer, 15 s in Azure, 1 s on the local host), in this order:
 
    * **holder, not yet activated in the lease's epoch** → *activate*: wait until ``not_before``
      (a transfer starts the new lease after the old one plus ``CLOCK_SKEW_S``), replay the WAL
-     backlog into this region's own namespace, renew, record ``Activation(epoch)``, publish the
+     backlog into this region's own namespace (one bounded slice per tick, :mod:`watchdog.replay`,
+     after the renewal), and once the walk is done renew, record ``Activation(epoch)``, publish the
      mirror with it, switch consumption on. Fences open only after all of that;
    * **holder, activated** → consumption on while the lease allows work, off once it ended
      (renewals failing); periodic straggler replay; unhealthy for ``WATCHDOG_MISSES`` ticks while the
@@ -42,7 +43,7 @@ from shared.errors import AlreadyExists, BridgeError, LeaseLost, TransientError
 from shared.model import Activation, GateView, Heartbeat, Lease, ProbeResult, peer_region
 from shared.ports import CheckpointStore, ConsumptionSwitch, GateMirror, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics
-from watchdog.replay import Replayer
+from watchdog.replay import Replayer, activation_walk, straggler_walk
 
 log = logging.getLogger("bridge.watchdog")
 
@@ -71,15 +72,18 @@ class Watchdog:
     misses_required: int = 3
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
+    replay_slice_s: float = 5.0  # REPLAY_SLICE_S: the replay work one tick may do (watchdog.replay)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     misses: int = 0
     unhealthy_ticks: int = 0
     authority_errors: int = 0
     last_replay: datetime | None = None
+    straggler_round_open: bool = False
     last_action: str | None = None
     activated_epoch: int | None = None
     lease: Lease | None = None  # the lease as last read, renewed or transferred here
+    replayed_in_activation: dict[int, int] = field(default_factory=dict)  # epoch -> entries so far
 
     @property
     def peer(self) -> str:
@@ -272,13 +276,17 @@ class Watchdog:
             # CLOCK_SKEW_S, so no renewal is due while waiting.
             log_event(log, logging.INFO, "watchdog.waiting_not_before", region=self.region, wait_s=wait_s)
             self.sleep(wait_s)
-        result = self.replayer.run()
+        result = self.replayer.run_slice(activation_walk(self.region, lease.epoch), self.replay_slice_s)
+        replayed = self.replayed_in_activation.get(lease.epoch, 0) + result.republished
+        self.replayed_in_activation = {lease.epoch: replayed}
+        if not result.done:  # one bounded slice per tick; the fences stay closed meanwhile
+            return "activating: replaying the WAL"
         try:
             lease = self._renew(lease)
         except LeaseLost as lost:
             return self._demote_lost(lost)[1]
         self.lease = lease
-        activation = Activation(self.region, lease.epoch, self.clock(), result.republished)
+        activation = Activation(self.region, lease.epoch, self.clock(), replayed)
         self.checkpoints.record_activation(activation)
         self.activated_epoch = lease.epoch
         self.last_replay = self.clock()
@@ -290,23 +298,34 @@ class Watchdog:
             "watchdog.activated",
             region=self.region,
             epoch=lease.epoch,
-            replayed=result.republished,
+            replayed=replayed,
         )
         return "activated"
 
     def _replay_stragglers(self) -> None:
-        """Every ``replay_interval_s``, republish WAL entries older than that interval and still
-        without a final record: the safety net for a message that left Service Bus undelivered."""
+        """Every ``replay_interval_s``, start a round that republishes WAL entries older than that
+        interval and still without a final record: the safety net for a message that left Service Bus
+        without being delivered (dead-lettered after an outage longer than the runner's backoff). A
+        round is a sliced walk (:mod:`watchdog.replay`): one slice per tick until it is done. A copy
+        inside the duplicate-detection window is dropped by Service Bus; after it, the claim completes
+        a copy of a delivered message without delivering. A straggler delivered this way arrives
+        after later statements of its account, and the runner reports that inversion."""
         now = self.clock()
         if not self.replay_interval_s:
             return
         if self.last_replay is None:
+            self.last_replay = now  # activation has just replayed everything
+            self.straggler_round_open = True  # a round a restarted watchdog left open goes on
+        restart = (now - self.last_replay).total_seconds() >= self.replay_interval_s
+        if not (self.straggler_round_open or restart):
+            return
+        if restart:
             self.last_replay = now
-            return
-        if (now - self.last_replay).total_seconds() < self.replay_interval_s:
-            return
-        self.last_replay = now
-        result = self.replayer.run(older_than=now - timedelta(seconds=self.replay_interval_s))
+        cutoff = now - timedelta(seconds=self.replay_interval_s)
+        result = self.replayer.run_slice(
+            straggler_walk(self.region), self.replay_slice_s, older_than=cutoff, restart=restart
+        )
+        self.straggler_round_open = not result.done
         if result.republished:
             log_event(log, logging.WARNING, "watchdog.stragglers_replayed", count=result.republished)
 

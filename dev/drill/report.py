@@ -70,6 +70,8 @@ def scenario_report(name: str, counts: Counts, extra: Mapping[str, Any]) -> dict
         "quarantined": counts.quarantined,
         "seconds_two_active": counts.seconds_two_active,
         "failover": extra.get("failover"),
+        "rto_s": extra.get("rto_s"),
+        "modelled_timings": extra.get("modelled_timings"),
         "throughput_per_s": extra.get("throughput_per_s"),
         "azure_ops_per_message": extra.get("azure_ops_per_message"),
         "bad": counts.bad,
@@ -135,6 +137,8 @@ def summary(report: Mapping[str, Any]) -> str:
             f"  inversions {row['inversions']}  two-active {row['seconds_two_active']} s"
             f"  in-doubt {row['in_doubt']} (same-key repeats {row['in_doubt_redelivered_same_key']})"
         )
+        if row.get("rto_s") is not None:
+            lines.append(f"     rto_s {row['rto_s']} (fault -> first delivery by the side that recovers)")
         if failover and failover.get("total_s") is not None:
             lines.append(
                 f"     failover: detect {failover['detect_s']} s, promote {failover['promote_s']} s, "

@@ -109,7 +109,7 @@ class _ControlItems:
 
     def upsert(self, body: dict[str, Any], what: str) -> None:
         items = self.cosmos.items()
-        with azure_errors("cosmos", what, str(body["id"])):
+        with azure_errors("cosmos", what, str(body["id"]), write=True):
             items.upsert_item(body)
 
 
@@ -125,14 +125,14 @@ class CosmosRegionAuthority(RegionAuthority):
 
     def create(self, lease: Lease) -> Lease:
         items = self._control.cosmos.items()
-        with azure_errors("cosmos", "region lease", GATE_ID):
+        with azure_errors("cosmos", "region lease", GATE_ID, write=True):
             created = items.create_item(lease_item(lease))
         return lease_from_item(created)
 
     def swap(self, expected: Lease, new: Lease) -> Lease:
         items = self._control.cosmos.items()
         try:
-            with azure_errors("cosmos", "region lease", GATE_ID):
+            with azure_errors("cosmos", "region lease", GATE_ID, write=True):
                 stored = items.replace_item(
                     GATE_ID,
                     lease_item(new),
@@ -164,7 +164,7 @@ class CosmosSequenceAllocator(SequenceAllocator):
         for _ in range(SEQUENCE_ATTEMPTS):
             current = self._control.read(item_id, "ingest sequence")
             try:
-                with azure_errors("cosmos", "ingest sequence", item_id):
+                with azure_errors("cosmos", "ingest sequence", item_id, write=True):
                     if current is None:
                         items.create_item({"id": item_id, "kind": "sequence", "epoch": epoch, "last": count})
                         return 1
@@ -193,7 +193,16 @@ class CosmosCheckpointStore(CheckpointStore):
         if item is None:
             return None
         checkpoint: Checkpoint = _parse(
-            item_id, lambda i: Checkpoint(key, str(i["position"]), _time(i["at"])), item
+            item_id,
+            lambda i: Checkpoint(
+                key,
+                str(i["position"]),
+                _time(i["at"]),
+                final_through=str(i.get("finalThrough") or ""),
+                blocked=bool(i.get("blocked", False)),
+                done=bool(i.get("done", False)),
+            ),
+            item,
         )
         return checkpoint
 
@@ -203,6 +212,9 @@ class CosmosCheckpointStore(CheckpointStore):
             "kind": "checkpoint",
             "position": checkpoint.position,
             "at": iso(checkpoint.at),
+            "finalThrough": checkpoint.final_through,
+            "blocked": checkpoint.blocked,
+            "done": checkpoint.done,
         }
         self._control.upsert(body, "checkpoint")
 

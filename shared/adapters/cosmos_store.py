@@ -4,7 +4,8 @@ One item per message, ``id`` = message id, partition key ``/id`` (every operatio
 operation in its own logical partition). Field names are the item's JSON names::
 
     id, sessionId, state, region, epoch, deliveryKey, leaseUntil (ISO 8601), walName, sequence,
-    attempts, reason, updatedAt (ISO 8601), details   (+ the service's _etag → ClaimRecord.etag)
+    attempts, reason, updatedAt (ISO 8601), details, bodySha256
+    (+ the service's _etag → ClaimRecord.etag)
 
 * ``claim`` is Create Document: a second create of the same id answers 409 → ``AlreadyExists``.
 * ``take_over``/``mark_delivered``/``mark_failed`` are Replace Document with ``If-Match: <etag>``
@@ -54,6 +55,7 @@ def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
         "reason": record.reason,
         "updatedAt": _iso(updated_at),
         "details": dict(record.details),
+        "bodySha256": record.body_sha256,
     }
 
 
@@ -92,6 +94,7 @@ def _record(item: Mapping[str, Any]) -> ClaimRecord:
         reason=item.get("reason"),
         updated_at=datetime.fromisoformat(updated) if updated else None,
         details={str(k): str(v) for k, v in (item.get("details") or {}).items()},
+        body_sha256=str(item.get("bodySha256") or ""),
     )
 
 
@@ -137,6 +140,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
         """Create the ``PENDING`` record (Create Document); ``AlreadyExists`` on 409."""
         now = datetime.now(UTC)
@@ -151,9 +155,10 @@ class CosmosIdempotencyStore(IdempotencyStore):
             etag="",
             wal_name=wal_name,
             sequence=sequence,
+            body_sha256=body_sha256,
         )
         items = self._items()
-        with azure_errors("cosmos", _WHAT, message_id):
+        with azure_errors("cosmos", _WHAT, message_id, write=True):
             created = items.create_item(_item(draft, now))
         return record_from_item(created)
 
@@ -169,7 +174,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
 
     def _replace(self, record: ClaimRecord, updated: ClaimRecord) -> ClaimRecord:
         items = self._items()
-        with azure_errors("cosmos", _WHAT, record.message_id):
+        with azure_errors("cosmos", _WHAT, record.message_id, write=True):
             stored = items.replace_item(
                 record.message_id,
                 _item(updated, datetime.now(UTC)),

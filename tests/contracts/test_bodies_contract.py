@@ -11,9 +11,9 @@ from dev.proxy import TcpProxy
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.blob_wal import BlobOptions
 from shared.errors import NotFound, ServiceUnavailable
-from shared.memory import InMemoryBodyStore
 from shared.ports import BodyStore
 from shared.settings import Connection
+from tests.twins import InMemoryBodyStore
 
 Outage = tuple[Callable[[], None], Callable[[], None]]
 

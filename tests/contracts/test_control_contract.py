@@ -29,16 +29,16 @@ from shared.adapters.cosmos_control import (
 )
 from shared.adapters.redis_gate import RedisGateMirror
 from shared.errors import AlreadyExists, LeaseLost, ServiceUnavailable
-from shared.memory import (
+from shared.model import Activation, Checkpoint, GateView, Heartbeat, Lease, ProbeResult
+from shared.ports import CheckpointStore, GateMirror, Heartbeats, RegionAuthority, SequenceAllocator
+from shared.settings import Connection
+from tests.twins import (
     InMemoryCheckpointStore,
     InMemoryGateMirror,
     InMemoryHeartbeats,
     InMemoryRegionAuthority,
     InMemorySequenceAllocator,
 )
-from shared.model import Activation, Checkpoint, GateView, Heartbeat, Lease, ProbeResult
-from shared.ports import CheckpointStore, GateMirror, Heartbeats, RegionAuthority, SequenceAllocator
-from shared.settings import Connection
 
 T0 = datetime(2026, 12, 3, 9, 30, 0, 250000, tzinfo=UTC)
 FAST = CosmosOptions(connection_timeout_s=1.0, read_timeout_s=1.0, timeout_s=3.0, retry_total=1)
@@ -285,7 +285,14 @@ class CheckpointContract:
         first = Checkpoint("replay:DC06:0000000002", "20261203/0000000001/000000000007-aa", T0)
         checkpoints.put(first)
         assert checkpoints.get("replay:DC06:0000000002") == first
-        later = Checkpoint("replay:DC06:0000000002", "20261203/0000000001/000000000090-bb", at(3))
+        later = Checkpoint(
+            "replay:DC06:0000000002",
+            "20261203/0000000001/000000000090-bb",
+            at(3),
+            final_through="20261203/0000000001/000000000010-cc",
+            blocked=True,
+            done=True,
+        )
         checkpoints.put(later)
         assert checkpoints.get("replay:DC06:0000000002") == later
         assert checkpoints.get("replay:DC04:0000000002") is None

@@ -21,10 +21,10 @@ from shared.adapters.messageway import (
     read_log,
 )
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryDeliveryTarget
 from shared.model import delivery_key_for
 from shared.ports import DeliveryTarget
 from tests import fakes
+from tests.twins import InMemoryDeliveryTarget
 
 QMGR, MESSAGEWAY = "QMGW", "MESSAGEWAY.IN"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="BRIDGE.SVRCONN")

@@ -23,10 +23,10 @@ from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
 from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable, StaleEpoch
-from shared.memory import InMemoryIdempotencyStore
 from shared.model import ClaimRecord, RecordState, delivery_key_for
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
+from tests.twins import InMemoryIdempotencyStore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -69,6 +69,25 @@ class IdempotencyContract:
         assert record.reason is None
         assert record.etag
         assert store.get("a1") == record
+
+    def test_claim_keeps_the_body_hash_through_every_change(self, store: IdempotencyStore) -> None:
+        digest = "0123456789abcdef" * 4
+        record = store.claim(
+            message_id="h1",
+            session_id="CH9300762011623852957",
+            region="DC04",
+            epoch=3,
+            delivery_key=delivery_key_for("h1"),
+            lease_until=NOW + timedelta(minutes=5),
+            wal_name="20261126/0000000003/000000000008-h1",
+            sequence=8,
+            body_sha256=digest,
+        )
+        assert record.body_sha256 == digest
+        delivered = store.mark_delivered(record, {"pages": "1"})
+        assert delivered.body_sha256 == digest
+        assert store.get("h1") == delivered and store.lookup(["h1"])["h1"] == delivered
+        assert claim(store, "h2").body_sha256 == ""  # a claim without a hash keeps none
 
     def test_get_of_an_unknown_id_is_none(self, store: IdempotencyStore) -> None:
         assert store.get("never-claimed") is None
@@ -381,3 +400,38 @@ def test_errors_without_an_answer_are_service_unavailable() -> None:
 
 
 _WHAT_RECORD = "idempotency record"
+
+
+def test_write_unavailability_is_its_own_error_on_cosmos_writes_only() -> None:
+    from azure.core.exceptions import ServiceRequestTimeoutError  # noqa: PLC0415
+    from azure.cosmos.exceptions import CosmosHttpResponseError  # noqa: PLC0415
+
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    def write(error: Exception) -> Exception:
+        return translate(error, service="cosmos", what="record", key="k", write=True)
+
+    forbidden = CosmosHttpResponseError(status_code=403, message="write forbidden", sub_status=3)
+    assert isinstance(write(_http_error(503)), WritesUnavailable)
+    assert isinstance(write(forbidden), WritesUnavailable)
+    assert isinstance(write(ServiceRequestError("connection refused")), WritesUnavailable)
+    assert isinstance(write(ServiceResponseError("connection reset")), WritesUnavailable)
+    other_403 = CosmosHttpResponseError(status_code=403, message="no role", sub_status=5301)
+    for error in (_http_error(500), other_403, ServiceRequestTimeoutError("timed out")):
+        mapped = write(error)  # a timeout's outcome is unknown; a plain 403 is authentication
+        assert isinstance(mapped, ServiceUnavailable) and not isinstance(mapped, WritesUnavailable)
+    read = translate(_http_error(503), service="cosmos", what="record", key="k")
+    assert not isinstance(read, WritesUnavailable)
+
+
+def test_the_twin_refuses_writes_but_answers_reads_while_its_write_region_is_lost() -> None:
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    store = InMemoryIdempotencyStore()
+    record = claim(store, "a1")
+    store.writes_available = False
+    with pytest.raises(WritesUnavailable):
+        claim(store, "a2")
+    with pytest.raises(WritesUnavailable):
+        store.mark_delivered(record, {})
+    assert store.get("a1") == record and store.lookup(["a1"]) == {"a1": record}

@@ -24,10 +24,10 @@ import pytest
 from shared.adapters.folder_mq import FolderMqSource, put_message
 from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource, make_mq_source
 from shared.errors import ConfigurationError, ServiceUnavailable
-from shared.memory import InMemoryMqSource
 from shared.ports import MqSource
 from shared.telemetry import metrics
 from tests import fakes
+from tests.twins import InMemoryMqSource
 
 QMGR, INPUT, BACKOUT = "QM1", "STATEMENTS.IN", "STATEMENTS.BACKOUT"
 CONFIG = IbmMqConfig(queue_manager=QMGR, conn_name="127.0.0.1(1414)", channel="DEV.APP.SVRCONN")

@@ -26,10 +26,10 @@ from shared.adapters.servicebus import (
 )
 from shared.errors import PermanentError, ServiceUnavailable
 from shared.inbound import to_inbound
-from shared.memory import InMemoryPublisher
 from shared.model import InboundStatement, OutboundStatement
 from shared.ports import StatementPublisher
 from shared.settings import Connection
+from tests.twins import InMemoryPublisher
 
 CLAIM_CHECK_BYTES = 1024
 Outage = tuple[Callable[[], None], Callable[[], None]]

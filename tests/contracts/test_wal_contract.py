@@ -19,11 +19,11 @@ from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 from dev.proxy import TcpProxy
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog, UnreadableWalEntry
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
-from shared.memory import InMemoryWriteAheadLog
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
 from shared.settings import Connection
 from shared.wal_dual import DualRegionWriteAheadLog
+from tests.twins import InMemoryWriteAheadLog
 
 DAY1 = datetime(2026, 11, 25, 23, 59, 58, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 26, 0, 0, 1, 250000, tzinfo=UTC)
@@ -281,13 +281,13 @@ class TestDualRegionWalOnTwins(WalContract):
     @pytest.fixture
     def wal(self) -> WriteAheadLog:
         return DualRegionWriteAheadLog(
-            InMemoryWriteAheadLog(), InMemoryWriteAheadLog(), local_region="DC04", peer_region="DC06"
+            InMemoryWriteAheadLog(), InMemoryWriteAheadLog(), own_region="DC04", peer_region="DC06"
         )
 
     @pytest.fixture
     def outage(self, wal: WriteAheadLog) -> Outage:
         assert isinstance(wal, DualRegionWriteAheadLog)
-        twins = [wal.local, wal.peer]
+        twins = [wal.own, wal.peer]
 
         def switch(on: bool) -> None:
             for twin in twins:
@@ -317,7 +317,7 @@ class TestDualRegionWalOnAzurite(WalContract):
             conn = _through(stack[f"STACK_BLOB_{region}"], port, proxy.port)
             regions[region] = BlobWriteAheadLog(Connection(f"WalStorage{region}", conn), container, FAST)
         return DualRegionWriteAheadLog(
-            regions["DC04"], regions["DC06"], local_region="DC04", peer_region="DC06", allow_degraded=True
+            regions["DC04"], regions["DC06"], own_region="DC04", peer_region="DC06", allow_degraded=True
         )
 
     @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 
 from shared.errors import RegionNotActive
 from shared.gate_cache import CachedGate, GateCacheStats
-from shared.memory import InMemoryGateMirror
 from shared.model import GateView, Lease
 from shared.telemetry import Metrics
+from tests.twins import InMemoryGateMirror
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ import pytest
 import bootstrap
 from shared import faults
 from shared.errors import ServiceUnavailable
-from shared.memory import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
 from shared.model import GateView, MqMessage, OutboundStatement, WalEntry
 from shared.settings import Settings
 from shared.telemetry import metrics
+from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 

@@ -12,10 +12,10 @@ import pytest
 
 from shared.adapters.blob_wal import BlobWriteAheadLog
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
-from shared.memory import InMemoryWriteAheadLog
 from shared.model import WalEntry
 from shared.settings import Settings
 from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog, dual_region_wal
+from tests.twins import InMemoryWriteAheadLog
 
 AT = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def dual(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog, allow_degraded: bool = False
 ) -> DualRegionWriteAheadLog:
     return DualRegionWriteAheadLog(
-        dc04, dc06, local_region="DC04", peer_region="DC06", allow_degraded=allow_degraded
+        dc04, dc06, own_region="DC04", peer_region="DC06", allow_degraded=allow_degraded
     )
 
 
@@ -92,7 +92,7 @@ def test_degraded_mode_accepts_one_region_and_reports_it(
     wal = DualRegionWriteAheadLog(
         dc04,
         dc06,
-        local_region="DC04",
+        own_region="DC04",
         peer_region="DC06",
         allow_degraded=True,
         on_degraded=reported.append,
@@ -205,7 +205,7 @@ class _FailingAfter(InMemoryWriteAheadLog):
 
 def test_list_continues_from_the_peer_where_local_stopped(dc06: InMemoryWriteAheadLog) -> None:
     local = _FailingAfter(good=2)
-    wal = DualRegionWriteAheadLog(local, dc06, local_region="DC04", peer_region="DC06")
+    wal = DualRegionWriteAheadLog(local, dc06, own_region="DC04", peer_region="DC06")
     for n in range(1, 6):
         wal.append(make_entry(n, b"x"), b"x")
     assert [e.sequence for e in wal.list()] == [1, 2, 3, 4, 5]
@@ -261,12 +261,12 @@ def test_dual_region_wal_is_built_from_settings_without_contacting_storage() -> 
         "WAL_ALLOW_DEGRADED": "true",
     }
     wal = dual_region_wal(Settings.from_mapping(env))
-    assert (wal.local_region, wal.peer_region, wal.allow_degraded) == ("DC06", "DC04", True)
-    assert isinstance(wal.local, BlobWriteAheadLog)
+    assert (wal.own_region, wal.peer_region, wal.allow_degraded) == ("DC06", "DC04", True)
+    assert isinstance(wal.own, BlobWriteAheadLog)
     assert isinstance(wal.peer, BlobWriteAheadLog)
-    assert wal.local._container.connection.connection_string == blob.format("dc06")
+    assert wal.own._container.connection.connection_string == blob.format("dc06")
     assert wal.peer._container.connection.connection_string == blob.format("dc04")
-    assert wal.local.container_name == wal.peer.container_name == "wal-test"
+    assert wal.own.container_name == wal.peer.container_name == "wal-test"
 
 
 def test_concurrent_appends_all_reach_both_regions(

@@ -18,9 +18,9 @@ import pytest
 
 from shared.errors import RegionNotActive, ServiceUnavailable
 from shared.gate_cache import CachedGate
-from shared.memory import InMemoryConsumptionSwitch
 from shared.model import REGIONS, Lease
 from shared.ports import RegionAuthority
+from tests.twins import InMemoryConsumptionSwitch
 from tests.unit.twins import Shared, inbound, put_statements
 from watchdog.controller import Watchdog
 from watchdog.operator import OperatorApi
@@ -367,13 +367,13 @@ def test_promotion_replays_the_backlog_before_consuming(shared: Shared) -> None:
         original_set(enabled)
 
     switch.set_enabled = set_enabled  # type: ignore[method-assign]
-    original_run = dc06.replayer.run
+    original_run = dc06.replayer.run_slice
 
-    def run_replay(**kwargs):  # type: ignore[no-untyped-def]
+    def run_replay(*args, **kwargs):  # type: ignore[no-untyped-def]
         order.append("replay")
-        return original_run(**kwargs)
+        return original_run(*args, **kwargs)
 
-    dc06.replayer.run = run_replay  # type: ignore[method-assign]
+    dc06.replayer.run_slice = run_replay  # type: ignore[method-assign]
     actions = []
     for _ in range(15):
         shared.clock.advance(1)
@@ -581,3 +581,52 @@ def test_the_active_region_replays_stragglers_periodically(shared: Shared) -> No
     shared.clock.advance(31)
     dc04.tick()
     assert [s.sequence for s in shared.publisher.sent] == [1]
+
+
+def test_a_90_second_straggler_replay_never_makes_the_live_active_region_look_dead(shared: Shared) -> None:
+    """Issue 14, problem 2: the replay runs in slices after the heartbeat, one per tick."""
+    from tests.unit.test_replay import SlowWal  # noqa: PLC0415
+
+    shared.wal = SlowWal(shared.clock, cost_s=0.0)
+    dc04 = make_watchdog(shared, "DC04", replay_interval_s=10.0, replay_slice_s=1.0)
+    dc04.replayer.monotonic = shared.clock.monotonic
+    dc04.replayer.page_size = 20
+    dc06 = make_watchdog(shared, "DC06")
+    assert dc04.tick()["action"] == "activated"
+    put_statements(shared, 200)
+    shared.queue_builder().run(budget_s=5)
+    names = [s.wal_name for s in shared.publisher.sent]
+    shared.publisher.sent.clear()
+    shared.publisher._seen.clear()  # dead-lettered: no final records, nothing in Service Bus
+    shared.wal.cost_s = 0.45  # 200 body reads: 90 s of replay
+    dc04.tick()
+    shared.clock.advance(11)  # the straggler interval has passed
+    durations = []
+    for _ in range(400):
+        started = shared.clock.mono
+        assert dc04.tick()["action"] == "active"
+        durations.append(shared.clock.mono - started)
+        assert dc06.tick()["action"] == "passive"  # DC04's heartbeat is always there
+        if len(shared.publisher.sent) == 200:
+            break
+        shared.clock.advance(0.5)
+    assert max(durations) <= 1.0 + 2 * 0.45  # the slice budget, plus the call that crossed it
+    assert sum(durations) >= 90
+    assert [s.wal_name for s in shared.publisher.sent] == names
+    assert (lease(shared).active_dc, lease(shared).epoch) == ("DC04", 1)
+
+
+def test_the_cosmos_write_probe_fails_while_writes_are_unavailable(shared: Shared) -> None:
+    from bootstrap import cosmos_write_probe  # noqa: PLC0415
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    probe = cosmos_write_probe(shared.checkpoints, "DC04", clock=shared.clock.wall)
+    assert probe() == "written"
+    written = shared.checkpoints.get("health-probe:DC04")
+    assert written is not None and written.at == shared.clock.now  # a real write
+    shared.checkpoints.writes_available = False
+    with pytest.raises(WritesUnavailable):
+        probe()
+    dc04 = make_watchdog(shared, "DC04")
+    dc04.probes = {"cosmos_write": probe}
+    assert [(p.name, p.ok) for p in dc04.check_health()] == [("cosmos_write", False)]

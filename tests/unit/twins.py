@@ -9,7 +9,8 @@ import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.memory import (
+from shared.model import REGIONS, GateView, InboundStatement, Lease, OutboundStatement
+from tests.twins import (
     InMemoryBodyStore,
     InMemoryCheckpointStore,
     InMemoryConsumptionSwitch,
@@ -23,7 +24,6 @@ from shared.memory import (
     InMemorySequenceAllocator,
     InMemoryWriteAheadLog,
 )
-from shared.model import REGIONS, GateView, InboundStatement, Lease, OutboundStatement
 from transformation_runner.handler import TransformationRunner
 
 
@@ -95,6 +95,7 @@ class Shared:
     wal: InMemoryWriteAheadLog = field(default_factory=InMemoryWriteAheadLog)
     publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
     store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
+    checkpoints: InMemoryCheckpointStore = field(default_factory=InMemoryCheckpointStore)
     target: InMemoryDeliveryTarget = field(default_factory=InMemoryDeliveryTarget)
     quarantine: InMemoryBodyStore = field(default_factory=InMemoryBodyStore)
     mq: InMemoryMqSource = field(default_factory=InMemoryMqSource)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from shared.memory._base import Twin
 from shared.ports import DeliveryTarget
+from tests.twins._base import Twin
 
 
 class InMemoryDeliveryTarget(Twin, DeliveryTarget):

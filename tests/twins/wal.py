@@ -7,9 +7,9 @@ import hashlib
 from collections.abc import Iterator
 
 from shared.errors import AlreadyExists, NotFound
-from shared.memory._base import Twin
 from shared.model import WalEntry
 from shared.ports import WriteAheadLog
+from tests.twins._base import Twin
 
 
 class InMemoryWriteAheadLog(Twin, WriteAheadLog):

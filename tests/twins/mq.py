@@ -15,9 +15,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from shared.errors import ServiceUnavailable
-from shared.memory._base import Twin
 from shared.model import MqMessage
 from shared.ports import MqSource
+from tests.twins._base import Twin
 
 
 @dataclass

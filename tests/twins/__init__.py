@@ -5,20 +5,20 @@ real adapter does when its server has gone away. The contract suites in ``tests/
 against these and against the real local servers.
 """
 
-from shared.memory.bodies import InMemoryBodyStore
-from shared.memory.control import (
+from tests.twins.bodies import InMemoryBodyStore
+from tests.twins.control import (
     InMemoryCheckpointStore,
     InMemoryGateMirror,
     InMemoryHeartbeats,
     InMemoryRegionAuthority,
     InMemorySequenceAllocator,
 )
-from shared.memory.delivery import InMemoryDeliveryTarget
-from shared.memory.idempotency import InMemoryIdempotencyStore
-from shared.memory.mq import InMemoryMqSource
-from shared.memory.publisher import InMemoryPublisher
-from shared.memory.switch import InMemoryConsumptionSwitch
-from shared.memory.wal import InMemoryWriteAheadLog
+from tests.twins.delivery import InMemoryDeliveryTarget
+from tests.twins.idempotency import InMemoryIdempotencyStore
+from tests.twins.mq import InMemoryMqSource
+from tests.twins.publisher import InMemoryPublisher
+from tests.twins.switch import InMemoryConsumptionSwitch
+from tests.twins.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",

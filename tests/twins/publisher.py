@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.memory._base import Twin
 from shared.model import InboundStatement, OutboundStatement
 from shared.ports import StatementPublisher
+from tests.twins._base import Twin
 
 
 class InMemoryPublisher(Twin, StatementPublisher):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.errors import NotFound
-from shared.memory._base import Twin
 from shared.ports import BodyStore
+from tests.twins._base import Twin
 
 
 class InMemoryBodyStore(Twin, BodyStore):

@@ -4,7 +4,7 @@ sequences, checkpoints and heartbeats.
 Each stores what its adapter stores and raises what it raises: ``AlreadyExists`` on a second
 :meth:`InMemoryRegionAuthority.create`, ``LeaseLost`` (carrying the current lease) on a stale swap,
 ``ServiceUnavailable`` while ``available`` is off. ``writes_available`` off models a Cosmos account
-whose write region is lost: reads answer, every write raises ``ServiceUnavailable``.
+whose write region is lost: reads answer, every write raises ``WritesUnavailable``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from shared.errors import AlreadyExists, LeaseLost, ServiceUnavailable
-from shared.memory._base import Twin
+from shared.errors import AlreadyExists, LeaseLost, WritesUnavailable
 from shared.model import Activation, Checkpoint, GateView, Heartbeat, Lease
 from shared.ports import CheckpointStore, GateMirror, Heartbeats, RegionAuthority, SequenceAllocator
+from tests.twins._base import Twin
 
 
 class _CosmosTwin(Twin):
@@ -28,7 +28,7 @@ class _CosmosTwin(Twin):
     def _check_write(self) -> None:
         self._check()
         if not self.writes_available:
-            raise ServiceUnavailable(self.service, "HTTP 503: write region unavailable (in-memory twin)")
+            raise WritesUnavailable(self.service, "HTTP 503: write region unavailable (in-memory twin)")
 
 
 class InMemoryRegionAuthority(_CosmosTwin, RegionAuthority):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.memory._base import Twin
 from shared.ports import ConsumptionSwitch
+from tests.twins._base import Twin
 
 
 class InMemoryConsumptionSwitch(Twin, ConsumptionSwitch):
