@@ -27,6 +27,7 @@ neither the activation replay nor the straggler replay lists the WAL from its fi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -133,7 +134,9 @@ class Replayer:
         examined = republished = final = pages = 0
         while not checkpoint.done:
             listed = list(self.wal.list(after=checkpoint.position or None, limit=self.page_size))
-            cut = [entry for entry in listed if older_than is None or entry.ingested_at < older_than]
+            cut = list(
+                itertools.takewhile(lambda e: older_than is None or e.ingested_at < older_than, listed)
+            )
             ends = len(listed) < self.page_size or len(cut) < len(listed)
             page = self._examine(cut, deadline)
             if page.to_publish:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -234,3 +235,16 @@ def test_a_reused_msgid_entry_is_replayed_until_its_own_record_is_final(shared: 
     lose_service_bus(shared)
     again = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, restart=True)
     assert again.republished == 0 and again.checkpoint.final_through == second.name
+
+
+def test_the_cutoff_ends_the_walk_at_the_first_younger_entry_before_older_ones(shared: Shared) -> None:
+    """Name order is ingest order, but clocks are not: the walk never examines past a younger entry, so
+    the watermark cannot pass it."""
+    names = ingest(shared, 3)
+    deliver(shared, 3)
+    young = shared.wal.read(names[1])[0]
+    shared.wal._blobs[names[1]] = (replace(young, ingested_at=young.ingested_at + timedelta(hours=1)), b"x")
+    cutoff = shared.clock.now + timedelta(minutes=1)
+    result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, older_than=cutoff)
+    assert result.done and result.examined == 1
+    assert result.checkpoint.final_through == names[0]
