@@ -42,7 +42,7 @@ from shared.model import GateState, peer_region
 from shared.ports import ActiveRegionGate, ConsumptionSwitch
 from shared.telemetry import log_event, metrics
 from watchdog.gate_copy import GateCopy, link_loss_due
-from watchdog.replay import Replayer, activation_walk, straggler_walk
+from watchdog.replay import Replayer, SliceResult, activation_walk, straggler_walk
 
 log = logging.getLogger("bridge.watchdog")
 
@@ -223,7 +223,7 @@ class Watchdog:
         if flipped_at is not None:
             # every reader's cached "active" has expired, lagging copies included
             self._wait_beating(self.fence_wait_s - (self.clock() - flipped_at).total_seconds())
-        result = self.replayer.run_slice(activation_walk(self.region, state.epoch), self.replay_slice_s)
+        result = self._replay_beating(activation_walk(self.region, state.epoch))
         if not result.done:
             return False
         self.switch.set_enabled(True)
@@ -240,6 +240,17 @@ class Watchdog:
             replayed=result.republished,
         )
         return True
+
+    def _replay_beating(self, walk: str) -> SliceResult:
+        """Run slices of ``walk`` for up to ``heartbeat_ttl_s`` in this tick, beating after each one
+        (a slice is bounded by ``replay_slice_s``, so the heartbeat is never older than one slice):
+        an activation replays as fast as the region can while the peer keeps seeing it alive."""
+        until = self.clock() + timedelta(seconds=self.heartbeat_ttl_s)
+        result = self.replayer.run_slice(walk, self.replay_slice_s)
+        while not result.done and self.clock() < until:
+            self._beat()
+            result = self.replayer.run_slice(walk, self.replay_slice_s)
+        return result
 
     def _wait_beating(self, seconds: float) -> None:
         """Sleep ``seconds``, beating at least every ``heartbeat_ttl_s / 2``: the fence wait can outlast

@@ -1,5 +1,7 @@
 """Watchdog: heartbeat, hysteresis, promotion (fence → wait → replay → enable), demotion, manual path."""
 
+import itertools
+
 import pytest
 
 from shared.errors import ServiceUnavailable
@@ -279,3 +281,44 @@ def test_the_cosmos_write_probe_fails_while_writes_are_unavailable(shared: Share
     dc04 = make_watchdog(shared, "DC04")
     dc04.probes = {"cosmos_write": probe}
     assert dc04.check_health()["healthy"] is False
+
+
+def test_a_90_second_activation_replay_beats_between_slices_and_the_peer_never_promotes_back(
+    shared: Shared,
+) -> None:
+    from tests.unit.test_replay import SlowWal  # noqa: PLC0415
+
+    shared.wal = SlowWal(shared.clock, cost_s=0.0)
+    shared.gate.initialise("DC04")
+    dc04 = make_watchdog(shared, "DC04")
+    dc04.tick()
+    put_statements(shared, 200)
+    shared.queue_builder().run(budget_s=5)
+    names = [s.wal_name for s in shared.publisher.sent]
+    shared.publisher.sent.clear()
+    shared.publisher._seen.clear()  # DC04's namespace is not DC06's: nothing of it is visible there
+    dc06 = make_watchdog(shared, "DC06", replay_slice_s=1.0)
+    dc06.replayer.monotonic = shared.clock.monotonic
+    dc06.replayer.readers = 1  # the fake clock adds up every read
+    dc06.flip(shared.gate.read(), "DC06", reason="planned failover", caller="test")  # type: ignore[arg-type]
+    shared.wal.cost_s = 0.45  # 200 body reads: 90 s
+    beats: list[float] = []
+    original_beat = dc06._beat
+
+    def beat() -> None:
+        beats.append(shared.clock.mono)
+        original_beat()
+
+    dc06._beat = beat  # type: ignore[method-assign]
+    actions = []
+    for _ in range(200):
+        actions.append(dc06.tick()["action"])
+        assert dc04.tick()["action"] == "passive"  # DC06's heartbeat never expires
+        if actions[-1] == "activated":
+            break
+        shared.clock.advance(1.0)
+    assert actions[-1] == "activated" and actions[0].startswith("activating")
+    gaps = [b - a for a, b in itertools.pairwise(beats)]
+    assert max(gaps) <= 3.0  # never longer than the heartbeat TTL (3 s here)
+    assert [s.wal_name for s in shared.publisher.sent] == names
+    assert shared.gate.read() == GateState("DC06", 2)
