@@ -53,6 +53,7 @@ class _State:
     write_region: str = PRIORITIES[0]
     lost: set[str] = field(default_factory=set)
     isolated: set[str] = field(default_factory=set)
+    road_kept: set[str] = field(default_factory=set)  # lost Cosmos regions whose apps read elsewhere
     writes_down: bool = False  # by hand (write_unavailable)
     failover_at: float | None = None  # when the modelled service-managed failover completes
     failovers: list[dict[str, object]] = field(default_factory=list)
@@ -101,11 +102,15 @@ class CosmosProxy:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def lose_region(self, region: str) -> None:
+    def lose_region(self, region: str, road: bool = True) -> None:
         """``region``'s Cosmos region is gone (or cut off): its road resets; if it holds the write
-        region, writes are unavailable to all until the modelled failover."""
+        region, writes are unavailable to all until the modelled failover. ``road=False``: only the
+        Cosmos region is lost, the app's region is fine and its SDK reads from another Cosmos region
+        (preferred regions), so the road stays and only writes fail."""
         with self._lock:
             self.state.lost.add(region)
+            if not road:
+                self.state.road_kept.add(region)
             if region == self.state.write_region and self.state.failover_at is None:
                 self.state.failover_at = time.time() + self.failover_after_s
 
@@ -114,6 +119,7 @@ class CosmosProxy:
         with self._lock:
             self._settle()
             self.state.lost.discard(region)
+            self.state.road_kept.discard(region)
             if region == self.state.write_region:
                 self.state.failover_at = None
 
@@ -175,7 +181,8 @@ class CosmosProxy:
         """``"forward"``, ``"reset"`` (the road is cut) or ``"503"`` (writes unavailable)."""
         with self._lock:
             self._settle()
-            if region in self.state.lost or region in self.state.isolated:
+            s = self.state
+            if (region in s.lost and region not in s.road_kept) or region in s.isolated:
                 self.state.refused += 1
                 return "reset"
             if write and not self._writes_ok():

@@ -27,6 +27,7 @@ POINTS = (
     "runner.before_deliver",
     "runner.after_deliver",
     "runner.after_record",
+    "replay.entry",  # each WAL body a replay reads to republish (drill long-replay: a slow, long walk)
 )
 
 

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared import faults
 from shared.model import Checkpoint, ClaimRecord, OutboundStatement, WalEntry, reused_message_id
 from shared.ports import CheckpointStore, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
@@ -208,6 +209,8 @@ class Replayer:
                 final = record is not None and record.state.final
                 if not final and unread == self.readers:
                     break
+                if not final:
+                    faults.hit("replay.entry")  # drill long-replay: each body to read is slow
                 group.append((entries[index], final))
                 unread += not final
                 index += 1

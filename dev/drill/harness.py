@@ -208,10 +208,12 @@ class Harness:
         return None
 
     def region_death(self, region: str) -> float:
-        """All of ``region`` dies at once: app (kill -9), Blob, namespace, Redis, Cosmos region."""
+        """All of ``region`` dies at once: app (kill -9), Blob, namespace, Redis, Cosmos region; returns
+        the time of the kill (the fault's start)."""
         self.kill_region(region)
+        killed_at = next(e.at for e in reversed(self.events) if e.name == f"kill -9 {region}")
         self.topology.region_death(region)
-        return self.events[-1].at
+        return killed_at
 
     def region_isolated(self, region: str) -> float:
         """``region`` cut off by network; its processes stay alive."""

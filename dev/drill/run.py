@@ -58,7 +58,10 @@ class Context:
             time.sleep(0.2)
 
     def delivered(self) -> int:
-        return len(fin_keys(self.harness.host.outbox))
+        return len(self.delivered_keys())
+
+    def delivered_keys(self) -> set[str]:
+        return fin_keys(self.harness.host.outbox)
 
     def wait_delivered(self, fraction: float, timeout_s: float = 180) -> None:
         """Wait until ``fraction`` of the planned statements have an outbox file."""

@@ -89,7 +89,7 @@ def test_the_runner_holds_its_message_through_a_write_outage(
     proxy: CosmosProxy, store: CosmosIdempotencyStore
 ) -> None:
     shared = Shared()
-    shared.gate.initialise("DC04")
+    shared.activate("DC04")
     put_statements(shared, 1)
     shared.queue_builder().run(budget_s=5)
     [message] = [inbound(s) for s in shared.publisher.sent]

@@ -1,0 +1,234 @@
+"""Region-level fault schedules (issue #14): the failure domains of ``dev.drill.topology`` broken whole.
+
+Each script sets :attr:`Context.rto_s` where recovery is expected (fault -> first delivery by the side
+that must recover) and raises when the run proved nothing or broke a promise the counts cannot see
+(e.g. a promotion while the active region was alive). docs/drill.md describes each.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.storage.blob import ContainerClient
+
+from dev.drill.generator import plan
+from dev.drill.run import Context
+from shared.adapters.folder_mq import put_message
+from shared.model import REGIONS, delivery_key_for
+
+#: How long a lost or isolated region stays away before it comes back (local; an Azure outage can last
+#: hours). The surviving region must deliver everything already ingested meanwhile.
+OUTAGE_S = 25.0
+
+
+def _epochs(context: Context) -> set[tuple[str, str]]:
+    """(active_dc, epoch) as each live region's status says."""
+    seen = set()
+    for region in REGIONS:
+        if context.harness.region_alive(region):
+            status = context.harness.status(region)
+            if status:
+                seen.add((str(status.get("active_dc")), str(status.get("epoch"))))
+    return seen
+
+
+def _hold(context: Context, seconds: float, until_all: bool = False) -> None:
+    """Wait ``seconds`` (restarting crashed workers); ``until_all``: at least until all is produced."""
+    context.pause(seconds)
+    if until_all:
+        context.producer_done.wait()
+
+
+def region_loss(context: Context) -> None:
+    """All of DC04 dies mid-stream (app, Blob, namespace, Redis, Cosmos write region); DC06 takes over
+    with its own namespace and the WAL copy in its own Blob account; DC04's region returns later and
+    its app comes back passive."""
+    harness = context.harness
+    context.wait_delivered(0.35)
+    fault_at = harness.region_death("DC04")
+    context.measure_failover(fault_at, "DC06")
+    harness.mark("DC06 active", f"rto {context.rto_s}")
+    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    harness.region_restore("DC04")
+    context.notes.append(
+        f"DC04's region down {OUTAGE_S:g} s; WAL_ALLOW_DEGRADED=false (as deployed): DC06 ingests nothing "
+        "new while DC04's Blob account is gone (statements wait on MQ), and delivers what was ingested"
+    )
+
+
+def region_isolated(context: Context) -> None:
+    """DC04 alive but cut off (cross-region roads, geo-replication, its Cosmos region); DC06 takes over;
+    DC04 must have stopped by itself and read DC06 active once the network is back."""
+    harness = context.harness
+    context.wait_delivered(0.35)
+    fault_at = harness.region_isolated("DC04")
+    context.measure_failover(fault_at, "DC06")
+    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    harness.region_restore("DC04")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and harness.status("DC04").get("active_dc") != "DC06":
+        context.pause(0.5)
+    seen = harness.status("DC04").get("active_dc")
+    context.notes.append(f"DC04 after the isolation reads {seen} active")
+    if seen != "DC06":
+        raise RuntimeError(f"DC04 does not read DC06 active 30 s after the isolation ended ({seen})")
+
+
+def namespace_loss(context: Context) -> None:
+    """Only DC04's Service Bus namespace is lost: activation of DC06 must not wait on it (it replays
+    into its own namespace); the stranded messages are duplicates of WAL entries."""
+    harness = context.harness
+    context.wait_delivered(0.35)
+    harness.servicebus["DC04"].stop(kill=True)
+    fault_at = harness.mark("DC04's Service Bus namespace lost").at
+    context.measure_failover(fault_at, "DC06")
+    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    harness.servicebus["DC04"].start()
+    harness.mark("DC04's namespace back (its stranded messages with it)")
+
+
+def cosmos_failover(context: Context) -> None:
+    """Cosmos's write region (West US 2) is lost, the apps' regions stay up: writes are unavailable to
+    everyone until the modelled service-managed failover. Consumption must pause (no delivery count
+    burnt, nothing dead-lettered) and resume once writes are back."""
+    harness = context.harness
+    context.wait_delivered(0.35)
+    cosmos = harness.topology.cosmos
+    cosmos.lose_region("DC04", road=False)  # the SDK reads from another region; writes have nowhere to go
+    fault_at = harness.mark(
+        "Cosmos write region lost", f"service-managed failover in {cosmos.failover_after_s:g} s"
+    ).at
+    if not harness.topology.wait_cosmos_writable(cosmos.failover_after_s + 30):
+        raise RuntimeError("the modelled Cosmos failover did not happen")
+    harness.mark("Cosmos writes back", f"write region {cosmos.status()['write_region']}")
+    first = min(
+        (t for t in (harness.first_delivery_by(r, fault_at, 120) for r in REGIONS) if t is not None),
+        default=None,
+    )
+    context.rto_s = None if first is None else first - fault_at
+    cosmos.recover_region("DC04")
+    _no_dead_letters(context)
+
+
+def passive_loss(context: Context) -> None:
+    """DC06 (passive) dies whole while DC04 is active: DC04 keeps its role and keeps delivering
+    (Cosmos: DC06's region is a read region of three; dynamic quorum keeps writes)."""
+    harness = context.harness
+    context.wait_delivered(0.35)
+    before = _epochs(context)
+    fault_at = harness.region_death("DC06")
+    first = harness.first_delivery_by("DC04", fault_at, timeout_s=60)
+    harness.mark("DC04 delivered after DC06's loss" if first else "DC04 did not deliver after DC06's loss")
+    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    after = _epochs(context)
+    harness.region_restore("DC06")
+    context.notes.append(f"gate before {sorted(before)}, during {sorted(after)}; no failover expected")
+    if first is None:
+        raise RuntimeError("DC04 stopped delivering when the passive region was lost")
+    if after != before:
+        raise RuntimeError(f"the gate moved although only the passive region was lost: {before} -> {after}")
+
+
+def gate_replication_stall(context: Context, stall_s: float = 120.0) -> None:
+    """The regions' Redis copies stop syncing for ``stall_s`` while both regions are up and working:
+    the fast-path mirror may go stale, but nothing may promote and never two regions active."""
+    harness = context.harness
+    context.wait_delivered(0.05)
+    before = _epochs(context)
+    harness.topology.geo.stall()
+    stalled_at = harness.mark("Redis geo-replication stalled", f"{stall_s:g} s").at
+    seen: set[tuple[str, str]] = set()
+    while time.time() < stalled_at + stall_s:
+        seen |= _epochs(context)
+        context.pause(1.0)
+    harness.topology.geo.resume()
+    harness.mark("Redis geo-replication resumed")
+    context.notes.append(f"gate before the stall {sorted(before)}, seen during it {sorted(seen)}")
+    if seen != before:
+        raise RuntimeError(f"the gate moved during a replication stall with both regions up: {sorted(seen)}")
+
+
+def long_replay(context: Context) -> None:
+    """DC04 (active) delivers slowly, so WAL entries without a final record pile up, and its straggler
+    replay reads each of their bodies slowly (``replay.entry``): a replay far longer than the heartbeat
+    TTL. A healthy active region must not look dead: no promotion."""
+    context.wait_delivered(0.5)
+    before = _epochs(context)
+    seen: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        seen |= _epochs(context)
+        context.pause(1.0)
+    context.notes.append(f"gate before {sorted(before)}, seen {sorted(seen)} while DC04 replayed slowly")
+    if seen != before:
+        raise RuntimeError(f"a long replay made the live active region look dead: {sorted(seen)}")
+
+
+def msgid_reuse(context: Context) -> None:
+    """After a statement is delivered, MQ brings a DIFFERENT body under the same MsgId: the runner must
+    quarantine it with reason ``message-id-reused`` (never complete it silently as a duplicate)."""
+    harness = context.harness
+    context.wait_delivered(0.3)
+    first = next(p for p in harness.produced if not p.bad)
+    while delivery_key_for(first.message_id) not in context.delivered_keys():
+        context.pause(0.5)
+    other = plan(1, seed=99)[0]
+    put_message(harness.host.inbox, first.message_id, other.body)
+    harness.mark("MsgId reused", f"{first.message_id[:12]}... with another body")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _quarantined_with(context, "message-id-reused"):
+            harness.mark("reused MsgId quarantined")
+            context.notes.append("the reused MsgId's new body was quarantined with reason message-id-reused")
+            return
+        context.pause(1.0)
+    raise RuntimeError("the reused MsgId's new body was not quarantined with reason message-id-reused")
+
+
+def failover_cycles(context: Context, cycles: int = 5) -> None:
+    """Planned failover DC04 -> DC06 and failback, ``cycles`` times in a row, no manual repair."""
+    from dev.drill.scenarios import failback  # noqa: PLC0415 - scenarios imports this module
+
+    worst = 0.0
+    for cycle in range(1, cycles + 1):
+        for target in ("DC06", "DC04"):
+            called = time.time()
+            failback(context, target=target, via=target)
+            first = context.harness.first_delivery_by(target, called, timeout_s=60)
+            if first is None:
+                raise RuntimeError(f"cycle {cycle}: {target} never delivered after the planned failover")
+            worst = max(worst, first - called)
+            context.pause(2.0)
+    context.rto_s = worst
+    context.notes.append(
+        f"{cycles} planned failover/failback cycles; worst call -> first delivery {worst:.2f} s"
+    )
+
+
+def _no_dead_letters(context: Context) -> None:
+    dead = 0
+    for endpoint in context.harness.servicebus.values():
+        queues: dict[str, Any] = dict(endpoint.stats().get("queues", {}))  # type: ignore[call-overload]
+        dead += sum(
+            int(q.get("dead_letter", {}).get("total", 0)) for q in queues.values() if isinstance(q, dict)
+        )
+    context.notes.append(f"dead-lettered during the Cosmos failover: {dead}")
+    if dead:
+        raise RuntimeError(f"{dead} messages dead-lettered during the Cosmos failover")
+
+
+def _quarantined_with(context: Context, reason: str) -> bool:
+    for region in REGIONS:
+        client = ContainerClient.from_connection_string(
+            context.harness.stack_env[f"STACK_BLOB_{region}"], "quarantine"
+        )
+        try:
+            if any(
+                (b.metadata or {}).get("reason") == reason for b in client.list_blobs(include=["metadata"])
+            ):
+                return True
+        except AzureError:
+            continue
+    return False
