@@ -48,10 +48,12 @@ def region_loss(context: Context) -> None:
     harness = context.harness
     context.wait_delivered(0.35)
     fault_at = harness.region_death("DC04")
-    context.measure_failover(fault_at, "DC06")
-    harness.mark("DC06 active", f"rto {context.rto_s}")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.region_restore("DC04")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        harness.mark("DC06 active", f"rto {context.rto_s}")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:  # the region returns whatever happened, so the run can drain and count
+        harness.region_restore("DC04")
     context.notes.append(
         f"DC04's region down {OUTAGE_S:g} s; WAL_ALLOW_DEGRADED=false (as deployed): DC06 ingests nothing "
         "new while DC04's Blob account is gone (statements wait on MQ), and delivers what was ingested"
@@ -64,9 +66,11 @@ def region_isolated(context: Context) -> None:
     harness = context.harness
     context.wait_delivered(0.35)
     fault_at = harness.region_isolated("DC04")
-    context.measure_failover(fault_at, "DC06")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.region_restore("DC04")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:
+        harness.region_restore("DC04")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and harness.status("DC04").get("active_dc") != "DC06":
         context.pause(0.5)
@@ -83,10 +87,12 @@ def namespace_loss(context: Context) -> None:
     context.wait_delivered(0.35)
     harness.servicebus["DC04"].stop(kill=True)
     fault_at = harness.mark("DC04's Service Bus namespace lost").at
-    context.measure_failover(fault_at, "DC06")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.servicebus["DC04"].start()
-    harness.mark("DC04's namespace back (its stranded messages with it)")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:
+        harness.servicebus["DC04"].start()
+        harness.mark("DC04's namespace back (its stranded messages with it)")
 
 
 def cosmos_failover(context: Context) -> None:
@@ -97,6 +103,16 @@ def cosmos_failover(context: Context) -> None:
     context.wait_delivered(0.35)
     cosmos = harness.topology.cosmos
     cosmos.lose_region("DC04", road=False)  # the SDK reads from another region; writes have nowhere to go
+    try:
+        _recover_after_cosmos_failover(context)
+    finally:
+        cosmos.recover_region("DC04")
+    _no_dead_letters(context)
+
+
+def _recover_after_cosmos_failover(context: Context) -> None:
+    harness = context.harness
+    cosmos = harness.topology.cosmos
     fault_at = harness.mark(
         "Cosmos write region lost", f"service-managed failover in {cosmos.failover_after_s:g} s"
     ).at
@@ -107,8 +123,6 @@ def cosmos_failover(context: Context) -> None:
     # recovery is the first delivery once writes are back.
     first = harness.first_delivery_by(None, back_at - 1.0, 120)
     context.rto_s = None if first is None else first - fault_at
-    cosmos.recover_region("DC04")
-    _no_dead_letters(context)
 
 
 def passive_loss(context: Context) -> None:
@@ -118,11 +132,15 @@ def passive_loss(context: Context) -> None:
     context.wait_delivered(0.35)
     before = _epochs(context)
     fault_at = harness.region_death("DC06")
-    first = harness.first_delivery_by("DC04", fault_at, timeout_s=60)
-    harness.mark("DC04 delivered after DC06's loss" if first else "DC04 did not deliver after DC06's loss")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    after = _epochs(context)
-    harness.region_restore("DC06")
+    try:
+        first = harness.first_delivery_by("DC04", fault_at, timeout_s=60)
+        harness.mark(
+            "DC04 delivered after DC06's loss" if first else "DC04 did not deliver after DC06's loss"
+        )
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+        after = _epochs(context)
+    finally:
+        harness.region_restore("DC06")
     context.notes.append(f"gate before {sorted(before)}, during {sorted(after)}; no failover expected")
     if first is None:
         raise RuntimeError("DC04 stopped delivering when the passive region was lost")
