@@ -7,12 +7,14 @@ that must recover) and raises when the run proved nothing or broke a promise the
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
+from dev.drill.counting import read_deliveries
 from dev.drill.generator import plan
 from dev.drill.run import Context
 from shared.adapters.folder_mq import put_message
@@ -141,7 +143,14 @@ def passive_loss(context: Context) -> None:
         after = _epochs(context)
     finally:
         harness.region_restore("DC06")
-    context.notes.append(f"gate before {sorted(before)}, during {sorted(after)}; no failover expected")
+    gap = "none" if first is None else f"{first - fault_at:.2f} s"
+    harness.first_delivery_by("DC04", time.time(), timeout_s=60)  # ingest resumed with DC06's Blob
+    context.notes.append(
+        f"gate before {sorted(before)}, during {sorted(after)}; no failover expected; DC04's first "
+        f"delivery after the fault: {gap}; longest pause between deliveries after it: "
+        f"{_longest_pause(context, fault_at):.1f} s (WAL_ALLOW_DEGRADED=false: no ingest without "
+        "DC06's Blob copy)"
+    )
     if first is None:
         raise RuntimeError("DC04 stopped delivering when the passive region was lost")
     if after != before:
@@ -222,6 +231,14 @@ def failover_cycles(context: Context, cycles: int = 5) -> None:
     context.notes.append(
         f"{cycles} planned failover/failback cycles; worst call -> first delivery {worst:.2f} s"
     )
+
+
+def _longest_pause(context: Context, after: float) -> float:
+    """The longest gap between consecutive first deliveries after ``after`` (so far)."""
+    times = sorted(d.at for d in read_deliveries(context.harness.host.outbox) if d.outcome == "delivered")
+    later = [t for t in times if t >= after]
+    edges = [after, *later]
+    return max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
 
 
 def _no_dead_letters(context: Context) -> None:
