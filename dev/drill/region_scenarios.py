@@ -200,6 +200,9 @@ def msgid_reuse(context: Context) -> None:
     first = next(p for p in harness.produced if not p.bad)
     while delivery_key_for(first.message_id) not in context.delivered_keys():
         context.pause(0.5)
+    # MQ reuses a MsgId long after its first use: past Service Bus's duplicate-detection window (2 s
+    # here), which would otherwise drop the new message as a copy before any runner sees it.
+    context.pause(3.0)
     other = plan(1, seed=99)[0]
     put_message(harness.host.inbox, first.message_id, other.body)
     harness.mark("MsgId reused", f"{first.message_id[:12]}... with another body")
