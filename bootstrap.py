@@ -15,18 +15,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
+from queue_builder.handler import QUEUE_BUILDER, QueueBuilder
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
 from shared.model import Checkpoint
 from shared.ports import (
-    ActiveRegionGate,
     BodyStore,
     CheckpointStore,
     ConsumptionSwitch,
     DeliveryTarget,
+    GateMirror,
+    Heartbeats,
     IdempotencyStore,
     MqSource,
+    RegionAuthority,
+    SequenceAllocator,
     StatementPublisher,
     WriteAheadLog,
 )
@@ -43,7 +46,11 @@ from watchdog.replay import Replayer
 class Ports:
     """Every adapter one region needs."""
 
-    gate: ActiveRegionGate
+    authority: RegionAuthority
+    mirror: GateMirror
+    sequences: SequenceAllocator
+    checkpoints: CheckpointStore
+    heartbeats: Heartbeats
     mq: MqSource
     wal: WriteAheadLog
     publisher: StatementPublisher
@@ -51,9 +58,7 @@ class Ports:
     target: DeliveryTarget
     quarantine: BodyStore
     switch: ConsumptionSwitch
-    checkpoints: CheckpointStore
     backup: BodyStore | None = None
-    primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     extra_probes: Mapping[str, Callable[[], object]] | None = None
 
 
@@ -71,7 +76,7 @@ class Components:
 
 def wire(settings: Settings, ports: Ports) -> Components:
     """Build the handlers of ``settings.region`` on ``ports``."""
-    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s, max_lag_s=settings.gate_max_lag_s)
+    cached = CachedGate(ports.mirror, ttl_s=settings.gate_cache_ttl_s, guard_s=settings.lease_guard_s)
     options = TranslationOptions(
         sender_bic=settings.default_sender_bic,
         receiver_bic=settings.default_receiver_bic,
@@ -81,7 +86,8 @@ def wire(settings: Settings, ports: Ports) -> Components:
     builder = QueueBuilder(
         region=settings.region,
         gate=cached,
-        gate_store=ports.gate,
+        sequences=ports.sequences,
+        heartbeats=ports.heartbeats,
         mq=ports.mq,
         wal=ports.wal,
         publisher=ports.publisher,
@@ -109,24 +115,28 @@ def wire(settings: Settings, ports: Ports) -> Components:
     )
     watchdog = Watchdog(
         region=settings.region,
-        gate=ports.gate,
+        authority=ports.authority,
+        mirror=ports.mirror,
+        checkpoints=ports.checkpoints,
+        heartbeats=ports.heartbeats,
         switch=ports.switch,
         replayer=replayer,
         probes={**probes(settings, ports), **(ports.extra_probes or {})},
+        role=settings.role,
+        lease_s=settings.lease_s,
+        skew_s=settings.clock_skew_s,
+        guard_s=settings.lease_guard_s,
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         misses_required=settings.watchdog_misses,
-        cache_ttl_s=settings.gate_cache_ttl_s,
-        gate_max_lag_s=settings.gate_max_lag_s,
-        safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
         replay_slice_s=settings.replay_slice_s,
-        promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
-        primary_reachable=ports.primary_reachable,
     )
     operator = OperatorApi(
         region=settings.region,
-        gate=ports.gate,
+        authority=ports.authority,
+        checkpoints=ports.checkpoints,
+        heartbeats=ports.heartbeats,
         watchdog=watchdog,
         replayer=replayer,
         backlog=lambda: {"mq_depth": ports.mq.depth()},
@@ -138,14 +148,13 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
     """Health probes of this region's dependencies; each raises when its dependency is unhealthy."""
 
     def queue_builder_fresh() -> object:
-        last = ports.gate.get_json(LAST_RUN_KEY.format(region=settings.region))
-        finished = last.get("finished") if last else None
-        if not isinstance(finished, str):
+        last = ports.heartbeats.last(settings.region, QUEUE_BUILDER)
+        if last is None:
             raise RuntimeError("QueueBuilder has not run yet")
-        age = (datetime.now(UTC) - datetime.fromisoformat(finished)).total_seconds()
+        age = last.age_s(datetime.now(UTC))
         if age > settings.queue_builder_stale_s:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
-        return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
+        return f"ran {age:.1f} s ago: {last.summary}"
 
     wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down
 
@@ -153,7 +162,8 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         return lambda: (call(), "reachable")[1]
 
     return {
-        "redis": ports.gate.read,
+        "redis": reachable(ports.mirror.read),
+        "cosmos_control": reachable(ports.authority.read),
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
         "cosmos_write": cosmos_write_probe(ports.checkpoints, settings.region),

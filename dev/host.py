@@ -40,7 +40,9 @@ FAST_SETTINGS = {
     "GATE_CACHE_TTL_S": "1",
     "HEARTBEAT_TTL_S": "3",
     "WATCHDOG_MISSES": "3",
-    "FAILOVER_SAFETY_MARGIN_S": "1",
+    "LEASE_S": "6",
+    "CLOCK_SKEW_S": "1",
+    "LEASE_GUARD_S": "1.5",
     "CLAIM_LEASE_S": "15",
     "QUEUE_BUILDER_DRAIN_S": "2",
     "QUEUE_BUILDER_INTERVAL_S": "0.5",
@@ -89,6 +91,7 @@ class LocalHost:
         """Every setting of ``region``'s process, as the Functions host would pass them."""
         env = {
             "BRIDGE_REGION": region,
+            "BRIDGE_ROLE": "active" if region == REGIONS[0] else "passive",
             "ServiceBusConnection": self.stack_env.get(
                 f"STACK_SERVICEBUS_{region}", self.stack_env["STACK_SERVICEBUS"]
             ),

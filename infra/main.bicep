@@ -278,6 +278,8 @@ var appSettingsBase = {
   AZURE_CLIENT_ID: clientId
   'AzureWebJobs.transformation_runner.Disabled': isPassive ? 'true' : 'false'
   BRIDGE_REGION: region
+  // Only the region deployed active creates the region lease (the gate) when none exists yet.
+  BRIDGE_ROLE: role
   // Connections (identity-based: <connection>__<endpoint>, <connection>__credential, __clientId).
   ServiceBusConnection__fullyQualifiedNamespace: '${serviceBusAliasName}.servicebus.windows.net'
   ServiceBusConnection__credential: 'managedidentity'
@@ -299,6 +301,7 @@ var appSettingsBase = {
   OUTPUT_BACKUP_CONTAINER: backupContainer
   COSMOS_DATABASE: cosmosDatabase
   COSMOS_CONTAINER: cosmosContainer
+  COSMOS_CONTROL_CONTAINER: 'control'
   // IBM MQ input and MessageWay output (on-prem, through the VNet).
   MQ_MODE: 'ibmmq'
   MQ_QUEUE_MANAGER: mq.queueManager

@@ -2,9 +2,12 @@
 
 The order is the promise (docs/protocols.md, "No loss between MQ and the WAL"):
 
-1. gate — act only while this region holds the gate (cached, fail-closed read);
+1. gate — act only while this region holds the lease and has activated in its epoch (cached,
+   fail-closed read of the region's gate mirror: :mod:`shared.gate_cache`);
 2. MQGET under syncpoint, up to ``batch_size`` messages in one unit of work;
-3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``;
+3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``
+   from the durable :class:`~shared.ports.SequenceAllocator` (the epoch is the lease's, stamped on
+   the WAL entry and the message);
 4. WAL write, create-only, in both regions (``DualRegionWriteAheadLog``);
 5. Service Bus send (session, MessageId, properties; dedup by MessageId);
 6. gate again, then MQCMIT — a region fenced meanwhile backs out instead, so MQ redelivers to the new
@@ -37,14 +40,22 @@ from datetime import UTC, datetime
 from shared import faults
 from shared.errors import PermanentError, RegionNotActive, TransientError
 from shared.gate_cache import CachedGate
-from shared.model import MqMessage, OutboundStatement, WalEntry
-from shared.ports import ActiveRegionGate, BodyStore, MqSource, StatementPublisher, WriteAheadLog
+from shared.model import Heartbeat, MqMessage, OutboundStatement, WalEntry
+from shared.ports import (
+    BodyStore,
+    Heartbeats,
+    MqSource,
+    SequenceAllocator,
+    StatementPublisher,
+    WriteAheadLog,
+)
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.queue_builder")
 
 UNROUTABLE_SESSION = "UNROUTABLE"
-LAST_RUN_KEY = "queue_builder:last_run:{region}"
+#: The component name of the QueueBuilder's heartbeat (its last run, for the Watchdog's probe).
+QUEUE_BUILDER = "queue_builder"
 
 
 @dataclass
@@ -58,7 +69,8 @@ class QueueBuilder:
 
     region: str
     gate: CachedGate
-    gate_store: ActiveRegionGate
+    sequences: SequenceAllocator
+    heartbeats: Heartbeats
     mq: MqSource
     wal: WriteAheadLog
     publisher: StatementPublisher
@@ -104,8 +116,15 @@ class QueueBuilder:
             "ingested": ingested,
             "outcome": outcome,
         }
+        beat = Heartbeat(
+            self.region,
+            QUEUE_BUILDER,
+            self.clock(),
+            outcome != "retry-later",
+            f"{outcome}: {ingested} ingested",
+        )
         with contextlib.suppress(TransientError):  # advisory: the Watchdog reports a stale QueueBuilder
-            self.gate_store.put_json(LAST_RUN_KEY.format(region=self.region), summary)
+            self.heartbeats.beat(beat)
         return summary
 
     def _one_unit_of_work(self) -> int:
@@ -147,7 +166,7 @@ class QueueBuilder:
         return message.backout_count - self._transient_backouts.get(message.message_id, 0)
 
     def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> None:
-        first = self.gate_store.next_sequence(epoch, len(batch))
+        first = self.sequences.next(epoch, len(batch))
         now = self.clock()
         items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
         chains: dict[str, list[tuple[WalEntry, bytes]]] = {}

@@ -49,21 +49,6 @@ class WritesUnavailable(ServiceUnavailable):
     """
 
 
-class StaleGateCopy(ServiceUnavailable):
-    """The gate copy is a replica further behind its primary than the fence allows: unreadable.
-
-    A ``ServiceUnavailable`` like an unreachable Redis, so every fence fails closed the same way; the
-    subclass only lets the cached reader count these refusals apart (docs/failover.md, "The fence on
-    a lagging copy").
-    """
-
-    def __init__(self, lag_s: float, max_lag_s: float, why: str = "") -> None:
-        why = why or f"replication lag {lag_s:g} s > {max_lag_s:g} s"
-        super().__init__("redis", f"gate copy stale: {why}")
-        self.lag_s = lag_s
-        self.max_lag_s = max_lag_s
-
-
 class RegionNotActive(TransientError):
     """The gate says this region is passive (or cannot tell, and fails closed)."""
 

@@ -5,7 +5,7 @@ One name per idea, used everywhere (code, logs, docs):
 * ``message_id`` — the MQ MsgId in lower-case hex; also the Service Bus ``MessageId`` and the
   idempotency record's id.
 * ``session_id`` — the statement's account (Service Bus session; order is kept per session).
-* ``epoch`` — the gate's ``active_epoch`` when the message was ingested or claimed.
+* ``epoch`` — the region lease's epoch (fencing token) when the message was ingested or claimed.
 * ``sequence`` — the ingest sequence ``n`` within ``epoch``; ``(epoch, sequence)`` orders a session.
 * ``delivery_key`` — derived from ``message_id`` only (:func:`delivery_key_for`), so every redelivery
   of one message carries the same key and the receiver can drop a repeat.
@@ -42,14 +42,6 @@ class IngestPosition:
 
     epoch: int
     sequence: int
-
-
-@dataclass(frozen=True)
-class GateState:
-    """The Redis flag pair: which region is active and the epoch of the last flip."""
-
-    active_dc: str
-    epoch: int
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from shared.errors import StaleEpoch, StaleGateCopy
+from shared.errors import StaleEpoch
 from shared.model import (
     Activation,
     Checkpoint,
     ClaimRecord,
-    GateState,
     GateView,
     Heartbeat,
     Lease,
@@ -137,84 +136,6 @@ class Heartbeats(ABC):
     @abstractmethod
     def last(self, region: str, component: str) -> Heartbeat | None:
         """The last beat of ``component`` in ``region``, or ``None``."""
-
-
-class ActiveRegionGate(ABC):
-    """The single source of truth for which region is active (Redis ``active_dc``/``active_epoch``)."""
-
-    @abstractmethod
-    def read(self) -> GateState | None:
-        """Return the current pair straight from the store (no cache); ``None`` if never initialised."""
-
-    @abstractmethod
-    def initialise(self, active_dc: str) -> GateState:
-        """Set ``active_dc`` with epoch 1 if the gate has no value yet; return the value in force."""
-
-    @abstractmethod
-    def flip(self, expected: GateState, new_active: str) -> GateState:
-        """Compare-and-set: if the store still holds ``expected``, make ``new_active`` active with
-        ``expected.epoch + 1`` and return the new pair; else raise ``PreconditionFailed``."""
-
-    @abstractmethod
-    def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
-        """Record that ``region``'s watchdog is alive at ``at``; the key expires after ``ttl_s``."""
-
-    @abstractmethod
-    def last_heartbeat(self, region: str) -> datetime | None:
-        """When ``region`` last beat, or ``None`` if its heartbeat has expired or never existed."""
-
-    @abstractmethod
-    def next_sequence(self, epoch: int, count: int = 1) -> int:
-        """Reserve ``count`` ingest sequence numbers in ``epoch``; return the first (from 1 up)."""
-
-    @abstractmethod
-    def put_json(self, key: str, value: Mapping[str, object]) -> None:
-        """Store a small operational document (status, last failover, replay checkpoint)."""
-
-    @abstractmethod
-    def get_json(self, key: str) -> dict[str, object] | None:
-        """Read what :meth:`put_json` stored, or ``None``."""
-
-    @abstractmethod
-    def replication_lag_s(self) -> float | None:
-        """How far this copy of the gate may be behind the one the other region reads, in seconds.
-
-        ``None``: this copy is a primary, authoritative (what it says *is* the gate). A number: this
-        copy is a replica that last heard from its primary that many seconds ago, ``math.inf`` while
-        its replication link is down. The Watchdog judges the active region's heartbeat only on an
-        authoritative copy or one fresher than ``HEARTBEAT_TTL_S / 2`` (docs/failover.md, "Gate copy
-        freshness"): on a staler copy a live region's heartbeat can look expired.
-        """
-
-    def read_fenced(self, max_lag_s: float) -> GateState | None:
-        """:meth:`read` for a fence: raise ``StaleGateCopy`` (a ``ServiceUnavailable``) instead of
-        answering from a replica whose :meth:`replication_lag_s` exceeds ``max_lag_s``.
-
-        A stale copy can still say "you are active" after the flag flipped away at the primary; the
-        fence must treat it as unreadable, exactly as an unreachable Redis (docs/failover.md, "The
-        fence on a lagging copy"). A primary (lag ``None``) answers as :meth:`read`. This default asks
-        the lag, then reads (a copy only moves forward, so the state read is at least as fresh as the
-        lag said); the Redis adapter sends both in one round trip.
-        """
-        check_lag(self.replication_lag_s(), max_lag_s)
-        return self.read()
-
-    def promotion_gate(self) -> ActiveRegionGate:
-        """The gate a promotion of this region must compare-and-set on.
-
-        An authoritative copy (a primary, every gate without replication): this gate. A replica whose
-        primary answers: the primary, so the flip lands in the data set the other region reads and
-        replicates back here; the replica stays a replica. A replica cut off from its primary: this
-        copy, made writable first (only reached through the link-loss policy or a forced failover).
-        See docs/failover.md, "Promotion on a replica".
-        """
-        return self
-
-
-def check_lag(lag_s: float | None, max_lag_s: float) -> None:
-    """Raise ``StaleGateCopy`` when a replica's lag ``lag_s`` exceeds ``max_lag_s`` (``None``: a primary)."""
-    if lag_s is not None and lag_s > max_lag_s:
-        raise StaleGateCopy(lag_s, max_lag_s)
 
 
 class WriteAheadLog(ABC):

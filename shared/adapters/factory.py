@@ -10,11 +10,16 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.cosmos_client import CosmosContainer
-from shared.adapters.cosmos_control import CosmosCheckpointStore
+from shared.adapters.cosmos_control import (
+    CosmosCheckpointStore,
+    CosmosHeartbeats,
+    CosmosRegionAuthority,
+    CosmosSequenceAllocator,
+)
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
 from shared.adapters.ibmmq_source import make_mq_source
 from shared.adapters.messageway import make_delivery_target
-from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.redis_gate import RedisGateMirror
 from shared.adapters.servicebus import ServiceBusStatementPublisher
 from shared.ports import ConsumptionSwitch
 from shared.settings import Settings
@@ -26,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bridge.wal")
 
-CONTROL_CONTAINER = "control"
-
 
 def _count_degraded(write: DegradedWrite) -> None:
     metrics.incr("wal_degraded_writes")
@@ -37,10 +40,14 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
     """Every adapter of ``settings.region``, as a ``bootstrap.Ports``."""
     from bootstrap import Ports  # noqa: PLC0415 - bootstrap imports this module lazily
 
-    gate = RedisActiveRegionGate.from_connection(settings.redis)
     local_blob = settings.wal_connection(settings.region)
+    control = CosmosContainer(settings.cosmos, settings.cosmos_database, settings.cosmos_control_container)
     return Ports(
-        gate=gate,
+        authority=CosmosRegionAuthority(control),
+        mirror=RedisGateMirror.from_connection(settings.redis, settings.region),
+        sequences=CosmosSequenceAllocator(control),
+        checkpoints=CosmosCheckpointStore(control),
+        heartbeats=CosmosHeartbeats(control),
         mq=make_mq_source(settings, owner=f"{settings.region}-queue-builder"),
         wal=dual_region_wal(settings, on_degraded=_count_degraded),
         publisher=ServiceBusStatementPublisher.from_settings(settings),
@@ -48,13 +55,5 @@ def ports(settings: Settings, switch: ConsumptionSwitch) -> Ports:
         target=make_delivery_target(settings),
         quarantine=BlobBodyStore(local_blob, settings.quarantine_container),
         switch=switch,
-        # The control container (region-core wires it by COSMOS_CONTROL_CONTAINER): replay checkpoints.
-        checkpoints=CosmosCheckpointStore(
-            CosmosContainer(settings.cosmos, settings.cosmos_database, CONTROL_CONTAINER)
-        ),
         backup=BlobBodyStore(local_blob, settings.backup_container) if settings.backup_container else None,
-        # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
-        # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).
-        # Azure Managed Redis (active geo-replication) is a primary in both regions.
-        primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
     )

@@ -197,6 +197,7 @@ def test_the_tunables_parse_with_the_code_own_parsers() -> None:
     env.update(
         {"BRIDGE_REGION": "DC04", "MQ_MODE": "ibmmq", "MESSAGEWAY_MODE": "ibmmq", "MQ_QUEUE_MANAGER": "QM"}
     )
+    env["BRIDGE_ROLE"] = REGION_FILES[0].values["role"]  # main.bicep: BRIDGE_ROLE: role
     env.update(
         {
             "MQ_CONN_NAME": "h(1414)",

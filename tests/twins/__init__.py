@@ -14,7 +14,6 @@ from tests.twins.control import (
     InMemorySequenceAllocator,
 )
 from tests.twins.delivery import InMemoryDeliveryTarget
-from tests.twins.gate import InMemoryGate
 from tests.twins.idempotency import InMemoryIdempotencyStore
 from tests.twins.mq import InMemoryMqSource
 from tests.twins.publisher import InMemoryPublisher
@@ -26,7 +25,6 @@ __all__ = [
     "InMemoryCheckpointStore",
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
-    "InMemoryGate",
     "InMemoryGateMirror",
     "InMemoryHeartbeats",
     "InMemoryIdempotencyStore",

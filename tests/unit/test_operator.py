@@ -2,8 +2,6 @@
 
 import pytest
 
-from shared.errors import ServiceUnavailable
-from shared.model import GateState
 from tests.unit.test_watchdog import make_watchdog
 from tests.unit.twins import Shared
 from watchdog.operator import OperatorApi
@@ -19,7 +17,9 @@ def api_for(shared: Shared, region: str, healthy: bool = True) -> OperatorApi:
     watchdog.tick()
     return OperatorApi(
         region=region,
-        gate=shared.gate,
+        authority=shared.authority,
+        checkpoints=shared.checkpoints,
+        heartbeats=shared.heartbeats,
         watchdog=watchdog,
         replayer=watchdog.replayer,
         backlog=lambda: {"mq_depth": shared.mq.depth()},
@@ -36,19 +36,22 @@ def test_status_shows_the_picture(shared: Shared) -> None:
     assert body["active_dc"] == "DC04" and body["epoch"] == 1 and body["this_region_active"]
     regions = body["regions"]
     assert regions["DC04"]["heartbeat_age_s"] == 0.0 and regions["DC06"]["health"]["healthy"]
+    assert regions["DC04"]["activated"]["epoch"] == 1 and regions["DC06"]["activated"] is None
+    assert body["lease"]["holder"] == "DC04" and body["lease"]["lease_until"] == "2026-11-26T09:00:06+00:00"
+    assert body["last_failover"] is None
     assert body["backlog"] == {"mq_depth": 0}
     assert isinstance(body["recent_problems"], list)
 
 
 def test_status_lists_the_last_problems(shared: Shared) -> None:
     dc04 = api_for(shared, "DC04")
-    shared.gate.available = False
-    with pytest.raises(ServiceUnavailable):
-        dc04.watchdog.tick()
-    shared.gate.available = True
+    shared.heartbeats.available = False
+    shared.mirrors["DC04"].available = False
+    dc04.watchdog.tick()
+    shared.heartbeats.available = True
     _, body = dc04.status()
     events = [problem["event"] for problem in body["recent_problems"]]
-    assert "watchdog.heartbeat_failed" in events and "watchdog.publish_failed" in events
+    assert "watchdog.heartbeat_failed" in events and "watchdog.mirror_failed" in events
 
 
 @pytest.mark.parametrize(
@@ -70,7 +73,14 @@ def test_failover_flips_when_the_target_is_healthy(shared: Shared, caplog: pytes
     api_for(shared, "DC06")
     status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="alice")
     assert status == 202 and answer["epoch"] == 2
-    assert shared.gate.read() == GateState("DC06", 2)
+    assert answer["not_before"] == "2026-11-26T09:00:07+00:00"  # DC04's lease (6 s) + skew (1 s)
+    moved = shared.authority.read()
+    assert moved is not None and (moved.active_dc, moved.epoch, moved.by) == ("DC06", 2, "alice")
+    assert not shared.switches["DC04"].enabled()  # the holder stops at once
+    _, body = dc04.status()
+    assert (
+        body["last_failover"]["from"] == "DC04" and body["last_failover"]["reason"] == "planned maintenance"
+    )
     audit = [r for r in caplog.records if r.getMessage().startswith("operator.audit")]
     assert audit and audit[-1].caller == "alice" and audit[-1].reason == "planned maintenance"
 
@@ -80,7 +90,7 @@ def test_failover_refuses_an_unhealthy_target_unless_forced(shared: Shared) -> N
     api_for(shared, "DC06", healthy=False)
     status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="bob")
     assert status == 409 and "not healthy" in answer["error"]
-    assert shared.gate.read().active_dc == "DC04"
+    assert shared.authority.read().active_dc == "DC04"  # type: ignore[union-attr]
     forced = dc04.failover({"target": "DC06", "reason": "DC04 is on fire", "force": True}, caller="bob")
     assert forced[0] == 202
 

@@ -5,7 +5,7 @@ import pytest
 import bootstrap
 from shared import faults
 from shared.errors import ServiceUnavailable
-from shared.model import GateState, MqMessage, OutboundStatement, WalEntry
+from shared.model import GateView, MqMessage, OutboundStatement, WalEntry
 from shared.settings import Settings
 from shared.telemetry import metrics
 from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
@@ -16,7 +16,7 @@ from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 @pytest.fixture
 def shared() -> Shared:
     s = Shared()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 
@@ -42,7 +42,7 @@ def test_passive_region_gets_nothing(shared: Shared) -> None:
 
 def test_gate_unreadable_fails_closed(shared: Shared) -> None:
     put_statements(shared, 2)
-    shared.gate.available = False
+    shared.mirrors["DC04"].available = False
     summary = shared.queue_builder().run(budget_s=5)
     assert summary["outcome"] == "passive"
     assert shared.mq.depth() == 2 and not shared.publisher.sent
@@ -77,7 +77,7 @@ def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) ->
     class FlippingPublisher(type(shared.publisher)):  # type: ignore[misc]
         def publish(self, statements):  # type: ignore[no-untyped-def]
             super().publish(statements)
-            shared.gate.flip(GateState("DC04", 1), "DC06")  # another region took over meanwhile
+            shared.activate("DC06")  # another region took over meanwhile
 
     publisher = FlippingPublisher()
     summary = shared.queue_builder(publisher=publisher).run(budget_s=5)
@@ -135,11 +135,32 @@ def test_batches_keep_order_across_units_of_work(shared: Shared) -> None:
     assert [s.sequence for s in shared.publisher.sent] == list(range(1, 11))
 
 
+def test_a_holder_not_yet_activated_in_its_epoch_ingests_nothing(shared: Shared) -> None:
+    put_statements(shared, 2)
+    lease = shared.activate("DC06")
+    shared.mirrors["DC06"].publish(GateView(lease, activated_epoch=lease.epoch - 1))  # replay not done
+    summary = shared.queue_builder(region="DC06").run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("passive", 0)
+    assert shared.mq.depth() == 2 and not shared.publisher.sent
+
+
+def test_sequences_come_from_the_durable_allocator_per_epoch(shared: Shared) -> None:
+    put_statements(shared, 2)
+    shared.queue_builder().run(budget_s=5)
+    assert shared.sequences.next(1) == 3  # the allocator handed out 1 and 2 in epoch 1
+    shared.activate("DC06")
+    put_statements(shared, 1, start=2)
+    shared.queue_builder(region="DC06").run(budget_s=5)
+    assert [(s.epoch, s.sequence) for s in shared.publisher.sent] == [(1, 1), (1, 2), (2, 1)]
+    assert [(e.epoch, e.sequence) for e in shared.wal.list()] == [(1, 1), (1, 2), (2, 1)]
+
+
 def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
     put_statements(shared, 1)
     shared.queue_builder().run(budget_s=5)
-    last = shared.gate.get_json("queue_builder:last_run:DC04")
-    assert last is not None and last["ingested"] == 1
+    last = shared.heartbeats.last("DC04", "queue_builder")
+    assert last is not None and (last.at, last.healthy) == (shared.clock.wall(), True)
+    assert last.summary == "drained: 1 ingested"
 
 
 def test_a_second_queue_builder_gets_nothing_while_the_first_holds_the_input(shared: Shared) -> None:
@@ -160,7 +181,7 @@ def test_a_region_that_finds_itself_passive_releases_the_input(shared: Shared) -
     dc04 = shared.queue_builder()
     dc06 = shared.queue_builder(region="DC06", mq=shared.mq.share())
     assert dc04.run(budget_s=5)["ingested"] == 2
-    shared.gate.flip(GateState("DC04", 1), "DC06")
+    shared.activate("DC06")
     ids = put_statements(shared, 2, start=2)
     assert dc06.run(budget_s=5)["ingested"] == 0  # DC04 has not noticed yet: it still holds the input
     assert dc04.run(budget_s=5)["outcome"] == "passive"

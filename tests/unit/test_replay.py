@@ -70,7 +70,7 @@ def shared() -> Shared:
     s.wal = SlowWal(s.clock, cost_s=0.0)
     s.store = CountingStore()
     s.checkpoints = RecordingCheckpoints()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 

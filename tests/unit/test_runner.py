@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from shared import faults
-from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable
-from shared.model import GateState, OutboundStatement, RecordState, delivery_key_for
+from shared.errors import FaultInjected, RegionNotActive, ServiceUnavailable, StaleEpoch
+from shared.model import OutboundStatement, RecordState, delivery_key_for
 from shared.telemetry import metrics
 from tests.unit.twins import Shared, fake_translate, inbound, put_statements
 from transformation_runner.handler import ClaimHeld, Outcome
@@ -17,7 +17,7 @@ from transformation_runner.handler import ClaimHeld, Outcome
 @pytest.fixture
 def shared() -> Shared:
     s = Shared()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 
@@ -185,7 +185,7 @@ def test_fence_right_before_delivery(shared: Shared) -> None:
     [message] = published(shared)
 
     def flip_then_translate(body: bytes):  # type: ignore[no-untyped-def]
-        shared.gate.flip(GateState("DC04", 1), "DC06")
+        shared.activate("DC06")
         return fake_translate(body)
 
     with pytest.raises(RegionNotActive):
@@ -197,12 +197,47 @@ def test_a_fenced_region_backs_off_before_the_message_is_abandoned(shared: Share
     """Without the pause a fenced region would abandon a message ten times in milliseconds and
     Service Bus would dead-letter it (MaxDeliveryCount) before the watchdog stops consumption."""
     [message] = published(shared)
-    shared.gate.available = False
+    shared.mirrors["DC04"].available = False
     for delivery_count, expected in ((1, 2.0), (4, 8.0), (50, 30.0)):
         with pytest.raises(RegionNotActive):
             shared.runner().handle(replace(message, delivery_count=delivery_count))
         assert shared.clock.slept[-1] == expected
     assert shared.store.get(message.message_id) is None
+
+
+def test_the_fence_closes_a_guard_before_the_lease_ends(shared: Shared) -> None:
+    """The lease has absolute times: a cached or stale mirror cannot stretch it (guard 1 s here)."""
+    [message] = published(shared)
+    lease = shared.authority.read()
+    assert lease is not None
+    shared.clock.advance((lease.lease_until - shared.clock.wall()).total_seconds() - 1.0)
+    with pytest.raises(RegionNotActive, match="ends at"):
+        shared.runner().handle(message)
+    assert not shared.target.delivered and shared.store.get(message.message_id) is None
+
+
+def test_a_take_over_by_an_older_epoch_is_refused(shared: Shared) -> None:
+    """DC06 (epoch 2) claimed the message and its claim lease expired; DC04, still fenced open on a
+    stale view of epoch 1, may not take it over: StaleEpoch, nothing delivered by DC04."""
+    [message] = published(shared)
+    old_view = shared.mirrors["DC04"].read()
+    shared.activate("DC06")
+    claimed = shared.store.claim(
+        message_id=message.message_id,
+        session_id=message.session_id,
+        region="DC06",
+        epoch=2,
+        delivery_key=delivery_key_for(message.message_id),
+        lease_until=shared.clock.wall(),
+        wal_name=message.wal_name,
+        sequence=message.sequence,
+    )
+    assert old_view is not None
+    shared.mirrors["DC04"].publish(old_view)  # DC04's mirror still shows epoch 1 (a stalled Redis)
+    with pytest.raises(StaleEpoch):
+        shared.runner().handle(message)
+    assert not shared.target.delivered
+    assert shared.store.get(message.message_id) == claimed
 
 
 def _reused_msgid(shared: Shared) -> tuple:

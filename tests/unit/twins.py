@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.model import InboundStatement, OutboundStatement
+from shared.model import REGIONS, GateView, InboundStatement, Lease, OutboundStatement
 from tests.twins import (
     InMemoryBodyStore,
     InMemoryCheckpointStore,
     InMemoryConsumptionSwitch,
     InMemoryDeliveryTarget,
-    InMemoryGate,
+    InMemoryGateMirror,
+    InMemoryHeartbeats,
     InMemoryIdempotencyStore,
     InMemoryMqSource,
     InMemoryPublisher,
+    InMemoryRegionAuthority,
+    InMemorySequenceAllocator,
     InMemoryWriteAheadLog,
 )
 from transformation_runner.handler import TransformationRunner
@@ -72,12 +75,23 @@ def session_of(body: bytes) -> str:
     return account.decode()
 
 
+#: The lease length the handler tests grant (long enough that no test runs into its end by accident).
+TEST_LEASE_S = 86400.0
+
+
 @dataclass
 class Shared:
-    """What both regions share: the gate store, the WAL copies, Service Bus, Cosmos, MessageWay, MQ."""
+    """What both regions share: the region lease, the WAL copies, Service Bus, Cosmos, MessageWay, MQ;
+    and each region's own gate mirror."""
 
     clock: FakeClock = field(default_factory=FakeClock)
-    gate: InMemoryGate = field(default_factory=InMemoryGate)
+    authority: InMemoryRegionAuthority = field(default_factory=InMemoryRegionAuthority)
+    mirrors: dict[str, InMemoryGateMirror] = field(
+        default_factory=lambda: {region: InMemoryGateMirror() for region in REGIONS}
+    )
+    sequences: InMemorySequenceAllocator = field(default_factory=InMemorySequenceAllocator)
+    checkpoints: InMemoryCheckpointStore = field(default_factory=InMemoryCheckpointStore)
+    heartbeats: InMemoryHeartbeats = field(default_factory=InMemoryHeartbeats)
     wal: InMemoryWriteAheadLog = field(default_factory=InMemoryWriteAheadLog)
     publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
     store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
@@ -87,17 +101,33 @@ class Shared:
     mq: InMemoryMqSource = field(default_factory=InMemoryMqSource)
     switches: dict[str, InMemoryConsumptionSwitch] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.gate.clock = self.clock.monotonic
+    def activate(self, region: str = "DC04") -> Lease:
+        """Make ``region`` the working region as its Watchdog would: lease (initialised or
+        transferred, starting now), mirrors of both regions, activation in the lease's epoch."""
+        now = self.clock.wall()
+        current = self.authority.read()
+        if current is None:
+            lease = self.authority.initialise(region, TEST_LEASE_S, now)
+        else:
+            moved = current.transferred(
+                region, reason="test", by="test", now=now, lease_s=TEST_LEASE_S, skew_s=0
+            )
+            lease = self.authority.swap(current, replace(moved, not_before=now))
+        for name, mirror in self.mirrors.items():
+            mirror.publish(GateView(lease, lease.epoch if name == region else None))
+        return lease
 
-    def cached_gate(self, ttl_s: float = 0.0) -> CachedGate:
-        return CachedGate(self.gate, ttl_s=ttl_s, clock=self.clock.monotonic)
+    def cached_gate(self, region: str = "DC04", ttl_s: float = 0.0) -> CachedGate:
+        return CachedGate(
+            self.mirrors[region], ttl_s=ttl_s, guard_s=1.0, clock=self.clock.monotonic, wall=self.clock.wall
+        )
 
     def queue_builder(self, region: str = "DC04", **overrides: object) -> QueueBuilder:
         options: dict[str, object] = {
             "region": region,
-            "gate": self.cached_gate(),
-            "gate_store": self.gate,
+            "gate": self.cached_gate(region),
+            "sequences": self.sequences,
+            "heartbeats": self.heartbeats,
             "mq": self.mq,
             "wal": self.wal,
             "publisher": self.publisher,
@@ -112,7 +142,7 @@ class Shared:
     def runner(self, region: str = "DC04", **overrides: object) -> TransformationRunner:
         options: dict[str, object] = {
             "region": region,
-            "gate": self.cached_gate(),
+            "gate": self.cached_gate(region),
             "store": self.store,
             "target": self.target,
             "quarantine": self.quarantine,
@@ -130,7 +160,11 @@ class Shared:
 def twin_ports() -> bootstrap.Ports:
     """Every port of one region as an in-memory twin (for ``bootstrap.wire``)."""
     return bootstrap.Ports(
-        gate=InMemoryGate(),
+        authority=InMemoryRegionAuthority(),
+        mirror=InMemoryGateMirror(),
+        sequences=InMemorySequenceAllocator(),
+        checkpoints=InMemoryCheckpointStore(),
+        heartbeats=InMemoryHeartbeats(),
         mq=InMemoryMqSource(),
         wal=InMemoryWriteAheadLog(),
         publisher=InMemoryPublisher(),
@@ -138,7 +172,6 @@ def twin_ports() -> bootstrap.Ports:
         target=InMemoryDeliveryTarget(),
         quarantine=InMemoryBodyStore(),
         switch=InMemoryConsumptionSwitch(),
-        checkpoints=InMemoryCheckpointStore(),
     )
 
 
