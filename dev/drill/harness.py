@@ -195,13 +195,14 @@ class Harness:
                 faults = {"BRIDGE_FAULTS": planned.pop(0)} if planned else {}
                 self.start_region(region, {**self.extras.get(region, {}), **faults})
 
-    def first_delivery_by(self, region: str, after: float, timeout_s: float) -> float | None:
-        """Time of ``region``'s first delivery (``deliveries.log``) after ``after``; ``None`` on timeout."""
+    def first_delivery_by(self, region: str | None, after: float, timeout_s: float) -> float | None:
+        """Time of ``region``'s (``None``: any region's) first delivery (``deliveries.log``) after
+        ``after``; ``None`` on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for line in read_log(self.host.outbox):
                 at = datetime.fromisoformat(line["at"]).timestamp()
-                if line.get("region") == region and at > after:
+                if region in (None, line.get("region")) and at > after:
                     return at
             self.supervise()
             time.sleep(0.2)

@@ -7,12 +7,14 @@ that must recover) and raises when the run proved nothing or broke a promise the
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
+from dev.drill.counting import read_deliveries
 from dev.drill.generator import plan
 from dev.drill.run import Context
 from shared.adapters.folder_mq import put_message
@@ -48,10 +50,12 @@ def region_loss(context: Context) -> None:
     harness = context.harness
     context.wait_delivered(0.35)
     fault_at = harness.region_death("DC04")
-    context.measure_failover(fault_at, "DC06")
-    harness.mark("DC06 active", f"rto {context.rto_s}")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.region_restore("DC04")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        harness.mark("DC06 active", f"rto {context.rto_s}")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:  # the region returns whatever happened, so the run can drain and count
+        harness.region_restore("DC04")
     context.notes.append(
         f"DC04's region down {OUTAGE_S:g} s; WAL_ALLOW_DEGRADED=false (as deployed): DC06 ingests nothing "
         "new while DC04's Blob account is gone (statements wait on MQ), and delivers what was ingested"
@@ -64,9 +68,11 @@ def region_isolated(context: Context) -> None:
     harness = context.harness
     context.wait_delivered(0.35)
     fault_at = harness.region_isolated("DC04")
-    context.measure_failover(fault_at, "DC06")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.region_restore("DC04")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:
+        harness.region_restore("DC04")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and harness.status("DC04").get("active_dc") != "DC06":
         context.pause(0.5)
@@ -83,10 +89,12 @@ def namespace_loss(context: Context) -> None:
     context.wait_delivered(0.35)
     harness.servicebus["DC04"].stop(kill=True)
     fault_at = harness.mark("DC04's Service Bus namespace lost").at
-    context.measure_failover(fault_at, "DC06")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    harness.servicebus["DC04"].start()
-    harness.mark("DC04's namespace back (its stranded messages with it)")
+    try:
+        context.measure_failover(fault_at, "DC06")
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+    finally:
+        harness.servicebus["DC04"].start()
+        harness.mark("DC04's namespace back (its stranded messages with it)")
 
 
 def cosmos_failover(context: Context) -> None:
@@ -97,19 +105,26 @@ def cosmos_failover(context: Context) -> None:
     context.wait_delivered(0.35)
     cosmos = harness.topology.cosmos
     cosmos.lose_region("DC04", road=False)  # the SDK reads from another region; writes have nowhere to go
+    try:
+        _recover_after_cosmos_failover(context)
+    finally:
+        cosmos.recover_region("DC04")
+    _no_dead_letters(context)
+
+
+def _recover_after_cosmos_failover(context: Context) -> None:
+    harness = context.harness
+    cosmos = harness.topology.cosmos
     fault_at = harness.mark(
         "Cosmos write region lost", f"service-managed failover in {cosmos.failover_after_s:g} s"
     ).at
     if not harness.topology.wait_cosmos_writable(cosmos.failover_after_s + 30):
         raise RuntimeError("the modelled Cosmos failover did not happen")
-    harness.mark("Cosmos writes back", f"write region {cosmos.status()['write_region']}")
-    first = min(
-        (t for t in (harness.first_delivery_by(r, fault_at, 120) for r in REGIONS) if t is not None),
-        default=None,
-    )
+    back_at = harness.mark("Cosmos writes back", f"write region {cosmos.status()['write_region']}").at
+    # Deliveries in the first instants after the fault are messages whose claim was written before it;
+    # recovery is the first delivery once writes are back.
+    first = harness.first_delivery_by(None, back_at - 1.0, 120)
     context.rto_s = None if first is None else first - fault_at
-    cosmos.recover_region("DC04")
-    _no_dead_letters(context)
 
 
 def passive_loss(context: Context) -> None:
@@ -119,12 +134,23 @@ def passive_loss(context: Context) -> None:
     context.wait_delivered(0.35)
     before = _epochs(context)
     fault_at = harness.region_death("DC06")
-    first = harness.first_delivery_by("DC04", fault_at, timeout_s=60)
-    harness.mark("DC04 delivered after DC06's loss" if first else "DC04 did not deliver after DC06's loss")
-    context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
-    after = _epochs(context)
-    harness.region_restore("DC06")
-    context.notes.append(f"gate before {sorted(before)}, during {sorted(after)}; no failover expected")
+    try:
+        first = harness.first_delivery_by("DC04", fault_at, timeout_s=60)
+        harness.mark(
+            "DC04 delivered after DC06's loss" if first else "DC04 did not deliver after DC06's loss"
+        )
+        context.pause(max(0.0, fault_at + OUTAGE_S - time.time()))
+        after = _epochs(context)
+    finally:
+        harness.region_restore("DC06")
+    gap = "none" if first is None else f"{first - fault_at:.2f} s"
+    harness.first_delivery_by("DC04", time.time(), timeout_s=60)  # ingest resumed with DC06's Blob
+    context.notes.append(
+        f"gate before {sorted(before)}, during {sorted(after)}; no failover expected; DC04's first "
+        f"delivery after the fault: {gap}; longest pause between deliveries after it: "
+        f"{_longest_pause(context, fault_at):.1f} s (WAL_ALLOW_DEGRADED=false: no ingest without "
+        "DC06's Blob copy)"
+    )
     if first is None:
         raise RuntimeError("DC04 stopped delivering when the passive region was lost")
     if after != before:
@@ -174,6 +200,9 @@ def msgid_reuse(context: Context) -> None:
     first = next(p for p in harness.produced if not p.bad)
     while delivery_key_for(first.message_id) not in context.delivered_keys():
         context.pause(0.5)
+    # MQ reuses a MsgId long after its first use: past Service Bus's duplicate-detection window (2 s
+    # here), which would otherwise drop the new message as a copy before any runner sees it.
+    context.pause(3.0)
     other = plan(1, seed=99)[0]
     put_message(harness.host.inbox, first.message_id, other.body)
     harness.mark("MsgId reused", f"{first.message_id[:12]}... with another body")
@@ -205,6 +234,14 @@ def failover_cycles(context: Context, cycles: int = 5) -> None:
     context.notes.append(
         f"{cycles} planned failover/failback cycles; worst call -> first delivery {worst:.2f} s"
     )
+
+
+def _longest_pause(context: Context, after: float) -> float:
+    """The longest gap between consecutive first deliveries after ``after`` (so far)."""
+    times = sorted(d.at for d in read_deliveries(context.harness.host.outbox) if d.outcome == "delivered")
+    later = [t for t in times if t >= after]
+    edges = [after, *later]
+    return max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
 
 
 def _no_dead_letters(context: Context) -> None:

@@ -1,8 +1,8 @@
 """``out/drill/report.json`` and the short human summary printed at the end of a drill.
 
 The fixed keys are those of issue #5; extra keys (``elapsed_s``, ``by_region``, ``bad_failed`` …) say
-more. ``ok`` is true when every promise held: lost, duplicates, inversions and seconds_two_active are
-zero and every bad body was quarantined and recorded FAILED.
+more. ``ok`` is true when every promise held: lost, duplicates, inversions, seconds_two_active and
+good_quarantined are zero and every bad body was quarantined and recorded FAILED.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def scenario_report(name: str, counts: Counts, extra: Mapping[str, Any]) -> dict
 
 
 def promises_held(report: Mapping[str, Any]) -> bool:
-    zeros = all(report.get(key) == 0 for key in ("lost", "duplicates", "inversions"))
+    """The promises, from the counts: nothing lost, duplicated or reordered, never two regions active,
+    every bad body FAILED, and no good statement parked in a quarantine or backout queue (kept, not
+    lost, but not delivered either: a runbook redrive is not what a fault may cost)."""
+    zeros = all(report.get(key) == 0 for key in ("lost", "duplicates", "inversions", "good_quarantined"))
     return zeros and report.get("seconds_two_active") == 0 and report.get("bad_failed") == report.get("bad")
 
 

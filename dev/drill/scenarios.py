@@ -49,7 +49,12 @@ REGION_SCENARIOS = (
         region_env={"DC04": {"REPLAY_INTERVAL_S": "5"}},
         faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.05"]},
     ),
-    Scenario("msgid-reuse", "a delivered MsgId comes again with another body", rs.msgid_reuse),
+    Scenario(
+        "msgid-reuse",
+        "a delivered MsgId comes again with another body, after the duplicate-detection window (2 s)",
+        rs.msgid_reuse,
+        queue=QueueConfig(dup_window_s=2.0),
+    ),
     Scenario(
         "failover-cycles",
         "planned failover and failback five times in a row, no manual repair",

@@ -591,6 +591,7 @@ def test_a_90_second_straggler_replay_never_makes_the_live_active_region_look_de
     dc04 = make_watchdog(shared, "DC04", replay_interval_s=10.0, replay_slice_s=1.0)
     dc04.replayer.monotonic = shared.clock.monotonic
     dc04.replayer.page_size = 20
+    dc04.replayer.readers = 1  # the fake clock adds up every read: sequential reads measure truly
     dc06 = make_watchdog(shared, "DC06")
     assert dc04.tick()["action"] == "activated"
     put_statements(shared, 200)
@@ -647,6 +648,7 @@ def test_activation_replays_slice_after_slice_renewing_the_lease_between_them(sh
     dc06 = make_watchdog(shared, "DC06", replay_slice_s=0.5)
     dc06.replayer.monotonic = shared.clock.monotonic
     dc06.replayer.page_size = 5
+    dc06.replayer.readers = 1  # one body read at a time: the fake clock counts each
     actions, lapsed = [], []
     for _ in range(30):
         shared.clock.advance(1)
