@@ -96,6 +96,7 @@ def wire(settings: Settings, ports: Ports) -> Components:
         backout_threshold=settings.mq_backout_threshold,
         batch_size=settings.queue_builder_batch,
         wal_writers=settings.wal_writers,
+        hold_s=settings.lease_s,
     )
     runner = TransformationRunner(
         region=settings.region,
@@ -154,6 +155,8 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         age = last.age_s(datetime.now(UTC))
         if age > settings.queue_builder_stale_s:
             raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
+        if not last.healthy:  # its last run gave up on a dependency (WAL, Service Bus, Cosmos)
+            raise RuntimeError(f"QueueBuilder's last run, {age:.0f} s ago, failed: {last.summary}")
         return f"ran {age:.1f} s ago: {last.summary}"
 
     wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down
