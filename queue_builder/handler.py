@@ -59,6 +59,8 @@ _T = TypeVar("_T")
 UNROUTABLE_SESSION = "UNROUTABLE"
 #: The component name of the QueueBuilder's heartbeat (its last run, for the Watchdog's probe).
 QUEUE_BUILDER = "queue_builder"
+#: The component name of the QueueBuilder's last failed run (a dependency gave up).
+QUEUE_BUILDER_FAILED = "queue_builder_failed"
 
 
 @dataclass
@@ -84,7 +86,7 @@ class QueueBuilder:
     wal_writers: int = 8
     get_wait_s: float = 0.5
     #: How long a unit of work whose WAL write or send failed is held open and retried (fence
-    #: permitting) before it is backed out: ``LEASE_S`` (see :meth:`_hold`).
+    #: permitting) before it is backed out: ``QUEUE_BUILDER_STALE_S + LEASE_S`` (see :meth:`_hold`).
     hold_s: float = 60.0
     hold_backoff_s: float = 0.5
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -124,12 +126,13 @@ class QueueBuilder:
             "ingested": ingested,
             "outcome": outcome,
         }
+        # A run that gave up on a dependency leaves the last good run's beat as it was: the Watchdog's
+        # probe fails once no run has completed for QUEUE_BUILDER_STALE_S (hysteresis against a blip)
+        # and names the last failure.
+        healthy = outcome != "retry-later"
+        component = QUEUE_BUILDER if healthy else QUEUE_BUILDER_FAILED
         beat = Heartbeat(
-            self.region,
-            QUEUE_BUILDER,
-            self.clock(),
-            outcome != "retry-later",
-            f"{outcome}: {ingested} ingested{detail}"[:300],
+            self.region, component, self.clock(), healthy, f"{outcome}: {ingested} ingested{detail}"[:300]
         )
         with contextlib.suppress(TransientError):  # advisory: the Watchdog reports a stale QueueBuilder
             self.heartbeats.beat(beat)

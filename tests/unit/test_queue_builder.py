@@ -319,27 +319,34 @@ def test_a_hold_ends_after_hold_s(shared: Shared) -> None:
     assert sum(shared.clock.slept) <= 10.0
 
 
-def test_the_watchdog_probe_fails_while_the_queue_builder_gives_up_on_a_dependency(shared: Shared) -> None:
-    """A region whose Service Bus namespace (or WAL) is lost fails every QueueBuilder run: its
-    Watchdog must see that, so an unhealthy holder hands the lease to a healthy peer."""
-    from datetime import UTC, datetime  # noqa: PLC0415
+def test_the_watchdog_probe_fails_once_the_queue_builder_has_completed_no_run_for_the_stale_time(
+    shared: Shared,
+) -> None:
+    """A region whose Service Bus namespace (or WAL) is lost fails every QueueBuilder run: once no run
+    has completed for QUEUE_BUILDER_STALE_S, its Watchdog's probe fails and names the last failure,
+    so an unhealthy holder hands the lease to a healthy peer; a shorter blip changes nothing."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
     from shared.model import Heartbeat  # noqa: PLC0415
 
     ports = twin_ports()
-    probe = bootstrap.probes(Settings.from_mapping(LOCAL), ports)["queue_builder"]
+    probe = bootstrap.probes(Settings.from_mapping(LOCAL), ports)["queue_builder"]  # stale after 60 s
     with pytest.raises(RuntimeError, match="has not run yet"):
         probe()
     now = datetime.now(UTC)
     ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now, True, "drained: 3 ingested"))
-    assert "drained: 3 ingested" in str(probe())
     failed = "retry-later: 0 ingested (servicebus unavailable: send to statements)"
-    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now, False, failed))
-    with pytest.raises(RuntimeError, match="failed: retry-later: 0 ingested \\(servicebus unavailable"):
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder_failed", now, False, failed))
+    assert "drained: 3 ingested" in str(probe())  # a failure just after a good run: not yet
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now - timedelta(seconds=61), True, "drained"))
+    with pytest.raises(RuntimeError, match=r"61 s ago; last failure: retry-later: 0 ingested \(servicebus"):
         probe()
     shared.mq.put("ee" * 24, b"ACC|x")
     shared.publisher.available = False
     summary = shared.queue_builder(hold_s=0.0).run(budget_s=5)
-    last = shared.heartbeats.last("DC04", "queue_builder")
-    assert summary["outcome"] == "retry-later" and last is not None and not last.healthy
-    assert last.summary.startswith("retry-later: 0 ingested (") and "unavailable" in last.summary
+    last_failed = shared.heartbeats.last("DC04", "queue_builder_failed")
+    assert summary["outcome"] == "retry-later" and shared.heartbeats.last("DC04", "queue_builder") is None
+    assert last_failed is not None and not last_failed.healthy
+    assert (
+        last_failed.summary.startswith("retry-later: 0 ingested (") and "unavailable" in last_failed.summary
+    )
