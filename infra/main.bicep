@@ -60,7 +60,6 @@ param resourceGroupShared string
 param resourceGroupDc04 string
 param resourceGroupDc06 string
 
-param serviceBusAliasName string
 param serviceBusQueueName string
 param walContainer string
 param quarantineContainer string
@@ -281,7 +280,8 @@ var appSettingsBase = {
   // Only the region deployed active creates the region lease (the gate) when none exists yet.
   BRIDGE_ROLE: role
   // Connections (identity-based: <connection>__<endpoint>, <connection>__credential, __clientId).
-  ServiceBusConnection__fullyQualifiedNamespace: '${serviceBusAliasName}.servicebus.windows.net'
+  // Its own region's namespace: no alias, no pairing (docs/protocols.md).
+  ServiceBusConnection__fullyQualifiedNamespace: '${region == 'DC04' ? names.serviceBusDc04 : names.serviceBusDc06}.servicebus.windows.net'
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: clientId
   WalStorageDC04__serviceUri: 'https://${names.walDc04}.blob.${environment().suffixes.storage}'

@@ -4,10 +4,10 @@
 //   - per region, the pieces the other region also needs, so that stage 2 runs in one pass for each
 //     region in any order: the managed identity, the WAL storage account (both regions write both),
 //     Log Analytics + Application Insights (the cross-region alerts read both);
-//   - the Service Bus Premium namespace of each region (in the region's group, where the Watchdog
-//     looks for it), paired by the Geo-DR alias, with the queue on the primary;
+//   - the Service Bus Premium namespace of each region (in the region's group) with its own queue, not
+//     paired (each region publishes to and consumes from its own; the WAL replay is the replication);
 //   - shared: Cosmos DB, Azure Managed Redis with active geo-replication, the data-plane role
-//     assignments on all of them, the custom Geo-DR failover role, the action group and the alerts.
+//     assignments on all of them, the action group and the alerts.
 // Stage 2 is main.bicep, once per region (dc04.bicepparam, dc06.bicepparam).
 targetScope = 'subscription'
 
@@ -40,16 +40,6 @@ param walSkuDc06 string
 param walContainer string
 param quarantineContainer string
 param backupContainer string
-
-@description('Geo-DR alias of the Service Bus pair; clients connect to <alias>.servicebus.windows.net.')
-param serviceBusAliasName string
-
-@description('Region whose namespace currently holds the alias (DC06 after a Geo-DR failover: docs/runbook.md).')
-@allowed([
-  'DC04'
-  'DC06'
-])
-param serviceBusPrimaryRegion string
 
 param serviceBusQueueName string
 param maxDeliveryCount int
@@ -89,7 +79,6 @@ var regionGroupNames = [
   resourceGroupDc04
   resourceGroupDc06
 ]
-var primaryIndex = serviceBusPrimaryRegion == 'DC04' ? 0 : 1
 var founderIndex = redisGroupFounder == 'DC04' ? 0 : 1
 var serviceBusNames = [for region in regionCodes: format(nameFormats.serviceBusNamespace, workload, toLower(region), suffix)]
 var redisNames = [for region in regionCodes: format(nameFormats.redis, workload, toLower(region), suffix)]
@@ -114,29 +103,6 @@ resource regionGroups 'Microsoft.Resources/resourceGroups@2024-03-01' = [
     })
   }
 ]
-
-resource failoverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, workload, 'servicebus-geodr-failover')
-  properties: {
-    roleName: 'Service Bus Geo-DR failover (${workload})'
-    description: 'Lets the Watchdog fail over or break the Geo-DR pairing of the statement bridge namespaces.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: [
-          'Microsoft.ServiceBus/namespaces/read'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/read'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/failover/action'
-          'Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs/breakPairing/action'
-        ]
-        notActions: []
-      }
-    ]
-    assignableScopes: [
-      subscription().id
-    ]
-  }
-}
 
 module identities 'modules/identity.bicep' = [
   for (region, i) in regionCodes: {
@@ -206,19 +172,19 @@ module serviceBusNamespaces 'modules/servicebus-namespace.bicep' = [
   }
 ]
 
-module serviceBusPairing 'modules/servicebus-pairing.bicep' = {
-  name: 'servicebus-pairing'
-  scope: regionGroups[primaryIndex]
-  params: {
-    primaryName: serviceBusNamespaces[primaryIndex].outputs.name
-    secondaryId: serviceBusNamespaces[1 - primaryIndex].outputs.id
-    aliasName: serviceBusAliasName
-    queueName: serviceBusQueueName
-    maxDeliveryCount: maxDeliveryCount
-    lockDuration: lockDuration
-    duplicateDetectionWindow: duplicateDetectionWindow
+module serviceBusQueues 'modules/servicebus-queue.bicep' = [
+  for (region, i) in regionCodes: {
+    name: 'servicebus-queue-${region}'
+    scope: regionGroups[i]
+    params: {
+      namespaceName: serviceBusNamespaces[i].outputs.name
+      queueName: serviceBusQueueName
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: lockDuration
+      duplicateDetectionWindow: duplicateDetectionWindow
+    }
   }
-}
+]
 
 module serviceBusRoles 'modules/servicebus-roles.bicep' = [
   for (region, i) in regionCodes: {
@@ -227,10 +193,8 @@ module serviceBusRoles 'modules/servicebus-roles.bicep' = [
     params: {
       namespaceName: serviceBusNamespaces[i].outputs.name
       principalIds: [
-        identities[0].outputs.principalId
-        identities[1].outputs.principalId
+        identities[i].outputs.principalId
       ]
-      failoverRoleDefinitionId: failoverRole.id
     }
   }
 ]
@@ -333,7 +297,7 @@ module logReaders 'modules/log-reader.bicep' = [
   }
 ]
 
-output serviceBusAliasFqdn string = serviceBusPairing.outputs.aliasFqdn
+output serviceBusFqdns array = [for (region, i) in regionCodes: serviceBusQueues[i].outputs.fullyQualifiedNamespace]
 output cosmosEndpoint string = cosmos.outputs.endpoint
 output redisHosts array = [
   redisFounder.outputs.host

@@ -162,15 +162,18 @@ class TransformationRunner:
                 return self._reused(
                     message, original=record, body=body, sha256=sha256, epoch=state.epoch, context=context
                 )
-            metrics.incr("duplicates_suppressed")
-            log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
-            return Outcome.DUPLICATE
+            return self._duplicate(record, context)
         faults.hit("runner.after_claim")
         try:
             return self._process(message, record, body, in_doubt, context)
         except TransientError:
             self._release(record)
             raise
+
+    def _duplicate(self, record: ClaimRecord, context: Mapping[str, str]) -> Outcome:
+        metrics.incr("duplicates_suppressed")
+        log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
+        return Outcome.DUPLICATE
 
     def _reused(
         self,
@@ -189,9 +192,7 @@ class TransformationRunner:
         derived = dataclasses.replace(message, message_id=reused_message_id(message.message_id, sha256))
         record, _ = self._claim(derived, epoch, sha256)
         if record.state is not RecordState.PENDING:
-            metrics.incr("duplicates_suppressed")
-            log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
-            return Outcome.DUPLICATE
+            return self._duplicate(record, context)
         metrics.incr("message_id_reused")
         log_event(
             log,

@@ -14,9 +14,10 @@ Every tick (timer, 15 s in Azure, 1 s on the local host), in this order:
 
    * **holder, not yet activated in the lease's epoch** → *activate*: wait until ``not_before``
      (a transfer starts the new lease after the old one plus ``CLOCK_SKEW_S``), replay the WAL
-     backlog into this region's own namespace (one bounded slice per tick, :mod:`watchdog.replay`,
-     after the renewal), and once the walk is done renew, record ``Activation(epoch)``, publish the
-     mirror with it, switch consumption on. Fences open only after all of that;
+     backlog into this region's own namespace (bounded slices, :mod:`watchdog.replay`, the lease
+     renewed after each, for at most ``LEASE_S / 2`` per tick: the region does no other work yet), and
+     once the walk is done record ``Activation(epoch)``, publish the mirror with it, switch
+     consumption on. Fences open only after all of that;
    * **holder, activated** → consumption on while the lease allows work, off once it ended
      (renewals failing); periodic straggler replay; unhealthy for ``WATCHDOG_MISSES`` ticks while the
      peer is healthy → *demote*: transfer to the peer, consumption off;
@@ -276,15 +277,24 @@ class Watchdog:
             # CLOCK_SKEW_S, so no renewal is due while waiting.
             log_event(log, logging.INFO, "watchdog.waiting_not_before", region=self.region, wait_s=wait_s)
             self.sleep(wait_s)
-        result = self.replayer.run_slice(activation_walk(self.region, lease.epoch), self.replay_slice_s)
-        replayed = self.replayed_in_activation.get(lease.epoch, 0) + result.republished
-        self.replayed_in_activation = {lease.epoch: replayed}
-        if not result.done:  # one bounded slice per tick; the fences stay closed meanwhile
-            return "activating: replaying the WAL"
+        walk, replayed = (
+            activation_walk(self.region, lease.epoch),
+            self.replayed_in_activation.get(lease.epoch, 0),
+        )
+        deadline = self.clock() + timedelta(seconds=self.lease_s / 2)
         try:
-            lease = self._renew(lease)
+            while True:  # bounded slices, the lease renewed between them, for at most LEASE_S / 2
+                result = self.replayer.run_slice(walk, self.replay_slice_s)
+                replayed += result.republished
+                lease = self._renew(lease)
+                if result.done or self.clock() >= deadline:
+                    break
         except LeaseLost as lost:
             return self._demote_lost(lost)[1]
+        finally:
+            self.replayed_in_activation = {lease.epoch: replayed}
+        if not result.done:  # the next tick goes on; the fences stay closed meanwhile
+            return "activating: replaying the WAL"
         self.lease = lease
         activation = Activation(self.region, lease.epoch, self.clock(), replayed)
         self.checkpoints.record_activation(activation)

@@ -27,9 +27,11 @@ neither the activation replay nor the straggler replay lists the WAL from its fi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,6 +111,8 @@ class Replayer:
     publisher: StatementPublisher
     checkpoints: CheckpointStore
     page_size: int = 200
+    #: Body reads in flight at once: a page of 200 entries without records in ~7 rounds.
+    readers: int = 32
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -132,16 +136,19 @@ class Replayer:
         if checkpoint is None or (checkpoint.done and restart):
             checkpoint = self._start(walk, checkpoint)
         examined = republished = final = pages = 0
+        watermark = self._watermark() or "" if not checkpoint.done else ""
         while not checkpoint.done:
             listed = list(self.wal.list(after=checkpoint.position or None, limit=self.page_size))
-            cut = [entry for entry in listed if older_than is None or entry.ingested_at < older_than]
+            cut = list(
+                itertools.takewhile(lambda e: older_than is None or e.ingested_at < older_than, listed)
+            )
             ends = len(listed) < self.page_size or len(cut) < len(listed)
             page = self._examine(cut, deadline)
             if page.to_publish:
                 self.publisher.publish(page.to_publish)
             checkpoint = self._advance(checkpoint, page, ends and len(page.examined) == len(cut))
             self.checkpoints.put(checkpoint)
-            self._raise_watermark(checkpoint)
+            watermark = self._raise_watermark(checkpoint, watermark)
             pages += 1
             examined += len(page.examined)
             final += sum(1 for _, was_final in page.examined if was_final)
@@ -186,22 +193,39 @@ class Replayer:
 
     def _examine(self, entries: list[WalEntry], deadline: float | None) -> _Page:
         """Look the page's records up in one batch; read the bodies of the entries without a final
-        record until ``deadline`` (always at least one entry, so every slice makes progress)."""
+        record ``readers`` at a time, in parallel, until ``deadline`` (always at least one group, so
+        every slice makes progress). The examined entries are a prefix of ``entries``."""
         records = self._records(entries)
         examined: list[tuple[WalEntry, bool]] = []
         to_publish: list[OutboundStatement] = []
-        for entry in entries:
-            record = records.get(entry.name)
-            if record is not None and record.state.final:
-                examined.append((entry, True))
-                continue
+        index = 0
+        while index < len(entries):
             if examined and deadline is not None and self.monotonic() >= deadline:
                 break
-            faults.hit("replay.entry")  # drill long-replay: a slow body read
-            _, body = self.wal.read(entry.name)
-            to_publish.append(OutboundStatement.from_wal(entry, body))
-            examined.append((entry, False))
+            group: list[tuple[WalEntry, bool]] = []
+            unread = 0
+            while index < len(entries):
+                record = records.get(entries[index].name)
+                final = record is not None and record.state.final
+                if not final and unread == self.readers:
+                    break
+                if not final:
+                    faults.hit("replay.entry")  # drill long-replay: each body to read is slow
+                group.append((entries[index], final))
+                unread += not final
+                index += 1
+            bodies = self._read([entry for entry, final in group if not final])
+            to_publish += [OutboundStatement.from_wal(entry, body) for entry, body in bodies]
+            examined += group
         return _Page(examined, to_publish)
+
+    def _read(self, entries: list[WalEntry]) -> list[tuple[WalEntry, bytes]]:
+        """The bodies of ``entries``, in their order (in parallel when ``readers`` > 1)."""
+        if self.readers <= 1 or len(entries) <= 1:
+            return [(entry, self.wal.read(entry.name)[1]) for entry in entries]
+        with ThreadPoolExecutor(max_workers=min(self.readers, len(entries))) as pool:
+            bodies = list(pool.map(lambda entry: self.wal.read(entry.name)[1], entries))
+        return list(zip(entries, bodies, strict=True))
 
     def _records(self, entries: list[WalEntry]) -> dict[str, ClaimRecord]:
         """Each entry's record by WAL name, in one batched lookup (two when a MsgId was reused: a
@@ -241,16 +265,18 @@ class Replayer:
         mark = self.checkpoints.get(WATERMARK)
         return mark.final_through or None if mark else None
 
-    def _raise_watermark(self, checkpoint: Checkpoint) -> None:
-        """Move the shared watermark up to this walk's ``final_through``; never down.
+    def _raise_watermark(self, checkpoint: Checkpoint, current: str) -> str:
+        """Move the shared watermark (``current`` as read at the slice's start) up to this walk's
+        ``final_through``, never down; return it.
 
         Two walks may race (read, then write): the loser can only lower the watermark to a value that
         was valid too, which costs a re-examination, never a skipped entry.
         """
-        current = self._watermark()
-        if checkpoint.final_through > (current or ""):
-            mark = checkpoint.final_through
-            self.checkpoints.put(Checkpoint(WATERMARK, mark, self.clock(), final_through=mark, done=True))
+        mark = checkpoint.final_through
+        if mark <= current:
+            return current
+        self.checkpoints.put(Checkpoint(WATERMARK, mark, self.clock(), final_through=mark, done=True))
+        return mark
 
     def _pages(self, after: str | None) -> Iterator[list[WalEntry]]:
         while page := list(self.wal.list(after=after, limit=self.page_size)):

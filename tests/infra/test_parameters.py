@@ -93,7 +93,7 @@ def test_the_regions_are_each_others_peers_and_start_active_passive() -> None:
 
 def test_values_the_stages_share_are_identical() -> None:
     common = set(SHARED.values) & set(DC04.values)
-    assert {"workload", "suffix", "serviceBusAliasName", "cosmosDatabase", "resourceGroupShared"} <= common
+    assert {"workload", "suffix", "serviceBusQueueName", "cosmosDatabase", "resourceGroupShared"} <= common
     for name in common:
         assert SHARED.values[name] == DC04.values[name] == DC06.values[name], name
 
@@ -139,8 +139,6 @@ def test_names_fit_azure_limits() -> None:
         name = f"st{workload}{kind}dc04{suffix}"
         assert name.isalnum() and name.islower() and 3 <= len(name) <= 24, name
     assert len(f"kv-{workload}-dc04-{suffix}") <= 24
-    alias = values["serviceBusAliasName"]
-    assert alias not in {f"sb-{workload}-dc04-{suffix}", f"sb-{workload}-dc06-{suffix}"}
 
 
 def test_the_naming_convention_matches_the_name_checks_above() -> None:

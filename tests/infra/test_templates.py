@@ -109,7 +109,7 @@ def test_parameter_defaults_are_allowed_values(path: Path) -> None:
 def test_the_statement_queue_is_not_partitioned_because_batches_mix_sessions() -> None:
     """``ServiceBusStatementPublisher`` puts several sessions' messages in one batch, which only a
     non-partitioned entity accepts: neither the queue nor the Premium namespace may be partitioned."""
-    queue = (INFRA / "modules" / "servicebus-pairing.bicep").read_text("utf-8")
+    queue = (INFRA / "modules" / "servicebus-queue.bicep").read_text("utf-8")
     namespace = (INFRA / "modules" / "servicebus-namespace.bicep").read_text("utf-8")
     assert re.search(r"^\s*enablePartitioning:\s*false\s*$", queue, re.MULTILINE)
     assert re.search(r"^\s*premiumMessagingPartitions:\s*1\s*$", namespace, re.MULTILINE)

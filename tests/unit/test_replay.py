@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -74,13 +75,15 @@ def shared() -> Shared:
     return s
 
 
-def replayer(shared: Shared, page_size: int = 2) -> Replayer:
+def replayer(shared: Shared, page_size: int = 2, readers: int = 1) -> Replayer:
+    """``readers`` 1: body reads one by one, so the fake clock measures them as a sequence."""
     return Replayer(
         wal=shared.wal,
         store=shared.store,
         publisher=shared.publisher,
         checkpoints=shared.checkpoints,
         page_size=page_size,
+        readers=readers,
         monotonic=shared.clock.monotonic,
         clock=shared.clock.wall,
     )
@@ -234,3 +237,25 @@ def test_a_reused_msgid_entry_is_replayed_until_its_own_record_is_final(shared: 
     lose_service_bus(shared)
     again = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, restart=True)
     assert again.republished == 0 and again.checkpoint.final_through == second.name
+
+
+def test_the_cutoff_ends_the_walk_at_the_first_younger_entry_before_older_ones(shared: Shared) -> None:
+    """Name order is ingest order, but clocks are not: the walk never examines past a younger entry, so
+    the watermark cannot pass it."""
+    names = ingest(shared, 3)
+    deliver(shared, 3)
+    young = shared.wal.read(names[1])[0]
+    shared.wal._blobs[names[1]] = (replace(young, ingested_at=young.ingested_at + timedelta(hours=1)), b"x")
+    cutoff = shared.clock.now + timedelta(minutes=1)
+    result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, older_than=cutoff)
+    assert result.done and result.examined == 1
+    assert result.checkpoint.final_through == names[0]
+
+
+def test_parallel_body_reads_keep_ingest_order(shared: Shared) -> None:
+    names = ingest(shared, 50)
+    deliver(shared, 7)
+    lose_service_bus(shared)
+    result = replayer(shared, page_size=20, readers=8).run_slice(WALK, budget_s=60)
+    assert result.done and result.republished == 43
+    assert [s.wal_name for s in shared.publisher.sent] == names[7:]

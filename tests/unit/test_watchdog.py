@@ -591,6 +591,7 @@ def test_a_90_second_straggler_replay_never_makes_the_live_active_region_look_de
     dc04 = make_watchdog(shared, "DC04", replay_interval_s=10.0, replay_slice_s=1.0)
     dc04.replayer.monotonic = shared.clock.monotonic
     dc04.replayer.page_size = 20
+    dc04.replayer.readers = 1  # the fake clock adds up every read: sequential reads measure truly
     dc06 = make_watchdog(shared, "DC06")
     assert dc04.tick()["action"] == "activated"
     put_statements(shared, 200)
@@ -630,3 +631,36 @@ def test_the_cosmos_write_probe_fails_while_writes_are_unavailable(shared: Share
     dc04 = make_watchdog(shared, "DC04")
     dc04.probes = {"cosmos_write": probe}
     assert [(p.name, p.ok) for p in dc04.check_health()] == [("cosmos_write", False)]
+
+
+def test_activation_replays_slice_after_slice_renewing_the_lease_between_them(shared: Shared) -> None:
+    """A long activation replay runs bounded slices for up to LEASE_S / 2 per tick, renewing after each
+    slice, so the new holder's lease never lapses while it replays and activation takes few ticks."""
+    from tests.unit.test_replay import SlowWal  # noqa: PLC0415
+
+    shared.wal = SlowWal(shared.clock, cost_s=0.0)
+    make_watchdog(shared, "DC04").tick()
+    put_statements(shared, 40)
+    shared.queue_builder().run(budget_s=5)
+    shared.publisher.sent.clear()
+    shared.publisher._seen.clear()  # DC04's namespace is lost: all 40 need the replay
+    shared.wal.cost_s = 0.2  # every body read: 0.2 s, 8 s of replay in all
+    dc06 = make_watchdog(shared, "DC06", replay_slice_s=0.5)
+    dc06.replayer.monotonic = shared.clock.monotonic
+    dc06.replayer.page_size = 5
+    dc06.replayer.readers = 1  # one body read at a time: the fake clock counts each
+    actions, lapsed = [], []
+    for _ in range(30):
+        shared.clock.advance(1)
+        actions.append(str(dc06.tick()["action"]))
+        current = lease(shared)
+        if current.active_dc == "DC06" and current.lease_until <= shared.clock.now:
+            lapsed.append(shared.clock.now)
+        if actions[-1].endswith("activated"):
+            break
+    assert actions[-1] == "activated"
+    assert actions.count("activating: replaying the WAL") == 2  # 8 s of replay, 3 s (LEASE_S / 2) per tick
+    assert not lapsed
+    assert len(shared.publisher.sent) == 40
+    activation = shared.checkpoints.activation("DC06")
+    assert activation is not None and activation.replayed == 40
