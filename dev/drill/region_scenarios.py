@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -187,9 +189,32 @@ def long_replay(context: Context) -> None:
     while time.monotonic() < deadline:
         seen |= _epochs(context)
         context.pause(1.0)
-    context.notes.append(f"gate before {sorted(before)}, seen {sorted(seen)} while DC04 replayed slowly")
+    walk = _longest_straggler_walk(context.harness.host.state / "logs" / "DC04.log")
+    context.notes.append(
+        f"gate before {sorted(before)}, seen {sorted(seen)}; DC04's longest straggler replay walk "
+        f"{walk:.1f} s (first slice to done, from its log's replay.slice events)"
+    )
     if seen != before:
         raise RuntimeError(f"a long replay made the live active region look dead: {sorted(seen)}")
+    lease_s = float(context.harness.host.region_env("DC04").get("LEASE_S", "6"))
+    if walk <= lease_s:
+        raise RuntimeError(
+            f"no straggler replay outlasted the lease ({walk:.1f} s <= {lease_s:g} s): proved nothing"
+        )
+
+
+def _longest_straggler_walk(log_file: Path) -> float:
+    """Seconds from a straggler walk's first slice to its ``done=True`` slice, the longest one (stated
+    exception to counting from the outside: the walk's length is what the scenario must prove)."""
+    longest, started = 0.0, None
+    for line in log_file.read_text(errors="replace").splitlines():
+        if "replay.slice walk=replay:stragglers" not in line:
+            continue
+        at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        started = at if started is None else started
+        if "done=True" in line:
+            longest, started = max(longest, at - started), None
+    return longest
 
 
 def msgid_reuse(context: Context) -> None:
