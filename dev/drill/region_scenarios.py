@@ -246,8 +246,10 @@ def failover_cycles(context: Context, cycles: int = 5) -> None:
     from dev.drill.scenarios import failback  # noqa: PLC0415 - scenarios imports this module
 
     worst = 0.0
+    context.wait_delivered(0.05)
     for cycle in range(1, cycles + 1):
         for target in ("DC06", "DC04"):
+            _wait_healthy_target(context, target)
             called = time.time()
             failback(context, target=target, via=target)
             first = context.harness.first_delivery_by(target, called, timeout_s=60)
@@ -267,6 +269,20 @@ def _longest_pause(context: Context, after: float) -> float:
     later = [t for t in times if t >= after]
     edges = [after, *later]
     return max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
+
+
+def _wait_healthy_target(context: Context, target: str, timeout_s: float = 60) -> None:
+    """The operator fails over to a region whose Watchdog reports it healthy (the route refuses an
+    unhealthy target unless forced): wait for that, as the runbook says, instead of forcing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        regions = context.harness.status(target).get("regions") or {}
+        mine = (regions.get(target) or {}) if isinstance(regions, dict) else {}
+        health, age = mine.get("health"), mine.get("heartbeat_age_s")
+        if isinstance(health, dict) and health.get("healthy") and isinstance(age, float | int) and age < 2:
+            return
+        context.pause(0.5)
+    raise TimeoutError(f"{target} not healthy after {timeout_s} s: cannot fail over to it without force")
 
 
 def _no_dead_letters(context: Context) -> None:
