@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queue_builder.handler import QUEUE_BUILDER, QueueBuilder
+from queue_builder.handler import QUEUE_BUILDER, QUEUE_BUILDER_FAILED, QueueBuilder
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
 from shared.model import Checkpoint
@@ -96,6 +96,9 @@ def wire(settings: Settings, ports: Ports) -> Components:
         backout_threshold=settings.mq_backout_threshold,
         batch_size=settings.queue_builder_batch,
         wal_writers=settings.wal_writers,
+        # Outlasts the Watchdog's verdict on a QueueBuilder that completes no run (QUEUE_BUILDER_STALE_S,
+        # then the hand-over and the rest of the lease): a lasting outage costs one backout, not one per run.
+        hold_s=settings.queue_builder_stale_s + settings.lease_s,
     )
     runner = TransformationRunner(
         region=settings.region,
@@ -153,7 +156,9 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
             raise RuntimeError("QueueBuilder has not run yet")
         age = last.age_s(datetime.now(UTC))
         if age > settings.queue_builder_stale_s:
-            raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
+            failed = ports.heartbeats.last(settings.region, QUEUE_BUILDER_FAILED)
+            why = f"; last failure: {failed.summary}" if failed is not None and failed.at > last.at else ""
+            raise RuntimeError(f"QueueBuilder last completed a run {age:.0f} s ago{why}")
         return f"ran {age:.1f} s ago: {last.summary}"
 
     wal = getattr(ports.wal, "own", ports.wal)  # the dual WAL reads the peer's copy when ours is down

@@ -120,6 +120,13 @@ class Lease:
         return now >= self.lease_until + timedelta(seconds=skew_s)
 
 
+def parse_time(value: object, name: str = "time") -> datetime:
+    """An ISO 8601 time written by the bridge; ``TypeError``/``ValueError`` naming ``name`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected an ISO 8601 time, got {type(value).__name__}")
+    return datetime.fromisoformat(value)
+
+
 def lease_fields(lease: Lease) -> dict[str, object]:
     """``lease`` as JSON fields (times in ISO 8601): the Cosmos item's and the Redis mirror's body."""
     return {
@@ -140,10 +147,7 @@ def lease_from_fields(fields: Mapping[str, object], etag: str = "") -> Lease:
     when a field is missing or malformed."""
 
     def when(name: str) -> datetime:
-        value = fields[name]
-        if not isinstance(value, str):
-            raise TypeError(f"{name}: expected an ISO 8601 time, got {type(value).__name__}")
-        return datetime.fromisoformat(value)
+        return parse_time(fields[name], name)
 
     previous, renewed = fields.get("previousDc"), fields.get("renewedAt")
     return Lease(

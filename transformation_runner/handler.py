@@ -3,7 +3,8 @@
 The obvious order (check the flag, deliver, then record) loses or duplicates in every crash window;
 this one does not (docs/protocols.md, "No duplicate delivery"):
 
-1. fence — this region must hold the gate (cached, fail-closed);
+1. fence — this region must hold the lease and have activated in its epoch (its cached, fail-closed
+   gate mirror: :mod:`shared.gate_cache`);
 2. claim — create-only ``PENDING`` record with region, epoch, lease, delivery key and the body's
    SHA-256. A final record of the same body means a duplicate: complete without delivering; of another
    body, a reused MQ MsgId: quarantine and record the new message under a derived id, alert. A live

@@ -247,6 +247,7 @@ class Watchdog:
             return self._demote_lost(lost)[1]
         except TransientError as error:
             return f"active: unhealthy, demotion failed ({error})"
+        self._consume(False)
         return f"demoted: handed over to {new.active_dc} (epoch {new.epoch})"
 
     def _activated(self) -> int | None:
@@ -376,15 +377,14 @@ class Watchdog:
     def transfer(self, expected: Lease, to: str, *, reason: str, by: str) -> Lease:
         """Move the lease to ``to`` (compare-and-set on ``expected``); ``LeaseLost`` if it changed.
 
-        Run here, the transfer takes effect here at once: a holder giving the lease away stops
-        consuming, and this region's mirror shows the new lease (its fences close within the cache
-        TTL, long before the new holder's ``not_before``)."""
+        Run here, the transfer shows in this region's mirror at once (a holder giving the lease
+        away has its fences closed within the cache TTL, long before the new holder's
+        ``not_before``); its consumption switch follows on the next tick (in Azure the switch is an
+        app setting whose change restarts the app, which must not cut the operator's answer)."""
         new = self.authority.transfer(
             expected, to, reason=reason, by=by, now=self.clock(), lease_s=self.lease_s, skew_s=self.skew_s
         )
         self.lease = new
-        if expected.active_dc == self.region:
-            self._consume(False)
         self._publish(new)
         metrics.incr("failovers")
         log_event(

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from queue_builder.handler import QUEUE_BUILDER
+from queue_builder.handler import QUEUE_BUILDER, QUEUE_BUILDER_FAILED
 from shared.errors import BridgeError, LeaseLost
 from shared.model import REGIONS, Heartbeat, Lease
 from shared.ports import CheckpointStore, Heartbeats, RegionAuthority
@@ -64,12 +64,14 @@ class OperatorApi:
         for region in REGIONS:
             beat = self._safe(self.heartbeats.last, region, WATCHDOG)
             builder = self._safe(self.heartbeats.last, region, QUEUE_BUILDER)
+            builder_failed = self._safe(self.heartbeats.last, region, QUEUE_BUILDER_FAILED)
             activation = self._safe(self.checkpoints.activation, region)
             regions[region] = {
                 "heartbeat_age_s": round(beat.age_s(now), 1) if isinstance(beat, Heartbeat) else None,
                 "health": _beat(beat),
                 "activated": _plain(activation),
                 "queue_builder": _beat(builder),
+                "queue_builder_failed": _beat(builder_failed),
             }
         return 200, {
             "region": self.region,

@@ -28,7 +28,6 @@ Errors follow :mod:`shared.adapters.azure_errors`; an item that is not what the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -51,6 +50,7 @@ from shared.model import (
     ProbeResult,
     lease_fields,
     lease_from_fields,
+    parse_time,
 )
 from shared.ports import CheckpointStore, Heartbeats, RegionAuthority, SequenceAllocator
 
@@ -68,12 +68,6 @@ class UnreadableControlItem(PermanentError):
     def __init__(self, item_id: str, detail: str) -> None:
         super().__init__(f"control item {item_id!r} is unreadable: {detail}")
         self.item_id = item_id
-
-
-def _time(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 time, got {type(value).__name__}")
-    return datetime.fromisoformat(value)
 
 
 def _parse(item_id: str, build: Any, item: Mapping[str, Any]) -> Any:
@@ -197,7 +191,7 @@ class CosmosCheckpointStore(CheckpointStore):
             lambda i: Checkpoint(
                 key,
                 str(i["position"]),
-                _time(i["at"]),
+                parse_time(i["at"]),
                 final_through=str(i.get("finalThrough") or ""),
                 blocked=bool(i.get("blocked", False)),
                 done=bool(i.get("done", False)),
@@ -225,7 +219,7 @@ class CosmosCheckpointStore(CheckpointStore):
             return None
         activation: Activation = _parse(
             item_id,
-            lambda i: Activation(str(i["region"]), int(i["epoch"]), _time(i["at"]), int(i["replayed"])),
+            lambda i: Activation(str(i["region"]), int(i["epoch"]), parse_time(i["at"]), int(i["replayed"])),
             item,
         )
         return activation
@@ -277,7 +271,7 @@ class CosmosHeartbeats(Heartbeats):
             return Heartbeat(
                 str(i["region"]),
                 str(i["component"]),
-                _time(i["at"]),
+                parse_time(i["at"]),
                 bool(i["healthy"]),
                 str(i.get("summary", "")),
                 probes,

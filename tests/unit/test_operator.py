@@ -76,7 +76,11 @@ def test_failover_flips_when_the_target_is_healthy(shared: Shared, caplog: pytes
     assert answer["not_before"] == "2026-11-26T09:00:07+00:00"  # DC04's lease (6 s) + skew (1 s)
     moved = shared.authority.read()
     assert moved is not None and (moved.active_dc, moved.epoch, moved.by) == ("DC06", 2, "alice")
-    assert not shared.switches["DC04"].enabled()  # the holder stops at once
+    view = shared.mirrors["DC04"].read()
+    assert view is not None and view.lease.active_dc == "DC06"  # DC04's fences refuse at once
+    assert shared.switches["DC04"].enabled()  # the switch (an app restart in Azure) follows on a tick
+    dc04.watchdog.tick()
+    assert not shared.switches["DC04"].enabled()
     _, body = dc04.status()
     assert (
         body["last_failover"]["from"] == "DC04" and body["last_failover"]["reason"] == "planned maintenance"

@@ -273,3 +273,80 @@ def test_a_unit_that_fails_mid_wal_leaves_each_account_a_prefix_and_sends_nothin
         flags = [message_id in written for message_id in mine]
         assert flags == sorted(flags, reverse=True), (account, flags)  # written ones come first
     assert ids[1] in written and ids[4] not in written and ids[7] not in written and ids[10] not in written
+
+
+def test_a_dependency_outage_is_held_in_the_unit_of_work_not_backed_out(shared: Shared) -> None:
+    """Issue 14 (found by region-isolated): every backout raises MQ's BackoutCount, which the region
+    taking over cannot discount. The unit stays open and is retried while the fence allows."""
+    ids = put_statements(shared, 3)
+    shared.wal.available = False
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        shared.clock.advance(seconds)
+        if sum(slept) >= 3:
+            shared.wal.available = True  # the WAL comes back after 3 s
+
+    summary = shared.queue_builder(sleep=sleep, hold_s=60.0).run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("drained", 3)
+    assert slept == [0.5, 1.0, 2.0]  # backoff doubling
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3]  # numbered once, before the hold
+    assert shared.mq.depth() == 0 and not shared.mq.backout_queue
+    assert metrics.snapshot()["queue_builder_held"] >= 3
+
+
+def test_a_held_unit_is_backed_out_once_when_the_lease_ends(shared: Shared) -> None:
+    ids = put_statements(shared, 2)
+    lease = shared.authority.read()
+    assert lease is not None
+    shared.clock.advance((lease.lease_until - shared.clock.wall()).total_seconds() - 4.0)  # 3 s of fence left
+    shared.wal.available = False
+    summary = shared.queue_builder(hold_s=600.0).run(budget_s=5)
+    assert summary["outcome"] == "passive"  # the fence closed while holding (guard 1 s)
+    assert [m.message_id for m in shared.mq.queue] == ids
+    assert {m.backout_count for m in shared.mq.queue} == {1}  # one backout for the whole outage
+    assert not shared.publisher.sent
+
+
+def test_a_hold_ends_after_hold_s(shared: Shared) -> None:
+    put_statements(shared, 1)
+    shared.wal.available = False
+    summary = shared.queue_builder(hold_s=10.0).run(budget_s=5)
+    assert summary["outcome"] == "retry-later"
+    assert shared.mq.queue[0].backout_count == 1
+    assert sum(shared.clock.slept) <= 10.0
+
+
+def test_the_watchdog_probe_fails_once_the_queue_builder_has_completed_no_run_for_the_stale_time(
+    shared: Shared,
+) -> None:
+    """A region whose Service Bus namespace (or WAL) is lost fails every QueueBuilder run: once no run
+    has completed for QUEUE_BUILDER_STALE_S, its Watchdog's probe fails and names the last failure,
+    so an unhealthy holder hands the lease to a healthy peer; a shorter blip changes nothing."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from shared.model import Heartbeat  # noqa: PLC0415
+
+    ports = twin_ports()
+    probe = bootstrap.probes(Settings.from_mapping(LOCAL), ports)["queue_builder"]  # stale after 60 s
+    with pytest.raises(RuntimeError, match="has not run yet"):
+        probe()
+    now = datetime.now(UTC)
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now, True, "drained: 3 ingested"))
+    failed = "retry-later: 0 ingested (servicebus unavailable: send to statements)"
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder_failed", now, False, failed))
+    assert "drained: 3 ingested" in str(probe())  # a failure just after a good run: not yet
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now - timedelta(seconds=61), True, "drained"))
+    with pytest.raises(RuntimeError, match=r"61 s ago; last failure: retry-later: 0 ingested \(servicebus"):
+        probe()
+    shared.mq.put("ee" * 24, b"ACC|x")
+    shared.publisher.available = False
+    summary = shared.queue_builder(hold_s=0.0).run(budget_s=5)
+    last_failed = shared.heartbeats.last("DC04", "queue_builder_failed")
+    assert summary["outcome"] == "retry-later" and shared.heartbeats.last("DC04", "queue_builder") is None
+    assert last_failed is not None and not last_failed.healthy
+    assert (
+        last_failed.summary.startswith("retry-later: 0 ingested (") and "unavailable" in last_failed.summary
+    )

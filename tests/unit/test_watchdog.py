@@ -397,9 +397,12 @@ def test_a_transfer_makes_the_renewing_holder_demote_with_no_overlap(timeline: T
     moved = lease(shared)
     assert moved.not_before == before.lease_until + timedelta(seconds=SKEW_S)
     transferred_at = shared.clock.now
-    assert not shared.switches["DC04"].enabled()  # the holder that gave the lease away stops at once
-    timeline.run(1.5)
-    assert timeline.actions["DC04"][-1] == "passive"
+    view = shared.mirrors["DC04"].read()
+    assert view is not None and view.lease.active_dc == "DC06"  # DC04's mirror shows it at once
+    timeline.run(1.05)  # one fence cache TTL
+    assert not timeline.allowed("DC04")
+    timeline.run(0.5)
+    assert timeline.actions["DC04"][-1] == "passive" and not shared.switches["DC04"].enabled()
     timeline.run_until(lambda: timeline.allowed("DC06"), within_s=20)
     first_dc06 = timeline.first_open("DC06", transferred_at)
     assert first_dc06 is not None and first_dc06 >= moved.not_before

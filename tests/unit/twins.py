@@ -135,6 +135,7 @@ class Shared:
             "session_of": session_of,
             "get_wait_s": 0.0,
             "clock": self.clock.wall,
+            "sleep": self.clock.sleep,
         }
         options.update(overrides)
         return QueueBuilder(**options)  # type: ignore[arg-type]
