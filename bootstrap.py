@@ -172,6 +172,7 @@ def probes(settings: Settings, ports: Ports) -> dict[str, Callable[[], object]]:
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: ports.store.get("health-probe")),
         "cosmos_write": cosmos_write_probe(ports.checkpoints, settings.region),
+        "servicebus": ports.publisher.probe,  # the own namespace (no pairing: its loss is this region's)
         "mq": ports.mq.depth,
         "queue_builder": queue_builder_fresh,
     }

@@ -225,6 +225,12 @@ class StatementPublisher(ABC):
     def publish(self, statements: list[OutboundStatement]) -> None:
         """Send all of ``statements`` or raise; duplicates by MessageId are dropped by the queue."""
 
+    def probe(self) -> object:
+        """Health probe of this region's namespace: raise when it cannot be reached (the Watchdog
+        hands an active region whose namespace is lost over to a healthy peer). Default: nothing to
+        probe (in-memory twins)."""
+        return "not probed"
+
 
 class MqSource(ABC):
     """The on-prem IBM MQ input queue, read under syncpoint, by one reader at a time.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -187,9 +189,32 @@ def long_replay(context: Context) -> None:
     while time.monotonic() < deadline:
         seen |= _epochs(context)
         context.pause(1.0)
-    context.notes.append(f"gate before {sorted(before)}, seen {sorted(seen)} while DC04 replayed slowly")
+    walk = _longest_straggler_walk(context.harness.host.state / "logs" / "DC04.log")
+    context.notes.append(
+        f"gate before {sorted(before)}, seen {sorted(seen)}; DC04's longest straggler replay walk "
+        f"{walk:.1f} s (first slice to done, from its log's replay.slice events)"
+    )
     if seen != before:
         raise RuntimeError(f"a long replay made the live active region look dead: {sorted(seen)}")
+    lease_s = float(context.harness.host.region_env("DC04").get("LEASE_S", "6"))
+    if walk <= lease_s:
+        raise RuntimeError(
+            f"no straggler replay outlasted the lease ({walk:.1f} s <= {lease_s:g} s): proved nothing"
+        )
+
+
+def _longest_straggler_walk(log_file: Path) -> float:
+    """Seconds from a straggler walk's first slice to its ``done=True`` slice, the longest one (stated
+    exception to counting from the outside: the walk's length is what the scenario must prove)."""
+    longest, started = 0.0, None
+    for line in log_file.read_text(errors="replace").splitlines():
+        if "replay.slice walk=replay:stragglers" not in line:
+            continue
+        at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        started = at if started is None else started
+        if "done=True" in line:
+            longest, started = max(longest, at - started), None
+    return longest
 
 
 def msgid_reuse(context: Context) -> None:
@@ -221,10 +246,19 @@ def failover_cycles(context: Context, cycles: int = 5) -> None:
     from dev.drill.scenarios import failback  # noqa: PLC0415 - scenarios imports this module
 
     worst = 0.0
+    context.wait_delivered(0.05)
     for cycle in range(1, cycles + 1):
         for target in ("DC06", "DC04"):
+            _wait_healthy_target(context, target)
             called = time.time()
-            failback(context, target=target, via=target)
+            for attempt in range(3):  # the route's transfer can lose its ETag race to a renewal
+                try:
+                    failback(context, target=target, via=target)
+                    break
+                except RuntimeError as error:
+                    if "changed meanwhile" not in str(error) or attempt == 2:
+                        raise
+                    context.notes.append(f"cycle {cycle}: {error}; the operator retried")
             first = context.harness.first_delivery_by(target, called, timeout_s=60)
             if first is None:
                 raise RuntimeError(f"cycle {cycle}: {target} never delivered after the planned failover")
@@ -242,6 +276,20 @@ def _longest_pause(context: Context, after: float) -> float:
     later = [t for t in times if t >= after]
     edges = [after, *later]
     return max((b - a for a, b in itertools.pairwise(edges)), default=0.0)
+
+
+def _wait_healthy_target(context: Context, target: str, timeout_s: float = 60) -> None:
+    """The operator fails over to a region whose Watchdog reports it healthy (the route refuses an
+    unhealthy target unless forced): wait for that, as the runbook says, instead of forcing."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        regions = context.harness.status(target).get("regions") or {}
+        mine = (regions.get(target) or {}) if isinstance(regions, dict) else {}
+        health, age = mine.get("health"), mine.get("heartbeat_age_s")
+        if isinstance(health, dict) and health.get("healthy") and isinstance(age, float | int) and age < 2:
+            return
+        context.pause(0.5)
+    raise TimeoutError(f"{target} not healthy after {timeout_s} s: cannot fail over to it without force")
 
 
 def _no_dead_letters(context: Context) -> None:

@@ -170,6 +170,19 @@ class ServiceBusStatementPublisher(StatementPublisher):
                 self._reset()
                 raise
 
+    def probe(self) -> object:
+        """Open a sender link on a fresh connection and close it again: a namespace that is gone (or
+        unreachable) raises ``ServiceUnavailable``. The publisher's own cached link is not used: it can
+        look open after its connection died."""
+        with servicebus_errors(f"probe {self.queue_name}"):
+            client = build_client(self.connection, retry_total=0)
+            try:
+                with client.get_queue_sender(self.queue_name) as sender:
+                    sender.create_message_batch()
+            finally:
+                client.close()
+        return "reachable"
+
     def _batches(
         self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
     ) -> list[ServiceBusMessageBatch]:

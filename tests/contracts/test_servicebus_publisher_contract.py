@@ -136,6 +136,19 @@ class PublisherContract:
         publisher.publish([statement(4, "CH93-A", run=run)])  # the publisher reconnects by itself
         assert sorted(s.sequence for s in received()) == [1, 4]
 
+    def test_probe_answers_while_the_namespace_is_reachable_and_raises_while_it_is_not(
+        self, publisher: StatementPublisher, outage: Outage
+    ) -> None:
+        assert publisher.probe() == "reachable"
+        cut, restore = outage
+        cut()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                publisher.probe()
+        finally:
+            restore()
+        assert publisher.probe() == "reachable"
+
 
 class TestInMemoryPublisher(PublisherContract):
     @pytest.fixture

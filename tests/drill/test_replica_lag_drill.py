@@ -24,5 +24,5 @@ def test_a_stalled_geo_replication_does_not_promote_a_healthy_passive_region(tmp
     found = re.search(r"(\d+) samples, DC06 healthy in (\d+), copies diverged in (\d+)", stall)
     assert found, stall
     samples, healthy, diverged = map(int, found.groups())
-    assert samples >= 10 and healthy == samples and diverged > 0
+    assert samples >= 5 and healthy == samples and diverged > 0  # ~1 sample per 1-2 s over 20 s
     assert stall.endswith("gate as the regions read it: DC04@1"), stall

@@ -30,6 +30,11 @@ class InMemoryPublisher(Twin, StatementPublisher):
                     self._seen.add(statement.message_id)
                     self.sent.append(statement)
 
+    def probe(self) -> object:
+        with self.lock:
+            self._check()
+        return "reachable"
+
     def received(self) -> list[InboundStatement]:
         """The sent statements as the runner would receive them (first delivery)."""
         with self.lock:
