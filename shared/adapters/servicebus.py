@@ -175,7 +175,8 @@ class ServiceBusStatementPublisher(StatementPublisher):
         unreachable) raises ``ServiceUnavailable``. The publisher's own cached link is not used: it can
         look open after its connection died."""
         with servicebus_errors(f"probe {self.queue_name}"):
-            client = build_client(self.connection, retry_total=0)
+            # bounded: a probe runs inside the Watchdog's tick, before its lease renewal matters again
+            client = build_client(self.connection, retry_total=0, socket_timeout=self.timeout_s)
             try:
                 with client.get_queue_sender(self.queue_name) as sender:
                     sender.create_message_batch()
