@@ -33,6 +33,8 @@ from watchdog.replay import Replayer
 log = logging.getLogger("bridge.audit")
 
 Response = tuple[int, dict[str, object]]
+#: Transfer attempts of one failover call that lose only to the holder's renewals.
+TRANSFER_ATTEMPTS = 3
 
 
 class BadRequest(ValueError):
@@ -104,7 +106,7 @@ class OperatorApi:
         if refused is not None or lease is None:
             return self._audit(caller, "failover", body, refused or (409, {"error": "no lease"}))
         try:
-            new = self.watchdog.transfer(lease, target, reason=reason, by=caller)
+            new = self._transfer(lease, target, reason=reason, by=caller)
         except LeaseLost:
             return self._audit(
                 caller, "failover", body, (409, {"error": "the lease changed meanwhile; read status"})
@@ -119,6 +121,24 @@ class OperatorApi:
             "forced": force,
         }
         return self._audit(caller, "failover", body, (202, done))
+
+    def _transfer(self, lease: Lease, target: str, *, reason: str, by: str) -> Lease:
+        """Transfer ``lease`` to ``target``; when the compare-and-set lost only to the holder's own
+        renewal (same holder, same epoch: its Watchdog renews every tick), try again on the renewed
+        lease, at most :data:`TRANSFER_ATTEMPTS` times. Any other change raises ``LeaseLost``."""
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            try:
+                return self.watchdog.transfer(lease, target, reason=reason, by=by)
+            except LeaseLost as lost:
+                current = lost.current
+                renewed_only = current is not None and (current.active_dc, current.epoch) == (
+                    lease.active_dc,
+                    lease.epoch,
+                )
+                if not renewed_only or current is None or attempt == TRANSFER_ATTEMPTS:
+                    raise
+                lease = current
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _failover_refusal(self, target: str, force: bool) -> tuple[Response | None, Lease | None]:
         """``(refusal, lease)``: why a failover to ``target`` is refused now, else ``(None, lease)``."""

@@ -1,7 +1,10 @@
 """Operator routes: status, failover (validated, refused when unhealthy, rate-limited), replay."""
 
+from datetime import timedelta
+
 import pytest
 
+from shared.model import Lease
 from tests.unit.test_watchdog import make_watchdog
 from tests.unit.twins import Shared
 from watchdog.operator import OperatorApi
@@ -118,3 +121,45 @@ def test_replay_runs_only_on_the_active_region(shared: Shared) -> None:
     assert dc04.replay({"from": "yesterday"}, caller="c")[0] == 400
     bad_window = {"from": "2026-11-26T10:00:00Z", "to": "2026-11-26T09:00:00Z"}
     assert dc04.replay(bad_window, caller="c")[0] == 400
+
+
+def test_a_failover_that_meets_the_holders_renewal_tries_again(shared: Shared) -> None:
+    """The holder renews every tick; a renewal between the route's read and its compare-and-set must
+    not turn a planned failover into a 409 (drill failover-cycles met it)."""
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    swap = shared.authority.swap
+    renewals: list[Lease] = []
+
+    def renew_first_then_swap(expected: Lease, new: Lease) -> Lease:
+        current = shared.authority.read()
+        if new.epoch > expected.epoch and current is not None and len(renewals) < 2:
+            renewals.append(
+                swap(current, current.renewed(shared.clock.now + timedelta(seconds=7), shared.clock.now))
+            )
+        return swap(expected, new)
+
+    shared.authority.swap = renew_first_then_swap  # type: ignore[method-assign]
+    status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="ops")
+    assert status == 202 and answer["epoch"] == 2 and len(renewals) == 2  # lost twice, third attempt won
+    moved = shared.authority.read()
+    assert moved is not None and moved.not_before == renewals[-1].lease_until + timedelta(seconds=1)
+
+
+def test_a_failover_that_meets_another_transfer_is_refused(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    read = shared.authority.read
+
+    def read_then_someone_transfers():  # type: ignore[no-untyped-def]
+        seen = read()
+        if seen is not None and seen.epoch == 1:
+            shared.authority.transfer(
+                seen, "DC06", reason="other", by="x", now=shared.clock.now, lease_s=6, skew_s=1
+            )
+        return seen
+
+    shared.authority.read = read_then_someone_transfers  # type: ignore[method-assign]
+    status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="ops")
+    assert status == 409 and "changed meanwhile" in answer["error"]
+    assert shared.authority.read().epoch == 2  # type: ignore[union-attr]
