@@ -44,10 +44,10 @@ REGION_SCENARIOS = (
     Scenario(
         "long-replay",
         "DC04 delivers slowly (1 s each) so a backlog builds; its straggler replay reads each body in "
-        "50 ms: a replay longer than the heartbeat TTL on a live active region",
+        "100 ms: a replay longer than the lease on a live active region",
         rs.long_replay,
         region_env={"DC04": {"REPLAY_INTERVAL_S": "5"}},
-        faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.05"]},
+        faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.1"]},
     ),
     Scenario(
         "msgid-reuse",
