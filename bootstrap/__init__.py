@@ -32,26 +32,37 @@ from typing import Protocol, TypeVar
 import azure.functions as func
 
 from queue_builder.blueprint import make_blueprint as queue_builder_blueprint
-from queue_builder.handler import LAST_RUN_KEY, QueueBuilder
-from shared.adapters.azure_control import AppSettingConsumptionSwitch, servicebus_alias_failover
+from queue_builder.handler import QueueBuilder
+from shared.adapters.azure_control import AppSettingConsumptionSwitch
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.blob_journal import BlobOperationsJournal
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog
+from shared.adapters.cosmos_client import CosmosContainer
+from shared.adapters.cosmos_control import (
+    CosmosCheckpointStore,
+    CosmosHeartbeats,
+    CosmosRegionAuthority,
+    CosmosSequenceAllocator,
+)
 from shared.adapters.cosmos_store import CosmosIdempotencyStore
 from shared.adapters.ibmmq_source import IbmMqSource, ibmmq_config
 from shared.adapters.messageway_mq import MqDeliveryTarget
-from shared.adapters.redis_gate import RedisActiveRegionGate
+from shared.adapters.redis_gate import RedisGateMirror
 from shared.adapters.servicebus import ServiceBusStatementPublisher
 from shared.errors import ConfigurationError
 from shared.gate_cache import CachedGate
 from shared.journal import BothRegionsJournal, OperationsJournal
 from shared.ports import (
-    ActiveRegionGate,
     BodyStore,
+    CheckpointStore,
     ConsumptionSwitch,
     DeliveryTarget,
+    GateMirror,
+    Heartbeats,
     IdempotencyStore,
     MqSource,
+    RegionAuthority,
+    SequenceAllocator,
     StatementPublisher,
     WriteAheadLog,
 )
@@ -81,7 +92,11 @@ T = TypeVar("T")
 class Ports:
     """Every adapter one region needs."""
 
-    gate: ActiveRegionGate
+    authority: RegionAuthority
+    mirror: GateMirror
+    sequences: SequenceAllocator
+    checkpoints: CheckpointStore
+    heartbeats: Heartbeats
     mq: MqSource
     wal: WriteAheadLog
     publisher: StatementPublisher
@@ -90,8 +105,6 @@ class Ports:
     quarantine: BodyStore
     switch: ConsumptionSwitch
     backup: BodyStore | None = None
-    alias_failover: Callable[[], None] | None = None
-    primary_reachable: Callable[[], bool] | None = None  # the gate replica's primary answers (local)
     journal: OperationsJournal | None = None  # the operations desk's journal; None = no desk
 
 
@@ -110,8 +123,9 @@ class Components:
 
 class Around(Protocol):
     """Wraps one dependency of one handler: ``around(role, name, dependency)`` returns what the
-    handler gets. ``role`` is ``"queue_builder"`` or ``"runner"``; ``name`` is the handler's field
-    (``mq``, ``publisher``, ``store``, ``target``, ``translate`` …). It must keep the port's contract."""
+    handler gets. ``role`` is ``"queue_builder"``, ``"runner"`` or ``"replay"``; ``name`` is the
+    handler's field (``mq``, ``publisher``, ``store``, ``target``, ``translate``, ``wal`` …). It must
+    keep the port's contract."""
 
     def __call__(self, role: str, name: str, dependency: T, /) -> T: ...
 
@@ -123,13 +137,14 @@ def as_is(role: str, name: str, dependency: T, /) -> T:
 
 def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components:
     """Build the handlers of ``settings.region`` on ``ports``."""
-    cached = CachedGate(ports.gate, ttl_s=settings.gate_cache_ttl_s, max_lag_s=settings.gate_max_lag_s)
+    cached = CachedGate(ports.mirror, ttl_s=settings.gate_cache_ttl_s, guard_s=settings.lease_guard_s)
     translator = translator_for(settings)
     qb = functools.partial(around, "queue_builder")
     builder = QueueBuilder(
         region=settings.region,
         gate=cached,
-        gate_store=ports.gate,
+        sequences=ports.sequences,
+        heartbeats=ports.heartbeats,
         mq=qb("mq", ports.mq),
         wal=qb("wal", ports.wal),
         publisher=qb("publisher", ports.publisher),
@@ -138,6 +153,9 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         backout_threshold=settings.mq_backout_threshold,
         batch_size=settings.queue_builder_batch,
         wal_writers=settings.wal_writers,
+        # Outlasts the Watchdog's verdict on a QueueBuilder that completes no run (QUEUE_BUILDER_STALE_S,
+        # then the hand-over and the rest of the lease): a lasting outage costs one backout, not one per run.
+        hold_s=settings.queue_builder_stale_s + settings.lease_s,
     )
     run = functools.partial(around, "runner")
     runner = TransformationRunner(
@@ -151,42 +169,54 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        write_hold_s=settings.cosmos_write_hold_s,
     )
-    replayer = Replayer(wal=ports.wal, store=ports.store, publisher=ports.publisher, docs=ports.gate)
+    replayer = Replayer(
+        wal=around("replay", "wal", ports.wal),
+        store=ports.store,
+        publisher=ports.publisher,
+        checkpoints=ports.checkpoints,
+    )
     own_wal = ports.wal.own if isinstance(ports.wal, DualRegionWriteAheadLog) else ports.wal
     watchdog = Watchdog(
         region=settings.region,
-        gate=ports.gate,
+        authority=ports.authority,
+        mirror=ports.mirror,
+        checkpoints=ports.checkpoints,
+        heartbeats=ports.heartbeats,
         switch=ports.switch,
         replayer=replayer,
         probes=observed(
             settings.region,
             region_probes(
-                gate=ports.gate,
+                region=settings.region,
+                mirror=ports.mirror,
+                authority=ports.authority,
+                checkpoints=ports.checkpoints,
+                heartbeats=ports.heartbeats,
                 wal=own_wal,  # the dual WAL would read the peer's copy when ours is down
                 store=ports.store,
                 mq=ports.mq,
                 publisher=ports.publisher,
                 target=ports.target,
-                last_run=lambda: ports.gate.get_json(LAST_RUN_KEY.format(region=settings.region)),
                 stale_s=settings.queue_builder_stale_s,
             ),
         ),
-        initial_active=settings.gate_initial_active,
+        role=settings.role,
+        lease_s=settings.lease_s,
+        skew_s=settings.clock_skew_s,
+        guard_s=settings.lease_guard_s,
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         misses_required=settings.watchdog_misses,
-        cache_ttl_s=settings.gate_cache_ttl_s,
-        gate_max_lag_s=settings.gate_max_lag_s,
-        safety_margin_s=settings.failover_safety_margin_s,
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
-        alias_failover=ports.alias_failover,
-        promote_on_link_loss_s=settings.promote_on_gate_link_loss_s,
-        primary_reachable=ports.primary_reachable,
+        replay_slice_s=settings.replay_slice_s,
     )
     operator = OperatorApi(
         region=settings.region,
-        gate=ports.gate,
+        authority=ports.authority,
+        checkpoints=ports.checkpoints,
+        heartbeats=ports.heartbeats,
         watchdog=watchdog,
         replayer=replayer,
         backlog=lambda: {"mq_depth": ports.mq.depth()},
@@ -210,7 +240,8 @@ def wire_desk(settings: Settings, ports: Ports, journal: OperationsJournal, oper
     )
     desk = Desk(
         region=settings.region,
-        gate=ports.gate,
+        # The runner's fence rule on the mirror, read afresh for each action (ttl 0).
+        gate=CachedGate(ports.mirror, ttl_s=0.0, guard_s=settings.lease_guard_s),
         store=ports.store,
         wal=ports.wal,
         quarantine=ports.quarantine,
@@ -271,18 +302,14 @@ def region_ports(
     if problems:
         raise ConfigurationError(problems)
     mq_config = ibmmq_config(settings, os.environ if env is None else env)
-    gate = RedisActiveRegionGate.from_connection(settings.redis)
     own_blob = settings.wal_connection(settings.region)
-    alias = None
-    if settings.servicebus_alias and settings.azure_subscription_id:
-        alias = servicebus_alias_failover(
-            settings.azure_subscription_id,
-            settings.resource_group(settings.region),
-            settings.servicebus_namespace(settings.region),
-            settings.servicebus_alias,
-        )
+    control = CosmosContainer(settings.cosmos, settings.cosmos_database, settings.cosmos_control_container)
     return Ports(
-        gate=gate,
+        authority=CosmosRegionAuthority(control),
+        mirror=RedisGateMirror.from_connection(settings.redis, settings.region),
+        sequences=CosmosSequenceAllocator(control),
+        checkpoints=CosmosCheckpointStore(control),
+        heartbeats=CosmosHeartbeats(control),
         mq=mq or IbmMqSource(mq_config, settings.mq_queue, settings.mq_backout_queue),
         wal=dual_region_wal(settings),
         publisher=ServiceBusStatementPublisher.from_settings(settings),
@@ -296,11 +323,6 @@ def region_ports(
             settings.function_app(settings.region),
         ),
         backup=BlobBodyStore(own_blob, settings.backup_container) if settings.backup_container else None,
-        # Locally DC06's Redis may be a replica of DC04's: the gate itself routes a promotion to the
-        # primary or, cut off from it, makes the replica writable (RedisActiveRegionGate.promotion_gate).
-        # Azure Managed Redis (active geo-replication) is a primary in both regions.
-        primary_reachable=gate.primary_reachable if settings.redis.connection_string else None,
-        alias_failover=alias,
         # Written here, read in both regions' WAL accounts (shared.journal.BothRegionsJournal).
         journal=BothRegionsJournal(
             BlobOperationsJournal(own_blob, settings.operations_container),

@@ -17,6 +17,9 @@ protocol as when the handlers called the hooks themselves:
 * ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
   delivery);
 * ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
+* ``replay.entry``: before the replay reads the body of a WAL entry that has no final record (the
+  drill ``long-replay`` arms ``sleep:`` here: a slow, long walk; the sleeps run one at a time even
+  when the replay reads bodies in parallel, as when the replay called the hook in its loop);
 * ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
   lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
   what the target confirmed does not count.
@@ -38,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from shared.errors import PreconditionFailed, TransientError
+from shared.errors import Interrupted, PreconditionFailed
 from shared.model import ClaimRecord, MqMessage, OutboundStatement
 
 T = TypeVar("T")
@@ -52,10 +55,11 @@ POINTS = (
     "runner.before_deliver",
     "runner.after_deliver",
     "runner.after_record",
+    "replay.entry",
 )
 
 
-class FaultInjected(TransientError):
+class FaultInjected(Interrupted):
     """Raised by an armed crash point (action ``raise``); the handler treats it like any outage."""
 
 
@@ -204,10 +208,20 @@ def _translate(points: CrashPoints, translate: Callable[[bytes], T]) -> Callable
     return translated
 
 
+class _ReplayWal(_Around):
+    _serial = threading.Lock()
+
+    def read(self, name: str) -> Any:
+        with self._serial:
+            self._points.hit("replay.entry")
+        return self._inner.read(name)
+
+
 _WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {
     ("queue_builder", "mq"): _QueueBuilderMq,
     ("queue_builder", "publisher"): _QueueBuilderPublisher,
     ("runner", "store"): _RunnerStore,
     ("runner", "target"): _RunnerTarget,
     ("runner", "translate"): _translate,
+    ("replay", "wal"): _ReplayWal,
 }

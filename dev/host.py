@@ -9,9 +9,11 @@
                                            deployed app's settings only: see the README)
 
 MQ is a shared folder inbox (``.local/host/inbox``), MessageWay a shared folder outbox
-(``.local/host/outbox``); both regions use one logical Redis gate (the DC04 instance: Azure Managed
-Redis with active geo-replication is one writable data set in both regions), the DC04/DC06 Azurite
-accounts as the two WAL copies, the Cosmos server and the Service Bus endpoint.
+(``.local/host/outbox``). Each region uses its OWN Service Bus endpoint (namespace) and its OWN Redis
+(``run`` links the two instances with :class:`dev.redis_geo.GeoReplicator`, the local model of Azure
+Managed Redis active geo-replication), the DC04/DC06 Azurite accounts as the two WAL copies and the
+Cosmos server. The drill (``dev.drill.topology``) gives each region more of its own through
+``region_settings``: its Cosmos region, a cuttable road to the other region's Blob account.
 
 Ports: the stack's from ``BRIDGE_STACK_PORT_BASE`` (default 17000), the regions' routes on
 ``BRIDGE_HOST_HTTP_BASE`` (default the stack's base + 200: 17200 for DC04, 17201 for DC06). How
@@ -37,6 +39,7 @@ from pathlib import Path
 from dev import host_process
 from dev import status as dev_status
 from dev.adapters.folder_mq import put_message
+from dev.redis_geo import GeoReplicator
 from dev.settings import DEV_SETTING_NAMES
 from dev.stack import ROOT, Stack, default_port_base
 from shared.model import REGIONS
@@ -47,11 +50,15 @@ FAST_SETTINGS = {
     "GATE_CACHE_TTL_S": "1",
     "HEARTBEAT_TTL_S": "3",
     "WATCHDOG_MISSES": "3",
-    "FAILOVER_SAFETY_MARGIN_S": "1",
+    "LEASE_S": "6",
+    "CLOCK_SKEW_S": "1",
+    "LEASE_GUARD_S": "1.5",
     "CLAIM_LEASE_S": "15",
     "QUEUE_BUILDER_DRAIN_S": "2",
     "QUEUE_BUILDER_INTERVAL_S": "0.5",
     "WATCHDOG_INTERVAL_S": "1",
+    "REPLAY_SLICE_S": "0.5",
+    "COSMOS_WRITE_HOLD_S": "240",  # the local consumer renews session locks for 300 s
     "QUEUE_BUILDER_STALE_S": "30",
     "DEFAULT_SENDER_BIC": "BANKDEFFXXX",
     "DEFAULT_RECEIVER_BIC": "BANKUS33XXX",
@@ -66,6 +73,8 @@ class LocalHost:
     state: Path = ROOT / ".local" / "host"
     http_base: int = 17200
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Per-region settings over the stack's defaults (the drill's topology: own endpoints, roads).
+    region_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,17 +101,21 @@ class LocalHost:
         """Every setting of ``region``'s process, as the Functions host would pass them."""
         env = {
             "BRIDGE_REGION": region,
-            "ServiceBusConnection": self.stack_env["STACK_SERVICEBUS"],
+            "BRIDGE_ROLE": "active" if region == REGIONS[0] else "passive",
+            "ServiceBusConnection": self.stack_env.get(
+                f"STACK_SERVICEBUS_{region}", self.stack_env["STACK_SERVICEBUS"]
+            ),
             "ServiceBusQueueName": "statements",
             "WalStorageDC04": self.stack_env["STACK_BLOB_DC04"],
             "WalStorageDC06": self.stack_env["STACK_BLOB_DC06"],
             "CosmosConnection": self.stack_env["STACK_COSMOS"],
-            "RedisConnection": self.stack_env["STACK_REDIS_DC04"],
+            "RedisConnection": self.stack_env[f"STACK_REDIS_{region}"],
             "MQ_INBOX_DIR": str(self.inbox),
             "MESSAGEWAY_OUTBOX_DIR": str(self.outbox),
             "CONSUMPTION_SWITCH_DIR": str(self.state / "switches"),
             "LOCAL_FUNCTION_KEY": self.function_key,
             **FAST_SETTINGS,
+            **self.region_settings.get(region, {}),
             **self.overrides,
             **(extra or {}),
         }
@@ -193,9 +206,12 @@ class LocalHost:
 def _run(stack: Stack, state: Path, http_base: int) -> int:
     """``run``: the stack, then both regions, until a stop signal (:func:`dev.host_process.run`)."""
     hosts: list[LocalHost] = []
+    links: list[GeoReplicator] = []
 
     def start(stop: host_process.StopRequested) -> dict[str, int]:
         hosts.append(LocalHost(stack.up(), state=state, http_base=http_base))
+        # the local model of Azure Managed Redis active geo-replication between the regions' instances
+        links.append(GeoReplicator({r: stack.port(f"redis-{r.lower()}") for r in REGIONS}).start())
         for region in REGIONS:
             if stop.event.is_set():
                 break
@@ -206,6 +222,8 @@ def _run(stack: Stack, state: Path, http_base: int) -> int:
     def stop_all() -> None:
         for host in hosts:
             host.stop()
+        for link in links:
+            link.stop()
 
     return host_process.run(state, start, stop_all, say=lambda line: print(line, flush=True))
 

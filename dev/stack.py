@@ -3,9 +3,12 @@
 ``python -m dev.stack up|down|status`` (``make stack-up``/``stack-down``/``stack-status``) or the
 Python API :class:`Stack`. Services (names as in :data:`dev.stack_services.SERVICE_NAMES`):
 ``blob-dc04``/``blob-dc06`` (Azurite, one process per region, data on disk under ``.local/``),
-``redis-dc04`` (primary) and ``redis-dc06`` (a ``replicaof`` the DC04 one), ``cosmos``
-(``@vercel/cosmosdb-server --no-ssl``, patched to answer 404 for a missing id) and ``servicebus``
-(``python -m dev.servicebus``). Ports are ``BRIDGE_STACK_PORT_BASE`` (default 17000) + offset.
+``redis-dc04`` and ``redis-dc06`` (two independent, writable instances, as Azure Managed Redis is
+deployed per region; :mod:`dev.redis_geo` models active geo-replication between them where a run
+needs it), ``cosmos`` (``@vercel/cosmosdb-server --no-ssl``, patched to answer 404 for a missing id;
+:mod:`dev.cosmos_proxy` models its regions) and ``servicebus``/``servicebus-dc06`` (``python -m
+dev.servicebus``: DC04's and DC06's namespaces, unpaired). Ports are ``BRIDGE_STACK_PORT_BASE``
+(default 17000) + offset.
 
 ``up`` is idempotent (a running service is reused), writes ``.local/stack.env`` and PID files under
 ``.local/pids/``, and fails naming the service and the tail of ``.local/logs/<name>.log`` when one does
@@ -25,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dev.stack_process import launch, log_tail, pid_alive, port_free, read_int, runs, terminate
-from dev.stack_services import SERVICE_NAMES, ServiceSpec, redis_info, specs, stack_env
+from dev.stack_services import SERVICE_NAMES, ServiceSpec, specs, stack_env
 from shared.errors import BridgeError
 
 DEFAULT_PORT_BASE = 17000
@@ -51,7 +54,7 @@ def default_port_base() -> int:
 
 
 def free_port_base(start: int = 17100, step: int = 10, attempts: int = 50) -> int:
-    """A port base from ``start`` up whose six ports are free now (for a private, throwaway stack)."""
+    """A port base from ``start`` up whose ports (one per service) are free now (a private stack)."""
     for base in range(start, start + step * attempts, step):
         if all(port_free(base + offset) for offset in range(len(SERVICE_NAMES))):
             return base
@@ -88,7 +91,7 @@ class Stack:
         """The services this stack runs (Service Bus only once ``dev/servicebus`` exists)."""
         if servicebus_available(self.root):
             return SERVICE_NAMES
-        return tuple(name for name in SERVICE_NAMES if name != "servicebus")
+        return tuple(name for name in SERVICE_NAMES if not name.startswith("servicebus"))
 
     def up(self) -> dict[str, str]:
         """Start every service not already running, wait until each answers, write ``stack.env``."""
@@ -232,9 +235,6 @@ class Stack:
                     self._patch_cosmos()
                 started[spec.name] = self._launch(spec)
             self._wait_all(services, started, began)
-            if "redis-dc06" in started:
-                self._wait_replica_linked()
-                self.ready_s["redis-dc06"] = time.monotonic() - began
         except BaseException:
             for name in started:
                 self._stop(name)
@@ -282,15 +282,6 @@ class Stack:
                 detail = f"did not answer on port {spec.port} within {self.timeout_s:g} s"
                 raise StackError(spec.name, detail, self._log_tail(spec))
             time.sleep(0.05)
-
-    def _wait_replica_linked(self) -> None:
-        replica = self.specs["redis-dc06"]
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            if redis_info(replica.port, "replication").get("master_link_status") == "up":
-                return
-            time.sleep(0.05)
-        raise StackError("redis-dc06", "replica did not link to redis-dc04", self._log_tail(replica))
 
     def _stop(self, name: str) -> None:
         spec = self.specs[name]

@@ -25,7 +25,8 @@ OFFSETS = {
     "redis-dc04": 2,
     "redis-dc06": 3,
     "cosmos": 4,
-    "servicebus": 5,
+    "servicebus": 5,  # DC04's namespace (the name predates the second one)
+    "servicebus-dc06": 6,  # DC06's namespace: one Premium namespace per region, no pairing
 }
 SERVICE_NAMES = tuple(OFFSETS)
 HOST = "127.0.0.1"
@@ -113,37 +114,36 @@ def specs(root: Path, port_base: int, local: Path) -> dict[str, ServiceSpec]:
         ]
         return ServiceSpec(name, port[name], command, probe_http, f"--blobPort\0{port[name]}")
 
-    def redis(name: str, replica_of: int | None) -> ServiceSpec:
+    def redis(name: str) -> ServiceSpec:
         command = [
             "redis-server",
             *("--port", str(port[name]), "--bind", HOST),
             *("--save", "", "--appendonly", "no", "--daemonize", "no"),
             *("--dir", str(local / name)),
-            # A replica syncs at once instead of after the default 5 s of waiting for more replicas.
+            # A test that makes one a replica (REPLICAOF) gets it synced at once, not after 5 s.
             *("--repl-diskless-sync-delay", "0"),
-            # A primary pings its replicas every second (default 10 s), so a linked replica's lag
-            # (INFO master_last_io_seconds_ago) stays below the Watchdog's HEARTBEAT_TTL_S / 2 when idle.
             *("--repl-ping-replica-period", "1"),
         ]
-        if replica_of is not None:
-            command += ["--replicaof", HOST, str(replica_of)]
         return ServiceSpec(name, port[name], command, probe_redis, f":{port[name]}")
 
     cosmos_cmd = [str(bin_dir / "cosmosdb-server"), "--host", HOST, "--port", str(port["cosmos"]), "--no-ssl"]
-    servicebus_cmd = [
-        sys.executable,
-        *("-m", "dev.servicebus", "--port", str(port["servicebus"])),
-        *("--data-dir", str(local / "servicebus")),
-    ]
+
+    def servicebus(name: str) -> ServiceSpec:
+        command = [
+            sys.executable,
+            *("-m", "dev.servicebus", "--port", str(port[name])),
+            *("--data-dir", str(local / name)),
+        ]
+        return ServiceSpec(name, port[name], command, probe_amqp, f"--port\0{port[name]}")
+
     return {
         "blob-dc04": azurite("blob-dc04"),
         "blob-dc06": azurite("blob-dc06"),
-        "redis-dc04": redis("redis-dc04", None),
-        "redis-dc06": redis("redis-dc06", port["redis-dc04"]),
+        "redis-dc04": redis("redis-dc04"),
+        "redis-dc06": redis("redis-dc06"),
         "cosmos": ServiceSpec("cosmos", port["cosmos"], cosmos_cmd, probe_http, f"--port\0{port['cosmos']}"),
-        "servicebus": ServiceSpec(
-            "servicebus", port["servicebus"], servicebus_cmd, probe_amqp, f"--port\0{port['servicebus']}"
-        ),
+        "servicebus": servicebus("servicebus"),
+        "servicebus-dc06": servicebus("servicebus-dc06"),
     }
 
 
@@ -168,9 +168,17 @@ def stack_env(port_base: int) -> dict[str, str]:
         "STACK_REDIS_PORT_DC06": str(port["redis-dc06"]),
         "STACK_COSMOS": f"AccountEndpoint=http://{HOST}:{port['cosmos']}/;AccountKey={COSMOS_KEY}",
         "STACK_COSMOS_PORT": str(port["cosmos"]),
-        "STACK_SERVICEBUS": (
-            f"Endpoint=sb://{HOST}:{port['servicebus']};SharedAccessKeyName=local;"
-            "SharedAccessKey=local;UseDevelopmentEmulator=true"
-        ),
+        "STACK_SERVICEBUS": servicebus_connection(port["servicebus"]),
         "STACK_SERVICEBUS_PORT": str(port["servicebus"]),
+        "STACK_SERVICEBUS_DC04": servicebus_connection(port["servicebus"]),
+        "STACK_SERVICEBUS_DC06": servicebus_connection(port["servicebus-dc06"]),
+        "STACK_SERVICEBUS_PORT_DC06": str(port["servicebus-dc06"]),
     }
+
+
+def servicebus_connection(port: int) -> str:
+    """The connection string of a local Service Bus endpoint on ``port`` (one per region)."""
+    return (
+        f"Endpoint=sb://{HOST}:{port};SharedAccessKeyName=local;"
+        "SharedAccessKey=local;UseDevelopmentEmulator=true"
+    )

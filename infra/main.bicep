@@ -126,9 +126,6 @@ var peerResourceGroup = region == 'DC04' ? resourceGroupDc06 : resourceGroupDc04
 var isPassive = role == 'passive'
 // Where the privatelink zones live: the organisation's (landing zone) or this deployment's own (stage 1).
 var dnsZonesGroupId = empty(privateDnsZonesGroupId) ? '${subscription().id}/resourceGroups/${resourceGroupShared}' : privateDnsZonesGroupId
-// Who holds the gate when the control item does not exist yet (first start): the region whose role is
-// active. Both parameter files name the same region (tests/infra/test_parameters.py).
-var initialActive = isPassive ? peerRegion : region
 var deploymentContainer = 'app-package'
 var regionTags = union(tags, {
   region: region
@@ -309,7 +306,8 @@ var appSettingsBase = {
   AZURE_CLIENT_ID: clientId
   'AzureWebJobs.transformation_runner.Disabled': isPassive ? 'true' : 'false'
   BRIDGE_REGION: region
-  GATE_INITIAL_ACTIVE: initialActive
+  // Only the region deployed active creates the region lease (the gate) when none exists yet.
+  BRIDGE_ROLE: role
   // Connections (identity-based: <connection>__<endpoint>, <connection>__credential, __clientId).
   // Service Bus: this region's OWN namespace (no Geo-DR alias).
   ServiceBusConnection__fullyQualifiedNamespace: '${names.serviceBus}.servicebus.windows.net'
@@ -332,6 +330,7 @@ var appSettingsBase = {
   OUTPUT_BACKUP_CONTAINER: backupContainer
   COSMOS_DATABASE: cosmosDatabase
   COSMOS_CONTAINER: cosmosContainer
+  COSMOS_CONTROL_CONTAINER: 'control'
   // IBM MQ input and MessageWay output (on-prem, through the VNet).
   MQ_QUEUE_MANAGER: mq.queueManager
   MQ_CHANNEL: mq.channel

@@ -2,9 +2,12 @@
 
 The order is the promise (docs/protocols.md, "No loss between MQ and the WAL"):
 
-1. gate — act only while this region holds the gate (cached, fail-closed read);
+1. gate — act only while this region holds the lease and has activated in its epoch (cached,
+   fail-closed read of the region's gate mirror: :mod:`shared.gate_cache`);
 2. MQGET under syncpoint, up to ``batch_size`` messages in one unit of work;
-3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``;
+3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``
+   from the durable :class:`~shared.ports.SequenceAllocator` (the epoch is the lease's, stamped on
+   the WAL entry and the message);
 4. WAL write, create-only, in both regions (``DualRegionWriteAheadLog``);
 5. Service Bus send (session, MessageId, properties; dedup by MessageId);
 6. gate again, then MQCMIT — a region fenced meanwhile backs out instead, so MQ redelivers to the new
@@ -32,18 +35,34 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from shared.errors import PermanentError, RegionNotActive, TransientError
+from shared.errors import Interrupted, PermanentError, RegionNotActive, TransientError
 from shared.gate_cache import CachedGate
-from shared.model import MqMessage, OutboundStatement, WalEntry
-from shared.ports import ActiveRegionGate, BodyStore, MqSource, StatementPublisher, WriteAheadLog
+from shared.model import (
+    QUEUE_BUILDER,
+    QUEUE_BUILDER_FAILED,
+    Heartbeat,
+    MqMessage,
+    OutboundStatement,
+    WalEntry,
+)
+from shared.ports import (
+    BodyStore,
+    Heartbeats,
+    MqSource,
+    SequenceAllocator,
+    StatementPublisher,
+    WriteAheadLog,
+)
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.queue_builder")
 
+_T = TypeVar("_T")
+
 UNROUTABLE_SESSION = "UNROUTABLE"
-LAST_RUN_KEY = "queue_builder:last_run:{region}"
 
 
 @dataclass
@@ -57,7 +76,8 @@ class QueueBuilder:
 
     region: str
     gate: CachedGate
-    gate_store: ActiveRegionGate
+    sequences: SequenceAllocator
+    heartbeats: Heartbeats
     mq: MqSource
     wal: WriteAheadLog
     publisher: StatementPublisher
@@ -67,7 +87,12 @@ class QueueBuilder:
     batch_size: int = 32
     wal_writers: int = 8
     get_wait_s: float = 0.5
+    #: How long a unit of work whose WAL write or send failed is held open and retried (fence
+    #: permitting) before it is backed out: ``QUEUE_BUILDER_STALE_S + LEASE_S`` (see :meth:`_hold`).
+    hold_s: float = 60.0
+    hold_backoff_s: float = 0.5
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
 
@@ -81,7 +106,7 @@ class QueueBuilder:
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""
         started, deadline = self.clock(), time.monotonic() + budget_s
-        ingested, outcome = 0, "drained"
+        ingested, outcome, detail = 0, "drained", ""
         try:
             while time.monotonic() < deadline:
                 count = self._one_unit_of_work()
@@ -93,7 +118,7 @@ class QueueBuilder:
             log_event(log, logging.INFO, "queue_builder.passive", region=self.region, detail=str(error))
             self._release_input()
         except TransientError as error:
-            outcome = "retry-later"
+            outcome, detail = "retry-later", f" ({error})"
             log_event(log, logging.WARNING, "queue_builder.transient", region=self.region, error=str(error))
             self._release_input()
         summary: dict[str, object] = {
@@ -103,8 +128,16 @@ class QueueBuilder:
             "ingested": ingested,
             "outcome": outcome,
         }
+        # A run that gave up on a dependency leaves the last good run's beat as it was: the Watchdog's
+        # probe fails once no run has completed for QUEUE_BUILDER_STALE_S (hysteresis against a blip)
+        # and names the last failure.
+        healthy = outcome != "retry-later"
+        component = QUEUE_BUILDER if healthy else QUEUE_BUILDER_FAILED
+        beat = Heartbeat(
+            self.region, component, self.clock(), healthy, f"{outcome}: {ingested} ingested{detail}"[:300]
+        )
         with contextlib.suppress(TransientError):  # advisory: the Watchdog reports a stale QueueBuilder
-            self.gate_store.put_json(LAST_RUN_KEY.format(region=self.region), summary)
+            self.heartbeats.beat(beat)
         return summary
 
     def _one_unit_of_work(self) -> int:
@@ -144,9 +177,43 @@ class QueueBuilder:
         return message.backout_count - self._transient_backouts.get(message.message_id, 0)
 
     def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> None:
-        first = self.gate_store.next_sequence(epoch, len(batch))
+        """Number, log and send ``batch``, each step held through a dependency outage (:meth:`_hold`)."""
+        first = self._hold(lambda: self.sequences.next(epoch, len(batch)))
         now = self.clock()
         items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
+        self._hold(lambda: self._write_and_send(items))
+
+    def _hold(self, step: Callable[[], _T]) -> _T:
+        """Run ``step``; while it fails with a dependency error, keep the unit of work open and retry
+        (backoff ``hold_backoff_s`` doubling to 5 s) as long as the fence allows and for at most
+        ``hold_s``; then the error goes up and the unit is backed out.
+
+        Why hold instead of backing out at once: MQ counts every backout on the message, and a
+        region that retried a failing unit every run would push good statements past the backout
+        threshold for the region that takes over after it (its own process discounts its own
+        backouts, the other region cannot). Held, a unit is backed out once per outage, when the
+        fence closes (the lease ends) or the hold runs out. A crash point (``Interrupted``) and a
+        closed fence are not held. Retrying a step is safe: sequences are reserved once per unit
+        (gaps allowed), WAL appends are create-only and idempotent for the same body, sends are
+        deduplicated by MessageId.
+        """
+        deadline = self.clock() + timedelta(seconds=self.hold_s)
+        delay = self.hold_backoff_s
+        while True:
+            try:
+                return step()
+            except (RegionNotActive, Interrupted):
+                raise
+            except TransientError as error:
+                if self.clock() + timedelta(seconds=delay) > deadline:
+                    raise
+                metrics.incr("queue_builder_held")
+                log_event(log, logging.WARNING, "queue_builder.held", region=self.region, error=str(error))
+            self.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            self.gate.check(self.region)  # the lease ends while holding → RegionNotActive: back out
+
+    def _write_and_send(self, items: list[tuple[WalEntry, bytes]]) -> None:
         chains: dict[str, list[tuple[WalEntry, bytes]]] = {}
         for entry, body in items:
             chains.setdefault(entry.session_id, []).append((entry, body))
@@ -161,7 +228,7 @@ class QueueBuilder:
                 message_id=entry.message_id,
                 session_id=entry.session_id,
                 region=self.region,
-                epoch=epoch,
+                epoch=entry.epoch,
                 sequence=entry.sequence,
             )
 

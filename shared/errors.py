@@ -15,6 +15,11 @@ that caused it, so callers decide by class alone:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.model import Lease
+
 
 class BridgeError(Exception):
     """Root of every error the bridge raises on purpose."""
@@ -33,19 +38,15 @@ class ServiceUnavailable(TransientError):
         self.detail = detail
 
 
-class StaleGateCopy(ServiceUnavailable):
-    """The gate copy is a replica further behind its primary than the fence allows: unreadable.
+class WritesUnavailable(ServiceUnavailable):
+    """The store answers, or may answer, reads but accepts no writes now: Cosmos DB's write region is
+    lost or a failover is under way (HTTP 503, HTTP 403 sub-status 3 "write forbidden", or no
+    connection on a write; :mod:`shared.adapters.azure_errors`). Nothing was written.
 
-    A ``ServiceUnavailable`` like an unreachable Redis, so every fence fails closed the same way; the
-    subclass only lets the cached reader count these refusals apart (docs/failover.md, "The fence on
-    a lagging copy").
+    Callers holding work (the runner's message) wait in bounded steps instead of giving it back, and
+    the process-wide breaker (:mod:`shared.breaker`) opens (docs/protocols.md, "Cosmos DB write
+    unavailability").
     """
-
-    def __init__(self, lag_s: float, max_lag_s: float, why: str = "") -> None:
-        why = why or f"replication lag {lag_s:g} s > {max_lag_s:g} s"
-        super().__init__("redis", f"gate copy stale: {why}")
-        self.lag_s = lag_s
-        self.max_lag_s = max_lag_s
 
 
 class RegionNotActive(TransientError):
@@ -54,6 +55,21 @@ class RegionNotActive(TransientError):
     def __init__(self, region: str, detail: str) -> None:
         super().__init__(f"region {region} is not active: {detail}")
         self.region = region
+
+
+class StaleEpoch(RegionNotActive):
+    """A write for ``epoch`` met a record of a newer epoch (``current``): a newer active region owns
+    it. Permanent for this attempt (abandon; never retry in place), transient for the message."""
+
+    def __init__(self, region: str, what: str, key: str, epoch: int, current: int) -> None:
+        super().__init__(region, f"{what} {key!r} belongs to epoch {current}, not {epoch}")
+        self.epoch = epoch
+        self.current = current
+
+
+class Interrupted(TransientError):
+    """A transient failure that must not be waited out in place: the QueueBuilder backs its unit
+    out at once instead of holding it (the dev stack's crash points raise a subclass)."""
 
 
 class PermanentError(BridgeError):
@@ -86,6 +102,20 @@ class PreconditionFailed(ConflictError):
         super().__init__(f"{what} {key!r} changed since it was read")
         self.what = what
         self.key = key
+
+
+class LeaseLost(ConflictError):
+    """A renewal or transfer of the region lease lost its compare-and-set: the authority changed.
+
+    ``current`` is the lease in force when the loss was noticed (``None`` if it could not be read);
+    a holder that sees this demotes at once (docs/protocols.md, "One active region").
+    """
+
+    def __init__(self, expected: Lease, current: Lease | None) -> None:
+        now = "unreadable" if current is None else f"{current.active_dc}@{current.epoch}"
+        super().__init__(f"region lease {expected.active_dc}@{expected.epoch} lost; now {now}")
+        self.expected = expected
+        self.current = current
 
 
 class NotFound(BridgeError):

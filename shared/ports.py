@@ -13,86 +13,129 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from shared.errors import StaleGateCopy
-from shared.model import ClaimRecord, GateState, MqMessage, OutboundStatement, WalEntry
+from shared.errors import StaleEpoch
+from shared.model import (
+    Activation,
+    Checkpoint,
+    ClaimRecord,
+    GateView,
+    Heartbeat,
+    Lease,
+    MqMessage,
+    OutboundStatement,
+    WalEntry,
+)
 
 
-class ActiveRegionGate(ABC):
-    """The single source of truth for which region is active (Redis ``active_dc``/``active_epoch``)."""
+class RegionAuthority(ABC):
+    """The one authority on which region is active: a lease with a fencing epoch (Cosmos item
+    ``control/gate``), changed only by compare-and-set on the item's ETag.
 
-    @abstractmethod
-    def read(self) -> GateState | None:
-        """Return the current pair straight from the store (no cache); ``None`` if never initialised."""
-
-    @abstractmethod
-    def initialise(self, active_dc: str) -> GateState:
-        """Set ``active_dc`` with epoch 1 if the gate has no value yet; return the value in force."""
-
-    @abstractmethod
-    def flip(self, expected: GateState, new_active: str) -> GateState:
-        """Compare-and-set: if the store still holds ``expected``, make ``new_active`` active with
-        ``expected.epoch + 1`` and return the new pair; else raise ``PreconditionFailed``."""
-
-    @abstractmethod
-    def heartbeat(self, region: str, ttl_s: float, at: datetime) -> None:
-        """Record that ``region``'s watchdog is alive at ``at``; the key expires after ``ttl_s``."""
-
-    @abstractmethod
-    def last_heartbeat(self, region: str) -> datetime | None:
-        """When ``region`` last beat, or ``None`` if its heartbeat has expired or never existed."""
+    Linearizable (Cosmos Strong consistency, single write region): a read after a successful write
+    sees it, whichever region reads, and of two compare-and-sets on one version exactly one wins.
+    The rules for the new record (epoch, ``not_before``, never shortening) live in
+    :class:`~shared.model.Lease`; an adapter only stores and swaps.
+    """
 
     @abstractmethod
-    def next_sequence(self, epoch: int, count: int = 1) -> int:
-        """Reserve ``count`` ingest sequence numbers in ``epoch``; return the first (from 1 up)."""
+    def read(self) -> Lease | None:
+        """The lease in force, straight from the store; ``None`` if never initialised."""
 
     @abstractmethod
-    def put_json(self, key: str, value: Mapping[str, object]) -> None:
-        """Store a small operational document (status, last failover, replay checkpoint)."""
+    def create(self, lease: Lease) -> Lease:
+        """Store the first lease, create-only: ``AlreadyExists`` if any lease exists."""
 
     @abstractmethod
-    def get_json(self, key: str) -> dict[str, object] | None:
-        """Read what :meth:`put_json` stored, or ``None``."""
+    def swap(self, expected: Lease, new: Lease) -> Lease:
+        """Replace ``expected`` (by its ETag) with ``new``; ``LeaseLost`` carrying the current lease
+        when the stored one is no longer ``expected`` (or is gone)."""
+
+    def initialise(self, active_dc: str, lease_s: float, now: datetime) -> Lease:
+        """Create the first lease for ``active_dc`` (epoch 1); ``AlreadyExists`` if one exists."""
+        return self.create(Lease.first(active_dc, now=now, lease_s=lease_s))
+
+    def renew(self, expected: Lease, until: datetime, now: datetime) -> Lease:
+        """The holder extends its lease to ``until`` (never shorter); ``LeaseLost`` if it changed."""
+        return self.swap(expected, expected.renewed(until, now))
+
+    def transfer(
+        self,
+        expected: Lease,
+        to: str,
+        *,
+        reason: str,
+        by: str,
+        now: datetime,
+        lease_s: float,
+        skew_s: float,
+    ) -> Lease:
+        """Give the lease to ``to`` with epoch + 1, starting at ``max(now, expected.lease_until +
+        skew_s)`` (:meth:`~shared.model.Lease.transferred`); ``LeaseLost`` if it changed meanwhile."""
+        new = expected.transferred(to, reason=reason, by=by, now=now, lease_s=lease_s, skew_s=skew_s)
+        return self.swap(expected, new)
+
+
+class GateMirror(ABC):
+    """One region's fast-path copy of the gate (Redis key ``gate:mirror:<region>``), never authority.
+
+    Written by that region's Watchdog after every renewal, transfer or read of the authority; read by
+    that region's fences. A key per region, so a last-writer-wins merge between the regions' Redis
+    instances (Azure Managed Redis active geo-replication) never puts one region's view into the
+    other's key. Losing it makes the fences fail closed.
+    """
 
     @abstractmethod
-    def replication_lag_s(self) -> float | None:
-        """How far this copy of the gate may be behind the one the other region reads, in seconds.
+    def publish(self, view: GateView) -> None:
+        """Overwrite the mirror with ``view``."""
 
-        ``None``: this copy is a primary, authoritative (what it says *is* the gate). A number: this
-        copy is a replica that last heard from its primary that many seconds ago, ``math.inf`` while
-        its replication link is down. The Watchdog judges the active region's heartbeat only on an
-        authoritative copy or one fresher than ``HEARTBEAT_TTL_S / 2`` (docs/failover.md, "Gate copy
-        freshness"): on a staler copy a live region's heartbeat can look expired.
-        """
-
-    def read_fenced(self, max_lag_s: float) -> GateState | None:
-        """:meth:`read` for a fence: raise ``StaleGateCopy`` (a ``ServiceUnavailable``) instead of
-        answering from a replica whose :meth:`replication_lag_s` exceeds ``max_lag_s``.
-
-        A stale copy can still say "you are active" after the flag flipped away at the primary; the
-        fence must treat it as unreadable, exactly as an unreachable Redis (docs/failover.md, "The
-        fence on a lagging copy"). A primary (lag ``None``) answers as :meth:`read`. This default asks
-        the lag, then reads (a copy only moves forward, so the state read is at least as fresh as the
-        lag said); the Redis adapter sends both in one round trip.
-        """
-        check_lag(self.replication_lag_s(), max_lag_s)
-        return self.read()
-
-    def promotion_gate(self) -> ActiveRegionGate:
-        """The gate a promotion of this region must compare-and-set on.
-
-        An authoritative copy (a primary, every gate without replication): this gate. A replica whose
-        primary answers: the primary, so the flip lands in the data set the other region reads and
-        replicates back here; the replica stays a replica. A replica cut off from its primary: this
-        copy, made writable first (only reached through the link-loss policy or a forced failover).
-        See docs/failover.md, "Promotion on a replica".
-        """
-        return self
+    @abstractmethod
+    def read(self) -> GateView | None:
+        """The last published view; ``None`` if never published."""
 
 
-def check_lag(lag_s: float | None, max_lag_s: float) -> None:
-    """Raise ``StaleGateCopy`` when a replica's lag ``lag_s`` exceeds ``max_lag_s`` (``None``: a primary)."""
-    if lag_s is not None and lag_s > max_lag_s:
-        raise StaleGateCopy(lag_s, max_lag_s)
+class SequenceAllocator(ABC):
+    """Ingest sequence numbers per epoch, durable (Cosmos item per epoch, compare-and-set)."""
+
+    @abstractmethod
+    def next(self, epoch: int, count: int = 1) -> int:
+        """Reserve ``count`` numbers in ``epoch``; return the first (numbers start at 1, no number is
+        ever handed out twice, gaps after a failed unit of work are allowed)."""
+
+
+class CheckpointStore(ABC):
+    """Durable progress records of the control plane (Cosmos items): named positions such as the
+    replay checkpoint of a region and epoch, and each region's last completed activation."""
+
+    @abstractmethod
+    def get(self, key: str) -> Checkpoint | None:
+        """The checkpoint saved under ``key``, or ``None``."""
+
+    @abstractmethod
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Save ``checkpoint`` under its key (last write wins)."""
+
+    @abstractmethod
+    def activation(self, region: str) -> Activation | None:
+        """``region``'s last completed activation, or ``None``."""
+
+    @abstractmethod
+    def record_activation(self, activation: Activation) -> None:
+        """Save ``activation`` as its region's last (last write wins)."""
+
+
+class Heartbeats(ABC):
+    """Liveness and health of each region's components (Cosmos items ``heartbeat:<region>:<component>``).
+
+    Advisory: the active region's liveness that decides a promotion is its lease, never a beat.
+    """
+
+    @abstractmethod
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """Upsert ``heartbeat`` (keyed by region and component)."""
+
+    @abstractmethod
+    def last(self, region: str, component: str) -> Heartbeat | None:
+        """The last beat of ``component`` in ``region``, or ``None``."""
 
 
 class WriteAheadLog(ABC):
@@ -130,8 +173,10 @@ class IdempotencyStore(ABC):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
-        """Create the ``PENDING`` record; ``AlreadyExists`` if any record for the id exists."""
+        """Create the ``PENDING`` record, keeping ``body_sha256`` (the body's SHA-256, hex, so a reused
+        MsgId is told apart from a redelivery); ``AlreadyExists`` if any record for the id exists."""
 
     @abstractmethod
     def get(self, message_id: str) -> ClaimRecord | None:
@@ -144,15 +189,22 @@ class IdempotencyStore(ABC):
         """Re-claim a ``PENDING`` record (expired lease) for ``region``/``epoch``; ``attempts`` + 1.
 
         ETag-conditional on ``record.etag``: ``PreconditionFailed`` if someone else changed it.
+        Epoch-fenced: ``StaleEpoch`` when ``epoch`` is lower than the record's (a newer active
+        region claimed it; :func:`refuse_stale_epoch`), and nothing is written.
         """
 
     @abstractmethod
     def mark_delivered(self, record: ClaimRecord, details: Mapping[str, str]) -> ClaimRecord:
-        """``PENDING`` → ``DELIVERED``, ETag-conditional (``PreconditionFailed`` when stale)."""
+        """``PENDING`` → ``DELIVERED``, ETag-conditional (``PreconditionFailed`` when stale).
+
+        Epoch-fenced by the ETag: ``record`` is the caller's own claim, so once a newer epoch has
+        taken the record over (a new ETag), the caller's mark is refused and changes nothing.
+        """
 
     @abstractmethod
     def mark_failed(self, record: ClaimRecord, reason: str, details: Mapping[str, str]) -> ClaimRecord:
-        """``PENDING`` → ``FAILED`` with ``reason``, ETag-conditional (``PreconditionFailed``)."""
+        """``PENDING`` → ``FAILED`` with ``reason``, ETag-conditional (``PreconditionFailed``), epoch-fenced
+        as :meth:`mark_delivered`."""
 
     @abstractmethod
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
@@ -168,6 +220,13 @@ class IdempotencyStore(ABC):
         redelivered under the same delivery key); and, whatever their age, ``lease_expired``: pending
         records whose lease ended before ``now`` (in doubt now, waiting for the next delivery).
         """
+
+
+def refuse_stale_epoch(record: ClaimRecord, region: str, epoch: int) -> None:
+    """Raise ``StaleEpoch`` when ``epoch`` is lower than ``record.epoch``: a region fenced out by a
+    newer epoch may not take over (or mark) what the newer active region claimed."""
+    if epoch < record.epoch:
+        raise StaleEpoch(region, "idempotency record", record.message_id, epoch, record.epoch)
 
 
 class StatementPublisher(ABC):

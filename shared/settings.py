@@ -170,19 +170,12 @@ class Settings:
     (``bootstrap.region_ports``), since the dev stack replaces those adapters."""
 
     region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
-    gate_initial_active: str = _setting(
-        "GATE_INITIAL_ACTIVE",
-        _region,
-        default="DC04",
-        doc="the region that takes the gate if it does not exist yet; in Azure main.bicep sets it from the "
-        "deployed role (the active region's code), the same in both regions",
-    )
     # Connections (connection string locally, managed identity in Azure).
     servicebus: Connection = _conn("ServiceBusConnection", doc="Service Bus namespace")
     wal_dc04: Connection = _conn("WalStorageDC04", doc="WAL storage account in DC04")
     wal_dc06: Connection = _conn("WalStorageDC06", doc="WAL storage account in DC06")
     cosmos: Connection = _conn("CosmosConnection", doc="Cosmos DB account (idempotency records)")
-    redis: Connection = _conn("RedisConnection", doc="Redis holding active_dc/active_epoch")
+    redis: Connection = _conn("RedisConnection", doc="this region's Redis: the gate mirror (fast path)")
     # Names.
     queue_name: str = _setting("ServiceBusQueueName", default="statements")
     wal_container: str = _setting("WAL_CONTAINER", default="wal")
@@ -190,6 +183,9 @@ class Settings:
     backup_container: str = _setting("OUTPUT_BACKUP_CONTAINER", default="", doc="empty = no backup")
     cosmos_database: str = _setting("COSMOS_DATABASE", default="bridge")
     cosmos_container: str = _setting("COSMOS_CONTAINER", default="records")
+    cosmos_control_container: str = _setting(
+        "COSMOS_CONTROL_CONTAINER", default="control", doc="region lease, sequences, checkpoints, heartbeats"
+    )
     # IBM MQ (input) and MessageWay (output).
     mq_queue_manager: str = _setting("MQ_QUEUE_MANAGER", default="")
     mq_channel: str = _setting("MQ_CHANNEL", default="")
@@ -206,21 +202,49 @@ class Settings:
         default="30",
         doc="> GATE_CACHE_TTL_S and >= 2 x the Watchdog interval (docs/failover.md)",
     )
-    watchdog_misses: int = _setting("WATCHDOG_MISSES", _positive(int), default="3")
-    failover_safety_margin_s: float = _setting("FAILOVER_SAFETY_MARGIN_S", _positive(float), default="5")
+    watchdog_misses: int = _setting(
+        "WATCHDOG_MISSES",
+        _positive(int),
+        default="3",
+        doc="consecutive Watchdog ticks that must see the active region's lease ended before promoting",
+    )
+    lease_s: float = _setting(
+        "LEASE_S",
+        _positive(float),
+        default="60",
+        doc="the active region's lease, renewed every Watchdog tick; > LEASE_GUARD_S (docs/failover.md)",
+    )
+    clock_skew_s: float = _setting(
+        "CLOCK_SKEW_S",
+        _non_negative(float),
+        default="5",
+        doc="largest clock difference between the regions' hosts; a new lease starts this long after the old",
+    )
+    lease_guard_s: float = _setting(
+        "LEASE_GUARD_S",
+        _non_negative(float),
+        default="10",
+        doc="new work stops this long before the lease ends (room for work in flight); < LEASE_S",
+    )
+    role: str = _setting(
+        "BRIDGE_ROLE",
+        _choice("active", "passive"),
+        default="passive",
+        doc="the region's role at deployment: only an active region initialises the region lease",
+    )
     auto_promote: bool = _setting("AUTO_PROMOTE", _bool, default="true")
     replay_interval_s: float = _setting("REPLAY_INTERVAL_S", float, default="900", doc="0 = off")
-    promote_on_gate_link_loss_s: float = _setting(
-        "PROMOTE_ON_GATE_LINK_LOSS_S",
-        _non_negative(float),
-        default="0",
-        doc="0 = a passive region on a gate replica whose link is down never promotes by itself",
+    cosmos_write_hold_s: float = _setting(
+        "COSMOS_WRITE_HOLD_S",
+        _positive(float),
+        default="480",
+        doc="the runner holds a message this long while Cosmos accepts no writes; < the lock renewal limit",
     )
-    gate_max_lag_s: float = _setting(
-        "GATE_MAX_LAG_S",
-        _non_negative(float),
-        default="1",
-        doc="the fence treats a gate replica further behind than this as unreadable; < HEARTBEAT_TTL_S / 2",
+    replay_slice_s: float = _setting(
+        "REPLAY_SLICE_S",
+        _positive(float),
+        default="5",
+        doc="replay work per Watchdog tick (one slice); well below the tick interval (watchdog/replay.py)",
     )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
@@ -266,9 +290,6 @@ class Settings:
     function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
     resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
     resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
-    servicebus_alias: str = _setting("SERVICEBUS_ALIAS_NAME", default="", doc="Geo-DR alias; empty = none")
-    servicebus_namespace_dc04: str = _setting("SERVICEBUS_NAMESPACE_DC04", default="")
-    servicebus_namespace_dc06: str = _setting("SERVICEBUS_NAMESPACE_DC06", default="")
 
     @property
     def wal_writers(self) -> int:
@@ -288,9 +309,6 @@ class Settings:
 
     def resource_group(self, region: str) -> str:
         return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
-
-    def servicebus_namespace(self, region: str) -> str:
-        return self.servicebus_namespace_dc04 if region == "DC04" else self.servicebus_namespace_dc06
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -332,12 +350,10 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             f"HEARTBEAT_TTL_S/GATE_CACHE_TTL_S: HEARTBEAT_TTL_S ({heartbeat:g}) must be greater "
             f"than GATE_CACHE_TTL_S ({cache:g})"
         )
-    lag = values.get("gate_max_lag_s")
-    if heartbeat is not None and lag is not None and lag >= heartbeat / 2:
-        # docs/failover.md, "The fence on a lagging copy": tighter than the Watchdog's copy bound.
+    lease, guard = values.get("lease_s"), values.get("lease_guard_s")
+    if lease is not None and guard is not None and guard >= lease:
         problems.append(
-            f"GATE_MAX_LAG_S/HEARTBEAT_TTL_S: GATE_MAX_LAG_S ({lag:g}) must be less than "
-            f"HEARTBEAT_TTL_S / 2 ({heartbeat / 2:g})"
+            f"LEASE_GUARD_S/LEASE_S: LEASE_GUARD_S ({guard:g}) must be less than LEASE_S ({lease:g})"
         )
     return problems
 

@@ -3,9 +3,12 @@
 The obvious order (check the flag, deliver, then record) loses or duplicates in every crash window;
 this one does not (docs/protocols.md, "No duplicate delivery"):
 
-1. fence — this region must hold the gate (cached, fail-closed);
-2. claim — create-only ``PENDING`` record with region, epoch, lease and delivery key. A final record
-   means a duplicate: complete without delivering. A live ``PENDING`` of another worker: retry later.
+1. fence — this region must hold the lease and have activated in its epoch (its cached, fail-closed
+   gate mirror: :mod:`shared.gate_cache`);
+2. claim — create-only ``PENDING`` record with region, epoch, lease, delivery key and the body's
+   SHA-256. A final record of the same body means a duplicate: complete without delivering; of another
+   body, a reused MQ MsgId: quarantine and record the new message under a derived id, alert. A live
+   ``PENDING`` of another worker: retry later.
    An expired ``PENDING`` is *in doubt*: the delivery may or may not have happened. Take it over
    (ETag-conditional), ask the target; if it cannot tell, redeliver with the same key (the receiver's
    duplicate check is the backstop) and count it;
@@ -23,15 +26,18 @@ deliveries under different keys, and every in-doubt redelivery counted and repor
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from shared.breaker import BREAKER, WriteBreaker
 from shared.errors import (
     AlreadyExists,
     BridgeError,
@@ -41,11 +47,20 @@ from shared.errors import (
     TransientError,
 )
 from shared.gate_cache import CachedGate
-from shared.model import ClaimRecord, InboundStatement, IngestPosition, RecordState, delivery_key_for
+from shared.model import (
+    ClaimRecord,
+    InboundStatement,
+    IngestPosition,
+    RecordState,
+    delivery_key_for,
+    reused_message_id,
+)
 from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, metrics
 
 log = logging.getLogger("bridge.runner")
+
+T = TypeVar("T")
 
 
 class Translation(Protocol):
@@ -67,6 +82,24 @@ class ClaimHeld(TransientError):
     def __init__(self, detail: str, wait_s: float | None = None) -> None:
         super().__init__(detail)
         self.wait_s = wait_s
+
+
+class MessageIdReused(PermanentError):
+    """A final record exists for this MsgId, claimed for another body: the MQ MsgId was reused.
+
+    The new message is not a redelivery; completing it as a duplicate would lose it. It is recorded
+    ``FAILED`` under :func:`~shared.model.reused_message_id` and its body kept in quarantine under
+    that id (docs/protocols.md, "A reused MsgId"; docs/runbook.md, "message-id-reused").
+    """
+
+    reason = "message-id-reused"
+
+    def __init__(self, message_id: str, recorded_sha256: str, body_sha256: str) -> None:
+        super().__init__(
+            f"MQ MsgId {message_id} was already used for another body (recorded SHA-256 "
+            f"{recorded_sha256[:16]}…, this body {body_sha256[:16]}…); kept for an operator to resubmit"
+        )
+        self.message_id = message_id
 
 
 class Outcome(enum.StrEnum):
@@ -95,6 +128,12 @@ class TransformationRunner:
     backoff_s: float = 2.0
     backoff_max_s: float = 30.0
     backup: BodyStore | None = None
+    #: While Cosmos DB accepts no writes, hold the message (its lock renewed by the host) and retry
+    #: every ``write_hold_step_s``, for at most ``write_hold_s`` per write (COSMOS_WRITE_HOLD_S):
+    #: below the host's lock renewal limit, so no delivery count is spent (shared.breaker).
+    write_hold_s: float = 480.0
+    write_hold_step_s: float = 5.0
+    breaker: WriteBreaker = field(default_factory=lambda: BREAKER)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     _last_position: dict[str, IngestPosition] = field(default_factory=dict, repr=False)
@@ -119,19 +158,65 @@ class TransformationRunner:
         context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
         state = self.gate.check(self.region)
         context["epoch"] = str(state.epoch)
-        record, in_doubt = self._claim(message, state.epoch)
+        body = message.body if message.body is not None and not message.claim_check else self._body(message)
+        sha256 = hashlib.sha256(body).hexdigest()
+        record, in_doubt = self._claim(message, state.epoch, sha256)
         if record.state is not RecordState.PENDING:
-            metrics.incr("duplicates_suppressed")
-            log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
-            return Outcome.DUPLICATE
+            if record.other_body(sha256):
+                return self._reused(
+                    message, original=record, body=body, sha256=sha256, epoch=state.epoch, context=context
+                )
+            return self._duplicate(record, context)
         try:
-            return self._process(message, record, in_doubt, context)
+            return self._process(message, record, body, in_doubt, context)
         except TransientError:
             self._release(record)
             raise
 
+    def _duplicate(self, record: ClaimRecord, context: Mapping[str, str]) -> Outcome:
+        metrics.incr("duplicates_suppressed")
+        log_event(log, logging.INFO, "statement.duplicate", state=record.state.value, **context)
+        return Outcome.DUPLICATE
+
+    def _reused(
+        self,
+        message: InboundStatement,
+        *,
+        original: ClaimRecord,
+        body: bytes,
+        sha256: str,
+        epoch: int,
+        context: Mapping[str, str],
+    ) -> Outcome:
+        """Quarantine and record a message whose MsgId a final record already holds for another body.
+
+        Recorded under its derived id (claimed like any message, so a redelivery of it is a duplicate
+        of that record), ``FAILED`` with ``message-id-reused``; an alert event names both hashes."""
+        derived = dataclasses.replace(message, message_id=reused_message_id(message.message_id, sha256))
+        record, _ = self._claim(derived, epoch, sha256)
+        if record.state is not RecordState.PENDING:
+            return self._duplicate(record, context)
+        metrics.incr("message_id_reused")
+        log_event(
+            log,
+            logging.ERROR,
+            "statement.message_id_reused",
+            recorded_as=record.message_id,
+            recorded_sha256=original.body_sha256,
+            body_sha256=sha256,
+            **context,
+        )
+        return self._fail(
+            record, body, MessageIdReused(message.message_id, original.body_sha256, sha256), context
+        )
+
     def _process(
-        self, message: InboundStatement, record: ClaimRecord, in_doubt: bool, context: Mapping[str, str]
+        self,
+        message: InboundStatement,
+        record: ClaimRecord,
+        body: bytes,
+        in_doubt: bool,
+        context: Mapping[str, str],
     ) -> Outcome:
         if in_doubt:
             confirmed = self.target.was_delivered(record.delivery_key)
@@ -142,7 +227,6 @@ class TransformationRunner:
             metrics.incr("in_doubt_redelivered_same_key")
             log_event(log, logging.WARNING, "statement.in_doubt_redeliver", target_knew=confirmed, **context)
         self._check_order(message)
-        body = message.body if message.body is not None and not message.claim_check else self._body(message)
         try:
             translation = self.translate(body)
         except PermanentError as error:
@@ -182,7 +266,7 @@ class TransformationRunner:
             )
         return outcome
 
-    def _claim(self, message: InboundStatement, epoch: int) -> tuple[ClaimRecord, bool]:
+    def _claim(self, message: InboundStatement, epoch: int, sha256: str) -> tuple[ClaimRecord, bool]:
         """Return the record this worker may act on and whether it is in doubt.
 
         A live claim of another worker is waited out (holding the Service Bus lock, so the session's
@@ -190,29 +274,31 @@ class TransformationRunner:
         """
         while True:
             try:
-                return self._try_claim(message, epoch)
+                return self._try_claim(message, epoch, sha256)
             except ClaimHeld as held:
                 if held.wait_s is None or held.wait_s > self.max_claim_wait_s:
                     raise
                 self.sleep(held.wait_s + 0.05)
 
-    def _try_claim(self, message: InboundStatement, epoch: int) -> tuple[ClaimRecord, bool]:
-        now = self.clock()
-        lease_until = now + timedelta(seconds=self.lease_s)
+    def _try_claim(self, message: InboundStatement, epoch: int, sha256: str) -> tuple[ClaimRecord, bool]:
         try:
-            record = self.store.claim(
-                message_id=message.message_id,
-                session_id=message.session_id,
-                region=self.region,
-                epoch=epoch,
-                delivery_key=delivery_key_for(message.message_id),
-                lease_until=lease_until,
-                wal_name=message.wal_name,
-                sequence=message.sequence,
+            record = self._write(
+                lambda: self.store.claim(
+                    message_id=message.message_id,
+                    session_id=message.session_id,
+                    region=self.region,
+                    epoch=epoch,
+                    delivery_key=delivery_key_for(message.message_id),
+                    lease_until=self._lease_until(),  # from the attempt that lands, after any hold
+                    wal_name=message.wal_name,
+                    sequence=message.sequence,
+                    body_sha256=sha256,
+                )
             )
             return record, False
         except AlreadyExists:
             existing = self.store.get(message.message_id)
+        now = self.clock()
         if existing is None:  # deleted between the two calls: let Service Bus retry
             raise ClaimHeld(f"record of {message.message_id} vanished; retrying")
         if existing.state.final:
@@ -222,13 +308,33 @@ class TransformationRunner:
                 f"{message.message_id} is held by {existing.region} until {existing.lease_until}",
                 wait_s=(existing.lease_until - now).total_seconds(),
             )
+        if existing.other_body(sha256):
+            # Another body's claim, abandoned: its own message (or the replay of its WAL entry)
+            # finishes it; only then can this one be told apart as a reused MsgId.
+            raise ClaimHeld(f"{message.message_id} is claimed for another body; retrying later")
         metrics.incr("in_doubt")
         try:
-            return self.store.take_over(
-                existing, region=self.region, epoch=epoch, lease_until=lease_until
-            ), True
+            taken = self._write(
+                lambda: self.store.take_over(
+                    existing, region=self.region, epoch=epoch, lease_until=self._lease_until()
+                )
+            )
         except PreconditionFailed as error:
             raise ClaimHeld(f"{message.message_id} was taken over concurrently") from error
+        return taken, True
+
+    def _lease_until(self) -> datetime:
+        return self.clock() + timedelta(seconds=self.lease_s)
+
+    def _write(self, write: Callable[[], T]) -> T:
+        """A Cosmos write that waits out write unavailability in hand (:meth:`WriteBreaker.hold`)."""
+        return self.breaker.hold(
+            write,
+            max_hold_s=self.write_hold_s,
+            step_s=self.write_hold_step_s,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     def _release(self, record: ClaimRecord) -> None:
         """Expire our own lease after a transient failure, so the retry need not wait it out.
@@ -249,7 +355,7 @@ class TransformationRunner:
 
     def _record(self, record: ClaimRecord, details: Mapping[str, str]) -> Outcome:
         try:
-            self.store.mark_delivered(record, details)
+            self._write(lambda: self.store.mark_delivered(record, details))
         except PreconditionFailed:
             # Our lease expired and another worker took the claim over; it delivers with the same key.
             metrics.incr("superseded")
@@ -270,7 +376,7 @@ class TransformationRunner:
             policy = getattr(error, "balance_policy", None)  # transformation_runner.policy.PolicyTranslator
             if policy:
                 details["balance_policy"] = str(policy)
-            self.store.mark_failed(record, error.reason, details)
+            self._write(lambda: self.store.mark_failed(record, error.reason, details))
         except PreconditionFailed:
             return Outcome.SUPERSEDED
         metrics.incr("failed")

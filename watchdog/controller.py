@@ -1,31 +1,35 @@
-"""The Watchdog's control loop: converge this region to what the gate says, and decide failovers.
+"""The Watchdog's control loop: hold, hand over or take the region lease, and converge this region.
 
-Every tick (timer, ~15 s in Azure, 1 s on the local host):
+Every tick (timer, 15 s in Azure, 1 s on the local host), in this order:
 
-1. probe this region's dependencies and publish the result (``health:<region>``);
-2. beat this region's heartbeat (a Redis key with a TTL);
-3. read the gate (uncached) and converge:
+1. read the authority (:class:`~shared.ports.RegionAuthority`, Cosmos); if this region holds the lease,
+   **renew it first** (compare-and-set, ``lease_until = now + LEASE_S``). A renewal whose
+   compare-and-set is lost means the lease moved: **demote at once** (consumption off, mirror shows
+   the new holder). A renewal that fails for an outage changes nothing: the fences close by
+   themselves at ``lease_until - LEASE_GUARD_S``;
+2. publish this region's mirror (:class:`~shared.ports.GateMirror`, Redis): the lease as read or
+   renewed, and the epoch this region has activated in;
+3. probe this region's dependencies and beat (:class:`~shared.ports.Heartbeats`, advisory);
+4. converge:
 
-   * **active, not yet activated in this epoch** → *activate*: wait until the flip is older than
-     :attr:`Watchdog.fence_wait_s` (the gate cache TTL plus the largest lag a fence accepts on a
-     replica copy: every fenced reader has seen it), replay the WAL backlog, enable consumption,
-     optionally fail the Service Bus Geo-DR alias over; then remember the epoch as activated;
-   * **active** and unhealthy while the peer is healthy → *demote*: flip to the peer (only the active
-     side demotes);
-   * **passive** → keep consumption disabled; count consecutive ticks without the active region's
-     heartbeat; after ``misses`` of them, and once the heartbeat has been missing for longer than the
-     gate cache TTL plus the safety margin, *promote*: compare-and-set the gate to this region with a
-     new epoch on :meth:`~shared.ports.ActiveRegionGate.promotion_gate` (the primary when this copy is
-     a replica whose primary answers; then wait, bounded, until the copy shows it), and activate (only
-     the passive side promotes). Only a replica cut off from its primary is made writable.
-     A miss counts only on a gate copy that can judge the heartbeat: a primary, or a replica whose
-     replication lag is below ``HEARTBEAT_TTL_S / 2`` (:attr:`Watchdog.gate_lag_bound_s`). On a staler
-     copy a live region's heartbeat expires too, so the count is reset and nothing is promoted
-     ("gate copy stale"), except by the explicit link-loss policy (:mod:`watchdog.gate_copy`).
+   * **holder, not yet activated in the lease's epoch** → *activate*: wait until ``not_before``
+     (a transfer starts the new lease after the old one plus ``CLOCK_SKEW_S``), replay the WAL
+     backlog into this region's own namespace (bounded slices, :mod:`watchdog.replay`, the lease
+     renewed after each, for at most ``LEASE_S / 2`` per tick: the region does no other work yet), and
+     once the walk is done record ``Activation(epoch)``, publish the mirror with it, switch
+     consumption on. Fences open only after all of that;
+   * **holder, activated** → consumption on while the lease allows work, off once it ended
+     (renewals failing); periodic straggler replay; unhealthy for ``WATCHDOG_MISSES`` ticks while the
+     peer is healthy → *demote*: transfer to the peer, consumption off;
+   * **not the holder** → consumption off; count consecutive ticks on which the holder's lease has
+     ended by this clock less ``CLOCK_SKEW_S`` (:meth:`~shared.model.Lease.expired`); after
+     ``WATCHDOG_MISSES`` of them, healthy and with automatic promotion on → *promote*: transfer the
+     lease to this region (compare-and-set on the version read; one of two racing decisions wins)
+     and activate.
 
-Manual failover (HTTP) only flips the gate; both watchdogs then converge on their next tick, so
-automatic and manual failovers share one path. Hysteresis counters live in memory: a restarted
-watchdog starts counting again, which can only delay a promotion, never hasten one.
+Manual failover (:mod:`watchdog.operator`) is the same :meth:`~shared.ports.RegionAuthority.transfer`;
+both Watchdogs converge on their next tick. Counters live in memory: a restarted Watchdog counts
+again, which can delay a promotion, never hasten one. docs/protocols.md, "One active region".
 """
 
 from __future__ import annotations
@@ -36,329 +40,378 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.errors import BridgeError, PreconditionFailed, TransientError
-from shared.gate_cache import LAG_RESOLUTION_S
-from shared.model import GateState, peer_region
-from shared.ports import ActiveRegionGate, ConsumptionSwitch
+from shared.errors import AlreadyExists, BridgeError, LeaseLost, TransientError
+from shared.model import Activation, GateView, Heartbeat, Lease, ProbeResult, peer_region
+from shared.ports import CheckpointStore, ConsumptionSwitch, GateMirror, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics
-from watchdog.gate_copy import GateCopy, link_loss_due
-from watchdog.replay import Replayer
+from watchdog.replay import Replayer, activation_walk, straggler_walk
 
 log = logging.getLogger("bridge.watchdog")
 
-HEALTH_KEY = "health:{region}"
-ACTIVATED_KEY = "activated:{region}"
-LAST_FAILOVER_KEY = "failover:last"
+WATCHDOG = "watchdog"
 
 Probe = Callable[[], object]
 
 
 @dataclass
 class Watchdog:
-    """One region's watchdog; ``tick`` is idempotent and safe to run concurrently with the peer's."""
+    """One region's Watchdog; ``tick`` is idempotent and safe to run concurrently with the peer's."""
 
     region: str
-    gate: ActiveRegionGate
+    authority: RegionAuthority
+    mirror: GateMirror
+    checkpoints: CheckpointStore
+    heartbeats: Heartbeats
     switch: ConsumptionSwitch
     replayer: Replayer
     probes: Mapping[str, Probe]
-    initial_active: str = "DC04"
-    heartbeat_ttl_s: float = 10.0
+    role: str = "passive"  # BRIDGE_ROLE: only an active region initialises the authority
+    lease_s: float = 60.0
+    skew_s: float = 5.0
+    guard_s: float = 10.0
+    heartbeat_ttl_s: float = 30.0
     misses_required: int = 3
-    cache_ttl_s: float = 2.0
-    gate_max_lag_s: float = 1.0  # GATE_MAX_LAG_S: the fences' bound on a replica copy's lag
-    safety_margin_s: float = 5.0
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
-    prepare_promotion: Callable[[], None] | None = None
-    alias_failover: Callable[[], None] | None = None
-    promote_on_link_loss_s: float = 0.0  # 0 = never promote on a gate copy whose link is down
-    primary_reachable: Callable[[], bool] | None = None  # None = cannot tell: no link-loss promotion
+    replay_slice_s: float = 5.0  # REPLAY_SLICE_S: the replay work one tick may do (watchdog.replay)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     misses: int = 0
-    missing_since: datetime | None = None
     unhealthy_ticks: int = 0
+    authority_errors: int = 0
     last_replay: datetime | None = None
-    gate_errors: int = 0
+    straggler_round_open: bool = False
     last_action: str | None = None
-    copy: GateCopy = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.copy = GateCopy(self.region)
+    activated_epoch: int | None = None
+    lease: Lease | None = None  # the lease as last read, renewed or transferred here
+    replayed_in_activation: dict[int, int] = field(default_factory=dict)  # epoch -> entries so far
 
     @property
     def peer(self) -> str:
         return peer_region(self.region)
 
-    @property
-    def gate_lag_bound_s(self) -> float:
-        """A copy at least this far behind its primary cannot tell a live region from a dead one.
-
-        A live region beats every Watchdog interval ``I`` and its key lives ``HEARTBEAT_TTL_S``; on a
-        copy ``L`` seconds behind, that key can look expired only if ``L > TTL - I``. With
-        ``TTL >= 2 I`` (docs/failover.md) ``TTL - I >= TTL / 2``, hence the bound ``TTL / 2``. Redis
-        reports the lag in whole seconds; a copy drifting into staleness reports a growing lag on the
-        next tick, and promotion needs ``WATCHDOG_MISSES`` misses in a row.
-        """
-        return self.heartbeat_ttl_s / 2
-
-    @property
-    def fence_wait_s(self) -> float:
-        """How long after a flip every fence anywhere has stopped passing on the old pair.
-
-        A fence trusts a pair for ``cache_ttl_s`` after the read began, and on a replica copy it reads
-        only while the reported lag is at most ``gate_max_lag_s``; Redis reports whole seconds rounded
-        down, so such a copy is less than ``gate_max_lag_s + LAG_RESOLUTION_S`` behind
-        (:mod:`shared.gate_cache`; docs/failover.md, "The fence on a lagging copy").
-        """
-        return self.cache_ttl_s + self.gate_max_lag_s + LAG_RESOLUTION_S
-
     def tick(self) -> dict[str, object]:
-        """One pass of the loop; returns what it saw and did (also logged)."""
+        """One pass of the loop; returns what it saw and did."""
+        lease, action = self._hold()
+        if lease is not None:
+            self._publish(lease)
         health = self.check_health()
-        self._publish(HEALTH_KEY.format(region=self.region), health)
-        self._beat()
-        try:
-            state = self.gate.read() or self.gate.initialise(self.initial_active)
-        except TransientError as error:
-            self.gate_errors += 1
-            if self.gate_errors >= self.misses_required:
-                self._fail_closed(error)
-            raise
-        self.gate_errors = 0
-        if state.active_dc == self.region:
-            action = self._as_active(state, health)
-        else:
-            action = self._as_passive(state, health)
+        if lease is None:
+            action = action or "authority unreadable"
+        elif action is None:
+            if lease.active_dc == self.region:
+                action = self._as_holder(lease, health)
+            else:
+                action = self._as_passive(lease, health)
+        self._beat(health, action)
         self.last_action = action
-        return {"region": self.region, "active_dc": state.active_dc, "epoch": state.epoch, "action": action}
+        current = self.lease
+        return {
+            "region": self.region,
+            "active_dc": None if current is None else current.active_dc,
+            "epoch": None if current is None else current.epoch,
+            "action": action,
+        }
 
-    def check_health(self) -> dict[str, object]:
+    # -- step 1: the lease ------------------------------------------------------------------------
+
+    def _hold(self) -> tuple[Lease | None, str | None]:
+        """Read the authority and, as the holder, renew; ``(lease, action)`` where an action is set
+        when the tick has nothing more to decide (demoted, or cannot read)."""
+        lease, action = self._read()
+        if lease is None:
+            return None, action
+        was_holder = self.lease is not None and self.lease.active_dc == self.region
+        self.lease = lease
+        if lease.active_dc != self.region:
+            if was_holder:  # moved by another decision between two ticks: stop at once
+                metrics.incr("leases_lost")
+                self._consume(False)
+                return lease, f"demoted: the lease moved to {lease.active_dc} (epoch {lease.epoch})"
+            return lease, None
+        try:
+            renewed = self._renew(lease)
+        except LeaseLost as lost:
+            return self._demote_lost(lost)
+        except TransientError as error:
+            metrics.incr("lease_renewal_failures")
+            log_event(log, logging.ERROR, "watchdog.renew_failed", region=self.region, error=str(error))
+            return lease, None
+        self.lease = renewed
+        return renewed, None
+
+    def _read(self) -> tuple[Lease | None, str | None]:
+        """The lease in force (an active-role region creates the first one); ``(None, why)`` if none."""
+        try:
+            lease = self.authority.read()
+            if lease is None:
+                if self.role != "active":
+                    return None, "passive: region lease not initialised yet (the active region creates it)"
+                try:
+                    lease = self.authority.initialise(self.region, self.lease_s, self.clock())
+                    log_event(log, logging.WARNING, "watchdog.lease_initialised", region=self.region)
+                except AlreadyExists:  # another instance of this Watchdog created it first
+                    lease = self.authority.read()
+                    if lease is None:
+                        return None, "region lease created and gone again; retrying next tick"
+        except TransientError as error:
+            self._authority_unreadable(error)
+            return None, None
+        self.authority_errors = 0
+        return lease, None
+
+    def _renew(self, lease: Lease) -> Lease:
+        now = self.clock()
+        return self.authority.renew(lease, now + timedelta(seconds=self.lease_s), now)
+
+    def _demote_lost(self, lost: LeaseLost) -> tuple[Lease | None, str]:
+        """The lease moved under this holder: stop at once; the fences follow the mirror."""
+        metrics.incr("leases_lost")
+        log_event(log, logging.WARNING, "watchdog.lease_lost", region=self.region, detail=str(lost))
+        self._consume(False)
+        if lost.current is not None:
+            self.lease = lost.current
+        return lost.current, "demoted: lease lost (another decision moved it)"
+
+    def _authority_unreadable(self, error: TransientError) -> None:
+        """The authority could not be read: nothing is renewed, so the fences close at the end of the
+        lease; after ``misses_required`` ticks consumption is switched off too (a single blip does not
+        restart the app, and a fenced runner would only burn delivery counts)."""
+        self.authority_errors += 1
+        log_event(log, logging.ERROR, "watchdog.authority_unreadable", region=self.region, error=str(error))
+        if self.authority_errors >= self.misses_required:
+            self._consume(False)
+
+    def _publish(self, lease: Lease) -> None:
+        """Mirror ``lease`` for this region's fences (with the epoch activated here, if this region
+        holds it); a failure is logged: the fences fail closed on their own."""
+        activated = self.activated_epoch if lease.active_dc == self.region else None
+        try:
+            self.mirror.publish(GateView(lease, activated))
+        except TransientError as error:
+            log_event(log, logging.WARNING, "watchdog.mirror_failed", region=self.region, error=str(error))
+
+    # -- step 3: health ---------------------------------------------------------------------------
+
+    def check_health(self) -> tuple[ProbeResult, ...]:
         """Run every probe; a probe passes when it returns without raising."""
-        results: dict[str, object] = {}
+        results = []
         for name, probe in self.probes.items():
             started = time.monotonic()
             try:
                 detail = probe()
-                results[name] = {
-                    "ok": True,
-                    "ms": round((time.monotonic() - started) * 1000, 1),
-                    "detail": detail,
-                }
+                ms = round((time.monotonic() - started) * 1000, 1)
+                results.append(ProbeResult(name, True, ms, _one_line(detail)))
             except Exception as error:  # a probe's failure is data, whatever it is
-                results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
-        healthy = all(isinstance(r, dict) and r.get("ok") for r in results.values())
-        return {"healthy": healthy, "at": self.clock().isoformat(), "probes": results}
+                results.append(ProbeResult(name, False, None, _one_line(f"{type(error).__name__}: {error}")))
+        return tuple(results)
 
-    def _fail_closed(self, error: TransientError) -> None:
-        """The gate could not be read on ``misses_required`` ticks in a row: stop consuming here, as
-        the runner's fence already does message by message (a single blip does not restart the app).
-
-        Without this the fenced runner would keep taking messages only to abandon them, burning their
-        delivery count towards the dead-letter queue and holding sessions the other region needs.
-        """
-        log_event(log, logging.ERROR, "watchdog.gate_unreadable", region=self.region, error=str(error))
+    def _beat(self, health: tuple[ProbeResult, ...], action: str) -> None:
+        beat = Heartbeat(self.region, WATCHDOG, self.clock(), _healthy(health), action, health)
         try:
-            if self.switch.enabled():
-                self.switch.set_enabled(False)
-        except TransientError as switch_error:
-            log_event(
-                log, logging.ERROR, "watchdog.switch_failed", region=self.region, error=str(switch_error)
-            )
+            self.heartbeats.beat(beat)
+        except TransientError as error:
+            log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
 
-    # -- active side ------------------------------------------------------------------------------
+    def peer_healthy(self) -> bool:
+        """The peer's Watchdog beat within ``heartbeat_ttl_s`` and reported itself healthy."""
+        try:
+            beat = self.heartbeats.last(self.peer, WATCHDOG)
+        except BridgeError:
+            return False
+        return beat is not None and beat.healthy and beat.age_s(self.clock()) < self.heartbeat_ttl_s
 
-    def _as_active(self, state: GateState, health: Mapping[str, object]) -> str:
-        self.misses, self.missing_since = 0, None
-        activated = self.gate.get_json(ACTIVATED_KEY.format(region=self.region)) or {}
-        if activated.get("epoch") != state.epoch:
-            self.activate(state)
-            return "activated"
-        if not self.switch.enabled():
-            self.switch.set_enabled(True)
+    # -- step 4: the holder -----------------------------------------------------------------------
+
+    def _as_holder(self, lease: Lease, health: tuple[ProbeResult, ...]) -> str:
+        self.misses = 0
+        if self._activated() != lease.epoch:
+            return self.activate(lease)
+        if not lease.allows(self.region, self.clock(), self.guard_s):
+            self._consume(False)
+            return "active: lease ending or ended and not renewed; consumption off"
+        self._consume(True)
         self._replay_stragglers()
-        self.unhealthy_ticks = 0 if health.get("healthy") else self.unhealthy_ticks + 1
-        if self.unhealthy_ticks >= self.misses_required and self._peer_healthy():
-            self.flip(state, self.peer, reason="automatic demotion: own region unhealthy", caller="watchdog")
-            self.switch.set_enabled(False)
-            return "demoted"
+        self.unhealthy_ticks = 0 if _healthy(health) else self.unhealthy_ticks + 1
+        if self.unhealthy_ticks >= self.misses_required and self.peer_healthy():
+            return self._hand_over(lease)
         return "active"
 
-    def _replay_stragglers(self) -> None:
-        """Every ``replay_interval_s``, republish WAL entries older than that interval and still
-        without a final record: the safety net for a message that left Service Bus without being
-        delivered (dead-lettered after an outage longer than the runner's backoff). A copy inside the
-        duplicate-detection window is dropped by Service Bus; after it, the claim completes a copy of
-        a delivered message without delivering. A straggler delivered this way arrives after later
-        statements of its account, and the runner reports that inversion."""
-        now = self.clock()
-        if not self.replay_interval_s:
-            return
-        if self.last_replay is None:
-            self.last_replay = now  # activation has just replayed everything
-            return
-        if (now - self.last_replay).total_seconds() < self.replay_interval_s:
-            return
-        self.last_replay = now
-        result = self.replayer.run(older_than=now - timedelta(seconds=self.replay_interval_s))
-        if result.republished:
-            log_event(log, logging.WARNING, "watchdog.stragglers_replayed", count=result.republished)
+    def _hand_over(self, lease: Lease) -> str:
+        """Demote an unhealthy holder: transfer to the healthy peer, then stop here at once."""
+        try:
+            new = self.transfer(
+                lease, self.peer, reason="automatic demotion: own region unhealthy", by=WATCHDOG
+            )
+        except LeaseLost as lost:
+            return self._demote_lost(lost)[1]
+        except TransientError as error:
+            return f"active: unhealthy, demotion failed ({error})"
+        self._consume(False)
+        return f"demoted: handed over to {new.active_dc} (epoch {new.epoch})"
 
-    def activate(self, state: GateState) -> None:
-        """Fence, replay, enable: the steps after a flip made this region active in ``state.epoch``."""
-        last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
-        flipped_at = _parse_time(last.get("at")) if last.get("epoch") == state.epoch else None
-        if flipped_at is not None:
-            # every reader's cached "active" has expired, lagging copies included
-            self._wait_beating(self.fence_wait_s - (self.clock() - flipped_at).total_seconds())
-        result = self.replayer.run()
-        self.switch.set_enabled(True)
-        if self.alias_failover is not None and last.get("from") not in (None, self.region):
-            self.alias_failover()
-        self.gate.put_json(
-            ACTIVATED_KEY.format(region=self.region),
-            {"epoch": state.epoch, "at": self.clock().isoformat(), "replay": result.as_dict()},
+    def _activated(self) -> int | None:
+        """The epoch this region last activated in (read from the store once, then remembered)."""
+        if self.activated_epoch is None:
+            try:
+                done = self.checkpoints.activation(self.region)
+            except TransientError as error:
+                log_event(log, logging.WARNING, "watchdog.activation_unreadable", error=str(error))
+                return None
+            self.activated_epoch = None if done is None else done.epoch
+        return self.activated_epoch
+
+    def activate(self, lease: Lease) -> str:
+        """Wait for ``not_before``, replay, renew, record, publish, consume: the steps that make this
+        region the working one in ``lease.epoch`` (each safe to repeat after a crash or an outage: a
+        step that fails leaves the fences closed, and the next tick starts again)."""
+        try:
+            return self._activate(lease)
+        except TransientError as error:
+            log_event(log, logging.ERROR, "watchdog.activation_failed", region=self.region, error=str(error))
+            return f"activating: {error}"
+
+    def _activate(self, lease: Lease) -> str:
+        wait_s = (lease.not_before - self.clock()).total_seconds()
+        if wait_s > 0:
+            # The new lease lasts LEASE_S beyond not_before and the wait is at most LEASE_S +
+            # CLOCK_SKEW_S, so no renewal is due while waiting.
+            log_event(log, logging.INFO, "watchdog.waiting_not_before", region=self.region, wait_s=wait_s)
+            self.sleep(wait_s)
+        walk, replayed = (
+            activation_walk(self.region, lease.epoch),
+            self.replayed_in_activation.get(lease.epoch, 0),
         )
+        deadline = self.clock() + timedelta(seconds=self.lease_s / 2)
+        try:
+            while True:  # bounded slices, the lease renewed between them, for at most LEASE_S / 2
+                result = self.replayer.run_slice(walk, self.replay_slice_s)
+                replayed += result.republished
+                lease = self._renew(lease)
+                if result.done or self.clock() >= deadline:
+                    break
+        except LeaseLost as lost:
+            return self._demote_lost(lost)[1]
+        finally:
+            self.replayed_in_activation = {lease.epoch: replayed}
+        if not result.done:  # the next tick goes on; the fences stay closed meanwhile
+            return "activating: replaying the WAL"
+        self.lease = lease
+        activation = Activation(self.region, lease.epoch, self.clock(), replayed)
+        self.checkpoints.record_activation(activation)
+        self.activated_epoch = lease.epoch
+        self.last_replay = self.clock()
+        self._publish(lease)
+        self._consume(True)
         log_event(
             log,
             logging.WARNING,
             "watchdog.activated",
             region=self.region,
-            epoch=state.epoch,
-            replayed=result.republished,
+            epoch=lease.epoch,
+            replayed=replayed,
         )
+        return "activated"
 
-    def _wait_beating(self, seconds: float) -> None:
-        """Sleep ``seconds``, beating at least every ``heartbeat_ttl_s / 2``: the fence wait can outlast
-        the heartbeat TTL (locally 3 s against a 3 s TTL), and the peer must not see this region die."""
-        deadline = self.clock() + timedelta(seconds=seconds)
-        while (remaining := (deadline - self.clock()).total_seconds()) > 0:
-            self.sleep(min(remaining, self.heartbeat_ttl_s / 2))
-            self._beat()
-
-    def _beat(self) -> None:
-        """Beat this region's heartbeat; a failure is logged, not raised."""
-        try:
-            self.gate.heartbeat(self.region, self.heartbeat_ttl_s, self.clock())
-        except TransientError as error:  # e.g. a read-only replica: the passive side may not write
-            log_event(log, logging.WARNING, "watchdog.heartbeat_failed", region=self.region, error=str(error))
-
-    # -- passive side -----------------------------------------------------------------------------
-
-    def _as_passive(self, state: GateState, health: Mapping[str, object]) -> str:
-        if self.switch.enabled():
-            self.switch.set_enabled(False)
+    def _replay_stragglers(self) -> None:
+        """Every ``replay_interval_s``, start a round that republishes WAL entries older than that
+        interval and still without a final record: the safety net for a message that left Service Bus
+        without being delivered (dead-lettered after an outage longer than the runner's backoff). A
+        round is a sliced walk (:mod:`watchdog.replay`): one slice per tick until it is done. A copy
+        inside the duplicate-detection window is dropped by Service Bus; after it, the claim completes
+        a copy of a delivered message without delivering. A straggler delivered this way arrives
+        after later statements of its account, and the runner reports that inversion."""
         now = self.clock()
-        lag = self.copy.lag(self.gate)
-        if lag is None or lag < self.gate_lag_bound_s:
-            self.copy.fresh(lag)
-        if self.gate.last_heartbeat(state.active_dc) is not None:
-            self.misses, self.missing_since = 0, None
+        if not self.replay_interval_s:
+            return
+        if self.last_replay is None:
+            self.last_replay = now  # activation has just replayed everything
+            self.straggler_round_open = True  # a round a restarted watchdog left open goes on
+        restart = (now - self.last_replay).total_seconds() >= self.replay_interval_s
+        if not (self.straggler_round_open or restart):
+            return
+        if restart:
+            self.last_replay = now
+        cutoff = now - timedelta(seconds=self.replay_interval_s)
+        result = self.replayer.run_slice(
+            straggler_walk(self.region), self.replay_slice_s, older_than=cutoff, restart=restart
+        )
+        self.straggler_round_open = not result.done
+        if result.republished:
+            log_event(log, logging.WARNING, "watchdog.stragglers_replayed", count=result.republished)
+
+    # -- step 4: the passive side -----------------------------------------------------------------
+
+    def _as_passive(self, lease: Lease, health: tuple[ProbeResult, ...]) -> str:
+        self._consume(False)
+        self.unhealthy_ticks = 0
+        if not lease.expired(self.clock(), self.skew_s):
+            self.misses = 0
             return "passive"
-        if lag is not None and lag >= self.gate_lag_bound_s:
-            waiting = self._copy_stale(lag, now)
-            down_s = self.copy.link_down_s(now)
-            reason = f"automatic promotion: gate link down {down_s:.0f} s, primary unreachable"
-        else:
-            waiting = self._count_miss(now)
-            reason = "automatic promotion: heartbeat missing"
-        return waiting or self._promote(state, health, reason)
-
-    def _count_miss(self, now: datetime) -> str | None:
-        """Count a miss seen on a trustworthy copy; ``None`` once enough are counted to promote."""
         self.misses += 1
-        self.missing_since = self.missing_since or now
-        missing_s = (now - self.missing_since).total_seconds()
-        if self.misses >= self.misses_required and missing_s >= self.cache_ttl_s + self.safety_margin_s:
-            return None
-        return f"passive: active heartbeat missing ({self.misses}/{self.misses_required})"
-
-    def _copy_stale(self, lag: float, now: datetime) -> str | None:
-        """Reset the count (this copy's expiries prove nothing); ``None`` only when the link-loss
-        policy says to promote anyway (:func:`watchdog.gate_copy.link_loss_due`)."""
-        self.misses, self.missing_since = 0, None
-        self.copy.stale(lag, self.gate_lag_bound_s, now)
-        if link_loss_due(self.copy, lag, now, self.promote_on_link_loss_s, self.primary_reachable):
-            return None
-        return f"passive: gate copy stale (replication lag {lag:.0f} s); cannot judge the active region"
-
-    def _promote(self, state: GateState, health: Mapping[str, object], reason: str) -> str:
-        if not self.auto_promote:
-            return "passive: active heartbeat missing, automatic promotion is off"
-        if not health.get("healthy"):
-            return "passive: active heartbeat missing, but this region is unhealthy"
-        if self.prepare_promotion is not None:
-            self.prepare_promotion()
-        target = self.gate.promotion_gate()
+        blocked = self._promotion_blocked(lease, health)
+        if blocked is not None:
+            return blocked
+        reason = f"automatic promotion: {lease.active_dc}'s lease ended at {lease.lease_until.isoformat()}"
         try:
-            new_state = self.flip(state, self.region, reason=reason, caller="watchdog", gate=target)
-        except PreconditionFailed:
-            return "passive: the gate changed meanwhile (another decision won the compare-and-set)"
-        # These misses judged the region just replaced; should the gate move away again (a failback)
-        # before a tick as active resets them, they must not promote this region straight back.
-        self.misses, self.missing_since = 0, None
-        if target is not self.gate and not self._copy_shows(new_state):
-            return "promoted at the primary; this region's gate copy does not show it yet"
-        self.activate(new_state)
-        return "promoted"
+            new = self.transfer(lease, self.region, reason=reason, by=WATCHDOG)
+        except LeaseLost:
+            return "passive: the lease changed meanwhile (another decision won the compare-and-set)"
+        except TransientError as error:
+            return f"passive: promotion failed ({error})"
+        self.misses = 0
+        return "promoted; " + self.activate(new)
 
-    def _copy_shows(self, flipped: GateState) -> bool:
-        """Wait, at most the lag bound, until this region's copy shows the flip made at its primary
-        and its failover record (written after it, so replicated after it). On ``False`` the next
-        tick activates, once the copy says this region is active."""
-        deadline = self.clock() + timedelta(seconds=self.gate_lag_bound_s)
-        while True:
-            try:
-                record = self.gate.get_json(LAST_FAILOVER_KEY) or {}
-                if self.gate.read() == flipped and record.get("epoch") == flipped.epoch:
-                    return True
-            except TransientError as error:
-                log_event(log, logging.WARNING, "watchdog.gate_copy_unreadable", error=str(error))
-            if self.clock() >= deadline:
-                log_event(log, logging.WARNING, "watchdog.promotion_not_replicated", epoch=flipped.epoch)
-                return False
-            self.sleep(0.1)
+    def _promotion_blocked(self, lease: Lease, health: tuple[ProbeResult, ...]) -> str | None:
+        """Why a passive region that saw the lease ended does not promote now (``None``: it does)."""
+        if self.misses < self.misses_required:
+            return f"passive: {lease.active_dc}'s lease ended ({self.misses}/{self.misses_required})"
+        if not self.auto_promote:
+            return "passive: active region's lease ended, automatic promotion is off"
+        if not _healthy(health):
+            return "passive: active region's lease ended, but this region is unhealthy"
+        return None
 
     # -- shared -----------------------------------------------------------------------------------
 
-    def flip(
-        self,
-        expected: GateState,
-        target: str,
-        reason: str,
-        caller: str,
-        gate: ActiveRegionGate | None = None,
-    ) -> GateState:
-        """Compare-and-set ``gate`` (default: this region's copy) and record the failover there;
-        ``PreconditionFailed`` if stale."""
-        gate = gate or self.gate
-        new_state = gate.flip(expected, target)
+    def transfer(self, expected: Lease, to: str, *, reason: str, by: str) -> Lease:
+        """Move the lease to ``to`` (compare-and-set on ``expected``); ``LeaseLost`` if it changed.
+
+        Run here, the transfer shows in this region's mirror at once (a holder giving the lease
+        away has its fences closed within the cache TTL, long before the new holder's
+        ``not_before``); its consumption switch follows on the next tick (in Azure the switch is an
+        app setting whose change restarts the app, which must not cut the operator's answer)."""
+        new = self.authority.transfer(
+            expected, to, reason=reason, by=by, now=self.clock(), lease_s=self.lease_s, skew_s=self.skew_s
+        )
+        self.lease = new
+        self._publish(new)
         metrics.incr("failovers")
-        record = {
-            "at": self.clock().isoformat(),
-            "from": expected.active_dc,
-            "to": target,
-            "epoch": new_state.epoch,
-            "reason": reason,
-            "by": caller,
-        }
-        self._publish(LAST_FAILOVER_KEY, record, gate)
-        log_event(log, logging.WARNING, "watchdog.flipped", **record)
-        return new_state
+        log_event(
+            log,
+            logging.WARNING,
+            "watchdog.transferred",
+            to=to,
+            previous=expected.active_dc,
+            epoch=new.epoch,
+            not_before=new.not_before.isoformat(),
+            reason=reason,
+            by=by,
+        )
+        return new
 
-    def _peer_healthy(self) -> bool:
-        if self.gate.last_heartbeat(self.peer) is None:
-            return False
-        peer_health = self.gate.get_json(HEALTH_KEY.format(region=self.peer)) or {}
-        return bool(peer_health.get("healthy"))
-
-    def _publish(self, key: str, value: Mapping[str, object], gate: ActiveRegionGate | None = None) -> None:
+    def _consume(self, enabled: bool) -> None:
         try:
-            (gate or self.gate).put_json(key, value)
-        except BridgeError as error:
-            log_event(log, logging.WARNING, "watchdog.publish_failed", key=key, error=str(error))
+            if self.switch.enabled() != enabled:
+                self.switch.set_enabled(enabled)
+        except TransientError as error:
+            log_event(log, logging.ERROR, "watchdog.switch_failed", region=self.region, error=str(error))
 
 
-def _parse_time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+def _healthy(health: tuple[ProbeResult, ...]) -> bool:
+    return all(probe.ok for probe in health)
+
+
+def _one_line(value: object) -> str:
+    text = str(value).strip().splitlines()
+    return text[0][:300] if text else ""

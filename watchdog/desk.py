@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from shared.errors import BridgeError, NotFound, PermanentError, PreconditionFailed
+from shared.errors import BridgeError, NotFound, PermanentError, PreconditionFailed, RegionNotActive
+from shared.gate_cache import CachedGate
 from shared.journal import OperationsJournal
 from shared.model import RecordState
-from shared.ports import ActiveRegionGate, BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
+from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.settings import BALANCE_MODES
 from shared.telemetry import metrics
 from watchdog.operator import BadRequest, OperatorApi, audit, failover_request, reason_of
@@ -80,7 +81,7 @@ class Desk:
     """The desk's actions for one region."""
 
     region: str
-    gate: ActiveRegionGate
+    gate: CachedGate  # the runner's fence rule on this region's mirror (uncached: ttl 0)
     store: IdempotencyStore
     wal: WriteAheadLog
     quarantine: BodyStore
@@ -246,9 +247,10 @@ class Desk:
             request = self.book.move(request, "EXECUTING", policy_used=translation.policy)
         except PreconditionFailed:  # someone else resumed or finished it meanwhile
             return 409, {"error": "the request changed meanwhile; read it again"}
-        fence = self.gate.read()
-        if fence is None or fence.active_dc != self.region:
-            self.book.move(request, "FAILED", result="region lost the gate before delivering")
+        try:
+            fence = self.gate.check(self.region)  # the runner's fence, right before the side effect
+        except RegionNotActive as error:
+            self.book.move(request, "FAILED", result=f"region lost the lease before delivering: {error}")
             return 409, {"error": f"{self.region} is no longer active; nothing was delivered"}
         key = str(request["delivery_key"])
         metadata = {
@@ -284,11 +286,11 @@ class Desk:
 
     def _refuse_unless_active(self) -> Response | None:
         try:
-            state = self.gate.read()
+            self.gate.check(self.region)
+        except RegionNotActive as error:
+            return 409, {"error": f"{self.region} is not active ({error}); deliver from the active region"}
         except BridgeError as error:
             return 503, {"error": f"gate unreadable: {error}"}
-        if state is None or state.active_dc != self.region:
-            return 409, {"error": f"{self.region} is not active; deliver from the active region"}
         return None
 
     def _audit(

@@ -1,15 +1,18 @@
 """What the Watchdog's HTTP routes do, as plain functions of JSON in, ``(status, JSON)`` out.
 
-* ``status()`` — the picture a person needs at 3 am: active region and epoch, since when, each
-  region's health and heartbeat age, QueueBuilder freshness, backlog, last failover; ``records``:
-  what the idempotency records say over the last :data:`RECORDS_WINDOW_H` hours (the same answer
-  from either region: delivered, FAILED, pending, in doubt); ``counters``: this process's own counts
-  since it started (``counters_scope`` says so); this process's ``recent_problems`` and, apart,
-  its ``recent_events`` (failovers, operator calls: normal, but worth seeing).
+* ``status()`` — the picture a person needs at 3 am: the region lease (holder, epoch, until when,
+  from when), each region's health and heartbeat age, activation and QueueBuilder freshness,
+  backlog, last failover; ``records``: what the idempotency records say over the last
+  :data:`RECORDS_WINDOW_H` hours (the same answer from either region: delivered, FAILED, pending, in
+  doubt); ``counters``: this process's own counts since it started (``counters_scope`` says so);
+  this process's ``recent_problems`` and, apart, its ``recent_events`` (failovers, operator calls:
+  normal, but worth seeing).
 * ``failover(body, caller)`` — ``{"target": "DC06", "reason": "...", "force": false}``: a
-  compare-and-set flip; refuses an unhealthy target unless forced, needs a reason, and is rate-limited.
+  :meth:`~shared.ports.RegionAuthority.transfer` of the lease, exactly as an automatic promotion; the
+  target starts at ``not_before`` (the current lease plus ``CLOCK_SKEW_S``). Refuses an unhealthy
+  target unless forced, needs a reason, and is rate-limited.
 * ``replay(body, caller)`` — ``{"after": "<wal name>"}`` or ``{"from": ISO, "to": ISO}`` or ``{}``
-  (from the checkpoint); only the active region replays.
+  (from the checkpoint); only the lease holder replays.
 
 Every call is audited (who, what, why, result) as a structured log record. Authentication is the
 Functions host's (function keys, or Entra ID through App Service authentication): ``caller`` is the
@@ -19,27 +22,27 @@ identity the host saw.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.errors import BridgeError, PreconditionFailed
-from shared.model import REGIONS
-from shared.ports import ActiveRegionGate
+from shared.errors import BridgeError, LeaseLost
+from shared.model import QUEUE_BUILDER, QUEUE_BUILDER_FAILED, REGIONS, Heartbeat, Lease
+from shared.ports import CheckpointStore, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics, recent_events, recent_problems
-from watchdog.controller import ACTIVATED_KEY, HEALTH_KEY, LAST_FAILOVER_KEY, Watchdog
+from watchdog.controller import WATCHDOG, Watchdog
 from watchdog.replay import Replayer
 
 log = logging.getLogger("bridge.audit")
 
 Response = tuple[int, dict[str, object]]
-QUEUE_BUILDER_KEY = "queue_builder:last_run:{region}"
 #: How far back ``status()["records"]`` counts (records last updated in that window).
 RECORDS_WINDOW_H = 24
 #: The counts are a handful of Cosmos queries over the whole container: at most one set per this
 #: many seconds per process, however often ``status`` is polled (``counted_s_ago`` says how old).
 RECORDS_MAX_AGE_S = 15.0
+#: Transfer attempts of one failover call that lose only to the holder's renewals.
+TRANSFER_ATTEMPTS = 3
 
 
 class BadRequest(ValueError):
@@ -51,7 +54,9 @@ class OperatorApi:
     """The operator routes of one region."""
 
     region: str
-    gate: ActiveRegionGate
+    authority: RegionAuthority
+    checkpoints: CheckpointStore
+    heartbeats: Heartbeats
     watchdog: Watchdog
     replayer: Replayer
     backlog: Callable[[], Mapping[str, object]] = dict
@@ -65,32 +70,31 @@ class OperatorApi:
         """Read-only; answers even when some dependencies are down (their errors are in the answer)."""
         now = self.clock()
         try:
-            state = self.gate.read()
+            lease = self.authority.read()
         except BridgeError as error:
-            return 503, {"region": self.region, "error": f"gate unreadable: {error}"}
+            return 503, {"region": self.region, "error": f"region lease unreadable: {error}"}
         regions: dict[str, object] = {}
         for region in REGIONS:
-            beat = self._safe(self.gate.last_heartbeat, region)
+            beat = self._safe(self.heartbeats.last, region, WATCHDOG)
+            builder = self._safe(self.heartbeats.last, region, QUEUE_BUILDER)
+            builder_failed = self._safe(self.heartbeats.last, region, QUEUE_BUILDER_FAILED)
+            activation = self._safe(self.checkpoints.activation, region)
             regions[region] = {
-                "heartbeat_age_s": round((now - beat).total_seconds(), 1)
-                if isinstance(beat, datetime)
-                else None,
-                "health": self._safe(self.gate.get_json, HEALTH_KEY.format(region=region)),
-                "activated": self._safe(self.gate.get_json, ACTIVATED_KEY.format(region=region)),
-                "queue_builder": self._safe(self.gate.get_json, QUEUE_BUILDER_KEY.format(region=region)),
+                "heartbeat_age_s": round(beat.age_s(now), 1) if isinstance(beat, Heartbeat) else None,
+                "health": _beat(beat),
+                "activated": _plain(activation),
+                "queue_builder": _beat(builder),
+                "queue_builder_failed": _beat(builder_failed),
             }
         return 200, {
             "region": self.region,
-            "active_dc": state.active_dc if state else None,
-            "epoch": state.epoch if state else None,
-            "this_region_active": bool(state and state.active_dc == self.region),
+            "active_dc": lease.active_dc if lease else None,
+            "epoch": lease.epoch if lease else None,
+            "lease": _lease(lease),
+            "this_region_active": bool(lease and lease.active_dc == self.region),
             "regions": regions,
-            "last_failover": self._safe(self.gate.get_json, LAST_FAILOVER_KEY),
-            "watchdog": {
-                "last_action": self.watchdog.last_action,
-                "gate_replication_lag_s": _json_lag(self.watchdog.copy.last_lag_s),
-                "gate_lag_bound_s": self.watchdog.gate_lag_bound_s,
-            },
+            "last_failover": _failover(lease),
+            "watchdog": {"last_action": self.watchdog.last_action},
             "backlog": self._safe(self.backlog),
             "records": self._records(now),
             "counters_scope": "this process since it started (not the region, not the records)",
@@ -101,39 +105,73 @@ class OperatorApi:
         }
 
     def failover(self, body: Mapping[str, object], caller: str) -> Response:
-        """Flip the gate to ``target``; the watchdogs converge on their next tick."""
+        """Transfer the lease to ``target``; the Watchdogs converge on their next tick."""
         try:
             target, reason, force = failover_request(body)
         except BadRequest as error:
             return self._audit(caller, "failover", body, (400, {"error": str(error)}))
-        last = self.gate.get_json(LAST_FAILOVER_KEY) or {}
-        last_at = last.get("at")
-        if isinstance(last_at, str):
-            age = (self.clock() - datetime.fromisoformat(last_at)).total_seconds()
-            if age < self.min_failover_interval_s and not force:
-                retry = round(self.min_failover_interval_s - age)
-                answer = {
-                    "error": f"rate limited: last failover {age:.0f} s ago; retry in {retry} s or force"
-                }
-                return self._audit(caller, "failover", body, (429, answer))
-        state = self.gate.read() or self.gate.initialise(self.watchdog.initial_active)
-        if state.active_dc == target:
-            return self._audit(caller, "failover", body, (409, {"error": f"{target} is already active"}))
-        target_health = self.gate.get_json(HEALTH_KEY.format(region=target)) or {}
-        target_alive = self.gate.last_heartbeat(target) is not None
-        if not (target_alive and target_health.get("healthy")) and not force:
-            refusal = {
-                "error": f"{target} is not healthy (heartbeat alive: {target_alive}); use force to override"
-            }
-            return self._audit(caller, "failover", body, (409, {**refusal, "health": target_health}))
+        refused, lease = self._failover_refusal(target, force)
+        if refused is not None or lease is None:
+            return self._audit(caller, "failover", body, refused or (409, {"error": "no lease"}))
         try:
-            new_state = self.watchdog.flip(state, target, reason=reason, caller=caller)
-        except PreconditionFailed:
+            new = self._transfer(lease, target, reason=reason, by=caller)
+        except LeaseLost:
             return self._audit(
-                caller, "failover", body, (409, {"error": "the gate changed meanwhile; read status"})
+                caller, "failover", body, (409, {"error": "the lease changed meanwhile; read status"})
             )
-        done = {"from": state.active_dc, "to": target, "epoch": new_state.epoch, "forced": force}
+        except BridgeError as error:
+            return self._audit(caller, "failover", body, (503, {"error": f"transfer failed: {error}"}))
+        done = {
+            "from": lease.active_dc,
+            "to": target,
+            "epoch": new.epoch,
+            "not_before": new.not_before.isoformat(),
+            "forced": force,
+        }
         return self._audit(caller, "failover", body, (202, done))
+
+    def _transfer(self, lease: Lease, target: str, *, reason: str, by: str) -> Lease:
+        """Transfer ``lease`` to ``target``; when the compare-and-set lost only to the holder's own
+        renewal (same holder, same epoch: its Watchdog renews every tick), try again on the renewed
+        lease, at most :data:`TRANSFER_ATTEMPTS` times. Any other change raises ``LeaseLost``."""
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            try:
+                return self.watchdog.transfer(lease, target, reason=reason, by=by)
+            except LeaseLost as lost:
+                current = lost.current
+                renewed_only = current is not None and (current.active_dc, current.epoch) == (
+                    lease.active_dc,
+                    lease.epoch,
+                )
+                if not renewed_only or current is None or attempt == TRANSFER_ATTEMPTS:
+                    raise
+                lease = current
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _failover_refusal(self, target: str, force: bool) -> tuple[Response | None, Lease | None]:
+        """``(refusal, lease)``: why a failover to ``target`` is refused now, else ``(None, lease)``."""
+        try:
+            lease = self.authority.read()
+        except BridgeError as error:
+            return (503, {"error": f"region lease unreadable: {error}"}), None
+        if lease is None:
+            return (409, {"error": "region lease not initialised"}), None
+        if lease.active_dc == target:
+            return (409, {"error": f"{target} is already active"}), lease
+        age = (self.clock() - lease.at).total_seconds()
+        if lease.previous_dc is not None and age < self.min_failover_interval_s and not force:
+            retry = round(self.min_failover_interval_s - age)
+            limited = f"rate limited: last failover {age:.0f} s ago; retry in {retry} s or force"
+            return (429, {"error": limited}), lease
+        beat = self._safe(self.heartbeats.last, target, WATCHDOG)
+        fresh = isinstance(beat, Heartbeat) and beat.age_s(self.clock()) < self.watchdog.heartbeat_ttl_s
+        if not (fresh and isinstance(beat, Heartbeat) and beat.healthy) and not force:
+            refusal: dict[str, object] = {
+                "error": f"{target} is not healthy (heartbeat fresh: {fresh}); use force to override",
+                "health": _beat(beat),
+            }
+            return (409, refusal), lease
+        return None, lease
 
     def replay(self, body: Mapping[str, object], caller: str) -> Response:
         """Replay the WAL from the checkpoint, after a WAL name, or within a time window."""
@@ -146,8 +184,8 @@ class OperatorApi:
                 raise BadRequest("from must be before to")
         except BadRequest as error:
             return self._audit(caller, "replay", body, (400, {"error": str(error)}))
-        state = self.gate.read()
-        if state is None or state.active_dc != self.region:
+        lease = self.authority.read()
+        if lease is None or lease.active_dc != self.region:
             refused = {"error": f"{self.region} is not active; replay on the active region"}
             return self._audit(caller, "replay", body, (409, refused))
         result = self.replayer.run(after=after, since=since, until=until)
@@ -244,6 +282,46 @@ def time_field(body: Mapping[str, object], name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _json_lag(lag: float | None) -> float | str | None:
-    """``None``: the gate copy is a primary; ``"inf"``: its replication link is down (JSON has no inf)."""
-    return "inf" if lag is not None and math.isinf(lag) else lag
+def _lease(lease: Lease | None) -> dict[str, object] | None:
+    if lease is None:
+        return None
+    return {
+        "holder": lease.active_dc,
+        "epoch": lease.epoch,
+        "lease_until": lease.lease_until.isoformat(),
+        "not_before": lease.not_before.isoformat(),
+        "renewed_at": None if lease.renewed_at is None else lease.renewed_at.isoformat(),
+    }
+
+
+def _failover(lease: Lease | None) -> dict[str, object] | None:
+    """The change that began the lease's epoch (``None`` before the first transfer)."""
+    if lease is None or lease.previous_dc is None:
+        return None
+    return {
+        "at": lease.at.isoformat(),
+        "from": lease.previous_dc,
+        "to": lease.active_dc,
+        "epoch": lease.epoch,
+        "not_before": lease.not_before.isoformat(),
+        "reason": lease.reason,
+        "by": lease.by,
+    }
+
+
+def _beat(beat: object) -> object:
+    if not isinstance(beat, Heartbeat):
+        return beat  # None, or the {"error": ...} of an unreadable store
+    return {
+        "at": beat.at.isoformat(),
+        "healthy": beat.healthy,
+        "summary": beat.summary,
+        "probes": {p.name: {"ok": p.ok, "ms": p.ms, "detail": p.detail} for p in beat.probes},
+    }
+
+
+def _plain(record: object) -> object:
+    """A record as JSON-ready fields (times in ISO 8601); ``None`` and error dicts pass through."""
+    if record is None or isinstance(record, dict):
+        return record
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vars(record).items()}

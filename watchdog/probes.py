@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from shared.model import QUEUE_BUILDER, QUEUE_BUILDER_FAILED, Checkpoint
 from shared.ports import (
-    ActiveRegionGate,
+    CheckpointStore,
     DeliveryTarget,
+    GateMirror,
+    Heartbeats,
     IdempotencyStore,
     MqSource,
+    RegionAuthority,
     StatementPublisher,
     WriteAheadLog,
 )
@@ -91,40 +95,65 @@ Probe = Callable[[], object]
 
 def region_probes(
     *,
-    gate: ActiveRegionGate,
+    region: str,
+    mirror: GateMirror,
+    authority: RegionAuthority,
+    checkpoints: CheckpointStore,
+    heartbeats: Heartbeats,
     wal: WriteAheadLog,
     store: IdempotencyStore,
     mq: MqSource,
     publisher: StatementPublisher,
     target: DeliveryTarget,
-    last_run: Callable[[], Mapping[str, object] | None],
     stale_s: float,
+    slow_probe_interval_s: float = SLOW_PROBE_INTERVAL_S,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Probe]:
-    """Probes of the gate store, this region's own WAL copy (``wal``: not the dual WAL, which would
-    read the peer's copy when ours is down), Cosmos DB, MQ, Service Bus (``publisher``, throttled:
-    :class:`Throttled`), MessageWay (``target``), and the QueueBuilder's last run (``last_run``: the
-    summary it stored, unhealthy when older than ``stale_s``)."""
+    """Probes of this region's Redis mirror, the Cosmos control container (a read of the authority
+    and a WRITE: :func:`cosmos_write_probe`), this region's own WAL copy (``wal``: not the dual WAL,
+    which would read the peer's copy when ours is down), the Cosmos records, MQ, its own Service Bus
+    namespace (``publisher``, throttled to one real check per ``slow_probe_interval_s``:
+    :class:`Throttled`), MessageWay (``target``), and the QueueBuilder's last completed run (its
+    heartbeat, unhealthy when older than ``stale_s``, with its last failure when there is one)."""
 
     def queue_builder_fresh() -> object:
-        last = last_run()
-        finished = last.get("finished") if last else None
-        if not isinstance(finished, str):
+        last = heartbeats.last(region, QUEUE_BUILDER)
+        if last is None:
             raise RuntimeError("QueueBuilder has not run yet")
-        age = (clock() - datetime.fromisoformat(finished)).total_seconds()
+        age = last.age_s(clock())
         if age > stale_s:
-            raise RuntimeError(f"QueueBuilder last ran {age:.0f} s ago")
-        return {"age_s": round(age, 1), "outcome": last.get("outcome") if last else None}
+            failed = heartbeats.last(region, QUEUE_BUILDER_FAILED)
+            why = f"; last failure: {failed.summary}" if failed is not None and failed.at > last.at else ""
+            raise RuntimeError(f"QueueBuilder last completed a run {age:.0f} s ago{why}")
+        return f"ran {age:.1f} s ago: {last.summary}"
 
     def reachable(call: Callable[[], object]) -> Probe:
         return lambda: (call(), "reachable")[1]
 
     return {
-        "redis": gate.read,
+        "redis": reachable(mirror.read),
+        "cosmos_control": reachable(authority.read),
+        "cosmos_write": cosmos_write_probe(checkpoints, region, clock),
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: store.get("health-probe")),
-        "servicebus": Throttled(publisher.probe),
+        "servicebus": Throttled(publisher.probe, slow_probe_interval_s),  # the own namespace (no pairing)
         "mq": mq.depth,
         "messageway": target.probe,
         "queue_builder": queue_builder_fresh,
     }
+
+
+def cosmos_write_probe(
+    checkpoints: CheckpointStore, region: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Probe:
+    """A health probe that WRITES: it upserts this region's probe item (checkpoint
+    ``health-probe:<region>`` in the Cosmos control container), so a lost Cosmos write region fails
+    the probe (``WritesUnavailable``) while reads still answer. The Watchdog turns consumption off
+    while it fails (shared.breaker)."""
+
+    def probe() -> object:
+        now = clock()
+        checkpoints.put(Checkpoint(f"health-probe:{region}", now.isoformat(), now))
+        return "written"
+
+    return probe

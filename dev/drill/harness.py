@@ -1,11 +1,13 @@
-"""The drill's world: a private local stack, its own Service Bus endpoint, both regions, a producer.
+"""The drill's world: a private local stack laid out as deployed, both regions, a producer.
 
 Every run gets fresh, private state so nothing from an earlier run (or from tests running meanwhile on
 the shared stack) pollutes its counts: a :class:`~dev.stack.Stack` on a free block of ports with its
-data under ``<run>/stack``, a Service Bus endpoint of its own (:class:`~dev.servicebus.process.
-EndpointProcess`, journal under ``<run>/servicebus``, queue properties per scenario, server-side
-operation counts on its stats port) and a :class:`~dev.host.LocalHost` whose inbox, outbox and
-switches live under ``<run>/host``. Faults are real: processes killed, services stopped, TCP proxies cut.
+data under ``<run>/stack``, one Service Bus endpoint per region (DC04's and DC06's namespaces:
+:class:`~dev.servicebus.process.EndpointProcess`, journal under ``<run>/servicebus-<region>``, queue
+properties per scenario, server-side operation counts on its stats port), the failure domains of
+:class:`~dev.drill.topology.Topology` (Redis geo-replication, Cosmos regions, cross-region Blob roads)
+and a :class:`~dev.host.LocalHost` whose inbox, outbox and switches live under ``<run>/host``. Faults
+are real: processes killed, services stopped, TCP proxies cut.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from dev.adapters.folder_mq import FolderMqSource, put_message
 from dev.adapters.messageway_folder import read_log
 from dev.drill.generator import Planned, Produced
+from dev.drill.topology import LOCAL_COSMOS_FAILOVER_S, Topology
 from dev.host import LocalHost
 from dev.proxy import TcpProxy
 from dev.servicebus.config import QueueConfig
@@ -32,6 +35,8 @@ from dev.stack_services import redis_info
 from shared.model import REGIONS
 
 Progress = Callable[[str], None]
+#: Commands only tooling sends (the geo-replication model counts its own: ``GeoReplicator.commands``).
+_NOT_APP_COMMANDS = ("cmdstat_info", "cmdstat_psync")
 
 
 def _free_pair(start: int = 17800) -> int:
@@ -65,26 +70,45 @@ class Harness:
     proxies: list[TcpProxy] = field(default_factory=list)
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
     fault_plan: dict[str, list[str]] = field(default_factory=dict)  # next BRIDGE_FAULTS per restart
+    cosmos_target_port: int | None = None  # None: the stack's server (a scenario may put a proxy between)
+    cosmos_failover_s: float = LOCAL_COSMOS_FAILOVER_S
 
     def __enter__(self) -> Harness:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.stack = Stack(ROOT, free_port_base(17300), self.run_dir / "stack")
         self.progress(f"starting a private local stack (ports {self.stack.port_base}+) ...")
         self.stack_env = self.stack.up()
-        self.stack.stop_service("servicebus")  # the run's own endpoint replaces it (config, stats)
-        self.servicebus = EndpointProcess([self.queue], self.run_dir / "servicebus").start()
-        env = {**self.stack_env, "STACK_SERVICEBUS": self.servicebus.connection_string}
-        self.host = LocalHost(env, state=self.run_dir / "host", http_base=_free_pair())
+        self.servicebus: dict[str, EndpointProcess] = {}
+        for region in REGIONS:  # the run's own endpoints replace the stack's (config, stats)
+            self.stack.stop_service(f"servicebus{'' if region == 'DC04' else '-dc06'}")
+            self.servicebus[region] = EndpointProcess(
+                [self.queue], self.run_dir / f"servicebus-{region}"
+            ).start()
+        self.host = LocalHost(self.stack_env, state=self.run_dir / "host", http_base=_free_pair())
         self.mark("stack-up")
         return self
+
+    def wire(self) -> None:
+        """Lay the regions out as deployed (after a scenario's proxies exist): see ``Topology``."""
+        self.topology = Topology(
+            self.stack,
+            self.servicebus,
+            self.cosmos_target_port or self.stack.port("cosmos"),
+            self.cosmos_failover_s,
+            mark=self.mark,
+        )
+        self.host.region_settings = {r: self.topology.region_settings(r, self.stack_env) for r in REGIONS}
 
     def __exit__(self, *exc: object) -> None:
         for region in list(self.host.processes):
             self.snapshot(region)
         self.host.stop()
         self._count_servicebus()
-        with contextlib.suppress(Exception):
-            self.servicebus.stop()
+        for endpoint in self.servicebus.values():
+            with contextlib.suppress(Exception):
+                endpoint.stop()
+        if hasattr(self, "topology"):
+            self.topology.close()
         for proxy in self.proxies:
             with contextlib.suppress(Exception):
                 proxy.stop()
@@ -111,9 +135,13 @@ class Harness:
                 saved[f"{name}"] = saved.get(name, 0.0) + float(value)
 
     def _count_servicebus(self) -> None:
-        """Add the endpoint's operation counts (sends, deliveries, completes ...) to the total."""
+        """Add both endpoints' operation counts (sends, deliveries, completes ...) to the total."""
+        for endpoint in self.servicebus.values():
+            self._count_endpoint(endpoint)
+
+    def _count_endpoint(self, endpoint: EndpointProcess) -> None:
         with contextlib.suppress(Exception):
-            queues: dict[str, Any] = dict(self.servicebus.stats().get("queues", {}))  # type: ignore[call-overload]
+            queues: dict[str, Any] = dict(endpoint.stats().get("queues", {}))  # type: ignore[call-overload]
             self.dead_lettered += sum(
                 int(q.get("dead_letter", {}).get("total", 0)) for q in queues.values() if isinstance(q, dict)
             )
@@ -123,13 +151,15 @@ class Harness:
                 )
 
     def redis_commands(self) -> float:
-        """Commands the gate's Redis (DC04's instance) executed so far (server side, INFO commandstats)."""
-        info = redis_info(self.stack.port("redis-dc04"), "commandstats")
-        total = 0.0
-        for name, value in info.items():
-            if name.startswith("cmdstat_") and not name.startswith(("cmdstat_info", "cmdstat_psync")):
-                fields = dict(part.split("=", 1) for part in value.split(","))
-                total += float(fields.get("calls", 0))
+        """Commands both regions' Redis instances executed so far (server side, INFO commandstats),
+        less those of the geo-replication model (its reads and copies are not the app's)."""
+        total = -float(self.topology.geo.commands) if hasattr(self, "topology") else 0.0
+        for region in REGIONS:
+            info = redis_info(self.stack.port(f"redis-{region.lower()}"), "commandstats")
+            for name, value in info.items():
+                if name.startswith("cmdstat_") and not name.startswith(_NOT_APP_COMMANDS):
+                    fields = dict(part.split("=", 1) for part in value.split(","))
+                    total += float(fields.get("calls", 0))
         return total
 
     # -- regions ----------------------------------------------------------------------------------
@@ -165,17 +195,37 @@ class Harness:
                 faults = {"BRIDGE_FAULTS": planned.pop(0)} if planned else {}
                 self.start_region(region, {**self.extras.get(region, {}), **faults})
 
-    def first_delivery_by(self, region: str, after: float, timeout_s: float) -> float | None:
-        """Time of ``region``'s first delivery (``deliveries.log``) after ``after``; ``None`` on timeout."""
+    def first_delivery_by(self, region: str | None, after: float, timeout_s: float) -> float | None:
+        """Time of ``region``'s (``None``: any region's) first delivery (``deliveries.log``) after
+        ``after``; ``None`` on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for line in read_log(self.host.outbox):
                 at = datetime.fromisoformat(line["at"]).timestamp()
-                if line.get("region") == region and at > after:
+                if region in (None, line.get("region")) and at > after:
                     return at
             self.supervise()
             time.sleep(0.2)
         return None
+
+    def region_death(self, region: str) -> float:
+        """All of ``region`` dies at once: app (kill -9), Blob, namespace, Redis, Cosmos region; returns
+        the time of the kill (the fault's start)."""
+        self.kill_region(region)
+        killed_at = next(e.at for e in reversed(self.events) if e.name == f"kill -9 {region}")
+        self.topology.region_death(region)
+        return killed_at
+
+    def region_isolated(self, region: str) -> float:
+        """``region`` cut off by network; its processes stay alive."""
+        self.topology.region_isolated(region)
+        return self.events[-1].at
+
+    def region_restore(self, region: str, restart_app: bool = True) -> None:
+        """``region``'s services (or roads) back; a dead app restarted passive (``bring_back``)."""
+        self.topology.region_restore(region)
+        if restart_app and not self.region_alive(region):
+            self.bring_back(region)
 
     def kill_region(self, region: str) -> None:
         """SIGKILL ``region``; then, as the queue manager would on the broken connection, back its open

@@ -28,6 +28,8 @@ def run_one(
     rates = report.throughput(harness.host.outbox)
     extra: dict[str, Any] = {
         "failover": result_of_run.failover.as_dict(),
+        "rto_s": result_of_run.rto_s,
+        "modelled_timings": result_of_run.timings,
         "elapsed_s": result_of_run.elapsed_s,
         "notes": result_of_run.notes,
         "dead_lettered": harness.dead_lettered,

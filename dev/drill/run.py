@@ -18,6 +18,7 @@ from pathlib import Path
 from dev.drill.counting import Counts, cosmos_records, count, fin_keys, quarantined_names
 from dev.drill.generator import Planned, plan
 from dev.drill.harness import Event, Harness, Progress
+from dev.drill.topology import LOCAL_COSMOS_FAILOVER_S
 from dev.proxy import TcpProxy
 from dev.servicebus.config import QueueConfig
 from shared.model import REGIONS, delivery_key_for
@@ -46,6 +47,8 @@ class Context:
     notes: list[str] = field(default_factory=list)
     producer_done: threading.Event = field(default_factory=threading.Event)
     proxies: dict[str, TcpProxy] = field(default_factory=dict)
+    #: Fault to the first delivery by the side that must recover (None: no failover expected).
+    rto_s: float | None = None
 
     def pause(self, seconds: float) -> None:
         """Wait ``seconds`` while restarting crashed workers."""
@@ -55,7 +58,10 @@ class Context:
             time.sleep(0.2)
 
     def delivered(self) -> int:
-        return len(fin_keys(self.harness.host.outbox))
+        return len(self.delivered_keys())
+
+    def delivered_keys(self) -> set[str]:
+        return fin_keys(self.harness.host.outbox)
 
     def wait_delivered(self, fraction: float, timeout_s: float = 180) -> None:
         """Wait until ``fraction`` of the planned statements have an outbox file."""
@@ -87,6 +93,16 @@ class Context:
         f.promote_s = None if flip_at is None or active_at is None else active_at - flip_at
         f.first_delivery_s = None if first is None or active_at is None else first - active_at
         f.total_s = None if first is None else first - killed_at
+        self.rto_s = f.total_s
+
+    def measure_recovery(self, fault_at: float, region: str, timeout_s: float = 180) -> float | None:
+        """``rto_s`` where the same region recovers (no failover): fault -> its first delivery after."""
+        first = self.harness.first_delivery_by(region, after=fault_at, timeout_s=timeout_s)
+        self.harness.mark(
+            f"{region} first delivery after the fault" if first else f"{region} never delivered"
+        )
+        self.rto_s = None if first is None else first - fault_at
+        return self.rto_s
 
 
 def _ts(value: object) -> float | None:
@@ -112,6 +128,7 @@ class Scenario:
     proxied: tuple[str, ...] = ()  # stack services DC04 reaches through a TcpProxy (context.proxies)
     statements: int | None = None  # None: the run's default
     rate_per_s: float | None = None  # None: the run's default
+    cosmos_failover_s: float = LOCAL_COSMOS_FAILOVER_S  # the modelled service-managed failover
 
 
 @dataclass
@@ -120,6 +137,8 @@ class RunResult:
 
     counts: Counts
     failover: Failover
+    rto_s: float | None
+    timings: dict[str, object]
     elapsed_s: float
     redis_ops: float
     notes: list[str]
@@ -141,20 +160,21 @@ def run(
     rate = scenario.rate_per_s or rate_per_s
     planned = plan(total, bad=scenario.bad)
     progress(f"== scenario {scenario.name}: {scenario.title} ({total} statements, {scenario.bad} bad)")
-    with Harness(run_dir, queue=scenario.queue, progress=progress) as harness:
+    harness_of_run = Harness(
+        run_dir, queue=scenario.queue, progress=progress, cosmos_failover_s=scenario.cosmos_failover_s
+    )
+    with harness_of_run as harness:
         proxied = {name: harness.proxy(harness.stack.port(name)) for name in scenario.proxied}
+        if "cosmos" in proxied:  # the account itself unreachable: behind every region's Cosmos road
+            harness.cosmos_target_port = proxied["cosmos"].port
+        harness.wire()
         context = Context(harness, total, proxies=proxied)
         envs = {
             region: {k: v.format(**harness.stack_env) for k, v in scenario.region_env.get(region, {}).items()}
             for region in REGIONS
         }
-        if "redis-dc04" in proxied:  # DC04 reaches the gate only through the proxy
+        if "redis-dc04" in proxied:  # DC04 reaches its Redis only through the proxy
             envs["DC04"]["RedisConnection"] = f"redis://127.0.0.1:{proxied['redis-dc04'].port}/0"
-        if "cosmos" in proxied:  # one account: both regions reach it through the same proxy
-            for region in REGIONS:
-                envs[region]["CosmosConnection"] = harness.stack_env["STACK_COSMOS"].replace(
-                    f":{harness.stack.port('cosmos')}/", f":{proxied['cosmos'].port}/"
-                )
         for region in REGIONS:
             plan_of = list(scenario.faults.get(region, []))
             harness.fault_plan[region] = plan_of[1:]
@@ -182,10 +202,14 @@ def run(
         harness.mark("accounted" if done else "timeout waiting for the outbox")
         elapsed = time.time() - started
         redis_ops = harness.redis_commands() - redis_before
+        timings = harness.topology.timings()
         records = cosmos_records(harness.stack_env["STACK_COSMOS"], [p.message_id for p in harness.produced])
         quarantine = quarantined_names(_blob_accounts(harness))
     counts = count(list(harness.produced), harness.host.outbox, quarantine, records)
-    return RunResult(counts, context.failover, round(elapsed, 1), redis_ops, context.notes, harness)
+    rto = None if context.rto_s is None else round(context.rto_s, 2)
+    return RunResult(
+        counts, context.failover, rto, timings, round(elapsed, 1), redis_ops, context.notes, harness
+    )
 
 
 def _blob_accounts(harness: Harness) -> list[str]:

@@ -10,6 +10,7 @@ import time
 
 import bootstrap
 from dev.adapters.folder_mq import FolderMqSource
+from dev.drill import region_scenarios as rs
 from dev.drill.replica_lag import replica_lag
 from dev.drill.replica_lag_flip import replica_lag_flip
 from dev.drill.replica_promotion import kill_active_on_replica
@@ -20,6 +21,47 @@ from shared.settings import Settings
 from shared.telemetry import metrics
 
 FAILBACK_REASON = "drill: failback to DC04 after the region came back"
+
+#: Issue #14: region-level faults on the deployed topology (dev.drill.region_scenarios).
+REGION_SCENARIOS = (
+    Scenario(
+        "region-loss", "all of DC04 dies mid-stream: app, Blob, namespace, Redis, Cosmos", rs.region_loss
+    ),
+    Scenario("region-isolated", "DC04 alive but cut off by network; DC06 takes over", rs.region_isolated),
+    Scenario("namespace-loss", "only DC04's Service Bus namespace is lost", rs.namespace_loss),
+    Scenario(
+        "cosmos-failover",
+        "Cosmos's write region lost: writes unavailable until the modelled service-managed failover",
+        rs.cosmos_failover,
+    ),
+    Scenario("passive-loss", "DC06 dies whole while DC04 is active: DC04 keeps delivering", rs.passive_loss),
+    Scenario(
+        "gate-replication-stall",
+        "the regions' Redis copies stop syncing for 2 minutes while both regions are up",
+        rs.gate_replication_stall,
+        rate_per_s=1.5,
+    ),
+    Scenario(
+        "long-replay",
+        "DC04 delivers slowly (1 s each) so a backlog builds; its straggler replay reads each body in "
+        "100 ms: a replay longer than the lease on a live active region",
+        rs.long_replay,
+        region_env={"DC04": {"REPLAY_INTERVAL_S": "5"}},
+        faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.1"]},
+    ),
+    Scenario(
+        "msgid-reuse",
+        "a delivered MsgId comes again with another body, after the duplicate-detection window (2 s)",
+        rs.msgid_reuse,
+        queue=QueueConfig(dup_window_s=2.0),
+    ),
+    Scenario(
+        "failover-cycles",
+        "planned failover and failback five times in a row, no manual repair",
+        rs.failover_cycles,
+        rate_per_s=1.5,  # statements must still flow in the 5th cycle (~2 min); at 4/s they ran out
+    ),
+)
 
 
 def kill_and_promote(context: Context, at_fraction: float = 0.35, stale_switch: bool = False) -> float:
@@ -130,8 +172,8 @@ def servicebus_restart(context: Context) -> None:
     """Scenario 11: the Service Bus endpoint restarts (SIGTERM; its journal keeps the queue)."""
     harness = context.harness
     context.wait_delivered(0.3)
-    harness.mark("restart servicebus")
-    harness.servicebus.restart()
+    harness.mark("restart DC04's servicebus")
+    harness.servicebus["DC04"].restart()
     harness.mark("servicebus back")
 
 
@@ -253,21 +295,18 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "replica-lag",
-            "9. DC06 reads a Redis replica whose replication stalls while DC04 stays active",
+            "9. Redis geo-replication stalls 20 s while DC04 stays active: DC06's copy goes stale",
             replica_lag,
-            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
         ),
         Scenario(
             "kill-active-replica",
-            "9b. kill -9 DC04, DC06 on a read-only replica of DC04's live Redis: promote at the primary",
+            "9b. kill -9 of DC04's process, its Redis alive: DC06 promotes, the copies converge",
             kill_active_on_replica,
-            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
         ),
         Scenario(
             "replica-lag-flip",
-            "9c. DC06 active on a read-only replica; replication held; failback to DC04 during the hold",
+            "9c. DC06 active; Redis geo-replication stalled; failback to DC04 during the stall",
             replica_lag_flip,
-            region_env={"DC06": {"RedisConnection": "{STACK_REDIS_DC06}"}},
             rate_per_s=8.0,
         ),
         Scenario("blob-outage", "10a. DC06's Blob account (WAL copy) down for 10 s", blob_outage),
@@ -285,6 +324,7 @@ SCENARIOS: dict[str, Scenario] = {
             "manual-failover", "15. planned failover DC04 -> DC06 through the Watchdog route", manual_failover
         ),
         Scenario("stale-switch", "DC04 brought back with its stale consumption switch on", stale_switch),
+        *REGION_SCENARIOS,
         Scenario(
             "ci",
             "the CI drill: two crash points, kill -9, promotion, replay, poison bodies",

@@ -42,8 +42,8 @@ param consistencyLevel string = 'Strong'
 param databaseName string
 param containerName string
 
-@description('Container of the control items (the active-region gate); partition key /id.')
-param controlContainerName string
+@description('The control container: region lease (the gate), ingest sequences, checkpoints, heartbeats (partition key /id).')
+param controlContainerName string = 'control'
 
 @description('Partition key path of the records container (the adapter uses /id = message id).')
 param partitionKeyPath string = '/id'
@@ -126,6 +126,30 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
     }
   }
 ]
+
+// The control plane's items (shared/adapters/cosmos_control.py): a handful of small items, each its own
+// logical partition, written by the Watchdogs (lease renewals every tick) and the QueueBuilder
+// (sequence reservations per unit of work). No TTL: every item is overwritten in place.
+resource controlContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: controlContainerName
+  properties: {
+    resource: {
+      id: controlContainerName
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
 
 output id string = account.id
 output name string = account.name

@@ -1,20 +1,20 @@
-"""Azure control-plane adapters the Watchdog uses on promotion and demotion.
+"""The Azure control-plane adapter the Watchdog uses on promotion and demotion.
 
-* :class:`AppSettingConsumptionSwitch` — turns the runner's Service Bus trigger on or off through the
-  documented app setting ``AzureWebJobs.<function>.Disabled`` (azure-mgmt-web). Changing an app setting
-  restarts the app, so the switch writes only when the value changes, and reads the value the running
-  process was started with from its own environment.
-* :func:`servicebus_alias_failover` — fails the Service Bus Geo-DR alias over to this region's
-  namespace (azure-mgmt-servicebus). Geo-DR moves metadata only; the WAL replay restores messages.
+:class:`AppSettingConsumptionSwitch` turns the runner's Service Bus trigger on or off through the
+documented app setting ``AzureWebJobs.<function>.Disabled`` (azure-mgmt-web). Changing an app setting
+restarts the app, so the switch writes only when the value changes, and reads the value the running
+process was started with from its own environment. It authenticates with ``DefaultAzureCredential``
+(the app's managed identity), imported lazily so local runs and tests never need the management SDK.
 
-Both authenticate with ``DefaultAzureCredential`` (the app's managed identity), imported lazily so
-local runs and tests never need the management SDKs.
+There is no Service Bus control-plane step: each region publishes to and consumes from its own
+namespace (no Geo-DR pairing, no alias), and the dual-region WAL replay is the only replication
+(docs/protocols.md, "Service Bus: one namespace per region").
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import ServiceUnavailable
@@ -81,20 +81,3 @@ class AppSettingConsumptionSwitch(ConsumptionSwitch):
 
             self._client = WebSiteManagementClient(_credential(), self.subscription_id)
         return self._client
-
-
-def servicebus_alias_failover(
-    subscription_id: str, resource_group: str, namespace: str, alias: str
-) -> Callable[[], None]:
-    """A callable that fails the Geo-DR ``alias`` over to ``namespace`` (this region's, the secondary)."""
-
-    def fail_over() -> None:
-        try:
-            from azure.mgmt.servicebus import ServiceBusManagementClient  # noqa: PLC0415
-
-            client = ServiceBusManagementClient(_credential(), subscription_id)
-            client.disaster_recovery_configs.fail_over(resource_group, namespace, alias)
-        except Exception as error:
-            raise ServiceUnavailable("azure-management", f"alias {alias} failover failed: {error}") from error
-
-    return fail_over

@@ -4,7 +4,8 @@ One item per message, ``id`` = message id, partition key ``/id`` (every operatio
 operation in its own logical partition). Field names are the item's JSON names::
 
     id, sessionId, state, region, epoch, deliveryKey, leaseUntil (ISO 8601), walName, sequence,
-    attempts, reason, updatedAt (ISO 8601), details   (+ the service's _etag → ClaimRecord.etag)
+    attempts, reason, updatedAt (ISO 8601), details, bodySha256
+    (+ the service's _etag → ClaimRecord.etag)
 
 * ``claim`` is Create Document: a second create of the same id answers 409 → ``AlreadyExists``.
 * ``take_over``/``mark_delivered``/``mark_failed`` are Replace Document with ``If-Match: <etag>``
@@ -20,63 +21,25 @@ the Cosmos account does to them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import ContainerProxy
 
 from shared.adapters.azure_errors import azure_errors
-from shared.adapters.http_transport import requests_transport
-from shared.errors import ConfigurationError, NotFound, PermanentError
+from shared.adapters.cosmos_client import CosmosContainer, CosmosOptions, parse_connection_string
+from shared.adapters.cosmos_client import iso as _iso
+from shared.errors import NotFound, PermanentError
 from shared.model import ClaimRecord, RecordState
-from shared.ports import IdempotencyStore
+from shared.ports import IdempotencyStore, refuse_stale_epoch
 from shared.settings import Connection
 
+__all__ = ["CosmosIdempotencyStore", "CosmosOptions", "UnreadableRecord", "parse_connection_string"]
+
 _WHAT = "idempotency record"
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@dataclass(frozen=True)
-class CosmosOptions:
-    """Client tunables. ``timeout_s`` bounds a whole call, the SDK's own retries included.
-
-    ``enable_endpoint_discovery`` ``None`` means: on in Azure, off for a loopback endpoint (the local
-    server advertises addresses it does not serve). ``consistency_level`` ``None`` uses the account's.
-    """
-
-    connection_timeout_s: float = 2.0
-    read_timeout_s: float = 4.0
-    timeout_s: float = 8.0
-    retry_total: int = 3
-    retry_backoff_max_s: int = 2
-    lookup_chunk: int = 100
-    consistency_level: str | None = None
-    preferred_locations: tuple[str, ...] = ()
-    enable_endpoint_discovery: bool | None = None
-    #: Connections kept open (requests' default is 10): at least the runner's concurrent sessions
-    #: (``maxConcurrentSessions`` 16 in host.json, 16 locally) plus the Watchdog's probe.
-    connection_pool_size: int = 32
-
-
-def parse_connection_string(text: str) -> tuple[str, str]:
-    """``AccountEndpoint=…;AccountKey=…`` → ``(endpoint, key)``; ``ConfigurationError`` if incomplete."""
-    parts = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (item.partition("=") for item in text.split(";") if item.strip())
-    )
-    endpoint, key = parts.get("AccountEndpoint"), parts.get("AccountKey")
-    if not endpoint or not key:
-        raise ConfigurationError(["Cosmos connection string needs AccountEndpoint and AccountKey"])
-    return endpoint, key
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat() if moment.tzinfo else moment.isoformat()
 
 
 def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
@@ -94,6 +57,7 @@ def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
         "reason": record.reason,
         "updatedAt": _iso(updated_at),
         "details": dict(record.details),
+        "bodySha256": record.body_sha256,
     }
 
 
@@ -132,6 +96,7 @@ def _record(item: Mapping[str, Any]) -> ClaimRecord:
         reason=item.get("reason"),
         updated_at=datetime.fromisoformat(updated) if updated else None,
         details={str(k): str(v) for k, v in (item.get("details") or {}).items()},
+        body_sha256=str(item.get("bodySha256") or ""),
     )
 
 
@@ -151,67 +116,20 @@ class CosmosIdempotencyStore(IdempotencyStore):
         container: str,
         options: CosmosOptions | None = None,
     ) -> None:
-        self.connection = connection
-        self.database = database
-        self.container = container
-        self.options = options or CosmosOptions()
-        self._container: ContainerProxy | None = None
-        self._lock = threading.Lock()
+        self._cosmos = CosmosContainer(connection, database, container, options)
+        self.options = self._cosmos.options
 
     @classmethod
     def on_container(
         cls, items: ContainerProxy, options: CosmosOptions | None = None
     ) -> CosmosIdempotencyStore:
         """A store on an existing container client (one ``CosmosClient`` shared by the app; tests)."""
-        database = items.container_link.split("/")[1]
-        store = cls(Connection("CosmosConnection"), database, items.id, options)
-        store._container = items
+        store = cls(Connection("CosmosConnection"), "", "", options)
+        store._cosmos = CosmosContainer.on(items, options)
         return store
 
-    def _client(self) -> CosmosClient:
-        opts = self.options
-        credential: Any
-        if self.connection.connection_string:
-            endpoint, credential = parse_connection_string(self.connection.connection_string)
-        elif self.connection.endpoint:
-            from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - only in Azure
-
-            endpoint, credential = self.connection.endpoint, DefaultAzureCredential()
-        else:
-            raise ConfigurationError([f"{self.connection.name}: neither a connection string nor an endpoint"])
-        discovery = opts.enable_endpoint_discovery
-        if discovery is None:
-            discovery = urlsplit(endpoint).hostname not in _LOOPBACK
-        kwargs: dict[str, Any] = {
-            "connection_timeout": opts.connection_timeout_s,
-            "read_timeout": opts.read_timeout_s,
-            "timeout": opts.timeout_s,
-            "retry_total": opts.retry_total,
-            "retry_backoff_max": opts.retry_backoff_max_s,
-            "enable_endpoint_discovery": discovery,
-            "transport": requests_transport(opts.connection_pool_size),
-        }
-        if opts.preferred_locations:
-            kwargs["preferred_locations"] = list(opts.preferred_locations)
-        return CosmosClient(
-            endpoint, credential=credential, consistency_level=opts.consistency_level, **kwargs
-        )
-
     def _items(self) -> ContainerProxy:
-        with self._lock:
-            if self._container is None:
-                with azure_errors("cosmos", "container", f"{self.database}/{self.container}"):
-                    client = self._client()
-                    if self.connection.uses_identity:
-                        database = client.get_database_client(self.database)
-                        container = database.get_container_client(self.container)
-                    else:
-                        database = client.create_database_if_not_exists(self.database)
-                        container = database.create_container_if_not_exists(
-                            self.container, partition_key=PartitionKey(path="/id")
-                        )
-                self._container = container
-            return self._container
+        return self._cosmos.items()
 
     def claim(
         self,
@@ -224,6 +142,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
         """Create the ``PENDING`` record (Create Document); ``AlreadyExists`` on 409."""
         now = datetime.now(UTC)
@@ -238,9 +157,10 @@ class CosmosIdempotencyStore(IdempotencyStore):
             etag="",
             wal_name=wal_name,
             sequence=sequence,
+            body_sha256=body_sha256,
         )
         items = self._items()
-        with azure_errors("cosmos", _WHAT, message_id):
+        with azure_errors("cosmos", _WHAT, message_id, write=True):
             created = items.create_item(_item(draft, now))
         return record_from_item(created)
 
@@ -256,7 +176,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
 
     def _replace(self, record: ClaimRecord, updated: ClaimRecord) -> ClaimRecord:
         items = self._items()
-        with azure_errors("cosmos", _WHAT, record.message_id):
+        with azure_errors("cosmos", _WHAT, record.message_id, write=True):
             stored = items.replace_item(
                 record.message_id,
                 _item(updated, datetime.now(UTC)),
@@ -268,7 +188,9 @@ class CosmosIdempotencyStore(IdempotencyStore):
     def take_over(
         self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
     ) -> ClaimRecord:
-        """Re-claim for ``region``/``epoch`` with a new lease, ``attempts`` + 1, If-Match ``record.etag``."""
+        """Re-claim for ``region``/``epoch`` with a new lease, ``attempts`` + 1, If-Match ``record.etag``;
+        ``StaleEpoch`` (no write) for an epoch below the record's (the ETag makes the check atomic)."""
+        refuse_stale_epoch(record, region, epoch)
         attempts = record.attempts + 1
         return self._replace(
             record, replace(record, region=region, epoch=epoch, lease_until=lease_until, attempts=attempts)

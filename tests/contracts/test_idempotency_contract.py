@@ -22,7 +22,7 @@ from azure.cosmos import CosmosClient
 from dev.proxy import TcpProxy
 from shared.adapters.azure_errors import RequestRejected, translate
 from shared.adapters.cosmos_store import CosmosIdempotencyStore, CosmosOptions, UnreadableRecord
-from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable
+from shared.errors import AlreadyExists, NotFound, PreconditionFailed, ServiceUnavailable, StaleEpoch
 from shared.model import ClaimRecord, RecordState, delivery_key_for
 from shared.ports import IdempotencyStore
 from shared.settings import Connection
@@ -87,6 +87,25 @@ class IdempotencyContract:
         later = datetime.now(UTC) + timedelta(minutes=1)
         assert store.counts(later, NOW) == {**empty, "lease_expired": 1}  # expired leases, whatever their age
 
+    def test_claim_keeps_the_body_hash_through_every_change(self, store: IdempotencyStore) -> None:
+        digest = "0123456789abcdef" * 4
+        record = store.claim(
+            message_id="h1",
+            session_id="CH9300762011623852957",
+            region="DC04",
+            epoch=3,
+            delivery_key=delivery_key_for("h1"),
+            lease_until=NOW + timedelta(minutes=5),
+            wal_name="20261126/0000000003/000000000008-h1",
+            sequence=8,
+            body_sha256=digest,
+        )
+        assert record.body_sha256 == digest
+        delivered = store.mark_delivered(record, {"pages": "1"})
+        assert delivered.body_sha256 == digest
+        assert store.get("h1") == delivered and store.lookup(["h1"])["h1"] == delivered
+        assert claim(store, "h2").body_sha256 == ""  # a claim without a hash keeps none
+
     def test_get_of_an_unknown_id_is_none(self, store: IdempotencyStore) -> None:
         assert store.get("never-claimed") is None
 
@@ -143,6 +162,28 @@ class IdempotencyContract:
         with pytest.raises(PreconditionFailed):
             store.mark_failed(stale, "unsafe-xml", {})
         assert store.get("a1") == current
+
+    def test_take_over_by_a_lower_epoch_is_stale_epoch_and_writes_nothing(
+        self, store: IdempotencyStore
+    ) -> None:
+        record = claim(store, "a1", lease_until=NOW - timedelta(seconds=1))  # epoch 3, expired
+        with pytest.raises(StaleEpoch) as stale:
+            store.take_over(record, region="DC06", epoch=2, lease_until=NOW + timedelta(minutes=1))
+        assert (stale.value.epoch, stale.value.current) == (2, 3)
+        assert store.get("a1") == record
+        same = store.take_over(record, region="DC06", epoch=3, lease_until=NOW + timedelta(minutes=1))
+        assert (same.epoch, same.region, same.attempts) == (3, "DC06", 2)
+
+    def test_marks_by_an_epoch_taken_over_by_a_newer_one_are_refused(self, store: IdempotencyStore) -> None:
+        old = claim(store, "a1", lease_until=NOW - timedelta(seconds=1))  # DC04, epoch 3
+        newer = store.take_over(old, region="DC06", epoch=4, lease_until=NOW + timedelta(minutes=1))
+        with pytest.raises(PreconditionFailed):
+            store.mark_delivered(old, {"pages": "1"})
+        with pytest.raises(PreconditionFailed):
+            store.mark_failed(old, "unsafe-xml", {})
+        with pytest.raises(StaleEpoch):
+            store.take_over(newer, region="DC04", epoch=3, lease_until=NOW + timedelta(minutes=2))
+        assert store.get("a1") == newer
 
     def test_mark_delivered_is_final_and_keeps_details(self, store: IdempotencyStore) -> None:
         record = claim(store, "a1")
@@ -376,3 +417,38 @@ def test_errors_without_an_answer_are_service_unavailable() -> None:
 
 
 _WHAT_RECORD = "idempotency record"
+
+
+def test_write_unavailability_is_its_own_error_on_cosmos_writes_only() -> None:
+    from azure.core.exceptions import ServiceRequestTimeoutError  # noqa: PLC0415
+    from azure.cosmos.exceptions import CosmosHttpResponseError  # noqa: PLC0415
+
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    def write(error: Exception) -> Exception:
+        return translate(error, service="cosmos", what="record", key="k", write=True)
+
+    forbidden = CosmosHttpResponseError(status_code=403, message="write forbidden", sub_status=3)
+    assert isinstance(write(_http_error(503)), WritesUnavailable)
+    assert isinstance(write(forbidden), WritesUnavailable)
+    assert isinstance(write(ServiceRequestError("connection refused")), WritesUnavailable)
+    assert isinstance(write(ServiceResponseError("connection reset")), WritesUnavailable)
+    other_403 = CosmosHttpResponseError(status_code=403, message="no role", sub_status=5301)
+    for error in (_http_error(500), other_403, ServiceRequestTimeoutError("timed out")):
+        mapped = write(error)  # a timeout's outcome is unknown; a plain 403 is authentication
+        assert isinstance(mapped, ServiceUnavailable) and not isinstance(mapped, WritesUnavailable)
+    read = translate(_http_error(503), service="cosmos", what="record", key="k")
+    assert not isinstance(read, WritesUnavailable)
+
+
+def test_the_twin_refuses_writes_but_answers_reads_while_its_write_region_is_lost() -> None:
+    from shared.errors import WritesUnavailable  # noqa: PLC0415
+
+    store = InMemoryIdempotencyStore()
+    record = claim(store, "a1")
+    store.writes_available = False
+    with pytest.raises(WritesUnavailable):
+        claim(store, "a2")
+    with pytest.raises(WritesUnavailable):
+        store.mark_delivered(record, {})
+    assert store.get("a1") == record and store.lookup(["a1"]) == {"a1": record}

@@ -11,7 +11,7 @@ import azure.functions as func
 import pytest
 
 import bootstrap
-from shared.model import GateState, RecordState, delivery_key_for
+from shared.model import RecordState, delivery_key_for
 from tests.ops.region import FUNCTIONS, GOOD, PEOPLE, UNBALANCED, call, flow, install, request, uninstall
 from watchdog.desk_blueprint import Ops
 
@@ -246,7 +246,8 @@ def test_forced_failover_waits_for_an_approver(
     body = {"target": "DC06", "reason": "DC04 MQ channel down", "force": True}
     status, pending = answer(call("watchdog_failover", request("POST", "failover", "operator", body)))
     assert status == 202 and pending["state"] == "PENDING"
-    assert components.ports.gate.read() == GateState("DC04", 1)
+    before = components.ports.authority.read()
+    assert before is not None and (before.active_dc, before.epoch) == ("DC04", 1)
     listed = answer(call("ops_requests", request("GET", "requests", "reader", params={"state": "PENDING"})))[
         1
     ]
@@ -255,9 +256,9 @@ def test_forced_failover_waits_for_an_approver(
         call("ops_approve", request("POST", "approve", "approver", {"request_id": pending["request"]}))
     )
     assert status == 202 and done["forced"] is True and done["to"] == "DC06"
-    assert components.ports.gate.read() == GateState("DC06", 2)
-    last = components.ports.gate.get_json("failover:last") or {}
-    assert "olga@bank.example (approved by anna@bank.example)" in str(last.get("by", last))
+    after = components.ports.authority.read()
+    assert after is not None and (after.active_dc, after.epoch) == ("DC06", 2)
+    assert after.by == "olga@bank.example (approved by anna@bank.example)" and after.previous_dc == "DC04"
 
 
 def test_reconcile_now_then_read_the_stored_report(

@@ -147,9 +147,9 @@ elif args[1] == "health":
     region = args[args.index("--region") + 1]
     if region in os.environ.get("UNHEALTHY", "").split():
         sys.exit(1)
-    # A running Watchdog initialises a missing gate to GATE_INITIAL_ACTIVE (main.bicep: the region
-    # whose role is active; DC04 in the parameter files).
-    state.setdefault("gate", os.environ.get("GATE_INITIAL_ACTIVE", "DC04"))
+    # A running Watchdog whose BRIDGE_ROLE is active initialises a missing gate to its own region
+    # (main.bicep: BRIDGE_ROLE = the parameter file's role; DC04 is the active one).
+    state.setdefault("gate", os.environ.get("STANDIN_ACTIVE_REGION", "DC04"))
     json.dump(state, open(os.environ["STANDIN_STATE"], "w"), indent=1)
 """
 

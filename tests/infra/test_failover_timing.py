@@ -5,7 +5,9 @@ For the Azure parameter files, the local example settings and the local host's d
 * ``HEARTBEAT_TTL_S`` >= 2 x the Watchdog interval: a live region beats every interval, so its key
   never expires between beats, and the gate copy bound ``HEARTBEAT_TTL_S / 2`` holds
   (watchdog/controller.py ``gate_lag_bound_s``);
-* ``HEARTBEAT_TTL_S`` > ``GATE_CACHE_TTL_S`` (also refused by ``Settings.from_mapping``).
+* ``HEARTBEAT_TTL_S`` > ``GATE_CACHE_TTL_S`` (also refused by ``Settings.from_mapping``);
+* ``LEASE_S`` - ``LEASE_GUARD_S`` >= 2 x the Watchdog interval: one failed renewal never closes the
+  active region's fences (docs/failover.md, "What must stay true").
 
 The Watchdog interval is the longest gap between two firings of ``WATCHDOG_SCHEDULE``, an NCRONTAB
 expression with seconds (``{second} {minute} {hour} {day} {month} {day-of-week}``,
@@ -122,7 +124,46 @@ def test_the_failover_doc_states_the_azure_values_of_the_parameter_files() -> No
     }
     checked = set(rows) & set(REGION_TUNING["dc04"])
     assert {"HEARTBEAT_TTL_S", "WATCHDOG_SCHEDULE", "GATE_CACHE_TTL_S"} <= checked
+    assert {"LEASE_S", "CLOCK_SKEW_S", "LEASE_GUARD_S"} <= checked
     for name in sorted(checked):
         for region, tuning in REGION_TUNING.items():
             stated = f"docs/failover.md {name}={rows[name]!r}, {region}={tuning[name]!r}"
             assert rows[name] == tuning[name], stated
+
+
+def _lease_cases() -> list[tuple[str, float, float, float]]:
+    """(where, LEASE_S, LEASE_GUARD_S, Watchdog interval) of every configuration we ship."""
+    dev = DevSettings.from_mapping({**FAST_SETTINGS, **dict.fromkeys(DEV_FOLDERS, "/unused")})
+    cases = [
+        (
+            f"infra/{name}.bicepparam",
+            float(tuning["LEASE_S"]),
+            float(tuning["LEASE_GUARD_S"]),
+            float(ncrontab_interval_s(tuning["WATCHDOG_SCHEDULE"])),
+        )
+        for name, tuning in REGION_TUNING.items()
+    ]
+    cases.append(
+        (
+            "local.settings.json.example",
+            float(EXAMPLE["LEASE_S"]),
+            float(EXAMPLE["LEASE_GUARD_S"]),
+            float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
+        )
+    )
+    cases.append(
+        (
+            "dev/host.py FAST_SETTINGS",
+            float(FAST_SETTINGS["LEASE_S"]),
+            float(FAST_SETTINGS["LEASE_GUARD_S"]),
+            dev.watchdog_interval_s,
+        )
+    )
+    return cases
+
+
+@pytest.mark.parametrize(("where", "lease", "guard", "interval"), _lease_cases(), ids=str)
+def test_the_lease_outlives_two_watchdog_ticks_beyond_its_guard(
+    where: str, lease: float, guard: float, interval: float
+) -> None:
+    assert lease - guard >= 2 * interval, f"{where}: LEASE_S {lease} - LEASE_GUARD_S {guard} < 2 x {interval}"

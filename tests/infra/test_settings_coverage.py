@@ -206,7 +206,8 @@ def test_the_tunables_parse_with_the_code_own_parsers() -> None:
     # Build Settings from what Azure would hold (connections as endpoints): no ConfigurationError.
     env = {name: "x" for name in app_settings(REGION_FILES[0])}
     env.update(REGION_FILES[0].values["tuning"])
-    env.update({"BRIDGE_REGION": "DC04", "GATE_INITIAL_ACTIVE": "DC04", "MQ_QUEUE_MANAGER": "QM"})
+    env.update({"BRIDGE_REGION": "DC04", "MQ_QUEUE_MANAGER": "QM"})
+    env["BRIDGE_ROLE"] = REGION_FILES[0].values["role"]  # main.bicep: BRIDGE_ROLE: role
     env.update(
         {
             "MQ_CONN_NAME": "h(1414)",

@@ -39,6 +39,7 @@ def test_statements_flow_through_one_region_on_real_services(stack, endpoint, tm
     region, dev = dev_region(
         {
             "BRIDGE_REGION": "DC04",
+            "BRIDGE_ROLE": "active",
             "ServiceBusConnection": endpoint.connection_string,
             "WalStorageDC04": stack["STACK_BLOB_DC04"],
             "WalStorageDC06": stack["STACK_BLOB_DC06"],
@@ -47,6 +48,7 @@ def test_statements_flow_through_one_region_on_real_services(stack, endpoint, tm
             "WAL_CONTAINER": f"wal-{run}",
             "QUARANTINE_CONTAINER": f"quarantine-{run}",
             "COSMOS_CONTAINER": f"records-{run}",
+            "COSMOS_CONTROL_CONTAINER": f"control-{run}",
             "MQ_INBOX_DIR": str(tmp_path / "inbox"),
             "MESSAGEWAY_OUTBOX_DIR": str(tmp_path / "outbox"),
             "CONSUMPTION_SWITCH_DIR": str(tmp_path / "switches"),

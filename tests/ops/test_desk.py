@@ -3,6 +3,7 @@ the same key, expiry, and the status page's escaping."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -93,9 +94,10 @@ def test_a_request_expires_after_24_hours(region: tuple[bootstrap.Components, Op
 
 def test_a_resubmit_needs_the_active_region(region: tuple[bootstrap.Components, Ops]) -> None:
     components, ops = region
-    state = components.ports.gate.read()
-    assert state is not None
-    components.ports.gate.flip(state, "DC06")
+    view = components.ports.mirror.read()
+    assert view is not None and view.lease.active_dc == "DC04"
+    moved = dataclasses.replace(view.lease, active_dc="DC06", epoch=view.lease.epoch + 1)
+    components.ports.mirror.publish(dataclasses.replace(view, lease=moved))  # DC06 took the lease
     status, answer = ops.desk.resubmit({"message_id": BAD_ID, "reason": "sender fixed it"}, "olga")
     assert status == 409 and "DC04 is not active" in str(answer["error"])
     assert ops.journal.names("requests/") == []

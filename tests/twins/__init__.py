@@ -6,8 +6,14 @@ against these and against the real local servers.
 """
 
 from tests.twins.bodies import InMemoryBodyStore
+from tests.twins.control import (
+    InMemoryCheckpointStore,
+    InMemoryGateMirror,
+    InMemoryHeartbeats,
+    InMemoryRegionAuthority,
+    InMemorySequenceAllocator,
+)
 from tests.twins.delivery import InMemoryDeliveryTarget
-from tests.twins.gate import InMemoryGate
 from tests.twins.idempotency import InMemoryIdempotencyStore
 from tests.twins.journal import InMemoryOperationsJournal
 from tests.twins.mq import InMemoryMqSource
@@ -17,12 +23,16 @@ from tests.twins.wal import InMemoryWriteAheadLog
 
 __all__ = [
     "InMemoryBodyStore",
+    "InMemoryCheckpointStore",
     "InMemoryConsumptionSwitch",
     "InMemoryDeliveryTarget",
-    "InMemoryGate",
+    "InMemoryGateMirror",
+    "InMemoryHeartbeats",
     "InMemoryIdempotencyStore",
     "InMemoryMqSource",
     "InMemoryOperationsJournal",
     "InMemoryPublisher",
+    "InMemoryRegionAuthority",
+    "InMemorySequenceAllocator",
     "InMemoryWriteAheadLog",
 ]

@@ -7,9 +7,9 @@ import itertools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from shared.errors import AlreadyExists, NotFound, PreconditionFailed
+from shared.errors import AlreadyExists, NotFound, PreconditionFailed, WritesUnavailable
 from shared.model import ClaimRecord, RecordState
-from shared.ports import IdempotencyStore
+from shared.ports import IdempotencyStore, refuse_stale_epoch
 from tests.twins._base import Twin
 
 
@@ -19,7 +19,15 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
     def __init__(self) -> None:
         super().__init__()
         self._records: dict[str, ClaimRecord] = {}
+        #: Off: every write raises ``WritesUnavailable`` as the adapter does while Cosmos DB's write
+        #: region is lost (reads still answer, as from a read region).
+        self.writes_available = True
         self._etags = itertools.count(1)
+
+    def _check_write(self) -> None:
+        self._check()
+        if not self.writes_available:
+            raise WritesUnavailable(self.service, "writes unavailable: write region lost (in-memory twin)")
 
     def _etag(self) -> str:
         return f'"{next(self._etags):08x}"'
@@ -35,9 +43,10 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
         lease_until: datetime,
         wal_name: str,
         sequence: int,
+        body_sha256: str = "",
     ) -> ClaimRecord:
         with self.lock:
-            self._check()
+            self._check_write()
             if message_id in self._records:
                 raise AlreadyExists("idempotency record", message_id)
             record = ClaimRecord(
@@ -52,6 +61,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
                 wal_name=wal_name,
                 sequence=sequence,
                 updated_at=datetime.now(UTC),
+                body_sha256=body_sha256,
             )
             self._records[message_id] = record
             return record
@@ -62,7 +72,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
 
     def _replace(self, record: ClaimRecord, **changes: object) -> ClaimRecord:
         with self.lock:
-            self._check()
+            self._check_write()
             current = self._records.get(record.message_id)
             if current is None:
                 raise NotFound("idempotency record", record.message_id)
@@ -80,6 +90,7 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
     def take_over(
         self, record: ClaimRecord, *, region: str, epoch: int, lease_until: datetime
     ) -> ClaimRecord:
+        refuse_stale_epoch(record, region, epoch)
         return self._replace(
             record, region=region, epoch=epoch, lease_until=lease_until, attempts=record.attempts + 1
         )

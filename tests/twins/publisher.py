@@ -31,7 +31,8 @@ class InMemoryPublisher(Twin, StatementPublisher):
                     self.sent.append(statement)
 
     def probe(self) -> str:
-        self._check()
+        with self.lock:
+            self._check()
         return "reachable"
 
     def received(self) -> list[InboundStatement]:

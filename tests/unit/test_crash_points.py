@@ -14,7 +14,7 @@ from transformation_runner.handler import Outcome
 @pytest.fixture
 def shared() -> Shared:
     s = Shared()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 

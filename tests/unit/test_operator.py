@@ -5,8 +5,7 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ServiceUnavailable
-from shared.model import GateState
+from shared.model import Lease
 from tests.unit.test_watchdog import make_watchdog
 from tests.unit.twins import Shared
 from watchdog.operator import OperatorApi
@@ -32,7 +31,9 @@ def api_for(shared: Shared, region: str, healthy: bool = True) -> OperatorApi:
     watchdog.tick()
     return OperatorApi(
         region=region,
-        gate=shared.gate,
+        authority=shared.authority,
+        checkpoints=shared.checkpoints,
+        heartbeats=shared.heartbeats,
         watchdog=watchdog,
         replayer=watchdog.replayer,
         backlog=lambda: {"mq_depth": shared.mq.depth()},
@@ -50,19 +51,22 @@ def test_status_shows_the_picture(shared: Shared) -> None:
     assert body["active_dc"] == "DC04" and body["epoch"] == 1 and body["this_region_active"]
     regions = body["regions"]
     assert regions["DC04"]["heartbeat_age_s"] == 0.0 and regions["DC06"]["health"]["healthy"]
+    assert regions["DC04"]["activated"]["epoch"] == 1 and regions["DC06"]["activated"] is None
+    assert body["lease"]["holder"] == "DC04" and body["lease"]["lease_until"] == "2026-11-26T09:00:06+00:00"
+    assert body["last_failover"] is None
     assert body["backlog"] == {"mq_depth": 0}
     assert isinstance(body["recent_problems"], list)
 
 
 def test_status_lists_the_last_problems(shared: Shared) -> None:
     dc04 = api_for(shared, "DC04")
-    shared.gate.available = False
-    with pytest.raises(ServiceUnavailable):
-        dc04.watchdog.tick()
-    shared.gate.available = True
-    _, body = json_of(dc04.status())
+    shared.heartbeats.available = False
+    shared.mirrors["DC04"].available = False
+    dc04.watchdog.tick()
+    shared.heartbeats.available = True
+    body = _body(dc04)
     events = [problem["event"] for problem in body["recent_problems"]]
-    assert "watchdog.heartbeat_failed" in events and "watchdog.publish_failed" in events
+    assert "watchdog.heartbeat_failed" in events and "watchdog.mirror_failed" in events
 
 
 def _claim(message_id: str, shared: Shared) -> dict[str, Any]:
@@ -151,7 +155,18 @@ def test_failover_flips_when_the_target_is_healthy(shared: Shared, caplog: pytes
         dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="alice")
     )
     assert status == 202 and answer["epoch"] == 2
-    assert shared.gate.read() == GateState("DC06", 2)
+    assert answer["not_before"] == "2026-11-26T09:00:07+00:00"  # DC04's lease (6 s) + skew (1 s)
+    moved = shared.authority.read()
+    assert moved is not None and (moved.active_dc, moved.epoch, moved.by) == ("DC06", 2, "alice")
+    view = shared.mirrors["DC04"].read()
+    assert view is not None and view.lease.active_dc == "DC06"  # DC04's fences refuse at once
+    assert shared.switches["DC04"].enabled()  # the switch (an app restart in Azure) follows on a tick
+    dc04.watchdog.tick()
+    assert not shared.switches["DC04"].enabled()
+    body = _body(dc04)
+    assert (
+        body["last_failover"]["from"] == "DC04" and body["last_failover"]["reason"] == "planned maintenance"
+    )
     audit = [r for r in caplog.records if r.getMessage().startswith("operator.audit")]
     assert (
         audit and vars(audit[-1])["caller"] == "alice" and vars(audit[-1])["reason"] == "planned maintenance"
@@ -163,7 +178,7 @@ def test_failover_refuses_an_unhealthy_target_unless_forced(shared: Shared) -> N
     api_for(shared, "DC06", healthy=False)
     status, answer = json_of(dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="bob"))
     assert status == 409 and "not healthy" in answer["error"]
-    assert shared.gate.read() == GateState("DC04", 1)
+    assert shared.authority.read().active_dc == "DC04"  # type: ignore[union-attr]
     forced = dc04.failover({"target": "DC06", "reason": "DC04 is on fire", "force": True}, caller="bob")
     assert forced[0] == 202
 
@@ -187,3 +202,45 @@ def test_replay_runs_only_on_the_active_region(shared: Shared) -> None:
     assert dc04.replay({"from": "yesterday"}, caller="c")[0] == 400
     bad_window = {"from": "2026-11-26T10:00:00Z", "to": "2026-11-26T09:00:00Z"}
     assert dc04.replay(bad_window, caller="c")[0] == 400
+
+
+def test_a_failover_that_meets_the_holders_renewal_tries_again(shared: Shared) -> None:
+    """The holder renews every tick; a renewal between the route's read and its compare-and-set must
+    not turn a planned failover into a 409 (drill failover-cycles met it)."""
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    swap = shared.authority.swap
+    renewals: list[Lease] = []
+
+    def renew_first_then_swap(expected: Lease, new: Lease) -> Lease:
+        current = shared.authority.read()
+        if new.epoch > expected.epoch and current is not None and len(renewals) < 2:
+            renewals.append(
+                swap(current, current.renewed(shared.clock.now + timedelta(seconds=7), shared.clock.now))
+            )
+        return swap(expected, new)
+
+    shared.authority.swap = renew_first_then_swap  # type: ignore[method-assign]
+    status, answer = dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="ops")
+    assert status == 202 and answer["epoch"] == 2 and len(renewals) == 2  # lost twice, third attempt won
+    moved = shared.authority.read()
+    assert moved is not None and moved.not_before == renewals[-1].lease_until + timedelta(seconds=1)
+
+
+def test_a_failover_that_meets_another_transfer_is_refused(shared: Shared) -> None:
+    dc04 = api_for(shared, "DC04")
+    api_for(shared, "DC06")
+    read = shared.authority.read
+
+    def read_then_someone_transfers():
+        seen = read()
+        if seen is not None and seen.epoch == 1:
+            shared.authority.transfer(
+                seen, "DC06", reason="other", by="x", now=shared.clock.now, lease_s=6, skew_s=1
+            )
+        return seen
+
+    shared.authority.read = read_then_someone_transfers  # type: ignore[method-assign]
+    status, answer = json_of(dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="ops"))
+    assert status == 409 and "changed meanwhile" in answer["error"]
+    assert shared.authority.read().epoch == 2

@@ -5,7 +5,7 @@ import pytest
 import bootstrap
 from dev.faults import CrashPoints
 from shared.errors import ServiceUnavailable
-from shared.model import GateState, MqMessage, OutboundStatement, WalEntry
+from shared.model import GateView, MqMessage, OutboundStatement, WalEntry
 from shared.settings import Settings
 from shared.telemetry import metrics
 from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
@@ -16,7 +16,7 @@ from tests.unit.twins import Shared, inbound, put_statements, twin_ports
 @pytest.fixture
 def shared() -> Shared:
     s = Shared()
-    s.gate.initialise("DC04")
+    s.activate("DC04")
     return s
 
 
@@ -42,7 +42,7 @@ def test_passive_region_gets_nothing(shared: Shared) -> None:
 
 def test_gate_unreadable_fails_closed(shared: Shared) -> None:
     put_statements(shared, 2)
-    shared.gate.available = False
+    shared.mirrors["DC04"].available = False
     summary = shared.queue_builder().run(budget_s=5)
     assert summary["outcome"] == "passive"
     assert shared.mq.depth() == 2 and not shared.publisher.sent
@@ -75,7 +75,7 @@ def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) ->
     class FlippingPublisher(InMemoryPublisher):
         def publish(self, statements: list[OutboundStatement]) -> None:
             super().publish(statements)
-            shared.gate.flip(GateState("DC04", 1), "DC06")  # another region took over meanwhile
+            shared.activate("DC06")  # another region took over meanwhile
 
     publisher = FlippingPublisher()
     summary = shared.queue_builder(publisher=publisher).run(budget_s=5)
@@ -133,11 +133,32 @@ def test_batches_keep_order_across_units_of_work(shared: Shared) -> None:
     assert [s.sequence for s in shared.publisher.sent] == list(range(1, 11))
 
 
+def test_a_holder_not_yet_activated_in_its_epoch_ingests_nothing(shared: Shared) -> None:
+    put_statements(shared, 2)
+    lease = shared.activate("DC06")
+    shared.mirrors["DC06"].publish(GateView(lease, activated_epoch=lease.epoch - 1))  # replay not done
+    summary = shared.queue_builder(region="DC06").run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("passive", 0)
+    assert shared.mq.depth() == 2 and not shared.publisher.sent
+
+
+def test_sequences_come_from_the_durable_allocator_per_epoch(shared: Shared) -> None:
+    put_statements(shared, 2)
+    shared.queue_builder().run(budget_s=5)
+    assert shared.sequences.next(1) == 3  # the allocator handed out 1 and 2 in epoch 1
+    shared.activate("DC06")
+    put_statements(shared, 1, start=2)
+    shared.queue_builder(region="DC06").run(budget_s=5)
+    assert [(s.epoch, s.sequence) for s in shared.publisher.sent] == [(1, 1), (1, 2), (2, 1)]
+    assert [(e.epoch, e.sequence) for e in shared.wal.list()] == [(1, 1), (1, 2), (2, 1)]
+
+
 def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
     put_statements(shared, 1)
     shared.queue_builder().run(budget_s=5)
-    last = shared.gate.get_json("queue_builder:last_run:DC04")
-    assert last is not None and last["ingested"] == 1
+    last = shared.heartbeats.last("DC04", "queue_builder")
+    assert last is not None and (last.at, last.healthy) == (shared.clock.wall(), True)
+    assert last.summary == "drained: 1 ingested"
 
 
 def test_a_second_queue_builder_gets_nothing_while_the_first_holds_the_input(shared: Shared) -> None:
@@ -158,7 +179,7 @@ def test_a_region_that_finds_itself_passive_releases_the_input(shared: Shared) -
     dc04 = shared.queue_builder()
     dc06 = shared.queue_builder(region="DC06", mq=shared.mq.share())
     assert dc04.run(budget_s=5)["ingested"] == 2
-    shared.gate.flip(GateState("DC04", 1), "DC06")
+    shared.activate("DC06")
     ids = put_statements(shared, 2, start=2)
     assert dc06.run(budget_s=5)["ingested"] == 0  # DC04 has not noticed yet: it still holds the input
     assert dc04.run(budget_s=5)["outcome"] == "passive"
@@ -250,3 +271,82 @@ def test_a_unit_that_fails_mid_wal_leaves_each_account_a_prefix_and_sends_nothin
         flags = [message_id in written for message_id in mine]
         assert flags == sorted(flags, reverse=True), (account, flags)  # written ones come first
     assert ids[1] in written and ids[4] not in written and ids[7] not in written and ids[10] not in written
+
+
+def test_a_dependency_outage_is_held_in_the_unit_of_work_not_backed_out(shared: Shared) -> None:
+    """Issue 14 (found by region-isolated): every backout raises MQ's BackoutCount, which the region
+    taking over cannot discount. The unit stays open and is retried while the fence allows."""
+    ids = put_statements(shared, 3)
+    shared.wal.available = False
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        shared.clock.advance(seconds)
+        if sum(slept) >= 3:
+            shared.wal.available = True  # the WAL comes back after 3 s
+
+    summary = shared.queue_builder(sleep=sleep, hold_s=60.0).run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("drained", 3)
+    assert slept == [0.5, 1.0, 2.0]  # backoff doubling
+    assert [s.message_id for s in shared.publisher.sent] == ids
+    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3]  # numbered once, before the hold
+    assert shared.mq.depth() == 0 and not shared.mq.backout_queue
+    assert metrics.snapshot()["queue_builder_held"] >= 3
+
+
+def test_a_held_unit_is_backed_out_once_when_the_lease_ends(shared: Shared) -> None:
+    ids = put_statements(shared, 2)
+    lease = shared.authority.read()
+    assert lease is not None
+    shared.clock.advance((lease.lease_until - shared.clock.wall()).total_seconds() - 4.0)  # 3 s of fence left
+    shared.wal.available = False
+    summary = shared.queue_builder(hold_s=600.0).run(budget_s=5)
+    assert summary["outcome"] == "passive"  # the fence closed while holding (guard 1 s)
+    assert [m.message_id for m in shared.mq.queue] == ids
+    assert {m.backout_count for m in shared.mq.queue} == {1}  # one backout for the whole outage
+    assert not shared.publisher.sent
+
+
+def test_a_hold_ends_after_hold_s(shared: Shared) -> None:
+    put_statements(shared, 1)
+    shared.wal.available = False
+    summary = shared.queue_builder(hold_s=10.0).run(budget_s=5)
+    assert summary["outcome"] == "retry-later"
+    assert shared.mq.queue[0].backout_count == 1
+    assert sum(shared.clock.slept) <= 10.0
+
+
+def test_the_watchdog_probe_fails_once_the_queue_builder_has_completed_no_run_for_the_stale_time(
+    shared: Shared,
+) -> None:
+    """A region whose Service Bus namespace (or WAL) is lost fails every QueueBuilder run: once no run
+    has completed for QUEUE_BUILDER_STALE_S, its Watchdog's probe fails and names the last failure,
+    so an unhealthy holder hands the lease to a healthy peer; a shorter blip changes nothing."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from shared.model import Heartbeat  # noqa: PLC0415
+
+    ports = twin_ports()
+    probe = bootstrap.wire(Settings.from_mapping(LOCAL), ports).watchdog.probes[
+        "queue_builder"
+    ]  # stale: 60 s
+    with pytest.raises(RuntimeError, match="has not run yet"):
+        probe()
+    now = datetime.now(UTC)
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now, True, "drained: 3 ingested"))
+    failed = "retry-later: 0 ingested (servicebus unavailable: send to statements)"
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder_failed", now, False, failed))
+    assert "drained: 3 ingested" in str(probe())  # a failure just after a good run: not yet
+    ports.heartbeats.beat(Heartbeat("DC04", "queue_builder", now - timedelta(seconds=61), True, "drained"))
+    with pytest.raises(RuntimeError, match=r"61 s ago; last failure: retry-later: 0 ingested \(servicebus"):
+        probe()
+    shared.mq.put("ee" * 24, b"ACC|x")
+    shared.publisher.available = False
+    summary = shared.queue_builder(hold_s=0.0).run(budget_s=5)
+    last_failed = shared.heartbeats.last("DC04", "queue_builder_failed")
+    assert summary["outcome"] == "retry-later" and shared.heartbeats.last("DC04", "queue_builder") is None
+    assert last_failed is not None and not last_failed.healthy
+    assert (
+        last_failed.summary.startswith("retry-later: 0 ingested (") and "unavailable" in last_failed.summary
+    )

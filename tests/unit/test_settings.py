@@ -10,6 +10,7 @@ from shared.settings import Settings, setting_names
 
 LOCAL = {
     "BRIDGE_REGION": "DC04",
+    "BRIDGE_ROLE": "active",
     "ServiceBusConnection": "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=x;SharedAccessKey=y;UseDevelopmentEmulator=true",
     "WalStorageDC04": "UseDevelopmentStorage=true",
     "WalStorageDC06": "UseDevelopmentStorage=true",
@@ -26,6 +27,27 @@ def test_local_settings_build() -> None:
     assert not settings.servicebus.uses_identity
     assert settings.gate_cache_ttl_s == 2.0
     assert settings.auto_promote is True
+    assert (settings.lease_s, settings.clock_skew_s, settings.lease_guard_s) == (60.0, 5.0, 10.0)
+    assert (settings.role, settings.cosmos_control_container) == ("active", "control")
+
+
+def test_an_unset_role_is_passive() -> None:
+    env = {k: v for k, v in LOCAL.items() if k != "BRIDGE_ROLE"}
+    assert Settings.from_mapping(env).role == "passive"  # never creates the lease by accident
+
+
+@pytest.mark.parametrize(("lease", "guard"), [("6", "6"), ("6", "7"), ("60", "60")])
+def test_a_lease_guard_not_below_the_lease_is_refused(lease: str, guard: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"LEASE_GUARD_S \(\d+\) must be less than LEASE_S"):
+        Settings.from_mapping({**LOCAL, "LEASE_S": lease, "LEASE_GUARD_S": guard})
+
+
+def test_role_and_lease_settings_are_validated() -> None:
+    bad = {**LOCAL, "BRIDGE_ROLE": "primary", "LEASE_S": "0", "CLOCK_SKEW_S": "-1"}
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_mapping(bad)
+    problems = " ".join(caught.value.problems)
+    assert "BRIDGE_ROLE" in problems and "LEASE_S" in problems and "CLOCK_SKEW_S" in problems
 
 
 def test_identity_based_connection_is_recognised() -> None:

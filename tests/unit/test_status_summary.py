@@ -138,17 +138,16 @@ def test_the_health_check_probes_service_bus_and_messageway() -> None:
     assert isinstance(ports.publisher, InMemoryPublisher) and isinstance(ports.target, InMemoryDeliveryTarget)
     ports.publisher.available = False
     ports.target.available = False
-    first: dict[str, Any] = watchdog.check_health()
-    assert first["probes"]["servicebus"]["detail"] == FIRST_CHECK
+    first = {result.name: result for result in watchdog.check_health()}
+    assert first["servicebus"].ok and first["servicebus"].detail == FIRST_CHECK
     observed = watchdog.probes["servicebus"]  # recorded as telemetry (watchdog/probe_telemetry.py)
     assert isinstance(observed, Observed)
     servicebus = observed.probe
     assert isinstance(servicebus, Throttled)
     servicebus.wait()  # the background check has finished: the next health check reports it
-    health: dict[str, Any] = watchdog.check_health()
-    assert not health["healthy"]
-    assert "ServiceUnavailable" in health["probes"]["servicebus"]["error"]
-    assert "ServiceUnavailable" in health["probes"]["messageway"]["error"]
+    health = {result.name: result for result in watchdog.check_health()}
+    assert not health["servicebus"].ok and "ServiceUnavailable" in health["servicebus"].detail
+    assert not health["messageway"].ok and "ServiceUnavailable" in health["messageway"].detail
 
 
 def test_the_queue_builder_run_is_shown_as_an_age() -> None:

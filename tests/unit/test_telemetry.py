@@ -22,7 +22,7 @@ def test_a_statement_through_both_handlers_logs_no_account_and_no_body(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     shared = Shared()
-    shared.gate.initialise("DC04")
+    shared.activate("DC04")
     secret_body = f"{ACCOUNT}|SECRET-NARRATIVE-1234 salary of J. Doe"
     shared.mq.put("ab" * 24, secret_body.encode())
     shared.mq.put("cd" * 24, f"{ACCOUNT}|BAD body".encode())

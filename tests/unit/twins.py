@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import bootstrap
 from queue_builder.handler import QueueBuilder
 from shared.errors import PermanentError
 from shared.gate_cache import CachedGate
-from shared.model import ClaimRecord, InboundStatement, OutboundStatement
+from shared.model import REGIONS, ClaimRecord, GateView, InboundStatement, Lease, OutboundStatement
 from tests.twins import (
     InMemoryBodyStore,
+    InMemoryCheckpointStore,
     InMemoryConsumptionSwitch,
     InMemoryDeliveryTarget,
-    InMemoryGate,
+    InMemoryGateMirror,
+    InMemoryHeartbeats,
     InMemoryIdempotencyStore,
     InMemoryMqSource,
     InMemoryOperationsJournal,
     InMemoryPublisher,
+    InMemoryRegionAuthority,
+    InMemorySequenceAllocator,
     InMemoryWriteAheadLog,
 )
 from transformation_runner.handler import TransformationRunner
@@ -73,12 +77,23 @@ def session_of(body: bytes) -> str:
     return account.decode()
 
 
+#: The lease length the handler tests grant (long enough that no test runs into its end by accident).
+TEST_LEASE_S = 86400.0
+
+
 @dataclass
 class Shared:
-    """What both regions share: the gate store, the WAL copies, Service Bus, Cosmos, MessageWay, MQ."""
+    """What both regions share: the region lease, the WAL copies, Service Bus, Cosmos, MessageWay, MQ;
+    and each region's own gate mirror."""
 
     clock: FakeClock = field(default_factory=FakeClock)
-    gate: InMemoryGate = field(default_factory=InMemoryGate)
+    authority: InMemoryRegionAuthority = field(default_factory=InMemoryRegionAuthority)
+    mirrors: dict[str, InMemoryGateMirror] = field(
+        default_factory=lambda: {region: InMemoryGateMirror() for region in REGIONS}
+    )
+    sequences: InMemorySequenceAllocator = field(default_factory=InMemorySequenceAllocator)
+    checkpoints: InMemoryCheckpointStore = field(default_factory=InMemoryCheckpointStore)
+    heartbeats: InMemoryHeartbeats = field(default_factory=InMemoryHeartbeats)
     wal: InMemoryWriteAheadLog = field(default_factory=InMemoryWriteAheadLog)
     publisher: InMemoryPublisher = field(default_factory=InMemoryPublisher)
     store: InMemoryIdempotencyStore = field(default_factory=InMemoryIdempotencyStore)
@@ -87,8 +102,21 @@ class Shared:
     mq: InMemoryMqSource = field(default_factory=InMemoryMqSource)
     switches: dict[str, InMemoryConsumptionSwitch] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.gate.clock = self.clock.monotonic
+    def activate(self, region: str = "DC04") -> Lease:
+        """Make ``region`` the working region as its Watchdog would: lease (initialised or
+        transferred, starting now), mirrors of both regions, activation in the lease's epoch."""
+        now = self.clock.wall()
+        current = self.authority.read()
+        if current is None:
+            lease = self.authority.initialise(region, TEST_LEASE_S, now)
+        else:
+            moved = current.transferred(
+                region, reason="test", by="test", now=now, lease_s=TEST_LEASE_S, skew_s=0
+            )
+            lease = self.authority.swap(current, replace(moved, not_before=now))
+        for name, mirror in self.mirrors.items():
+            mirror.publish(GateView(lease, lease.epoch if name == region else None))
+        return lease
 
     def record(self, message_id: str) -> ClaimRecord:
         """The idempotency record of ``message_id``, which must exist."""
@@ -96,8 +124,10 @@ class Shared:
         assert found is not None, f"no record of {message_id}"
         return found
 
-    def cached_gate(self, ttl_s: float = 0.0) -> CachedGate:
-        return CachedGate(self.gate, ttl_s=ttl_s, clock=self.clock.monotonic)
+    def cached_gate(self, region: str = "DC04", ttl_s: float = 0.0) -> CachedGate:
+        return CachedGate(
+            self.mirrors[region], ttl_s=ttl_s, guard_s=1.0, clock=self.clock.monotonic, wall=self.clock.wall
+        )
 
     def queue_builder(
         self, region: str = "DC04", around: bootstrap.Around = bootstrap.as_is, **overrides: object
@@ -105,8 +135,9 @@ class Shared:
         """A QueueBuilder on the twins; ``around`` wraps its ports as ``bootstrap.wire`` does."""
         options: dict[str, object] = {
             "region": region,
-            "gate": self.cached_gate(),
-            "gate_store": self.gate,
+            "gate": self.cached_gate(region),
+            "sequences": self.sequences,
+            "heartbeats": self.heartbeats,
             "mq": around("queue_builder", "mq", self.mq),
             "wal": around("queue_builder", "wal", self.wal),
             "publisher": around("queue_builder", "publisher", self.publisher),
@@ -114,6 +145,7 @@ class Shared:
             "session_of": session_of,
             "get_wait_s": 0.0,
             "clock": self.clock.wall,
+            "sleep": self.clock.sleep,
         }
         options.update(overrides)
         return QueueBuilder(**options)  # type: ignore[arg-type]
@@ -124,7 +156,7 @@ class Shared:
         """A runner on the twins; ``around`` wraps its dependencies as ``bootstrap.wire`` does."""
         options: dict[str, object] = {
             "region": region,
-            "gate": self.cached_gate(),
+            "gate": self.cached_gate(region),
             "store": around("runner", "store", self.store),
             "target": around("runner", "target", self.target),
             "quarantine": around("runner", "quarantine", self.quarantine),
@@ -142,7 +174,11 @@ class Shared:
 def twin_ports() -> bootstrap.Ports:
     """Every port of one region as an in-memory twin (for ``bootstrap.wire``)."""
     return bootstrap.Ports(
-        gate=InMemoryGate(),
+        authority=InMemoryRegionAuthority(),
+        mirror=InMemoryGateMirror(),
+        sequences=InMemorySequenceAllocator(),
+        checkpoints=InMemoryCheckpointStore(),
+        heartbeats=InMemoryHeartbeats(),
         mq=InMemoryMqSource(),
         wal=InMemoryWriteAheadLog(),
         publisher=InMemoryPublisher(),
