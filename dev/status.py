@@ -59,7 +59,7 @@ def _age(seconds: object) -> str:
 
 def _failing_probes(health: object) -> list[str]:
     probes = health.get("probes", {}) if isinstance(health, Mapping) else {}
-    return [f"{name}: {p.get('error', '?')}" for name, p in probes.items() if not p.get("ok")]
+    return [f"{name}: {p.get('detail') or '?'}" for name, p in probes.items() if not p.get("ok")]
 
 
 def _since(finished: object, at: object) -> str:
@@ -78,7 +78,7 @@ def _region_line(region: str, view: Mapping[str, Any], active: object, at: objec
     else:
         state = "healthy" if health.get("healthy") else "UNHEALTHY"
     queue_builder = view.get("queue_builder")
-    qb = _since(queue_builder.get("finished"), at) if isinstance(queue_builder, Mapping) else "never"
+    qb = _since(queue_builder.get("at"), at) if isinstance(queue_builder, Mapping) else "never"
     role = "active" if region == active else "passive"
     beat = _age(view.get("heartbeat_age_s"))
     return f"  {region}  {role:<7}  {state:<14}  heartbeat {beat}  QueueBuilder last run {qb}"

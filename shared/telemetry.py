@@ -72,14 +72,15 @@ class Metrics:
 
 metrics = Metrics()
 #: Events logged as warnings because an operator wants to see them, though nothing is wrong: the
-#: protocol doing its job (a failover and its activation, an operator's accepted call, a fenced
-#: runner's claim superseded, an in-doubt message reconciled or redelivered under its key, a gate
-#: copy fresh again). The status route lists them as ``recent_events``, not as problems.
+#: protocol doing its job (the region lease created, transferred, waited for and activated, an
+#: operator's accepted call, a fenced runner's claim superseded, an in-doubt message reconciled or
+#: redelivered under its key). The status route lists them as ``recent_events``, not as problems.
 NORMAL_EVENTS = frozenset(
     {
-        "watchdog.flipped",
+        "watchdog.lease_initialised",
+        "watchdog.transferred",
+        "watchdog.waiting_not_before",
         "watchdog.activated",
-        "watchdog.gate_copy_fresh",
         "operator.audit",
         "statement.superseded",
         "statement.in_doubt_reconciled",

@@ -87,5 +87,6 @@ def test_every_dependency_a_handler_gets_passes_through_around() -> None:
         ("runner", "quarantine"),
         ("runner", "wal"),
         ("runner", "translate"),
+        ("replay", "wal"),
     ]
     assert region.queue_builder.mq is ports.mq and region.runner.store is ports.store

@@ -127,8 +127,9 @@ def test_a_failover_is_an_event_not_a_problem(shared: Shared) -> None:
     assert dc04.failover({"target": "DC06", "reason": "planned maintenance"}, caller="alice")[0] == 202
     body = _body(dc04)
     assert {e["event"] for e in body["recent_events"]} == {
+        "watchdog.lease_initialised",
         "watchdog.activated",
-        "watchdog.flipped",
+        "watchdog.transferred",
         "operator.audit",
     }
     assert body["recent_problems"] == []

@@ -96,9 +96,9 @@ def test_failed_records_and_failing_probes_are_problems_and_failovers_are_events
     assert "  - DC06 probe messageway: ServiceUnavailable" in text
     assert "  - 1 FAILED statement(s): runbook, Quarantine handling" in text
     events = text.split("Recent events (normal, for the record):")[1]
-    assert "watchdog.flipped" in events and "operator.audit" in events
+    assert "watchdog.transferred" in events and "operator.audit" in events
     problems = text.split("Problems:")[1].split("Recent events")[0]
-    assert "watchdog.flipped" not in problems and "operator.audit" not in problems
+    assert "watchdog.transferred" not in problems and "operator.audit" not in problems
 
 
 def test_regions_that_disagree_are_a_problem() -> None:
