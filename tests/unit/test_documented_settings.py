@@ -8,9 +8,9 @@ recommendation), ``dev/host.py`` ``FAST_SETTINGS`` (the local host and the drill
 * the tunables table of docs/failover.md: the Azure column is the code's default, the local column
   ``FAST_SETTINGS`` (or the default where it sets nothing); the Service Bus rows against the parameter
   file and the local queue's defaults;
-* docs/failover.md "Expected failover time": its settings rows, and the detect and fence-wait figures
-  recomputed from those settings with the formula the document states; the README's table repeats
-  the same figures;
+* docs/failover.md "Expected failover time" (the Cosmos lease protocol): its settings rows, and the
+  detect, fence-gap and planned-wait figures recomputed from those settings with the formula the
+  document states; the README's table repeats the same figures and settings;
 * the runbook's "What happens" paragraph names the deployed values;
 * local.settings.json.example holds every setting's default, except the local connection values named
   below with their reason.
@@ -52,7 +52,10 @@ LOCAL_EXAMPLE = {
     "CONSUMPTION_SWITCH_DIR": "local host only (the Watchdog flips a file, not the app setting)",
     "DEFAULT_SENDER_BIC": "example BICs for the drill's statements; empty by default",
     "DEFAULT_RECEIVER_BIC": "example BICs for the drill's statements; empty by default",
+    "BRIDGE_ROLE": "the example is DC04's (BRIDGE_REGION), deployed active (dc04.bicepparam role); "
+    "the code's default passive never creates the lease",
 }
+ROLES = {name: parse_bicepparam(INFRA / f"{name}.bicepparam").values["role"] for name in ("dc04", "dc06")}
 
 
 def local_value(name: str) -> str:
@@ -127,7 +130,7 @@ def tunable_rows() -> list[tuple[str, str, str, str]]:
     rows = []
     for cells in table(DOCS / "failover.md", "| Setting |"):
         names = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])
-        if not names or names[0] not in DEFAULTS or "," in cells[0]:
+        if not names or names[0] not in DEFAULTS or "," in cells[0] or names[0] == "BRIDGE_ROLE":
             continue
         local = re.search(r"`([A-Z][A-Z0-9_]+)` \(local\)", cells[0])
         rows.append((names[0], local.group(1) if local else names[0], cells[3], cells[4]))
@@ -136,7 +139,15 @@ def tunable_rows() -> list[tuple[str, str, str, str]]:
 
 def test_the_tunables_table_states_the_defaults_and_the_local_values() -> None:
     rows = tunable_rows()
-    assert {"HEARTBEAT_TTL_S", "WATCHDOG_SCHEDULE", "CLAIM_LEASE_S", "GATE_MAX_LAG_S"} <= {r[0] for r in rows}
+    required = {
+        "HEARTBEAT_TTL_S",
+        "WATCHDOG_SCHEDULE",
+        "CLAIM_LEASE_S",
+        "LEASE_S",
+        "CLOCK_SKEW_S",
+        "LEASE_GUARD_S",
+    }
+    assert required <= {r[0] for r in rows}
     for name, local_name, local_cell, azure_cell in rows:
         assert same(bold(azure_cell), DEFAULTS[name]), (
             f"failover.md {name}: Azure {azure_cell!r}, code {DEFAULTS[name]!r}"
@@ -147,6 +158,15 @@ def test_the_tunables_table_states_the_defaults_and_the_local_values() -> None:
         assert same(local_cell, local_value(local_name)), (
             f"failover.md {local_name}: local {local_cell!r}, FAST_SETTINGS {local_value(local_name)!r}"
         )
+
+
+def test_the_role_row_states_the_deployed_and_local_roles() -> None:
+    """``BRIDGE_ROLE`` differs per region: DC04 active, DC06 passive, locally and in the parameter files."""
+    cells = next(c for c in table(DOCS / "failover.md", "| Setting |") if c[0] == "`BRIDGE_ROLE`")
+    assert ROLES == {"dc04": "active", "dc06": "passive"}
+    assert cells[3] == f"DC04 {ROLES['dc04']}, DC06 {ROLES['dc06']}"
+    assert "`role`" in bold(cells[4])
+    assert DEFAULTS["BRIDGE_ROLE"] == "passive"
 
 
 def test_the_service_bus_rows_state_the_parameter_file_and_the_local_queue() -> None:
@@ -169,11 +189,11 @@ def test_the_service_bus_rows_state_the_parameter_file_and_the_local_queue() -> 
 # -- docs/failover.md "Expected failover time", README ------------------------------------------------
 
 SYMBOLS = {
-    "T": "HEARTBEAT_TTL_S",
+    "L": "LEASE_S",
+    "K": "CLOCK_SKEW_S",
+    "G": "LEASE_GUARD_S",
     "M": "WATCHDOG_MISSES",
     "C": "GATE_CACHE_TTL_S",
-    "S": "FAILOVER_SAFETY_MARGIN_S",
-    "F": "GATE_MAX_LAG_S",
 }
 
 
@@ -182,7 +202,7 @@ def expected_rows() -> dict[str, list[str]]:
 
 
 def settings_of(column: int) -> dict[str, float]:
-    """T, I, M, C, S, F as the table states them in ``column`` (1 local, 2 Azure)."""
+    """L, K, G, I, M, C as the table states them in ``column`` (1 local, 2 Azure)."""
     rows = expected_rows()
     values = {}
     for label, cells in rows.items():
@@ -194,6 +214,7 @@ def settings_of(column: int) -> dict[str, float]:
 
 def test_the_expected_failover_table_states_the_settings_in_force() -> None:
     local, azure = settings_of(1), settings_of(2)
+    assert set(local) == set(azure) == {*SYMBOLS, "I"}
     for symbol, name in SYMBOLS.items():
         assert local[symbol] == float(local_value(name)), f"failover.md local {symbol} ({name})"
         assert azure[symbol] == float(TUNING[name]), f"failover.md Azure {symbol} ({name})"
@@ -202,8 +223,8 @@ def test_the_expected_failover_table_states_the_settings_in_force() -> None:
 
 
 def detect_range(v: dict[str, float]) -> tuple[float, float]:
-    """The document's formula: T + max((M - 1) x I, ceil((C + S) / I) x I) +- I."""
-    middle = v["T"] + max((v["M"] - 1) * v["I"], math.ceil((v["C"] + v["S"]) / v["I"]) * v["I"])
+    """The document's formula: L − r + K + (M − 1) × I + up to I, with 0 ≤ r < I: L + K + (M − 1) × I ± I."""
+    middle = v["L"] + v["K"] + (v["M"] - 1) * v["I"]
     return middle - v["I"], middle + v["I"]
 
 
@@ -211,21 +232,29 @@ def _figure(low: float, high: float) -> str:
     return f"{low:g}–{high:g} s"
 
 
+def _row(prefix: str) -> list[str]:
+    return next(cells for label, cells in expected_rows().items() if label.startswith(prefix))
+
+
 @pytest.mark.parametrize("column", [1, 2], ids=["local", "azure"])
 def test_the_expected_figures_follow_from_the_settings(column: int) -> None:
-    values, rows = settings_of(column), expected_rows()
-    detect = next(cells for label, cells in rows.items() if label.startswith("detect"))
+    values = settings_of(column)
+    detect = _row("detect")
     assert bold(detect[column]) == _figure(*detect_range(values)), f"failover.md detect: {detect[column]!r}"
-    fence = next(cells for label, cells in rows.items() if label.startswith("fence wait"))
-    assert bold(fence[column]) == f"{values['C'] + values['F'] + 1:g} s", (
-        f"failover.md fence: {fence[column]!r}"
+    fence = _row("fence gap")
+    assert bold(fence[column]) == f"{values['G'] + values['K']:g} s", f"failover.md fence: {fence[column]!r}"
+    planned = _row("planned failover")
+    assert bold(planned[column]) == f"{values['L'] + values['K']:g} s", (
+        f"failover.md planned: {planned[column]!r}"
+    )
+    expected = _row("**expected")
+    assert _figure(*detect_range(values)).split(" s")[0] in expected[column], (
+        f"failover.md expected total does not build on the detect figure: {expected[column]!r}"
     )
 
 
 def test_the_readme_repeats_the_expected_and_measured_figures() -> None:
-    rows = expected_rows()
-    expected = next(cells for label, cells in rows.items() if "expected" in label)
-    measured = next(cells for label, cells in rows.items() if "measured" in label)
+    expected, measured = _row("**expected"), _row("**measured")
     readme = {cells[0]: cells for cells in table(ROOT / "README.md", "| region death to first delivery")}
     assert readme["expected"][1] == bold(expected[1])
     assert readme["expected"][2].startswith(bold(expected[2]))
@@ -233,15 +262,20 @@ def test_the_readme_repeats_the_expected_and_measured_figures() -> None:
     assert "docs/failover.md#expected-failover-time" in (ROOT / "README.md").read_text()
     detect = _figure(*detect_range(settings_of(2)))
     assert f"detection {detect}" in readme["expected"][2]
+    for column, values in ((1, settings_of(1)), (2, settings_of(2))):
+        stated = dict(re.findall(r"`([A-Z][A-Z0-9_]+)` (\S+?)[,;)]", readme["settings"][column]))
+        assert {"LEASE_S", "CLOCK_SKEW_S", "WATCHDOG_MISSES"} <= set(stated), readme["settings"][column]
+        for symbol, name in SYMBOLS.items():
+            if name in stated:
+                assert same(stated[name], str(values[symbol])), f"README {name} {stated[name]!r}"
+        assert f"Watchdog every {values['I']:g} s" in readme["settings"][column]
 
 
 def test_the_runbook_names_the_deployed_timing() -> None:
     text = (DOCS / "runbook.md").read_text()
     paragraph = text[text.index("**What happens** (the deployed settings") :].split("\n\n", 1)[0]
     stated = dict(re.findall(r"`([A-Z][A-Z0-9_]+)` (\S+?)[,;)]", paragraph))
-    assert {"HEARTBEAT_TTL_S", "WATCHDOG_MISSES", "GATE_CACHE_TTL_S", "FAILOVER_SAFETY_MARGIN_S"} <= set(
-        stated
-    )
+    assert {"LEASE_S", "CLOCK_SKEW_S", "LEASE_GUARD_S", "WATCHDOG_MISSES"} <= set(stated)
     for name, value in stated.items():
         assert same(value, TUNING[name]), f"runbook.md {name} {value!r}, deployed {TUNING[name]!r}"
     assert f"Watchdog every {ncrontab_interval_s(TUNING['WATCHDOG_SCHEDULE'])} s" in paragraph
@@ -259,5 +293,6 @@ def test_the_example_settings_hold_the_code_defaults() -> None:
             assert value == DEFAULTS[name], (
                 f"local.settings.json.example {name}={value!r}, code {DEFAULTS[name]!r}"
             )
+    assert example["BRIDGE_REGION"] == "DC04" and example["BRIDGE_ROLE"] == ROLES["dc04"]
     missing = set(DEFAULTS) - set(example)
     assert not missing, f"local.settings.json.example lacks {sorted(missing)}"
