@@ -77,8 +77,8 @@ def _region(name: str, info: Mapping[str, object], active: object) -> str:
     return (
         f'<div class="region" id="region-{escape(name)}"><h2>{escape(name)} {role}</h2>'
         f"<p>health: {_flag(bool(health.get('healthy')), 'healthy', 'unhealthy')} · heartbeat: "
-        f"{_age(info.get('heartbeat_age_s'))} · QueueBuilder last run: {_text(builder.get('finished'))}"
-        f" ({_text(builder.get('outcome'))})</p>"
+        f"{_age(info.get('heartbeat_age_s'))} · QueueBuilder last run: {_text(builder.get('at'))}"
+        f" ({_text(builder.get('summary'))})</p>"
         f"<table><tr><th>probe</th><th>state</th><th>detail</th></tr>{rows}</table></div>"
     )
 
@@ -145,7 +145,9 @@ def render(
     cells = "".join(
         f"<td class='{'bad' if v and k in _ALARMING else ''}'>{_text(v)}</td>" for k, v in counts.items()
     )
-    lease = status.get("lease_until")
+    held = status.get("lease") if isinstance(status.get("lease"), dict) else {}
+    assert isinstance(held, dict)
+    lease = held.get("lease_until")
     boxes = "".join(_region(n, i, active) for n, i in sorted(regions.items()) if isinstance(i, dict))
     title = f"Statement bridge status — {_text(status.get('region'))}"
     return (

@@ -52,8 +52,8 @@ var backlogQuery = '''
 
 var failoverQuery = '''
 {traces}
-| where tostring(Properties.event) in ("watchdog.flipped", "watchdog.activated")
-| project TimeGenerated, event = tostring(Properties.event), from_dc = tostring(Properties["from"]), to_dc = tostring(Properties.to), epoch = toint(Properties.epoch), by = tostring(Properties.by), reason = tostring(Properties.reason)
+| where tostring(Properties.event) in ("watchdog.transferred", "watchdog.activated")
+| project TimeGenerated, event = tostring(Properties.event), from_dc = tostring(Properties.previous), to_dc = tostring(Properties.to), epoch = toint(Properties.epoch), by = tostring(Properties.by), reason = tostring(Properties.reason)
 | top 10 by TimeGenerated
 '''
 

@@ -287,3 +287,8 @@ def test_status_page_is_html_with_a_strict_content_policy(region: object) -> Non
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
     page = response.get_body().decode()
     assert f'href="trace?message_id={BAD_ID}"' in page and "<script" not in page
+    # The lease-era status: the lease's end, and the QueueBuilder's last run (its heartbeat), not "None".
+    status = answer(call("watchdog_status", request("GET", "status", "reader")))[1]
+    assert f"lease until {status['lease']['lease_until']}" in page
+    builder = status["regions"]["DC04"]["queue_builder"]
+    assert f"QueueBuilder last run: {builder['at']} ({builder['summary']})" in page
