@@ -53,6 +53,7 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
             "OPERATIONS_CONTAINER": f"operations-{run}",
             "COSMOS_CONTAINER": f"records-{run}",
             "COSMOS_CONTROL_CONTAINER": f"control-{run}",  # a lease of this test's own
+            "BRIDGE_ROLE": "active",  # DC04 creates that lease on its first tick
             "MQ_INBOX_DIR": str(tmp_path / "inbox"),
             "MESSAGEWAY_OUTBOX_DIR": str(tmp_path / "outbox"),
             "CONSUMPTION_SWITCH_DIR": str(tmp_path / "switches"),
