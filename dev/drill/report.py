@@ -24,7 +24,7 @@ from dev.host import FAST_SETTINGS
 SERVICES = ("blob", "cosmos", "servicebus", "redis")
 #: The settings behind the local failover figures, and where the Azure expectation is worked out.
 LOCAL_TIMING = (
-    f"HEARTBEAT_TTL_S {FAST_SETTINGS['HEARTBEAT_TTL_S']}, Watchdog every "
+    f"LEASE_S {FAST_SETTINGS['LEASE_S']}, CLOCK_SKEW_S {FAST_SETTINGS['CLOCK_SKEW_S']}, Watchdog every "
     f"{FAST_SETTINGS['WATCHDOG_INTERVAL_S']} s: dev/host.py FAST_SETTINGS"
 )
 AZURE_TIMING = "expected figure in docs/failover.md, Expected failover time"
@@ -141,7 +141,7 @@ def combined(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"scenario": "all"}
     for key in ("produced", "delivered_unique", "lost", "duplicates", "in_doubt_statements"):
         total[key] = sum(int(r.get(key) or 0) for r in reports)
-    for key in ("same_key_repeats", "inversions", "quarantined", "bad", "bad_failed"):
+    for key in ("same_key_repeats", "inversions", "quarantined", "bad", "bad_failed", "good_quarantined"):
         total[key] = sum(int(r.get(key) or 0) for r in reports)
     total["seconds_two_active"] = round(sum(float(r.get("seconds_two_active") or 0) for r in reports), 3)
     failovers = [r["failover"] for r in reports if isinstance(r.get("failover"), dict)]

@@ -47,9 +47,20 @@ def test_the_summary_names_every_promise_with_its_figure_and_explains_the_terms(
     assert "in doubt 2 (same-key repeats 1)" in text
     assert "  in doubt: statements whose worker stopped between delivering and recording it" in text
     assert "  same-key repeats: such redeliveries that found the key already delivered" in text
-    assert "total 8.5 s with the local settings (HEARTBEAT_TTL_S 3, Watchdog every 1 s" in text
+    assert "total 8.5 s with the local settings (LEASE_S 6, CLOCK_SKEW_S 1, Watchdog every 1 s" in text
     assert "docs/failover.md, Expected failover time" in text
     assert text.splitlines()[-1] == "ALL PROMISES HELD"
+
+
+def test_the_matrix_summary_counts_every_promise_over_all_scenarios() -> None:
+    # found by the full matrix: the totals lacked good_quarantined, so "good input delivered" read
+    # "BROKEN ... None good statements parked" above "ALL PROMISES HELD"
+    lines = report.summary(report.combined([a_report(), a_report()])).splitlines()
+    assert "  held    good input delivered    0 good statements parked (quarantine, backout queue)" in lines
+    assert not [line for line in lines if "BROKEN" in line]
+    assert lines[-1] == "ALL PROMISES HELD"
+    parked = report.summary(report.combined([a_report(), a_report(good_quarantined=2)])).splitlines()
+    assert "  BROKEN  good input delivered    2 good statements parked (quarantine, backout queue)" in parked
 
 
 def test_a_broken_promise_is_named() -> None:
