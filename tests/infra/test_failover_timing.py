@@ -74,13 +74,15 @@ def test_the_ncrontab_reader() -> None:
             ncrontab_interval_s(bad)
 
 
-def _cases() -> list[tuple[str, float, float, float]]:
-    """(where, heartbeat TTL, gate cache TTL, Watchdog interval) of every configuration we ship."""
+def _configurations(first: str, second: str) -> list[tuple[str, float, float, float]]:
+    """(where, setting ``first``, setting ``second``, Watchdog interval) of every configuration we ship:
+    both parameter files, the example settings and the local host's FAST_SETTINGS."""
+    dev = DevSettings.from_mapping({**FAST_SETTINGS, **dict.fromkeys(DEV_FOLDERS, "/unused")})
     cases = [
         (
             f"infra/{name}.bicepparam",
-            float(tuning["HEARTBEAT_TTL_S"]),
-            float(tuning["GATE_CACHE_TTL_S"]),
+            float(tuning[first]),
+            float(tuning[second]),
             float(ncrontab_interval_s(tuning["WATCHDOG_SCHEDULE"])),
         )
         for name, tuning in REGION_TUNING.items()
@@ -88,21 +90,25 @@ def _cases() -> list[tuple[str, float, float, float]]:
     cases.append(
         (
             "local.settings.json.example",
-            float(EXAMPLE["HEARTBEAT_TTL_S"]),
-            float(EXAMPLE["GATE_CACHE_TTL_S"]),
+            float(EXAMPLE[first]),
+            float(EXAMPLE[second]),
             float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
         )
     )
-    dev = DevSettings.from_mapping({**FAST_SETTINGS, **dict.fromkeys(DEV_FOLDERS, "/unused")})
     cases.append(
         (
             "dev/host.py FAST_SETTINGS",
-            float(FAST_SETTINGS["HEARTBEAT_TTL_S"]),
-            float(FAST_SETTINGS["GATE_CACHE_TTL_S"]),
+            float(FAST_SETTINGS[first]),
+            float(FAST_SETTINGS[second]),
             dev.watchdog_interval_s,
         )
     )
     return cases
+
+
+def _cases() -> list[tuple[str, float, float, float]]:
+    """(where, heartbeat TTL, gate cache TTL, Watchdog interval) of every configuration we ship."""
+    return _configurations("HEARTBEAT_TTL_S", "GATE_CACHE_TTL_S")
 
 
 @pytest.mark.parametrize(("where", "heartbeat", "cache", "interval"), _cases(), ids=str)
@@ -133,33 +139,7 @@ def test_the_failover_doc_states_the_azure_values_of_the_parameter_files() -> No
 
 def _lease_cases() -> list[tuple[str, float, float, float]]:
     """(where, LEASE_S, LEASE_GUARD_S, Watchdog interval) of every configuration we ship."""
-    dev = DevSettings.from_mapping({**FAST_SETTINGS, **dict.fromkeys(DEV_FOLDERS, "/unused")})
-    cases = [
-        (
-            f"infra/{name}.bicepparam",
-            float(tuning["LEASE_S"]),
-            float(tuning["LEASE_GUARD_S"]),
-            float(ncrontab_interval_s(tuning["WATCHDOG_SCHEDULE"])),
-        )
-        for name, tuning in REGION_TUNING.items()
-    ]
-    cases.append(
-        (
-            "local.settings.json.example",
-            float(EXAMPLE["LEASE_S"]),
-            float(EXAMPLE["LEASE_GUARD_S"]),
-            float(ncrontab_interval_s(EXAMPLE["WATCHDOG_SCHEDULE"])),
-        )
-    )
-    cases.append(
-        (
-            "dev/host.py FAST_SETTINGS",
-            float(FAST_SETTINGS["LEASE_S"]),
-            float(FAST_SETTINGS["LEASE_GUARD_S"]),
-            dev.watchdog_interval_s,
-        )
-    )
-    return cases
+    return _configurations("LEASE_S", "LEASE_GUARD_S")
 
 
 @pytest.mark.parametrize(("where", "lease", "guard", "interval"), _lease_cases(), ids=str)
