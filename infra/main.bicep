@@ -304,6 +304,11 @@ var appSettingsBase = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${clientId};Authorization=AAD'
   AZURE_CLIENT_ID: clientId
+  // Python worker threads = host.json maxConcurrentSessions (16): the runner's handler is synchronous,
+  // one thread per session it holds. FUNCTIONS_WORKER_PROCESS_COUNT is not valid on Flex Consumption
+  // (one worker process per instance; the runner scales out over instances). docs/deployment.md,
+  // "QueueBuilder run length and worker processes"; tests/infra/test_settings_coverage.py.
+  PYTHON_THREADPOOL_THREAD_COUNT: '16'
   'AzureWebJobs.transformation_runner.Disabled': isPassive ? 'true' : 'false'
   BRIDGE_REGION: region
   // Only the region deployed active creates the region lease (the gate) when none exists yet.

@@ -34,7 +34,7 @@ def make_blueprint(region: Callable[[], Region]) -> func.Blueprint:
         arg_name="timer", schedule="%QUEUE_BUILDER_SCHEDULE%", run_on_startup=False, use_monitor=True
     )
     def queue_builder(timer: func.TimerRequest) -> None:
-        """Drain MQ for a bounded time (``QUEUE_BUILDER_DRAIN_S``, below the schedule's interval)."""
+        """Drain MQ; the run ends within ``QUEUE_BUILDER_DRAIN_S``, before the schedule's next tick."""
         current = region()
         current.queue_builder.run(budget_s=current.settings.queue_builder_drain_s)
 

@@ -17,10 +17,19 @@ Any failure before MQCMIT backs the whole unit of work out: nothing is lost (MQ 
 nothing is delivered twice (same MessageId and WAL name on the retry path, claim per message id).
 A message whose backout count reached the threshold is moved to the backout queue, kept in the
 quarantine store, and reported, instead of blocking the queue forever.
-Exclusive input: the MQ source lets one reader drain the queue at a time (``MqSource`` contract). A
-run that finds its region passive, or that ends on a transient error, closes the source (backout,
-then release), so the other region's QueueBuilder can take the input on its next run; an active, healthy
-QueueBuilder keeps it between runs.
+Exclusive input: the MQ source lets one reader drain the queue at a time (``MqSource`` contract), and
+every run releases it when it ends (``close``: backout of nothing, MQCLOSE, MQDISC), whatever its
+outcome. The platform makes the *invocation* a singleton, not the process: the timer runs one
+invocation at a time across instances ("only a single instance of a timer-triggered function is run
+across all instances. It will not trigger again if there is an outstanding invocation still running",
+https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#scale-out), but the next
+invocation may land in another worker process ("Function invocations are evenly distributed among
+language worker processes", FUNCTIONS_WORKER_PROCESS_COUNT,
+https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_worker_process_count)
+or on another instance once the timer's lease moves. A process that kept the input between runs would
+starve the QueueBuilder of every other process and instance (each has its own MQ connection). One
+reader per invocation keeps batches from interleaving, and the passive region's QueueBuilder never
+opens the queue (the gate is checked before the first get).
 A body whose account cannot be read still flows (session ``UNROUTABLE_SESSION``): the runner records it
 ``FAILED`` with the reason and quarantines it, so bad input has one path and is never lost.
 """
@@ -91,8 +100,11 @@ class QueueBuilder:
     #: permitting) before it is backed out: ``QUEUE_BUILDER_STALE_S + LEASE_S`` (see :meth:`_hold`).
     hold_s: float = 60.0
     hold_backoff_s: float = 0.5
+    #: Kept free at the end of a run for releasing the input and writing the heartbeat.
+    end_reserve_s: float = 0.25
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
 
@@ -104,22 +116,38 @@ class QueueBuilder:
         self._pool = ThreadPoolExecutor(self.wal_writers, thread_name_prefix="qb-wal")
 
     def run(self, budget_s: float) -> dict[str, object]:
-        """Drain for at most ``budget_s`` seconds; return what this run did (also stored for health)."""
-        started, deadline = self.clock(), time.monotonic() + budget_s
-        ingested, outcome, detail = 0, "drained", ""
+        """Drain until the queue is empty or the run would outlast ``budget_s``; return what this run
+        did (also stored for health). The input is released when the run ends, whatever the outcome.
+
+        ``budget_s`` is when the run *ends* (``QUEUE_BUILDER_DRAIN_S``, just under the timer's
+        interval), not when it stops starting work: a unit of work is started only while the longest
+        unit of this run so far (at least the MQGET wait) and ``end_reserve_s`` (close, heartbeat)
+        still fit before it. The first unit always runs, so a run makes progress whatever the budget.
+        A unit held through a dependency outage (:meth:`_hold`) may outlast the budget; the timer does
+        not start another invocation meanwhile, it fires late (see the module docstring).
+        """
+        started = self.clock()
+        begun = self.monotonic()
+        deadline = begun + budget_s
+        ingested, units, longest, outcome, detail = 0, 0, self.get_wait_s, "drained", ""
         try:
-            while time.monotonic() < deadline:
+            while units == 0 or self.monotonic() + longest + self.end_reserve_s <= deadline:
+                unit_began = self.monotonic()
                 count = self._one_unit_of_work()
+                units += 1
+                longest = max(longest, self.monotonic() - unit_began)
                 if count == 0:
                     break
                 ingested += count
+            else:
+                outcome = "budget"
         except RegionNotActive as error:
             outcome = "passive"
             log_event(log, logging.INFO, "queue_builder.passive", region=self.region, detail=str(error))
-            self._release_input()
         except TransientError as error:
             outcome, detail = "retry-later", f" ({error})"
             log_event(log, logging.WARNING, "queue_builder.transient", region=self.region, error=str(error))
+        finally:
             self._release_input()
         summary: dict[str, object] = {
             "region": self.region,
@@ -275,7 +303,7 @@ class QueueBuilder:
         log_event(log, logging.ERROR, "statement.backout_queue", message_id=message.message_id, reason=reason)
 
     def _release_input(self) -> None:
-        """Give the exclusive MQ input up for the other region (``MqSource.close`` backs out first)."""
+        """Give the exclusive MQ input up at the end of a run (``MqSource.close`` backs out first)."""
         try:
             self.mq.close()
         except TransientError as error:  # a broken connection's handle is released by MQ itself

@@ -29,6 +29,10 @@ MAX_QUEUE_BUILDER_BATCH = 5000
 #: region's CPU is the limit); 32 keeps 200 appends/s with puts as slow as 160 ms (the peer copy
 #: crosses regions) without 128 threads contending for one interpreter.
 MAX_WAL_WRITERS = 32
+#: What a QueueBuilder run leaves of its timer interval: the delay from the tick to the invocation
+#: and the spread of the run's last unit of work. ``QUEUE_BUILDER_DRAIN_S`` is at most the interval
+#: less this, so a run ends before the next tick (docs/deployment.md, "QueueBuilder run length").
+TIMER_MARGIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,12 @@ class Settings:
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
     wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")
     queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
-    queue_builder_drain_s: float = _setting("QUEUE_BUILDER_DRAIN_S", _positive(float), default="8")
+    queue_builder_drain_s: float = _setting(
+        "QUEUE_BUILDER_DRAIN_S",
+        _positive(float),
+        default="9.5",
+        doc="when a QueueBuilder run ends, s after it starts; <= the schedule's interval - TIMER_MARGIN_S",
+    )
     queue_builder_batch: int = _setting(
         "QUEUE_BUILDER_BATCH",
         _int_between(1, MAX_QUEUE_BUILDER_BATCH),
@@ -355,7 +364,31 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"LEASE_GUARD_S/LEASE_S: LEASE_GUARD_S ({guard:g}) must be less than LEASE_S ({lease:g})"
         )
+    schedule, drain = values.get("queue_builder_schedule"), values.get("queue_builder_drain_s")
+    interval = schedule_interval_s(schedule) if schedule is not None else None
+    if interval is not None and drain is not None and drain > interval - TIMER_MARGIN_S:
+        problems.append(
+            f"QUEUE_BUILDER_DRAIN_S/QUEUE_BUILDER_SCHEDULE: QUEUE_BUILDER_DRAIN_S ({drain:g}) must be at "
+            f"most the schedule's interval ({interval:g} s) less {TIMER_MARGIN_S:g} s, so a run ends "
+            "before the next tick"
+        )
     return problems
+
+
+def schedule_interval_s(expression: str) -> float | None:
+    """The fixed interval of a six-field NCRONTAB timer schedule (``{second} {minute} {hour} {day}
+    {month} {day-of-week}``, https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions)
+    that fires every N seconds (``*/N * * * * *``) or every N minutes (``0 */N * * * *``), N dividing
+    60; ``None`` for any other schedule (no fixed interval to check against)."""
+    fields_ = expression.split()
+    if len(fields_) != 6 or fields_[2:] != ["*"] * 4:
+        return None
+    second, minute = fields_[0], fields_[1]
+    for field_, rest, unit in ((second, minute, 1), (minute, second, 60)):
+        if field_.startswith("*/") and field_[2:].isdigit() and rest == ("*" if unit == 1 else "0"):
+            step = int(field_[2:])
+            return float(step * unit) if 0 < step < 60 and 60 % step == 0 else None
+    return None
 
 
 def setting_names() -> list[str]:

@@ -66,6 +66,7 @@ PLATFORM_SETTINGS = {
     "MQ_CIPHER_SPEC": "read by ibmmq_config",
     "MQ_KEY_REPOSITORY": "read by ibmmq_config",
     "AZURE_CONTROL_CLIENT_ID": "read by shared/adapters/azure_control: the control-plane identity",
+    "PYTHON_THREADPOOL_THREAD_COUNT": "the Python worker's thread pool: one thread per runner session",
 }
 
 # App settings a Flex Consumption app must not carry (the platform owns them or rejects them).
@@ -76,6 +77,9 @@ FLEX_FORBIDDEN = {
     "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
     "WEBSITE_CONTENTSHARE",
     "AzureWebJobsStorage",
+    # "Setting not valid" on Flex: one worker process per instance; the runner scales over instances
+    # (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations).
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
 }
 
 

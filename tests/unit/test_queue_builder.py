@@ -1,8 +1,11 @@
 """QueueBuilder: gate → MQGET (syncpoint) → WAL → Service Bus → MQCMIT, and every crash window."""
 
+from pathlib import Path
+
 import pytest
 
 import bootstrap
+from dev.adapters.folder_mq import FolderMqSource, put_message
 from dev.faults import CrashPoints
 from shared.errors import ServiceUnavailable
 from shared.model import GateView, MqMessage, OutboundStatement, WalEntry
@@ -161,32 +164,112 @@ def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
     assert last.summary == "drained: 1 ingested"
 
 
-def test_a_second_queue_builder_gets_nothing_while_the_first_holds_the_input(shared: Shared) -> None:
+def test_a_second_queue_builder_gets_nothing_while_the_first_run_holds_the_input(shared: Shared) -> None:
+    """Exclusive input within a run: a QueueBuilder started by mistake while another one's run is
+    under way (here: during its Service Bus send) reads nothing, so batches never interleave."""
     ids = put_statements(shared, 3, account="ACC1")
-    first = shared.queue_builder()
     second = shared.queue_builder(mq=shared.mq.share())  # its own MQ connection to the same queue
-    assert first.run(budget_s=5)["ingested"] == 3
-    ids += put_statements(shared, 2, account="ACC1", start=3)
-    summary = second.run(budget_s=5)
-    assert (summary["ingested"], summary["outcome"]) == (0, "drained")
-    assert first.run(budget_s=5)["ingested"] == 2
+    during: list[dict[str, object]] = []
+
+    class SecondRunsMeanwhile(InMemoryPublisher):
+        def publish(self, statements: list[OutboundStatement]) -> None:
+            if not during:
+                ids.extend(put_statements(shared, 2, account="ACC1", start=3))
+                during.append(second.run(budget_s=5))
+            super().publish(statements)
+
+    publisher = SecondRunsMeanwhile()
+    first = shared.queue_builder(publisher=publisher, batch_size=3)
+    assert first.run(budget_s=5)["ingested"] == 5
+    assert (during[0]["ingested"], during[0]["outcome"]) == (0, "drained")
+    assert [s.message_id for s in publisher.sent] == ids
+    assert [s.sequence for s in publisher.sent] == [1, 2, 3, 4, 5]
+
+
+def test_a_run_releases_the_input_when_it_ends(shared: Shared) -> None:
+    put_statements(shared, 2)
+    assert shared.queue_builder().run(budget_s=5)["outcome"] == "drained"
+    assert not shared.mq.holds_input()
+
+
+def test_a_queue_builder_in_another_process_ingests_on_its_run(tmp_path: Path, shared: Shared) -> None:
+    """Issue 15: with several Functions worker processes (or the timer's lease moving to another
+    instance), consecutive runs land in different processes, each with its own MQ connection. Two
+    folder inbox sources with different owners hold separate ``flock``s on one ``input.lock``, as two
+    processes would. A QueueBuilder that kept the input between runs left the other one nothing, for
+    as long as its process lived; each run now releases it when it ends."""
+    inbox = tmp_path / "inbox"
+    one = shared.queue_builder(mq=FolderMqSource(inbox, "worker-1"))
+    two = shared.queue_builder(mq=FolderMqSource(inbox, "worker-2"))
+    ids = [_put(inbox, i) for i in range(3)]
+    assert one.run(budget_s=5)["ingested"] == 3
+    ids += [_put(inbox, i) for i in range(3, 5)]
+    assert two.run(budget_s=5)["ingested"] == 2
+    ids += [_put(inbox, 5)]
+    assert one.run(budget_s=5)["ingested"] == 1
     assert [s.message_id for s in shared.publisher.sent] == ids
-    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3, 4, 5]
+    assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3, 4, 5, 6]
 
 
-def test_a_region_that_finds_itself_passive_releases_the_input(shared: Shared) -> None:
+def _put(inbox: Path, index: int) -> str:
+    message_id = f"{index:048x}"
+    put_message(inbox, message_id, f"ACC1|statement {index}".encode())
+    return message_id
+
+
+def test_a_region_that_finds_itself_passive_ingests_nothing_and_holds_no_input(shared: Shared) -> None:
     put_statements(shared, 2)
     dc04 = shared.queue_builder()
     dc06 = shared.queue_builder(region="DC06", mq=shared.mq.share())
     assert dc04.run(budget_s=5)["ingested"] == 2
     shared.activate("DC06")
     ids = put_statements(shared, 2, start=2)
-    assert dc06.run(budget_s=5)["ingested"] == 0  # DC04 has not noticed yet: it still holds the input
     assert dc04.run(budget_s=5)["outcome"] == "passive"
     assert not shared.mq.holds_input()
-    assert dc06.run(budget_s=5)["ingested"] == 2
+    assert dc06.run(budget_s=5)["ingested"] == 2  # DC04's run released the input when it ended
     assert [s.message_id for s in shared.publisher.sent[2:]] == ids
     assert {s.epoch for s in shared.publisher.sent[2:]} == {2}
+
+
+class SlowPublisher(InMemoryPublisher):
+    """Each send takes ``seconds`` on the fake clock: a unit of work that long."""
+
+    def __init__(self, shared: Shared, seconds: float) -> None:
+        super().__init__()
+        self.shared, self.seconds = shared, seconds
+
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        self.shared.clock.advance(self.seconds)
+        super().publish(statements)
+
+
+def test_a_run_ends_within_its_budget(shared: Shared) -> None:
+    """The budget is when the run ends, not when it stops starting units: with 2 s units and a 9.5 s
+    budget the run does four (ending at 8 s) and leaves the rest for the next tick. Before issue 15 it
+    started a fifth at 8 s and ended at 10 s, on the next tick."""
+    put_statements(shared, 20)
+    builder = shared.queue_builder(batch_size=2, publisher=SlowPublisher(shared, 2.0))
+    began = shared.clock.monotonic()
+    summary = builder.run(budget_s=9.5)
+    assert shared.clock.monotonic() - began <= 9.5
+    assert (summary["ingested"], summary["outcome"]) == (8, "budget")
+    assert shared.mq.depth() == 12 and not shared.mq.holds_input()
+
+
+def test_a_run_uses_its_budget_when_units_are_short(shared: Shared) -> None:
+    put_statements(shared, 40)
+    builder = shared.queue_builder(batch_size=2, publisher=SlowPublisher(shared, 0.5))
+    began = shared.clock.monotonic()
+    summary = builder.run(budget_s=9.5)
+    elapsed = shared.clock.monotonic() - began
+    assert 9.0 <= elapsed <= 9.5  # 18 units of 0.5 s; a 19th would end at 9.5 + the end reserve
+    assert summary["ingested"] == 36
+
+
+def test_the_first_unit_runs_whatever_the_budget(shared: Shared) -> None:
+    put_statements(shared, 4)
+    builder = shared.queue_builder(batch_size=2, publisher=SlowPublisher(shared, 3.0))
+    assert builder.run(budget_s=1.0)["ingested"] == 2
 
 
 def test_a_transient_failure_backs_out_and_releases_the_input(shared: Shared) -> None:
@@ -286,7 +369,8 @@ def test_a_dependency_outage_is_held_in_the_unit_of_work_not_backed_out(shared: 
         if sum(slept) >= 3:
             shared.wal.available = True  # the WAL comes back after 3 s
 
-    summary = shared.queue_builder(sleep=sleep, hold_s=60.0).run(budget_s=5)
+    # The held unit takes 3.5 s of the run's budget; 10 s leave room for the unit that finds MQ empty.
+    summary = shared.queue_builder(sleep=sleep, hold_s=60.0).run(budget_s=10)
     assert (summary["outcome"], summary["ingested"]) == ("drained", 3)
     assert slept == [0.5, 1.0, 2.0]  # backoff doubling
     assert [s.message_id for s in shared.publisher.sent] == ids

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.settings import Settings, setting_names
+from shared.settings import Settings, schedule_interval_s, setting_names
 
 LOCAL = {
     "BRIDGE_REGION": "DC04",
@@ -109,6 +109,33 @@ def test_the_default_heartbeat_ttl_is_two_default_watchdog_ticks() -> None:
     settings = Settings.from_mapping(LOCAL)
     assert settings.watchdog_schedule == "*/15 * * * * *"
     assert settings.heartbeat_ttl_s == 30.0
+
+
+@pytest.mark.parametrize(
+    ("schedule", "interval"),
+    [
+        ("*/10 * * * * *", 10.0),
+        ("*/30 * * * * *", 30.0),
+        ("0 */5 * * * *", 300.0),
+        ("*/7 * * * * *", None),  # 7 does not divide 60: the gaps are uneven (56 -> 0 is 4 s)
+        ("0 30 5 * * *", None),  # daily
+        ("*/10 * * * *", None),  # five fields: not an NCRONTAB schedule with seconds
+        ("5 */2 * * * *", None),
+    ],
+)
+def test_a_schedule_s_fixed_interval(schedule: str, interval: float | None) -> None:
+    assert schedule_interval_s(schedule) == interval
+
+
+def test_a_drain_that_would_outlast_the_timer_interval_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"QUEUE_BUILDER_DRAIN_S \(9.6\) must be at most"):
+        Settings.from_mapping(
+            {**LOCAL, "QUEUE_BUILDER_SCHEDULE": "*/10 * * * * *", "QUEUE_BUILDER_DRAIN_S": "9.6"}
+        )
+    settings = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_SCHEDULE": "*/10 * * * * *"})
+    assert settings.queue_builder_drain_s == 9.5  # the default uses the interval less the margin
+    minutely = {**LOCAL, "QUEUE_BUILDER_SCHEDULE": "0 */1 * * * *", "QUEUE_BUILDER_DRAIN_S": "59"}
+    assert Settings.from_mapping(minutely).queue_builder_drain_s == 59
 
 
 def test_queue_builder_batch_is_bounded_and_sizes_the_wal_writers() -> None:

@@ -146,6 +146,7 @@ class Shared:
             "get_wait_s": 0.0,
             "clock": self.clock.wall,
             "sleep": self.clock.sleep,
+            "monotonic": self.clock.monotonic,
         }
         options.update(overrides)
         return QueueBuilder(**options)  # type: ignore[arg-type]
