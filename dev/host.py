@@ -1,6 +1,7 @@
 """The two-region local host: DC04 and DC06 as two OS processes on the local stack.
 
-``python -m dev.host run``       start the stack and both regions; Ctrl-C or SIGTERM stops them
+``python -m dev.host run [--runner-processes N]``  start the stack and both regions (each region's
+                                 runner in N processes); Ctrl-C or SIGTERM stops them
 ``python -m dev.host stop``      stop a running ``run`` (and any region it left); the stack stays
 ``python -m dev.host status [--json]``  both regions' ``GET /api/status``: a summary (:mod:`dev.status`)
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
@@ -203,13 +204,14 @@ class LocalHost:
         return message_id
 
 
-def _run(stack: Stack, state: Path, http_base: int) -> int:
+def _run(stack: Stack, state: Path, http_base: int, runner_processes: int | None = None) -> int:
     """``run``: the stack, then both regions, until a stop signal (:func:`dev.host_process.run`)."""
     hosts: list[LocalHost] = []
     links: list[GeoReplicator] = []
+    overrides = {"BRIDGE_RUNNER_PROCESSES": str(runner_processes)} if runner_processes else {}
 
     def start(stop: host_process.StopRequested) -> dict[str, int]:
-        hosts.append(LocalHost(stack.up(), state=state, http_base=http_base))
+        hosts.append(LocalHost(stack.up(), state=state, http_base=http_base, overrides=overrides))
         # the local model of Azure Managed Redis active geo-replication between the regions' instances
         links.append(GeoReplicator({r: stack.port(f"redis-{r.lower()}") for r in REGIONS}).start())
         for region in REGIONS:
@@ -259,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state", type=Path, default=LocalHost.state, help="folders, keys, logs, PID files")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start the stack and both regions")
+    run = commands.add_parser("run", help="start the stack and both regions")
+    run.add_argument(
+        "--runner-processes",
+        type=int,
+        help="processes running each region's runner (BRIDGE_RUNNER_PROCESSES; default 1)",
+    )
     commands.add_parser("stop", help="stop a running `run` and its regions; the stack stays")
     status = commands.add_parser("status", help="both regions' GET /api/status, summarised")
     status.add_argument("--json", action="store_true", help="both answers verbatim, as JSON")
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stop":
         return host_process.stop(args.state)
     if args.command == "run":
-        return _run(stack, args.state, http_base)
+        return _run(stack, args.state, http_base, args.runner_processes)
     host = LocalHost(stack.env(), state=args.state, http_base=http_base)
     if args.command == "drop":
         for path in args.files:

@@ -5,7 +5,14 @@ It runs what the Functions host runs in Azure, on the same handlers and the same
 * the QueueBuilder timer (``QUEUE_BUILDER_INTERVAL_S``) calling the ``queue_builder`` function;
 * the runner as a Service Bus session receiver (the real SDK against the local endpoint), complete on
   return and abandon on exception — only while this region's consumption switch is on (the local
-  stand-in of the ``AzureWebJobs.transformation_runner.Disabled`` app setting);
+  stand-in of the ``AzureWebJobs.transformation_runner.Disabled`` app setting). With
+  ``--runner-processes N`` (``BRIDGE_RUNNER_PROCESSES``) N-1 more processes (``--runner-only``) run the
+  runner alone, each with its own components and connections and ``--sessions`` receivers of its own:
+  the region's Service Bus endpoint hands each session to one receiver at a time (session locks), so
+  sessions spread over the processes as they do over Flex Consumption instances, each of which holds
+  ``maxConcurrentSessions`` (docs/deployment.md, "QueueBuilder run length and worker processes").
+  The extra processes are children in the region's process group: the signal that stops or kills the
+  region reaches them too, and each stops by itself when its parent is gone;
 * the Watchdog timer (``WATCHDOG_INTERVAL_S``) and its HTTP routes on ``127.0.0.1:<port>/api/...``
   with a function key (``x-functions-key``), through the decorated functions of ``watchdog.blueprint``.
 
@@ -21,6 +28,8 @@ import argparse
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -95,35 +104,106 @@ def consume_while_enabled(
         log.warning("consumption stopped")
 
 
+def start_runner_processes(count: int, sessions: int) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` runner-only processes of this region (same environment, same process group)."""
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dev.region",
+                "--runner-only",
+                f"--worker={worker}",
+                f"--sessions={sessions}",
+            ],
+        )
+        for worker in range(2, count + 2)
+    ]
+
+
+def runner_only(worker: int, sessions: int | None) -> int:
+    """A runner-only process (worker ``worker`` of its region): receive while the switch is on, until
+    SIGTERM/SIGINT or until the region process that started it is gone."""
+    region = os.environ.get("BRIDGE_REGION", "?")
+    components, dev = dev_region(owner=f"{region}-runner-{worker}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+    consumer = threading.Thread(
+        target=consume_while_enabled,
+        args=(components, dev, stop, sessions or dev.sessions),
+        name="runner",
+        daemon=True,
+    )
+    consumer.start()
+    print(f"READY {region} runner process {worker} (pid {os.getpid()})", flush=True)
+    while not stop.wait(0.5):
+        if os.getppid() != parent:  # the region process died (SIGKILL): a worker does not outlive it
+            stop.set()
+    consumer.join(timeout=10)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--http-port", type=int, required=True)
-    parser.add_argument("--sessions", type=int, help="sessions in parallel (default LOCAL_SESSIONS)")
+    parser.add_argument("--http-port", type=int)
+    parser.add_argument(
+        "--sessions", type=int, help="sessions in parallel per runner process (default LOCAL_SESSIONS)"
+    )
+    parser.add_argument(
+        "--runner-processes",
+        type=int,
+        help="processes running this region's runner (default BRIDGE_RUNNER_PROCESSES, 1)",
+    )
+    parser.add_argument("--runner-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    who = f"{os.environ.get('BRIDGE_REGION', '?')}/{args.worker}"  # region/process in every log line
     logging.basicConfig(
         level=os.environ.get("BRIDGE_LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s {os.environ.get('BRIDGE_REGION', '?')} %(name)s %(levelname)s %(message)s",
+        format=f"%(asctime)s {who} %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every AMQP frame at INFO
     configure_observability()
+    if args.runner_only:
+        return runner_only(args.worker, args.sessions)
+    if args.http_port is None:
+        parser.error("--http-port is required (except with --runner-only)")
     components, dev = dev_region()
     functions = functions_of(bootstrap.build_app(lambda: components))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sessions = args.sessions or dev.sessions
+    processes = args.runner_processes or dev.runner_processes
+    if processes < 1:
+        parser.error(f"--runner-processes must be 1 or more, got {processes}")
+    workers = start_runner_processes(processes - 1, sessions)
     timer = TimerRequest(past_due=False)
     every(dev.watchdog_interval_s, stop, lambda: functions["watchdog_timer"](timer), "watchdog")
     every(dev.queue_builder_interval_s, stop, lambda: functions["queue_builder"](timer), "queue-builder")
     server = serve_routes(args.http_port, dev.function_key, functions)
-    sessions = args.sessions or dev.sessions
     consumer = threading.Thread(
         target=consume_while_enabled, args=(components, dev, stop, sessions), name="runner", daemon=True
     )
     consumer.start()
-    print(f"READY {components.settings.region} http://127.0.0.1:{args.http_port}/api", flush=True)
+    print(
+        f"READY {components.settings.region} http://127.0.0.1:{args.http_port}/api "
+        f"(runner in {processes} process{'es' if processes > 1 else ''})",
+        flush=True,
+    )
     stop.wait()
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
     server.shutdown()
     consumer.join(timeout=10)
+    for worker in workers:
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
     return 0
 
 

@@ -35,7 +35,8 @@ class DevSettings:
     function_key: str = ""  # LOCAL_FUNCTION_KEY: the key the local HTTP routes require
     session_idle_s: float = 0.25  # LOCAL_SESSION_IDLE_S
     max_lock_renewal_s: float = 300.0  # LOCAL_MAX_LOCK_RENEWAL_S: the host's maxAutoLockRenewalDuration
-    sessions: int = 16  # LOCAL_SESSIONS: sessions received in parallel
+    sessions: int = 16  # LOCAL_SESSIONS: sessions received in parallel, per runner process
+    runner_processes: int = 1  # BRIDGE_RUNNER_PROCESSES: processes running the region's runner
     queue_builder_interval_s: float = 1.0  # QUEUE_BUILDER_INTERVAL_S: the local timer
     watchdog_interval_s: float = 1.0  # WATCHDOG_INTERVAL_S: the local timer
 
@@ -49,6 +50,9 @@ class DevSettings:
                 numbers[name] = float(env.get(name, default))
             except ValueError:
                 problems.append(f"{name}: not a number: {env[name]!r}")
+        processes = numbers.get("BRIDGE_RUNNER_PROCESSES", 1.0)
+        if processes < 1 or processes != int(processes):
+            problems.append(f"BRIDGE_RUNNER_PROCESSES: a whole number of 1 or more, got {processes:g}")
         if problems:
             raise ConfigurationError(problems)
         return cls(
@@ -60,6 +64,7 @@ class DevSettings:
             session_idle_s=numbers["LOCAL_SESSION_IDLE_S"],
             max_lock_renewal_s=numbers["LOCAL_MAX_LOCK_RENEWAL_S"],
             sessions=int(numbers["LOCAL_SESSIONS"]),
+            runner_processes=int(numbers["BRIDGE_RUNNER_PROCESSES"]),
             queue_builder_interval_s=numbers["QUEUE_BUILDER_INTERVAL_S"],
             watchdog_interval_s=numbers["WATCHDOG_INTERVAL_S"],
         )
@@ -70,6 +75,7 @@ _NUMBERS = {
     "LOCAL_SESSION_IDLE_S": "0.25",
     "LOCAL_MAX_LOCK_RENEWAL_S": "300",
     "LOCAL_SESSIONS": "16",
+    "BRIDGE_RUNNER_PROCESSES": "1",
     "QUEUE_BUILDER_INTERVAL_S": "1",
     "WATCHDOG_INTERVAL_S": "1",
 }
@@ -92,10 +98,14 @@ def dev_ports(settings: Settings, dev: DevSettings, *, owner: str | None = None)
     )
 
 
-def dev_region(env: Mapping[str, str] | None = None) -> tuple[bootstrap.Components, DevSettings]:
+def dev_region(
+    env: Mapping[str, str] | None = None, *, owner: str | None = None
+) -> tuple[bootstrap.Components, DevSettings]:
     """One region of the local host from ``env`` (default: the process environment): the composition
-    root's handlers on :func:`dev_ports`, with the crash points of ``BRIDGE_FAULTS`` armed around them."""
+    root's handlers on :func:`dev_ports`, with the crash points of ``BRIDGE_FAULTS`` armed around them.
+    ``owner`` as in :func:`dev_ports`: a runner-only process names its own, so that building its
+    (unused) folder source never backs out the QueueBuilder's unit of work."""
     source = os.environ if env is None else env
     settings, dev = Settings.from_mapping(source), DevSettings.from_mapping(source)
     around: bootstrap.Around = CrashPoints(dev.faults) if dev.faults else bootstrap.as_is
-    return bootstrap.wire(settings, dev_ports(settings, dev), around), dev
+    return bootstrap.wire(settings, dev_ports(settings, dev, owner=owner), around), dev

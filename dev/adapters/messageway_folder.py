@@ -107,6 +107,7 @@ class FolderDeliveryTarget(DeliveryTarget):
             "epoch": metadata.get("epoch", ""),
             "format": metadata.get("format", ""),
             "at": at,
+            "pid": str(os.getpid()),  # which process delivered (a region may run its runner in several)
         }
         staging = self.outbox / ".tmp" / f"{key}.{uuid.uuid4().hex}"
         _write_synced(staging, payload)

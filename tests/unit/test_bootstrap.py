@@ -68,6 +68,21 @@ def test_dev_settings_name_every_missing_folder_at_once() -> None:
         assert name in str(caught.value)
 
 
+@pytest.mark.parametrize("raw", ["0", "1.5", "-2"])
+def test_runner_processes_must_be_a_whole_number_of_one_or_more(raw: str) -> None:
+    folders = {"MQ_INBOX_DIR": "i", "MESSAGEWAY_OUTBOX_DIR": "o", "CONSUMPTION_SWITCH_DIR": "s"}
+    with pytest.raises(ConfigurationError, match="BRIDGE_RUNNER_PROCESSES: a whole number of 1 or more"):
+        DevSettings.from_mapping({**folders, "BRIDGE_RUNNER_PROCESSES": raw})
+    assert DevSettings.from_mapping(folders).runner_processes == 1
+    assert DevSettings.from_mapping({**folders, "BRIDGE_RUNNER_PROCESSES": "3"}).runner_processes == 3
+
+
+def test_a_runner_only_process_names_its_own_folder_consumer(tmp_path: Path) -> None:
+    dev = DevSettings(inbox=tmp_path / "in", outbox=tmp_path / "out", switches=tmp_path / "sw")
+    ports = dev_ports(Settings.from_mapping(LOCAL), dev, owner="DC04-runner-2")
+    assert isinstance(ports.mq, FolderMqSource) and ports.mq.owner == "DC04-runner-2"
+
+
 def test_every_dependency_a_handler_gets_passes_through_around() -> None:
     seen: list[tuple[str, str]] = []
 
