@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SCENARIO ?= default
 
-.PHONY: demo test setup lint typecheck unit stack-up stack-down stack-status drill bench host host-stop stop status failover convert clean
+.PHONY: demo test setup lint typecheck unit stack-up stack-down stack-status drill bench bench-pipeline host host-stop stop status failover convert clean
 
 demo: setup  ## Run the failover drill on the local two-region stack and print its report.
 	$(PY) -m dev.drill --scenario default
@@ -68,6 +68,9 @@ convert: $(VENV)/.installed  ## `make convert FILE="a.xml [b.xml]" [OUT=dir] [RE
 
 bench: setup  ## Translation benchmark; results go to docs/benchmarks.md by hand.
 	$(PY) -m bench.translate
+
+bench-pipeline: setup  ## Ingest and end-to-end, baseline 06b6918 against this tree in one run (docs/benchmarks.md).
+	$(PY) -m bench.pipeline --json .local/bench-pipeline.json
 
 clean: stack-down
 	rm -rf .local out .mypy_cache .ruff_cache .pytest_cache
