@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", default=BASELINE, help=f"the commit to compare with (default {BASELINE})"
     )
-    parser.add_argument("--statements", type=int, default=2000, help="statements for ingest (default 2000)")
+    parser.add_argument("--statements", type=int, default=4000, help="statements for ingest (default 4000)")
     parser.add_argument(
         "--e2e-statements", type=int, default=1000, help="statements end to end (default 1000)"
     )

@@ -122,20 +122,24 @@ class QueueBuilder:
         ``budget_s`` is when the run *ends* (``QUEUE_BUILDER_DRAIN_S``, just under the timer's
         interval), not when it stops starting work: a unit of work is started only while the longest
         unit of this run so far (at least the MQGET wait) and ``end_reserve_s`` (close, heartbeat)
-        still fit before it. The first unit always runs, so a run makes progress whatever the budget.
+        still fit before it. The first unit also opens the input (MQCONN, MQOPEN) and warms the
+        clients, so once a second unit has run it no longer counts as the estimate. The first unit
+        always runs, so a run makes progress whatever the budget.
         A unit held through a dependency outage (:meth:`_hold`) may outlast the budget; the timer does
         not start another invocation meanwhile, it fires late (see the module docstring).
         """
         started = self.clock()
         begun = self.monotonic()
         deadline = begun + budget_s
-        ingested, units, longest, outcome, detail = 0, 0, self.get_wait_s, "drained", ""
+        ingested, units, outcome, detail = 0, 0, "drained", ""
+        first, longest = 0.0, 0.0  # the first unit's duration; the longest of the later ones
         try:
-            while units == 0 or self.monotonic() + longest + self.end_reserve_s <= deadline:
+            while units == 0 or self.monotonic() + self._estimate(units, first, longest) <= deadline:
                 unit_began = self.monotonic()
                 count = self._one_unit_of_work()
                 units += 1
-                longest = max(longest, self.monotonic() - unit_began)
+                duration = self.monotonic() - unit_began
+                first, longest = (duration, longest) if units == 1 else (first, max(longest, duration))
                 if count == 0:
                     break
                 ingested += count
@@ -167,6 +171,10 @@ class QueueBuilder:
         with contextlib.suppress(TransientError):  # advisory: the Watchdog reports a stale QueueBuilder
             self.heartbeats.beat(beat)
         return summary
+
+    def _estimate(self, units: int, first: float, longest: float) -> float:
+        """What the next unit and the end of the run may take (see :meth:`run`)."""
+        return max(self.get_wait_s, first if units == 1 else longest) + self.end_reserve_s
 
     def _one_unit_of_work(self) -> int:
         """Get up to ``batch_size`` messages, log and publish them, commit. Returns how many were got."""

@@ -232,14 +232,15 @@ def test_a_region_that_finds_itself_passive_ingests_nothing_and_holds_no_input(s
 
 
 class SlowPublisher(InMemoryPublisher):
-    """Each send takes ``seconds`` on the fake clock: a unit of work that long."""
+    """Each send takes ``seconds`` on the fake clock (``first`` for the first): a unit that long."""
 
-    def __init__(self, shared: Shared, seconds: float) -> None:
+    def __init__(self, shared: Shared, seconds: float, first: float | None = None) -> None:
         super().__init__()
-        self.shared, self.seconds = shared, seconds
+        self.shared, self.seconds, self.first = shared, seconds, first
 
     def publish(self, statements: list[OutboundStatement]) -> None:
-        self.shared.clock.advance(self.seconds)
+        first, self.first = self.first, None
+        self.shared.clock.advance(self.seconds if first is None else first)
         super().publish(statements)
 
 
@@ -264,6 +265,17 @@ def test_a_run_uses_its_budget_when_units_are_short(shared: Shared) -> None:
     elapsed = shared.clock.monotonic() - began
     assert 9.0 <= elapsed <= 9.5  # 18 units of 0.5 s; a 19th would end at 9.5 + the end reserve
     assert summary["ingested"] == 36
+
+
+def test_a_slow_first_unit_does_not_shorten_the_run(shared: Shared) -> None:
+    """The first unit also opens the input and warms the clients: 3 s, then 1 s units. Its length is
+    the estimate only until a second unit has run, so the run goes on to 9 s, not 7 s."""
+    put_statements(shared, 40)
+    builder = shared.queue_builder(batch_size=2, publisher=SlowPublisher(shared, 1.0, first=3.0))
+    began = shared.clock.monotonic()
+    summary = builder.run(budget_s=9.5)
+    assert shared.clock.monotonic() - began == 9.0
+    assert (summary["ingested"], summary["outcome"]) == (14, "budget")
 
 
 def test_the_first_unit_runs_whatever_the_budget(shared: Shared) -> None:
