@@ -73,7 +73,8 @@ def children(pid: int) -> list[int]:
 
 
 def interval_s(schedule: str) -> float:
-    """The interval of a ``*/N * * * * *`` or ``0 */N * * * *`` schedule (the bench needs a fixed one)."""
+    """The interval of a ``*/N * * * * *`` or ``0 */N * * * *`` schedule (the bench needs a fixed one).
+    Not ``shared.settings.schedule_interval_s``: the baseline tree does not have it."""
     parts = schedule.split()
     if len(parts) == 6 and parts[0].startswith("*/") and parts[1:] == ["*"] * 5:
         return float(parts[0][2:])

@@ -12,7 +12,8 @@ It runs what the Functions host runs in Azure, on the same handlers and the same
   sessions spread over the processes as they do over Flex Consumption instances, each of which holds
   ``maxConcurrentSessions`` (docs/deployment.md, "QueueBuilder run length and worker processes").
   The extra processes are children in the region's process group: the signal that stops or kills the
-  region reaches them too, and each stops by itself when its parent is gone;
+  region reaches them too, each stops by itself when its parent is gone, and the region restarts one
+  that exits (a crash point), as the Functions host restarts a worker process;
 * the Watchdog timer (``WATCHDOG_INTERVAL_S``) and its HTTP routes on ``127.0.0.1:<port>/api/...``
   with a function key (``x-functions-key``), through the decorated functions of ``watchdog.blueprint``.
 
@@ -104,8 +105,9 @@ def consume_while_enabled(
         log.warning("consumption stopped")
 
 
-def start_runner_processes(count: int, sessions: int) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` runner-only processes of this region (same environment, same process group)."""
+def start_runner_processes(count: int, sessions: int, first: int = 2) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` runner-only processes of this region, numbered from ``first`` (same environment,
+    same process group)."""
     return [
         subprocess.Popen(
             [
@@ -117,7 +119,7 @@ def start_runner_processes(count: int, sessions: int) -> list[subprocess.Popen[b
                 f"--sessions={sessions}",
             ],
         )
-        for worker in range(2, count + 2)
+        for worker in range(first, first + count)
     ]
 
 
@@ -193,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(runner in {processes} process{'es' if processes > 1 else ''})",
         flush=True,
     )
-    stop.wait()
+    while not stop.wait(1.0):
+        for index, worker in enumerate(workers):
+            if worker.poll() is not None:  # a crashed worker process is restarted, as the host does
+                log.warning("runner process %d exited with %s; restarting it", index + 2, worker.returncode)
+                workers[index] = start_runner_processes(1, sessions, first=index + 2)[0]
     for worker in workers:
         if worker.poll() is None:
             worker.terminate()
