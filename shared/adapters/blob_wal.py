@@ -162,7 +162,7 @@ class BlobWriteAheadLog(WriteAheadLog):
         return self._container.name
 
     def append(self, segment: WalSegment, data: bytes) -> None:
-        """Create-only write of ``segment.name``: the same bytes again are success, others ``AlreadyExists``."""
+        """Create-only write of ``segment.name``: the same bytes again succeed, others ``AlreadyExists``."""
         name, sha256 = segment.name, hashlib.sha256(data).hexdigest()
         blob = self._container.client().get_blob_client(name)
         with azure_errors("blob", _WHAT, name):
