@@ -17,9 +17,10 @@ protocol as when the handlers called the hooks themselves:
 * ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
   delivery);
 * ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
-* ``replay.entry``: before the replay reads the body of a WAL entry that has no final record (the
-  drill ``long-replay`` arms ``sleep:`` here: a slow, long walk; the sleeps run one at a time even
-  when the replay reads bodies in parallel, as when the replay called the hook in its loop);
+* ``replay.entry``: before the replay reads the body of a WAL record that has no final record by
+  range, and after it reads a segment whole, once per record of it (the drill ``long-replay`` arms
+  ``sleep:`` here: a slow, long walk; the sleeps run one at a time even when the replay reads in
+  parallel, as when the replay called the hook in its loop);
 * ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
   lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
   what the target confirmed does not count.
@@ -42,7 +43,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from shared.errors import Interrupted, PreconditionFailed
-from shared.model import ClaimRecord, MqMessage, OutboundStatement
+from shared.model import ClaimRecord, MqMessage, OutboundStatement, WalLocator
 
 T = TypeVar("T")
 
@@ -211,10 +212,17 @@ def _translate(points: CrashPoints, translate: Callable[[bytes], T]) -> Callable
 class _ReplayWal(_Around):
     _serial = threading.Lock()
 
-    def read(self, name: str) -> Any:
+    def read_entry(self, locator: WalLocator) -> Any:
         with self._serial:
             self._points.hit("replay.entry")
-        return self._inner.read(name)
+        return self._inner.read_entry(locator)
+
+    def read_segment(self, name: str) -> Any:
+        segment, data = self._inner.read_segment(name)
+        for _ in range(segment.info.count):  # a whole-segment read: one hit per body it holds
+            with self._serial:
+                self._points.hit("replay.entry")
+        return segment, data
 
 
 _WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {
