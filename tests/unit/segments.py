@@ -20,12 +20,15 @@ def write_segment(
     first_sequence: int = 1,
     region: str = "DC04",
     unique: str = "u",
+    ingested: Sequence[datetime] = (),
 ) -> WalSegment:
     """Append one segment of ``messages`` (``(message_id, session_id, body)``, in ingest order, with
-    consecutive sequences from ``first_sequence``), ingested and written at ``at``."""
+    consecutive sequences from ``first_sequence``), written at ``at`` and ingested at ``at`` (or at
+    ``ingested``, one time per message)."""
     name = segment_name(epoch, first_sequence, region, unique)
+    times = list(ingested) or [at] * len(messages)
     inputs = [
-        SegmentInput(message_id, session, first_sequence + n, at, body)
+        SegmentInput(message_id, session, first_sequence + n, times[n], body)
         for n, (message_id, session, body) in enumerate(messages)
     ]
     segment, data = encode(name, region, epoch, at, inputs)
