@@ -28,8 +28,10 @@ from shared.ports import WriteAheadLog
 UNIT_SLACK = timedelta(hours=1)
 #: The most WAL records one window looks at (about 1,600 index reads of 128-record segments).
 MAX_SCAN = 200_000
-#: Sorts after every segment name of an epoch folder (names are digits, ``-``, region and a token).
-_END_OF_EPOCH = "~"
+#: ``{epoch:010d}~`` sorts after every name in the epoch's folder (``{epoch:010d}/…``: ``/`` < ``~``)
+#: and before the next epoch's, without being inside the folder (the Blob listing then skips the
+#: folder instead of walking it).
+_PAST_EPOCH = "~"
 
 
 def wal_window(wal: WriteAheadLog, since: datetime, until: datetime) -> Iterator[WalEntry]:
@@ -53,7 +55,7 @@ def _epoch_of(wal: WriteAheadLog, since: datetime) -> str | None:
     first = next(iter(wal.list(limit=1)), None)
     while first is not None and first.written_at <= since:
         start = f"{first.epoch:010d}"  # lists the whole epoch folder "{epoch:010d}/..."
-        first = next(iter(wal.list(after=f"{first.epoch:010d}/{_END_OF_EPOCH}", limit=1)), None)
+        first = next(iter(wal.list(after=f"{first.epoch:010d}{_PAST_EPOCH}", limit=1)), None)
     return start
 
 

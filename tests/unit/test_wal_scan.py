@@ -15,6 +15,7 @@ from shared.model import (
     delivery_key_for,
     reused_message_id,
 )
+from shared.ports import WriteAheadLog
 from tests.twins import InMemoryWriteAheadLog
 from tests.unit.segments import write_segment
 from watchdog.wal_scan import UNIT_SLACK, record_entry, wal_window
@@ -41,7 +42,7 @@ def statements(*ids: str) -> list[tuple[str, str, bytes]]:
     return [(i, "ACC", f"ACC|{i}".encode()) for i in ids]
 
 
-def three_epochs(wal: CountingWal) -> dict[str, WalSegment]:
+def three_epochs(wal: WriteAheadLog) -> dict[str, WalSegment]:
     """Epoch 1 on day 0, epoch 2 from day 1, epoch 3 from day 2 (two segments a day, 12 h apart)."""
     segments = {}
     for epoch in (1, 2, 3):
@@ -60,7 +61,7 @@ def test_a_window_starts_at_the_epoch_in_force_and_reads_no_earlier_index() -> N
     assert found == ["e3h1"]
     assert wal.indexes == [segments["e3h1"].name]  # e3h0 was written before `since`: not read
     # One probe per epoch (its first segment), then the listing of epoch 3's folder.
-    assert wal.listed == [None, "0000000001/~", "0000000002/~", "0000000003/~", "0000000003"]
+    assert wal.listed == [None, "0000000001~", "0000000002~", "0000000003~", "0000000003"]
 
 
 def test_a_window_before_the_first_segment_lists_from_the_start() -> None:
