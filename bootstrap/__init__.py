@@ -169,6 +169,7 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        replication_window_s=settings.wal_replication_window_s,
         write_hold_s=settings.cosmos_write_hold_s,
     )
     replayer = Replayer(

@@ -20,9 +20,10 @@ The QueueBuilder's windows are those of one unit of work, which is one WAL segme
 * ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
   delivery);
 * ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
-* ``replay.entry``: before the replay reads the body of a WAL record that has no final record (the
-  drill ``long-replay`` arms ``sleep:`` here: a slow, long walk; the sleeps run one at a time even
-  when the replay reads bodies in parallel, as when the replay called the hook in its loop);
+* ``replay.entry``: before the replay reads the body of a WAL record that has no final record by
+  range, and after it reads a segment whole, once per record of it (the drill ``long-replay`` arms
+  ``sleep:`` here: a slow, long walk; the sleeps run one at a time even when the replay reads in
+  parallel, as when the replay called the hook in its loop);
 * ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
   lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
   what the target confirmed does not count.
@@ -219,11 +220,17 @@ def _translate(points: CrashPoints, translate: Callable[[bytes], T]) -> Callable
 class _ReplayWal(_Around):
     _serial = threading.Lock()
 
-    def read_entry(self, locator: WalLocator) -> bytes:
+    def read_entry(self, locator: WalLocator) -> Any:
         with self._serial:
             self._points.hit("replay.entry")
-        body: bytes = self._inner.read_entry(locator)
-        return body
+        return self._inner.read_entry(locator)
+
+    def read_segment(self, name: str) -> Any:
+        segment, data = self._inner.read_segment(name)
+        for _ in range(segment.info.count):  # a whole-segment read: one hit per body it holds
+            with self._serial:
+                self._points.hit("replay.entry")
+        return segment, data
 
 
 _WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {

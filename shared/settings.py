@@ -248,6 +248,13 @@ class Settings:
     )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
+    wal_replication_window_s: float = _setting(
+        "WAL_REPLICATION_WINDOW_S",
+        _positive(float),
+        default="300",
+        doc="a claim-check body missing from both WAL copies is retried this long after its enqueue, "
+        "then recorded FAILED wal-body-missing",
+    )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
     wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")
     queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
