@@ -347,3 +347,27 @@ def test_the_replay_entry_crash_point_counts_every_body_read(shared: Shared) -> 
     wal = points("replay", "wal", shared.wal)
     run = replace(replayer(shared), wal=wal).run_slice(WALK, budget_s=60)
     assert run.republished == 5 and points.hits("replay.entry") == 4  # two indexes, two body reads
+
+
+class DeletingWal(SlowWal):
+    """Retention deletes ``victim`` between the replay's listing and its index read."""
+
+    victim = ""
+
+    def read_index(self, name: str) -> WalSegment:
+        if name == self.victim:
+            self.delete(name)
+        return super().read_index(name)
+
+
+def test_a_segment_deleted_after_the_listing_counts_as_final(shared: Shared) -> None:
+    """Retention deletes only segments whose every record is final (docs/storage.md): one that vanishes
+    between the listing and the index read held nothing to replay, and the watermark may pass it."""
+    wal = DeletingWal(shared.clock, cost_s=0.0)
+    shared.wal = wal
+    names = ingest(shared, 3, per_segment=1)
+    deliver(shared, 3)
+    wal.victim = names[1]
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and result.segments == 3 and result.examined == 2 and result.republished == 0
+    assert result.checkpoint.final_through == names[2]
