@@ -371,3 +371,13 @@ def test_a_segment_deleted_after_the_listing_counts_as_final(shared: Shared) -> 
     result = replayer(shared).run_slice(WALK, budget_s=60)
     assert result.done and result.segments == 3 and result.examined == 2 and result.republished == 0
     assert result.checkpoint.final_through == names[2]
+
+
+def test_a_segment_whose_whole_bytes_disagree_with_its_index_is_reported_not_fatal(shared: Shared) -> None:
+    _, second = ingest(shared, 4)
+    segment, data = shared.wal.read_segment(second)
+    shared.wal.put_raw(second, segment.info, data + b"trailing bytes")  # read_index still works
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and sequences(shared) == [1, 2] and metrics.snapshot()["replay_unreadable"] == 1
+    assert result.checkpoint.final_through == "" and result.checkpoint.position == second
