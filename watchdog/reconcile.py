@@ -12,12 +12,13 @@ instance of both regions, not one process's counters):
 Lists: ``stuck`` (no final record ``stuck_after_s`` after ingest), ``failed`` (with reason, quarantine
 location and any resubmit), ``in_doubt`` (a ``PENDING`` record whose lease expired: the delivery may or
 may not have happened), ``redelivered`` (claimed more than once; delivered under the same key),
-``missing_at_target`` (recorded ``DELIVERED`` but the target says it has no such delivery) and
+``missing_at_target`` (recorded ``DELIVERED`` but the target says it has no such delivery),
 ``out_of_order`` (an account whose ``DELIVERED`` times do not follow its ingest order ``(epoch,
-sequence)``). The report is stored as a journal blob (``reports/reconciliation/…``), summarised in
-metrics (``bridge.reconcile_*`` gauges, exported to Application Insights) and one log event
-``reconcile.report`` whose ``stuck`` figure the alert ``reconcile-stuck`` watches
-(infra/modules/alerts.bicep).
+sequence)``) and ``unreadable_wal`` (WAL segments of the window whose index cannot be read: their
+statements are not known). The report is stored as a journal blob (``reports/reconciliation/…``),
+summarised in metrics (``bridge.reconcile_*`` gauges, exported to Application Insights) and one log
+event ``reconcile.report`` whose ``stuck`` and ``unreadable_wal`` figures the alert ``reconcile-stuck``
+watches (infra/modules/alerts.bicep).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.journal import OperationsJournal
 from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, mask, metrics
+from shared.wal_segment import UnreadableWalEntry
 from watchdog.trace import quarantine_name
 from watchdog.wal_scan import wal_window
 
@@ -67,7 +69,11 @@ class Reconciler:
         assert isinstance(counts, dict)
         for key, value in counts.items():
             metrics.gauge(f"reconcile_{key}", float(value))
-        level = logging.ERROR if counts["stuck"] or counts["missing_at_target"] else logging.INFO
+        level = (
+            logging.ERROR
+            if counts["stuck"] or counts["missing_at_target"] or counts["unreadable_wal"]
+            else logging.INFO
+        )
         log_event(log, level, "reconcile.report", region=self.region, report=name, **counts)
         return report
 
@@ -79,7 +85,8 @@ class Reconciler:
     def report(self, since: datetime, until: datetime) -> dict[str, object]:
         """The report of ``[since, until)`` (not stored)."""
         now = self.clock()
-        entries = list(wal_window(self.wal, since, until))
+        unreadable: list[UnreadableWalEntry] = []
+        entries = list(wal_window(self.wal, since, until, unreadable))
         records = self.store.lookup(e.message_id for e in entries)
         lists: dict[str, list[dict[str, object]]] = defaultdict(list)
         verified = unverifiable = 0
@@ -105,6 +112,7 @@ class Reconciler:
                 verified += 1
             else:
                 lists["missing_at_target"].append(row)
+        lists["unreadable_wal"] = [{"segment": error.name, "error": str(error)} for error in unreadable]
         lists["out_of_order"] = _out_of_order(entries, records)
         lists["operator_actions"] = self._actions(since, until)
         counts = {
@@ -144,6 +152,7 @@ class Reconciler:
 
 _LISTS = (
     "stuck",
+    "unreadable_wal",
     "failed",
     "in_doubt",
     "redelivered",

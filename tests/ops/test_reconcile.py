@@ -83,6 +83,7 @@ def test_every_category_is_found() -> None:
         "verified_at_target": 2,
         "target_cannot_tell": 0,
         "stuck": 2,
+        "unreadable_wal": 0,
         "failed": 1,
         "in_doubt": 1,
         "redelivered": 1,
@@ -169,3 +170,19 @@ def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
     steps = {step["step"]: step for step in trace["steps"]}  # type: ignore[attr-defined]
     assert trace["state"] == "PENDING" and steps["redelivered"]["attempts"] == again.attempts == 2
     assert steps["ingested"]["wal"] == f"wal/{entry.segment}" and steps["claim"]["region"] == "DC06"
+
+
+def test_an_unreadable_segment_in_the_window_is_reported_and_the_rest_reconciled() -> None:
+    region = Region()
+    region.deliver(region.ingest("m1"))
+    damaged = region.ingest("m2")
+    region.deliver(region.ingest("m3"))
+    region.wal.put_raw(damaged.segment, region.wal.read_index(damaged.segment).info, b"not a segment")
+    report = region.reconciler.run(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert counts["taken_off_mq"] == 2 and counts["verified_at_target"] == 2  # type: ignore[index]
+    assert counts["unreadable_wal"] == 1  # type: ignore[index]
+    row: dict[str, str]
+    [row] = report["unreadable_wal"]  # type: ignore[misc]
+    assert row["segment"] == damaged.segment and "no WAL segment header" in row["error"]
+    assert metrics.snapshot()["reconcile_unreadable_wal"] == 1.0
