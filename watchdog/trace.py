@@ -28,6 +28,7 @@ from shared.journal import OperationsJournal
 from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import IdempotencyStore, WriteAheadLog
 from shared.telemetry import mask
+from shared.wal_segment import UnreadableWalEntry
 from watchdog.wal_scan import record_entry, wal_window
 
 #: How far back a trace looks for the WAL record of a statement that has no idempotency record yet.
@@ -103,7 +104,10 @@ class Tracer:
             until = self.clock()
             since = until - timedelta(days=SEARCH_DAYS)
             return next((e for e in wal_window(self.wal, since, until) if e.message_id == message_id), None)
-        return record_entry(self.wal, record)
+        try:
+            return record_entry(self.wal, record)
+        except UnreadableWalEntry:  # reported by the reconciliation (unreadable_wal)
+            return None
 
     def _record_steps(self, record: ClaimRecord) -> list[dict[str, object]]:
         steps: list[dict[str, object]] = [
