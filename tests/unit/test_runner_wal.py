@@ -167,7 +167,7 @@ def test_with_the_default_window_a_missing_body_is_recorded_before_max_delivery_
     enqueued = shared.clock.now
     shared.wal.delete(entry.segment)
     runner = shared.runner()  # the default replication window and backoff
-    outcomes = []
+    outcomes: list[Outcome | None] = []
     for delivery in range(1, 11):
         try:
             outcomes.append(
