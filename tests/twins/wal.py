@@ -4,15 +4,50 @@ would store, decoded by the same :mod:`shared.wal_segment` functions, so damage 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from shared.errors import AlreadyExists, NotFound
-from shared.model import SegmentInfo, WalLocator, WalSegment
+from shared.model import SegmentInfo, WalLocator, WalSegment, segment_name
 from shared.ports import WriteAheadLog
-from shared.wal_segment import checked_body, decode_index
+from shared.wal_segment import SegmentInput, checked_body, decode_index, encode
 from tests.twins._base import Twin
 
 _WHAT = "WAL segment"
+#: The time test segments are written at (unless a test gives one).
+AT = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
+
+
+def make_segment(
+    epoch: int,
+    first_sequence: int,
+    bodies: Sequence[bytes],
+    *,
+    region: str = "DC04",
+    unique: str = "t0",
+    sessions: Sequence[str] | None = None,
+    message_ids: Sequence[str] | None = None,
+    at: datetime = AT,
+) -> tuple[WalSegment, bytes]:
+    """A segment of ``bodies`` (sequences ``first_sequence``, ``first_sequence + 1``, …) as the
+    QueueBuilder writes one: :func:`shared.wal_segment.encode`'s segment and bytes. Message ids default
+    to a hash of ``(epoch, sequence)``; sessions to one account."""
+    inputs = [
+        SegmentInput(
+            message_id=(
+                message_ids[n]
+                if message_ids
+                else hashlib.sha256(b"%d/%d" % (epoch, first_sequence + n)).hexdigest()[:48]
+            ),
+            session_id=sessions[n] if sessions else "CH9300762011623852957",
+            sequence=first_sequence + n,
+            ingested_at=at + timedelta(milliseconds=n),
+            body=body,
+        )
+        for n, body in enumerate(bodies)
+    ]
+    return encode(segment_name(epoch, first_sequence, region, unique), region, epoch, at, inputs)
 
 
 class InMemoryWriteAheadLog(Twin, WriteAheadLog):
