@@ -275,9 +275,13 @@ class MqSource(ABC):
     """
 
     @abstractmethod
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
         """MQGET under syncpoint; ``None`` when the queue stays empty for ``wait_s`` or another source
-        holds the input. Takes (or re-takes, after :meth:`close`) the exclusive input lazily."""
+        holds the input. Takes (or re-takes, after :meth:`close`) the exclusive input lazily.
+
+        With ``max_bytes``, a next message whose body is larger is not taken: it stays first on the
+        queue, unchanged (backout count included), and :class:`~shared.errors.TooLarge` says its size.
+        """
 
     @abstractmethod
     def commit(self) -> None:

@@ -26,10 +26,10 @@ from shared.retention import RetentionPolicy, horizon_problem
 #: IBM MQ's ``MaxUncommittedMsgs`` (``MAXUMSGS``) defaults to 10,000 per unit of work; a message
 #: bound for the backout queue is a get and a put in the same unit, so at most 5,000 messages fit.
 MAX_QUEUE_BUILDER_BATCH = 5000
-#: WAL appends in flight at once (two Blob puts each). Locally 16, 32 and 64 ingest alike (the
-#: region's CPU is the limit); 32 keeps 200 appends/s with puts as slow as 160 ms (the peer copy
-#: crosses regions) without 128 threads contending for one interpreter.
-MAX_WAL_WRITERS = 32
+#: Bounds of ``QUEUE_BUILDER_UNIT_BYTES``: body bytes of one unit of work, i.e. of one WAL segment.
+#: 256 MiB is far below a Consumption/Flex instance's 2 GB; a single larger message still makes a
+#: unit (and a segment) of its own.
+MIN_UNIT_BYTES, MAX_UNIT_BYTES = 64 * 1024, 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,13 @@ class Settings:
     )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
+    wal_replication_window_s: float = _setting(
+        "WAL_REPLICATION_WINDOW_S",
+        _positive(float),
+        default="300",
+        doc="a claim-check body missing from both WAL copies is retried this long after its enqueue, "
+        "then recorded FAILED wal-body-missing",
+    )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
     wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")
     queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
@@ -257,7 +264,13 @@ class Settings:
         "QUEUE_BUILDER_BATCH",
         _int_between(1, MAX_QUEUE_BUILDER_BATCH),
         default="128",
-        doc="messages per MQ unit of work, 1-5000; also sizes the WAL writers (docs/deployment.md)",
+        doc="messages per MQ unit of work (one WAL segment), 1-5000 (docs/deployment.md)",
+    )
+    queue_builder_unit_bytes: int = _setting(
+        "QUEUE_BUILDER_UNIT_BYTES",
+        _int_between(MIN_UNIT_BYTES, MAX_UNIT_BYTES),
+        default="4194304",
+        doc="body bytes per MQ unit of work (one WAL segment), 64 KiB-256 MiB; a larger message goes alone",
     )
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
@@ -322,12 +335,6 @@ class Settings:
     function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
     resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
     resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
-
-    @property
-    def wal_writers(self) -> int:
-        """WAL appends in flight at once in one unit of work (each writes both regions' copies):
-        the whole unit, up to :data:`MAX_WAL_WRITERS`."""
-        return min(self.queue_builder_batch, MAX_WAL_WRITERS)
 
     @property
     def peer_region(self) -> str:

@@ -42,6 +42,7 @@ from shared.telemetry import metrics
 from watchdog.operator import BadRequest, OperatorApi, audit, failover_request, reason_of
 from watchdog.requests import Refused, RequestBook, plain
 from watchdog.trace import quarantine_name
+from watchdog.wal_scan import record_entry
 
 log = logging.getLogger("bridge.audit")
 
@@ -211,7 +212,11 @@ class Desk:
             return refusal
         record = self.store.get(str(request["message_id"]))
         assert record is not None
-        _, original = self.wal.read(record.wal_name)
+        entry = record_entry(self.wal, record)
+        if entry is None:
+            self.book.move(request, "FAILED", result=f"WAL segment {record.wal_name} no longer holds it")
+            return 409, {"error": f"the statement is no longer in the WAL (segment {record.wal_name!r})"}
+        original = self.wal.read_entry(entry.locator)
         try:
             translation = self.translator(original)
         except PermanentError as error:  # the configuration changed since the first delivery

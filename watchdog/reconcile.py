@@ -33,7 +33,8 @@ from shared.journal import OperationsJournal
 from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, mask, metrics
-from watchdog.trace import quarantine_name, wal_window
+from watchdog.trace import quarantine_name
+from watchdog.wal_scan import wal_window
 
 log = logging.getLogger("bridge.reconcile")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from shared.model import WalEntry, delivery_key_for
 from shared.telemetry import metrics
 from tests.twins import InMemoryDeliveryTarget, InMemoryIdempotencyStore, InMemoryWriteAheadLog
 from tests.twins.journal import InMemoryOperationsJournal
+from tests.unit.segments import write_segment
 from watchdog.reconcile import LATEST, Reconciler
 from watchdog.trace import Tracer
 
@@ -31,22 +31,12 @@ class Region:
         self.sequence = 0
 
     def ingest(self, message_id: str, account: str = "CH93ACC", minutes_ago: float = 60) -> WalEntry:
+        """One statement, ingested ``minutes_ago`` in a segment of its own."""
         self.sequence += 1
         at = NOW - timedelta(minutes=minutes_ago)
         body = f"{account}|{message_id}".encode()
-        entry = WalEntry(
-            name=WalEntry.name_for(at, 1, self.sequence, message_id),
-            message_id=message_id,
-            session_id=account,
-            epoch=1,
-            sequence=self.sequence,
-            region="DC04",
-            ingested_at=at,
-            sha256=hashlib.sha256(body).hexdigest(),
-            size=len(body),
-        )
-        self.wal.append(entry, body)
-        return entry
+        segment = write_segment(self.wal, [(message_id, account, body)], at=at, first_sequence=self.sequence)
+        return segment.entries[0]
 
     def claim(self, entry: WalEntry, lease_minutes: float = 1) -> object:
         return self.store.claim(
@@ -56,7 +46,7 @@ class Region:
             epoch=1,
             delivery_key=delivery_key_for(entry.message_id),
             lease_until=NOW + timedelta(minutes=lease_minutes),
-            wal_name=entry.name,
+            wal_name=entry.segment,
             sequence=entry.sequence,
         )
 
@@ -141,10 +131,11 @@ def test_out_of_order_delivery_of_an_account_is_found() -> None:
     assert inversion["message_id"] == "m2" and inversion["delivered_before"] == "m1"
 
 
-def test_the_window_is_respected_and_other_days_are_not_read() -> None:
+def test_the_window_is_respected_and_older_segments_are_not_read() -> None:
     region = Region()
-    region.ingest("old", minutes_ago=3 * 24 * 60)
+    old = region.ingest("old", minutes_ago=3 * 24 * 60)
     region.ingest("in", minutes_ago=60)
+    region.wal.put_raw(old.segment, region.wal.read_index(old.segment).info, b"unread: not a segment")
     report = region.reconciler.report(NOW - timedelta(hours=2), NOW)
     assert report["counts"]["taken_off_mq"] == 1  # type: ignore[index]
     assert [row["message_id"] for row in report["stuck"]] == ["in"]  # type: ignore[attr-defined]
@@ -170,11 +161,11 @@ def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
     assert tracer.trace("nope") == {"message_id": "nope", "found": False, "state": "UNKNOWN", "steps": []}
     stuck = region.ingest("stuck")  # taken off MQ, never claimed: found in the WAL by its id
     unclaimed = tracer.trace("stuck")
-    assert unclaimed["state"] == "NO-RECORD" and unclaimed["steps"][0]["wal"] == f"wal/{stuck.name}"  # type: ignore[index]
+    assert unclaimed["state"] == "NO-RECORD" and unclaimed["steps"][0]["wal"] == f"wal/{stuck.segment}"  # type: ignore[index]
     entry = region.ingest("m1")
     record = region.claim(entry, lease_minutes=-1)
     again = region.store.take_over(record, region="DC06", epoch=2, lease_until=NOW)  # type: ignore[arg-type]
     trace = tracer.trace("m1")
     steps = {step["step"]: step for step in trace["steps"]}  # type: ignore[attr-defined]
     assert trace["state"] == "PENDING" and steps["redelivered"]["attempts"] == again.attempts == 2
-    assert steps["ingested"]["wal"] == f"wal/{entry.name}" and steps["claim"]["region"] == "DC06"
+    assert steps["ingested"]["wal"] == f"wal/{entry.segment}" and steps["claim"]["region"] == "DC06"
