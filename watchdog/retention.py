@@ -19,13 +19,13 @@ region's stranded messages included) still carries a claim check into it. The Co
 every copy (the records container's TTL, infra/modules/cosmos.bicep), so no region ever finds a
 segment without its records and takes it for unfinished work.
 
-**Progress.** A *pass* walks the listing in name (= ingest) order, ``page_size`` segments per slice,
-with a durable cursor (:class:`~shared.model.Checkpoint` ``retention:<region>``: ``position`` = the
-last segment handled, ``done`` once the pass ended). A pass ends at the listing's end or at the first
-segment younger than the audit horizon (names are epoch-major, so later names were written later);
-the next pass starts ``interval_s`` after. An error (storage or Cosmos unreachable) stops the slice
-with the cursor *before* the segment it failed on, so the next slice retries that segment: a
-failed delete is never skipped.
+**Progress.** A *pass* walks the listing in name (= ingest) order, at most ``page_size`` segments and
+about ``budget_s`` per slice, with a durable cursor (:class:`~shared.model.Checkpoint`
+``retention:<region>``: ``position`` = the last segment handled, ``done`` once the pass ended). A pass
+ends at the listing's end or at the first segment younger than the audit horizon (names are epoch-major,
+so later names were written later); the next pass starts ``interval_s`` after. An error (storage or
+Cosmos unreachable) stops the slice with the cursor *before* the segment it failed on, so the next slice
+retries that segment: a failed delete is never skipped.
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ class Retention:
     policy: RetentionPolicy
     page_size: int = 50  # WAL_RETENTION_PAGE
     interval_s: float = 86400.0  # WAL_RETENTION_INTERVAL_S: from the end of a pass to the next
+    #: Work per slice in time as well as in segments: the slice stops between segments once this has
+    #: passed (a slice runs inside a Watchdog tick, after the straggler replay's ``REPLAY_SLICE_S``).
+    budget_s: float = 2.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     monotonic: Callable[[], float] = time.monotonic
     _idle_until: float = 0.0
@@ -104,9 +107,13 @@ class Retention:
         position = "" if cursor is None or cursor.done else cursor.position
         counts: Counter[str] = Counter()
         try:
+            deadline = self.monotonic() + self.budget_s
             infos = list(self.wal.list(after=position or None, limit=self.page_size))
             done = len(infos) < self.page_size
-            for info in infos:
+            for index, info in enumerate(infos):
+                if index and self.monotonic() >= deadline:
+                    done = False  # the rest of the page: next slice, from the cursor
+                    break
                 verdict = self._examine(info, now)
                 if verdict == YOUNG:
                     done = True  # later names were written later: the pass has reached the present

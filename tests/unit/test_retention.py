@@ -379,3 +379,18 @@ def test_a_retention_bug_never_stops_the_control_loop(bridge: Bridge) -> None:
     retention.explode = True
     assert watchdog.tick()["action"] == "passive"
     assert watchdog.heartbeats.last("DC06", "watchdog") is not None  # the beat happened
+
+
+def test_a_slice_stops_at_its_time_budget_and_the_next_goes_on(bridge: Bridge) -> None:
+    for n in range(1, 5):
+        bridge.write(n, f"m{n}")
+        bridge.record(f"m{n}", RecordState.DELIVERED)
+    ticks = iter(range(1000))
+    retention = bridge.retention["DC04"]
+    retention.monotonic = lambda: float(next(ticks))  # each reading of the clock a second later
+    retention.budget_s = 1.5
+    bridge.clock.now = T0 + timedelta(days=45)
+    first = retention.run_slice()
+    assert first.counts == {DELETE: 2} and not first.done  # the budget ran out after two segments
+    assert retention.run_slice().counts == {DELETE: 2}
+    assert bridge.names("DC04") == []
