@@ -30,6 +30,7 @@ from tests.twins import (
     InMemoryWriteAheadLog,
 )
 from watchdog.controller import Watchdog
+from watchdog.operator import OperatorApi
 from watchdog.replay import Replayer
 from watchdog.retention import GONE, UNREADABLE, Retention, RetentionResult
 
@@ -394,3 +395,35 @@ def test_a_slice_stops_at_its_time_budget_and_the_next_goes_on(bridge: Bridge) -
     assert first.counts == {DELETE: 2} and not first.done  # the budget ran out after two segments
     assert retention.run_slice().counts == {DELETE: 2}
     assert bridge.names("DC04") == []
+
+
+def test_the_status_route_shows_each_regions_retention_cursor(bridge: Bridge) -> None:
+    bridge.write(1, "a")
+    bridge.record("a", RecordState.DELIVERED)
+    authority = InMemoryRegionAuthority()
+    bridge.clock.now = T0 + timedelta(days=45)
+    authority.initialise("DC04", 60, bridge.clock.now)
+    watchdog = _watchdog(bridge, "DC06", authority)
+    watchdog.tick()  # one retention slice: the pass ends (one segment), cursor saved as done
+    api = OperatorApi(
+        region="DC06",
+        authority=authority,
+        checkpoints=watchdog.checkpoints,
+        heartbeats=watchdog.heartbeats,
+        watchdog=watchdog,
+        replayer=watchdog.replayer,
+        backlog=dict,
+        record_counts=bridge.store.counts,
+        clock=bridge.clock,
+    )
+    regions = api.status()[1]["regions"]
+    assert isinstance(regions, dict)
+    assert regions["DC06"]["wal_retention"] == {
+        "key": "retention:DC06",
+        "position": "",
+        "at": bridge.clock.now.isoformat(),
+        "final_through": "",
+        "blocked": False,
+        "done": True,
+    }
+    assert regions["DC04"]["wal_retention"] is None  # DC04's Watchdog has not run one yet
