@@ -108,18 +108,22 @@ class Retention:
         counts: Counter[str] = Counter()
         try:
             deadline = self.monotonic() + self.budget_s
-            infos = list(self.wal.list(after=position or None, limit=self.page_size))
-            done = len(infos) < self.page_size
+            infos, foreign = self._page(position)
+            done = foreign is None and len(infos) < self.page_size
             for index, info in enumerate(infos):
                 if index and self.monotonic() >= deadline:
-                    done = False  # the rest of the page: next slice, from the cursor
+                    done, foreign = False, None  # the rest of the page: next slice, from the cursor
                     break
                 verdict = self._examine(info, now)
                 if verdict == YOUNG:
-                    done = True  # later names were written later: the pass has reached the present
+                    done, foreign = True, None  # later names were written later: the pass is at the present
                     break
                 counts[verdict] += 1
                 position = info.name
+            if foreign is not None:  # listed after every segment of the page: pass it, never delete it
+                self._unreadable(foreign)
+                counts[UNREADABLE] += 1
+                position = foreign.name
         except BridgeError as error:
             return self._failed(dict(counts), position, error, save=now)
         self._save("" if done else position, now, done)
@@ -139,6 +143,21 @@ class Retention:
         log_event(log, logging.WARNING, "wal.retention_failed", region=self.region, error=str(error))
         return RetentionResult(self.region, counts, position, done=False, error=str(error))
 
+    def _page(self, position: str) -> tuple[list[SegmentInfo], UnreadableWalEntry | None]:
+        """The next page after ``position``, up to a blob that is not a segment (its metadata does not
+        describe one: written by hand, damaged), which the listing raises as ``UnreadableWalEntry``."""
+        infos: list[SegmentInfo] = []
+        try:
+            for info in self.wal.list(after=position or None, limit=self.page_size):
+                infos.append(info)
+        except UnreadableWalEntry as error:
+            return infos, error
+        return infos, None
+
+    def _unreadable(self, error: UnreadableWalEntry) -> None:
+        """Never delete what cannot be read: report it for an operator and go on after it."""
+        log_event(log, logging.ERROR, "wal.retention_unreadable", region=self.region, error=str(error))
+
     def _examine(self, info: SegmentInfo, now: datetime) -> str:
         """The verdict on one segment; deletes it (this region's copy) when the verdict is ``DELETE``."""
         if self.policy.within_horizon(info, now):
@@ -148,8 +167,7 @@ class Retention:
         except NotFound:
             return GONE  # deleted since the listing (by this region's previous slice, or by hand)
         except UnreadableWalEntry as error:
-            # Never delete what cannot be read: it is reported and left to an operator.
-            log_event(log, logging.ERROR, "wal.retention_unreadable", region=self.region, error=str(error))
+            self._unreadable(error)
             return UNREADABLE
         verdict = self.policy.verdict(segment.info, records_of(self.store, segment.entries), now)
         if verdict == DELETE:

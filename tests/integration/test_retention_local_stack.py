@@ -3,8 +3,9 @@
 (``CosmosIdempotencyStore``, ``CosmosCheckpointStore``). Each region runs its own retention on its
 own account, as each region's Watchdog does (docs/storage.md#retention).
 
-DC06's account sits behind a TCP proxy: cut, its slice fails and deletes nothing; restored, the next
-slice deletes its copy. Ages come from the segments' ``written_at`` (ingest minus 420 days) and the
+A blob in DC04's container that is not a segment is passed and never deleted. DC06's account sits
+behind a TCP proxy: cut, its slice fails and deletes nothing; restored, the next slice deletes its
+copy. Ages come from the segments' ``written_at`` (ingest minus 420 days) and the
 retention's clock (the records become final during the test, so the clock is set 45 days ahead).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from dev.proxy import TcpProxy
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog
@@ -26,7 +28,7 @@ from shared.retention import DELETE, NOT_FINAL, RetentionPolicy
 from shared.settings import Connection
 from shared.wal_dual import DualRegionWriteAheadLog
 from tests.twins.wal import make_segment
-from watchdog.retention import Retention
+from watchdog.retention import UNREADABLE, Retention
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +84,11 @@ def test_retention_deletes_final_old_segments_in_both_accounts_and_keeps_the_res
         if entry.message_id != open_ids[1]:  # one record of the second segment stays PENDING
             store.mark_delivered(record, {})
 
+    # A blob in DC04's WAL container that is not a segment (no segment metadata: put there by hand).
+    foreign = "0000000001/000000000002-DC04-foreign"
+    blobs = BlobServiceClient.from_connection_string(stack["STACK_BLOB_DC04"])
+    blobs.get_container_client(f"wal-{run}").upload_blob(foreign, b"not a segment")
+
     later = NOW + timedelta(days=45)
     retention = {
         region: Retention(region, wal, store, checkpoints, POLICY, clock=lambda: later)
@@ -93,8 +100,10 @@ def test_retention_deletes_final_old_segments_in_both_accounts_and_keeps_the_res
     assert failed.error is not None and not failed.done  # DC06's storage away: nothing deleted
     dc06_proxy.restore()
 
-    assert retention["DC04"].run_slice().counts == {DELETE: 1, NOT_FINAL: 1}
-    assert [info.name for info in wals["DC04"].list()] == [kept.name]
+    assert retention["DC04"].run_slice().counts == {DELETE: 1, UNREADABLE: 1}  # passed, never deleted
+    assert retention["DC04"].run_slice().counts == {NOT_FINAL: 1}  # the next slice lists after it
+    names = sorted(blob.name for blob in blobs.get_container_client(f"wal-{run}").list_blobs())
+    assert names == [foreign, kept.name]
     assert [info.name for info in wals["DC06"].list()] == [done.name, kept.name]  # its own account only
 
     assert retention["DC06"].run_slice().counts == {DELETE: 1, NOT_FINAL: 1}  # the retry

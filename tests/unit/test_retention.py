@@ -9,6 +9,7 @@ wall clock (``T0`` ± the test's run time); the retention's clock is set days af
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,7 @@ from shared.errors import ConfigurationError, ServiceUnavailable
 from shared.model import RecordState, SegmentInfo, delivery_key_for, reused_message_id, segment_name
 from shared.retention import DELETE, IN_FLIGHT, NOT_FINAL, YOUNG, RetentionPolicy
 from shared.settings import Settings
-from shared.wal_segment import SegmentInput, encode
+from shared.wal_segment import SegmentInput, UnreadableWalEntry, encode
 from tests.twins import (
     InMemoryCheckpointStore,
     InMemoryConsumptionSwitch,
@@ -427,3 +428,34 @@ def test_the_status_route_shows_each_regions_retention_cursor(bridge: Bridge) ->
         "done": True,
     }
     assert regions["DC04"]["wal_retention"] is None  # DC04's Watchdog has not run one yet
+
+
+class ForeignBlobWal(FlakyDeleteWal):
+    """A WAL whose listing meets a blob that is not a segment (no segment metadata), as the Blob
+    adapter's listing does: it raises ``UnreadableWalEntry`` naming that blob."""
+
+    foreign = "0000000001/000000000002-DC04-foreign"
+
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        for info in super().list(after, limit):
+            if (after is None or after < self.foreign) and info.name > self.foreign:
+                raise UnreadableWalEntry(self.foreign, "no WAL segment metadata")
+            yield info
+
+
+def test_a_foreign_blob_in_the_listing_is_passed_never_deleted(bridge: Bridge) -> None:
+    wal = ForeignBlobWal()
+    bridge.wals["DC04"] = wal
+    bridge.retention["DC04"].wal = wal
+    first = bridge.write(1, "a")
+    later = bridge.write(3, "b")
+    for mid in ("a", "b"):
+        bridge.record(mid, RecordState.DELIVERED)
+
+    def stored() -> list[str]:
+        return [info.name for info in InMemoryWriteAheadLog.list(wal)]
+
+    assert bridge.run("DC04", 45) == {DELETE: 1, UNREADABLE: 1}  # up to the foreign blob, then past it
+    assert stored() == [later] and first not in stored()
+    assert bridge.run("DC04", 45) == {DELETE: 1}  # the next slice lists after it
+    assert stored() == []
