@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from shared.errors import BridgeError, NotFound
 from shared.model import Checkpoint, SegmentInfo
 from shared.ports import CheckpointStore, IdempotencyStore, WriteAheadLog
-from shared.retention import DELETE, YOUNG, RetentionPolicy
+from shared.retention import DELETE, NOT_FINAL, YOUNG, RetentionPolicy
 from shared.telemetry import log_event, metrics
 from shared.wal_records import records_of
 from shared.wal_segment import UnreadableWalEntry
@@ -169,7 +169,18 @@ class Retention:
         except UnreadableWalEntry as error:
             self._unreadable(error)
             return UNREADABLE
-        verdict = self.policy.verdict(segment.info, records_of(self.store, segment.entries), now)
+        records = records_of(self.store, segment.entries)
+        verdict = self.policy.verdict(segment.info, records, now)
+        if verdict == NOT_FINAL:  # past the horizon and still not final: an operator's case, every pass
+            log_event(
+                log,
+                logging.WARNING,
+                "wal.segment_not_final",
+                region=self.region,
+                segment=info.name,
+                not_final=sum(r is None or not r.state.final for r in records),
+                written_at=segment.info.written_at.isoformat(),
+            )
         if verdict == DELETE:
             self.wal.delete(info.name)
             log_event(

@@ -145,7 +145,7 @@ def test_old_and_all_final_is_deleted_in_both_regions(bridge: Bridge) -> None:
     assert bridge.names("DC06") == []
 
 
-def test_a_segment_with_a_non_final_record_is_kept(bridge: Bridge) -> None:
+def test_a_segment_with_a_non_final_record_is_kept(bridge: Bridge, caplog: pytest.LogCaptureFixture) -> None:
     pending = bridge.write(1, "p1", "p2")
     bridge.record("p1", RecordState.DELIVERED)
     bridge.record("p2", RecordState.PENDING)
@@ -156,6 +156,8 @@ def test_a_segment_with_a_non_final_record_is_kept(bridge: Bridge) -> None:
         assert bridge.run(region, 1000) == {NOT_FINAL: 2, DELETE: 1}
         assert bridge.names(region) == [pending, unrecorded]
     assert final not in bridge.names("DC04") + bridge.names("DC06")
+    warned = [r for r in caplog.records if getattr(r, "event", "") == "wal.segment_not_final"]
+    assert [(r.segment, r.not_final) for r in warned] == [(pending, 1), (unrecorded, 1)] * 2  # type: ignore[attr-defined]
 
 
 def test_too_young_is_kept_and_ends_the_pass(bridge: Bridge) -> None:
