@@ -150,6 +150,7 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         wal=qb("wal", ports.wal),
         publisher=qb("publisher", ports.publisher),
         quarantine=qb("quarantine", ports.quarantine),
+        records=qb("records", ports.store),
         session_of=functools.partial(account_of, max_bytes=settings.max_body_bytes),
         backout_threshold=settings.mq_backout_threshold,
         batch_size=settings.queue_builder_batch,

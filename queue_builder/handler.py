@@ -23,7 +23,8 @@ then backs the whole unit out: nothing is lost (MQ still has it) and nothing is 
 MessageIds on the retry path, claim per message id).
 
 One message's own permanent failure does not fail its unit: a statement Service Bus refuses as such
-(``PublishRejected``, ``MessageTooLarge``) is moved to the backout queue and kept in the quarantine
+(``PublishRejected``, ``MessageTooLarge``) is recorded ``FAILED`` in the idempotency store (so a replay
+does not republish its WAL record: it is final), moved to the backout queue and kept in the quarantine
 store within the same unit of work, reported (``statement.publish_refused``), and the other messages
 are sent and committed; none of them is backed out or counted for it.
 
@@ -47,6 +48,7 @@ A body whose account cannot be read still flows (session ``UNROUTABLE_SESSION``)
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -56,7 +58,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from shared.errors import Interrupted, PermanentError, RegionNotActive, TooLarge, TransientError
+from shared.errors import (
+    AlreadyExists,
+    Interrupted,
+    PermanentError,
+    RegionNotActive,
+    TooLarge,
+    TransientError,
+)
 from shared.gate_cache import CachedGate
 from shared.model import (
     QUEUE_BUILDER,
@@ -64,11 +73,14 @@ from shared.model import (
     Heartbeat,
     MqMessage,
     OutboundStatement,
+    WalEntry,
+    delivery_key_for,
     segment_name,
 )
 from shared.ports import (
     BodyStore,
     Heartbeats,
+    IdempotencyStore,
     MqSource,
     SequenceAllocator,
     StatementPublisher,
@@ -103,6 +115,7 @@ class QueueBuilder:
     wal: WriteAheadLog
     publisher: StatementPublisher
     quarantine: BodyStore
+    records: IdempotencyStore
     session_of: Callable[[bytes], str]
     backout_threshold: int = 5
     batch_size: int = 32
@@ -251,7 +264,9 @@ class QueueBuilder:
         ]
         refused = self._hold(lambda: self._publish(statements))
         by_id = {m.message_id: m for m in batch}
+        entries = {e.message_id: e for e in segment.entries}
         for statement, error in refused:
+            self._hold(functools.partial(self._record_failed, entries[statement.message_id], error))
             self._to_backout_queue(
                 by_id[statement.message_id],
                 f"Service Bus refused the message ({error.reason}): {error}"[:500],
@@ -291,6 +306,25 @@ class QueueBuilder:
             except PermanentError as error:
                 refused.append((statement, error))
         return refused
+
+    def _record_failed(self, entry: WalEntry, error: PermanentError) -> None:
+        """Record ``entry``'s message ``FAILED`` (final) with ``error``'s reason. A record that exists
+        already (a reused MsgId, an earlier ingest) is left as it is: the runner owns it."""
+        try:
+            claim = self.records.claim(
+                message_id=entry.message_id,
+                session_id=entry.session_id,
+                region=self.region,
+                epoch=entry.epoch,
+                delivery_key=delivery_key_for(entry.message_id),
+                lease_until=self.clock(),
+                wal_name=entry.segment,
+                sequence=entry.sequence,
+                body_sha256=entry.sha256,
+            )
+        except AlreadyExists:
+            return
+        self.records.mark_failed(claim, error.reason, {"error": str(error)[:1000], "by": "queue_builder"})
 
     def _session(self, body: bytes) -> str:
         try:

@@ -7,7 +7,7 @@ import bootstrap
 from dev.faults import CrashPoints
 from shared.adapters.servicebus import PublishRejected
 from shared.errors import ServiceUnavailable
-from shared.model import GateView, MqMessage, OutboundStatement, WalSegment
+from shared.model import GateView, MqMessage, OutboundStatement, RecordState, WalSegment
 from shared.settings import Settings
 from shared.telemetry import metrics
 from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
@@ -308,6 +308,11 @@ def test_one_refused_message_does_not_back_out_or_count_against_its_unit(shared:
     kept = shared.quarantine.items[f"mq-backout/{ids[2]}"]
     assert kept[0] == b"CH93ACC|statement 2" and kept[1]["wal_name"] == shared.publisher.sent[0].wal_name
     assert metrics.snapshot()["mq_backed_out"] == 1
+    # Final, so a replay does not republish its WAL record into the same refusal.
+    record = shared.store.get(ids[2])
+    assert record is not None and (record.state, record.reason) == (RecordState.FAILED, "publish-rejected")
+    assert (record.wal_name, record.sequence) == (shared.publisher.sent[0].wal_name, 3)
+    assert shared.store.get(ids[0]) is None  # the others are the runner's to claim
 
 
 def test_a_segment_is_written_whole_or_not_at_all_and_nothing_is_sent_without_it(shared: Shared) -> None:

@@ -142,6 +142,7 @@ class Shared:
             "wal": around("queue_builder", "wal", self.wal),
             "publisher": around("queue_builder", "publisher", self.publisher),
             "quarantine": around("queue_builder", "quarantine", self.quarantine),
+            "records": around("queue_builder", "records", self.store),
             "session_of": session_of,
             "get_wait_s": 0.0,
             "clock": self.clock.wall,
