@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError
 from shared.journal import OperationsJournal
-from shared.model import ClaimRecord, RecordState, WalEntry
+from shared.model import ClaimRecord, RecordState, WalEntry, WalLocator
 from shared.ports import DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, mask, metrics
+from shared.wal_records import records_of
 from shared.wal_segment import UnreadableWalEntry
 from watchdog.trace import quarantine_name
 from watchdog.wal_scan import wal_window
@@ -87,11 +88,11 @@ class Reconciler:
         now = self.clock()
         unreadable: list[UnreadableWalEntry] = []
         entries = list(wal_window(self.wal, since, until, unreadable))
-        records = self.store.lookup(e.message_id for e in entries)
+        records = dict(zip((e.locator for e in entries), records_of(self.store, entries), strict=True))
         lists: dict[str, list[dict[str, object]]] = defaultdict(list)
         verified = unverifiable = 0
         for entry in entries:
-            record = records.get(entry.message_id)
+            record = records[entry.locator]
             row = _row(entry, record)
             if record is None or record.state is RecordState.PENDING:
                 if (now - entry.ingested_at).total_seconds() > self.stuck_after_s:
@@ -117,7 +118,7 @@ class Reconciler:
         lists["operator_actions"] = self._actions(since, until)
         counts = {
             "taken_off_mq": len(entries),
-            "delivered": sum(1 for r in records.values() if r.state is RecordState.DELIVERED),
+            "delivered": sum(1 for r in records.values() if r and r.state is RecordState.DELIVERED),
             "verified_at_target": verified,
             "target_cannot_tell": unverifiable,
             **{key: len(lists[key]) for key in _LISTS},
@@ -184,12 +185,14 @@ def _row(entry: WalEntry, record: ClaimRecord | None) -> dict[str, object]:
     }
 
 
-def _out_of_order(entries: list[WalEntry], records: dict[str, ClaimRecord]) -> list[dict[str, object]]:
+def _out_of_order(
+    entries: list[WalEntry], records: dict[WalLocator, ClaimRecord | None]
+) -> list[dict[str, object]]:
     """Accounts whose DELIVERED times go against ingest order: a statement ingested later was recorded
     delivered before one ingested earlier (both within the window)."""
     by_account: dict[str, list[tuple[WalEntry, datetime]]] = defaultdict(list)
     for entry in entries:
-        record = records.get(entry.message_id)
+        record = records[entry.locator]
         if record and record.state is RecordState.DELIVERED and record.updated_at is not None:
             by_account[entry.session_id].append((entry, record.updated_at))
     found: list[dict[str, object]] = []
