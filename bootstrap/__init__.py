@@ -83,6 +83,7 @@ from watchdog.probe_telemetry import observed
 from watchdog.probes import region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
+from watchdog.retention import Retention
 from watchdog.trace import Tracer
 
 T = TypeVar("T")
@@ -149,10 +150,11 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         wal=qb("wal", ports.wal),
         publisher=qb("publisher", ports.publisher),
         quarantine=qb("quarantine", ports.quarantine),
+        records=qb("records", ports.store),
         session_of=functools.partial(account_of, max_bytes=settings.max_body_bytes),
         backout_threshold=settings.mq_backout_threshold,
         batch_size=settings.queue_builder_batch,
-        wal_writers=settings.wal_writers,
+        unit_bytes=settings.queue_builder_unit_bytes,
         # Outlasts the Watchdog's verdict on a QueueBuilder that completes no run (QUEUE_BUILDER_STALE_S,
         # then the hand-over and the rest of the lease): a lasting outage costs one backout, not one per run.
         hold_s=settings.queue_builder_stale_s + settings.lease_s,
@@ -169,6 +171,7 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         lease_s=settings.claim_lease_s,
         max_claim_wait_s=settings.claim_lease_s,
         backup=ports.backup,
+        replication_window_s=settings.wal_replication_window_s,
         write_hold_s=settings.cosmos_write_hold_s,
     )
     replayer = Replayer(
@@ -211,6 +214,16 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
         replay_slice_s=settings.replay_slice_s,
+        # Each region deletes from its own account only (docs/storage.md#retention).
+        retention=Retention(
+            region=settings.region,
+            wal=own_wal,
+            store=ports.store,
+            checkpoints=ports.checkpoints,
+            policy=settings.retention_policy,
+            page_size=settings.wal_retention_page,
+            interval_s=settings.wal_retention_interval_s,
+        ),
     )
     operator = OperatorApi(
         region=settings.region,
@@ -253,6 +266,10 @@ def wire_desk(settings: Settings, ports: Ports, journal: OperationsJournal, oper
     return Ops(tracer, reconciler, desk, journal)
 
 
+#: Connections kept open per WAL storage account (requests' pool; ``BlobOptions.connection_pool_size``).
+WAL_CONNECTIONS = 32
+
+
 def _count_degraded(write: DegradedWrite) -> None:
     metrics.incr("wal_degraded_writes")
 
@@ -265,8 +282,8 @@ def dual_region_wal(
 ) -> DualRegionWriteAheadLog:
     """The WAL of ``settings.region``: its own account as ``own``, the other region's as ``peer``
     (``WalStorageDC04``/``WalStorageDC06``, container ``WAL_CONTAINER``, ``WAL_ALLOW_DEGRADED``)."""
-    # One connection per WAL writer, plus the runner's claim-check reads and the Watchdog's listing.
-    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=settings.wal_writers + 16)
+    # The QueueBuilder's one segment write per unit, the runner's claim-check reads, the Watchdog's walk.
+    pooled = dataclasses.replace(options or BlobOptions(), connection_pool_size=WAL_CONNECTIONS)
 
     def region_wal(region: str) -> BlobWriteAheadLog:
         return BlobWriteAheadLog(settings.wal_connection(region), settings.wal_container, pooled)
@@ -278,7 +295,7 @@ def dual_region_wal(
         peer_region=settings.peer_region,
         allow_degraded=settings.wal_allow_degraded,
         on_degraded=on_degraded,
-        max_workers=2 * settings.wal_writers,  # both copies of every append in flight
+        max_workers=4,  # both copies of a segment in flight (and a reconcile's beside them)
     )
 
 

@@ -6,10 +6,13 @@ hook: it wraps the few dependencies that border a crash window and fires the arm
 or just after one call. Each point is one window of docs/protocols.md, at the same place in the
 protocol as when the handlers called the hooks themselves:
 
-* ``qb.after_get``: after the QueueBuilder's ``mq.get`` returned a message (got under syncpoint,
-  nothing logged);
-* ``qb.after_wal``: before its ``publisher.publish`` (WAL written in both regions, nothing sent);
-* ``qb.after_send``: after ``publisher.publish`` returned (sent, MQ not committed);
+The QueueBuilder's windows are those of one unit of work, which is one WAL segment:
+
+* ``qb.after_get``: after the QueueBuilder's ``mq.get`` returned a message (got under syncpoint, the
+  unit's segment not written);
+* ``qb.after_wal``: after its ``wal.append`` of the unit's segment returned (the segment written whole
+  in both regions, nothing sent);
+* ``qb.after_send``: after ``publisher.publish`` returned (the unit sent, MQ not committed);
 * ``qb.before_commit``: before ``mq.commit`` (fenced again, MQCMIT not yet made);
 * ``runner.after_claim``: after the runner's ``store.claim``, or a ``take_over`` that extends an
   expired lease (the runner's release of its own lease shortens it, and does not count): claimed,
@@ -17,9 +20,10 @@ protocol as when the handlers called the hooks themselves:
 * ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
   delivery);
 * ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
-* ``replay.entry``: before the replay reads the body of a WAL entry that has no final record (the
-  drill ``long-replay`` arms ``sleep:`` here: a slow, long walk; the sleeps run one at a time even
-  when the replay reads bodies in parallel, as when the replay called the hook in its loop);
+* ``replay.entry``: before each of the replay's WAL reads (one storage call: a segment's index, a
+  record's range, or a segment whole when most of its records have no final record) (the drill
+  ``long-replay`` arms ``sleep:`` here: slow storage, a long walk; the sleeps run one at a time even
+  when the replay reads in parallel, as when the replay called the hook in its loop);
 * ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
   lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
   what the target confirmed does not count.
@@ -42,7 +46,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from shared.errors import Interrupted, PreconditionFailed
-from shared.model import ClaimRecord, MqMessage, OutboundStatement
+from shared.model import ClaimRecord, MqMessage, OutboundStatement, WalLocator, WalSegment
 
 T = TypeVar("T")
 
@@ -138,8 +142,8 @@ class _Around:
 
 
 class _QueueBuilderMq(_Around):
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
-        message: MqMessage | None = self._inner.get(wait_s)
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
+        message: MqMessage | None = self._inner.get(wait_s, max_bytes)
         if message is not None:
             self._points.hit("qb.after_get")
         return message
@@ -149,9 +153,14 @@ class _QueueBuilderMq(_Around):
         self._inner.commit()
 
 
+class _QueueBuilderWal(_Around):
+    def append(self, segment: WalSegment, data: bytes) -> None:
+        self._inner.append(segment, data)
+        self._points.hit("qb.after_wal")
+
+
 class _QueueBuilderPublisher(_Around):
     def publish(self, statements: list[OutboundStatement]) -> None:
-        self._points.hit("qb.after_wal")
         self._inner.publish(statements)
         self._points.hit("qb.after_send")
 
@@ -211,14 +220,25 @@ def _translate(points: CrashPoints, translate: Callable[[bytes], T]) -> Callable
 class _ReplayWal(_Around):
     _serial = threading.Lock()
 
-    def read(self, name: str) -> Any:
+    def read_entry(self, locator: WalLocator) -> Any:
         with self._serial:
             self._points.hit("replay.entry")
-        return self._inner.read(name)
+        return self._inner.read_entry(locator)
+
+    def read_index(self, name: str) -> Any:
+        with self._serial:
+            self._points.hit("replay.entry")
+        return self._inner.read_index(name)
+
+    def read_segment(self, name: str) -> Any:
+        with self._serial:
+            self._points.hit("replay.entry")
+        return self._inner.read_segment(name)
 
 
 _WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {
     ("queue_builder", "mq"): _QueueBuilderMq,
+    ("queue_builder", "wal"): _QueueBuilderWal,
     ("queue_builder", "publisher"): _QueueBuilderPublisher,
     ("runner", "store"): _RunnerStore,
     ("runner", "target"): _RunnerTarget,

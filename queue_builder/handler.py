@@ -1,22 +1,42 @@
-"""QueueBuilder: IBM MQ → write-ahead log (both regions) → Service Bus, then MQCMIT.
+"""QueueBuilder: IBM MQ → write-ahead log segment (both regions) → Service Bus, then MQCMIT.
 
 The order is the promise (docs/protocols.md, "No loss between MQ and the WAL"):
 
 1. gate — act only while this region holds the lease and has activated in its epoch (cached,
    fail-closed read of the region's gate mirror: :mod:`shared.gate_cache`);
-2. MQGET under syncpoint, up to ``batch_size`` messages in one unit of work;
-3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequence ``(epoch, n)``
-   from the durable :class:`~shared.ports.SequenceAllocator` (the epoch is the lease's, stamped on
-   the WAL entry and the message);
-4. WAL write, create-only, in both regions (``DualRegionWriteAheadLog``);
-5. Service Bus send (session, MessageId, properties; dedup by MessageId);
+2. MQGET under syncpoint: one unit of work of at most ``batch_size`` messages and ``unit_bytes`` body
+   bytes. The byte bound never loses a message: a next message above what the unit has left is not
+   taken (``MqSource.get(max_bytes=…)`` raises ``TooLarge`` and MQ keeps it first), the unit ends, and
+   the next unit starts with it — alone when it is larger than ``unit_bytes`` itself;
+3. message id = MQ MsgId (hex), session id = the statement's account, ingest sequences ``(epoch, n)``
+   from the durable :class:`~shared.ports.SequenceAllocator`, one reservation per unit;
+4. ONE WAL segment for the unit (:mod:`shared.wal_segment`: index + bodies), create-only, written whole
+   in both regions in parallel (``DualRegionWriteAheadLog``), named epoch-major with a random part
+   chosen once per unit and kept through the unit's in-place retries;
+5. Service Bus send (session, MessageId, the record's WAL locator; dedup by MessageId);
 6. gate again, then MQCMIT — a region fenced meanwhile backs out instead, so MQ redelivers to the new
    active region (its copy is deduplicated by MessageId and by the idempotency record).
 
-Any failure before MQCMIT backs the whole unit of work out: nothing is lost (MQ still has it) and
-nothing is delivered twice (same MessageId and WAL name on the retry path, claim per message id).
-A message whose backout count reached the threshold is moved to the backout queue, kept in the
-quarantine store, and reported, instead of blocking the queue forever.
+A segment is written whole or not at all, so a unit either has its segment or not: no per-account
+write order is needed. A failure of a dependency before MQCMIT is held (:meth:`QueueBuilder._hold`),
+then backs the whole unit out: nothing is lost (MQ still has it) and nothing is delivered twice (same
+MessageIds on the retry path, claim per message id).
+
+One message's own permanent failure does not fail its unit: a statement Service Bus refuses as such
+(``PublishRejected``, ``MessageTooLarge``) is recorded ``FAILED`` in the idempotency store (so a replay
+does not republish its WAL record: it is final), moved to the backout queue and kept in the quarantine
+store within the same unit of work, reported (``statement.publish_refused``), and the other messages
+are sent and committed; none of them is backed out or counted for it.
+
+Poison messages (a body that kills the process): MQ's BackoutCount, less the backouts this process made
+because a dependency failed (a bounded record, :attr:`QueueBuilder.transient_memory`), is the
+message's suspect count. A message that reaches ``backout_threshold`` at the head of a unit gets a unit
+of its own; only after ``isolated_tries`` more backouts (each while it was alone) does it go to the
+backout queue. A restart of the app backs out whatever unit was open, so every message of that unit
+counts one more backout that was not its fault: those messages then pass alone, and are committed,
+instead of being taken for poison. A restart counts against a message only if it hits that message
+while it is alone in its unit ``isolated_tries`` times.
+
 Exclusive input: the MQ source lets one reader drain the queue at a time (``MqSource`` contract), and
 every run releases it when it ends (``close``: backout of nothing, MQCLOSE, MQDISC), whatever its
 outcome. The platform makes the *invocation* a singleton, not the process: the timer runs one
@@ -37,17 +57,24 @@ A body whose account cannot be read still flows (session ``UNROUTABLE_SESSION``)
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import logging
+import secrets
 import time
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from shared.errors import Interrupted, PermanentError, RegionNotActive, TransientError
+from shared.errors import (
+    AlreadyExists,
+    Interrupted,
+    PermanentError,
+    RegionNotActive,
+    TooLarge,
+    TransientError,
+)
 from shared.gate_cache import CachedGate
 from shared.model import (
     QUEUE_BUILDER,
@@ -56,31 +83,37 @@ from shared.model import (
     MqMessage,
     OutboundStatement,
     WalEntry,
+    delivery_key_for,
+    segment_name,
 )
 from shared.ports import (
     BodyStore,
     Heartbeats,
+    IdempotencyStore,
     MqSource,
     SequenceAllocator,
     StatementPublisher,
     WriteAheadLog,
 )
 from shared.telemetry import log_event, metrics
+from shared.wal_segment import SegmentInput, encode
 
 log = logging.getLogger("bridge.queue_builder")
 
 _T = TypeVar("_T")
 
 UNROUTABLE_SESSION = "UNROUTABLE"
+#: Default of ``QUEUE_BUILDER_UNIT_BYTES``: body bytes of one unit of work (one WAL segment).
+DEFAULT_UNIT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
 class QueueBuilder:
     """Drains MQ for a bounded time per run. One instance per process; not re-entrant.
 
-    ``batch_size`` messages at most make one MQ unit of work (``QUEUE_BUILDER_BATCH``); their WAL
-    appends run account by account in order, ``wal_writers`` accounts at a time, and all of them
-    finish before anything of the unit is sent.
+    One MQ unit of work holds at most ``batch_size`` messages (``QUEUE_BUILDER_BATCH``) and
+    ``unit_bytes`` body bytes (``QUEUE_BUILDER_UNIT_BYTES``; a single larger message makes a unit of its
+    own) and becomes one WAL segment, written in both regions before anything of the unit is sent.
     """
 
     region: str
@@ -91,10 +124,15 @@ class QueueBuilder:
     wal: WriteAheadLog
     publisher: StatementPublisher
     quarantine: BodyStore
+    records: IdempotencyStore
     session_of: Callable[[bytes], str]
     backout_threshold: int = 5
     batch_size: int = 32
-    wal_writers: int = 8
+    unit_bytes: int = DEFAULT_UNIT_BYTES
+    #: Backouts a suspect message (backout threshold reached) takes alone before the backout queue.
+    isolated_tries: int = 2
+    #: How many messages' transient backouts are remembered (the oldest are forgotten first).
+    transient_memory: int = 10_000
     get_wait_s: float = 0.5
     #: How long a unit of work whose WAL write or send failed is held open and retried (fence
     #: permitting) before it is backed out: ``QUEUE_BUILDER_STALE_S + LEASE_S`` (see :meth:`_hold`).
@@ -105,15 +143,16 @@ class QueueBuilder:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-    _pool: ThreadPoolExecutor = field(init=False, repr=False)
-    _transient_backouts: Counter[str] = field(default_factory=Counter, repr=False)
+    #: The random part of a segment name (chosen once per unit of work).
+    unique: Callable[[], str] = field(default=lambda: secrets.token_hex(6))
+    _transient_backouts: OrderedDict[str, int] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.wal_writers < 1:
+        if self.batch_size < 1 or self.unit_bytes < 1 or self.transient_memory < 1:
             raise ValueError(
-                f"batch_size and wal_writers must be positive: {self.batch_size}, {self.wal_writers}"
+                "batch_size, unit_bytes and transient_memory must be positive: "
+                f"{self.batch_size}, {self.unit_bytes}, {self.transient_memory}"
             )
-        self._pool = ThreadPoolExecutor(self.wal_writers, thread_name_prefix="qb-wal")
 
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain until the queue is empty or the run would outlast ``budget_s``; return what this run
@@ -177,25 +216,20 @@ class QueueBuilder:
         return max(self.get_wait_s, first if units == 1 else longest) + self.end_reserve_s
 
     def _one_unit_of_work(self) -> int:
-        """Get up to ``batch_size`` messages, log and publish them, commit. Returns how many were got."""
+        """Get one unit, log it as one segment, publish it, commit. Returns how many messages the unit
+        took off the queue (sent, or moved to the backout queue)."""
         state = self.gate.check(self.region)
         batch: list[MqMessage] = []
+        refused = 0
         try:
-            while len(batch) < self.batch_size:
-                message = self.mq.get(self.get_wait_s if not batch else 0.0)
-                if message is None:
-                    break
-                if self._poison_count(message) >= self.backout_threshold:
-                    self._to_backout_queue(message)
-                    continue
-                batch.append(message)
+            moved = self._get_unit(batch)
             if batch:
-                self._log_and_publish(batch, state.epoch)
+                refused = self._log_and_publish(batch, state.epoch)
                 self.gate.check(self.region)  # fenced meanwhile → back out, never commit
             self.mq.commit()
         except TransientError:
             for message in batch:  # a dependency failed, not the message: this backout is not its fault
-                self._transient_backouts[message.message_id] += 1
+                self._note_transient_backout(message.message_id)
             self._backout_quietly()
             raise
         except BaseException:
@@ -203,21 +237,136 @@ class QueueBuilder:
             raise
         for message in batch:
             self._transient_backouts.pop(message.message_id, None)
-        metrics.incr("ingested", len(batch))
-        return len(batch)
+        metrics.incr("ingested", len(batch) - refused)
+        return len(batch) + moved
+
+    def _get_unit(self, batch: list[MqMessage]) -> int:
+        """Fill ``batch`` with one unit's messages (count and byte bound, a suspect alone); return how
+        many poison messages went to the backout queue on the way."""
+        moved, size = 0, 0
+        while len(batch) < self.batch_size and size < self.unit_bytes:
+            try:
+                if batch:
+                    message = self.mq.get(0.0, max_bytes=self.unit_bytes - size)
+                else:
+                    message = self.mq.get(self.get_wait_s)
+            except TooLarge:
+                break  # it stays first on the queue and opens the next unit
+            if message is None:
+                break
+            suspect = self._poison_count(message) - self.backout_threshold
+            if suspect >= 0 and not batch:
+                if suspect >= self.isolated_tries:
+                    reason = (
+                        f"backout count {message.backout_count} reached threshold {self.backout_threshold}"
+                        f" and {self.isolated_tries} more while alone in its unit of work"
+                    )
+                    self._to_backout_queue(message, reason, "statement.backout_queue")
+                    moved += 1
+                    continue
+                batch.append(message)  # a unit of its own: if it is poison, it fails alone
+                break
+            batch.append(message)
+            size += len(message.body)
+        return moved
 
     def _poison_count(self, message: MqMessage) -> int:
         """MQ's BackoutCount less the backouts this process made because a dependency (WAL, Service
-        Bus, Redis) failed: an outage must not push healthy messages onto the backout queue. A process
-        that dies with the message in hand (the poison case) leaves no such note, so it counts."""
+        Bus, Redis) failed: an outage must not push healthy messages onto the backout queue."""
         return message.backout_count - self._transient_backouts.get(message.message_id, 0)
 
-    def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> None:
-        """Number, log and send ``batch``, each step held through a dependency outage (:meth:`_hold`)."""
+    def _note_transient_backout(self, message_id: str) -> None:
+        """One more transient backout of ``message_id``; at most ``transient_memory`` messages are
+        remembered (a message taken by the other region is never seen here again)."""
+        self._transient_backouts[message_id] = self._transient_backouts.get(message_id, 0) + 1
+        self._transient_backouts.move_to_end(message_id)
+        while len(self._transient_backouts) > self.transient_memory:
+            self._transient_backouts.popitem(last=False)
+
+    def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> int:
+        """Number ``batch``, write its segment, send it, each step held through a dependency outage
+        (:meth:`_hold`). Returns how many messages Service Bus refused (moved to the backout queue)."""
         first = self._hold(lambda: self.sequences.next(epoch, len(batch)))
         now = self.clock()
-        items = [self._prepare(message, epoch, first + i, now) for i, message in enumerate(batch)]
-        self._hold(lambda: self._write_and_send(items))
+        name = segment_name(epoch, first, self.region, self.unique())
+        inputs = [
+            SegmentInput(m.message_id, self._session(m.body), first + i, now, m.body)
+            for i, m in enumerate(batch)
+        ]
+        segment, data = encode(name, self.region, epoch, now, inputs)
+        self._hold(lambda: self.wal.append(segment, data))
+        statements = [
+            OutboundStatement.from_wal(e, m.body) for e, m in zip(segment.entries, batch, strict=True)
+        ]
+        refused = self._hold(lambda: self._publish(statements))
+        by_id = {m.message_id: m for m in batch}
+        entries = {e.message_id: e for e in segment.entries}
+        for statement, error in refused:
+            self._hold(functools.partial(self._record_failed, entries[statement.message_id], error))
+            self._to_backout_queue(
+                by_id[statement.message_id],
+                f"Service Bus refused the message ({error.reason}): {error}"[:500],
+                "statement.publish_refused",
+                session_id=statement.session_id,
+                wal_name=statement.wal_name,
+            )
+        gone = {statement.message_id for statement, _ in refused}
+        for entry in segment.entries:
+            if entry.message_id not in gone:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "statement.ingested",
+                    message_id=entry.message_id,
+                    session_id=entry.session_id,
+                    region=self.region,
+                    epoch=entry.epoch,
+                    sequence=entry.sequence,
+                    wal_name=entry.segment,
+                )
+        return len(refused)
+
+    def _publish(self, statements: list[OutboundStatement]) -> list[tuple[OutboundStatement, PermanentError]]:
+        """Send ``statements``; if Service Bus refuses one as such, send them one by one (in order; a
+        repeat is dropped by MessageId) and return the refused ones with their errors."""
+        try:
+            self.publisher.publish(statements)
+            return []
+        except PermanentError:
+            if len(statements) == 1:
+                raise
+        refused: list[tuple[OutboundStatement, PermanentError]] = []
+        for statement in statements:
+            try:
+                self.publisher.publish([statement])
+            except PermanentError as error:
+                refused.append((statement, error))
+        return refused
+
+    def _record_failed(self, entry: WalEntry, error: PermanentError) -> None:
+        """Record ``entry``'s message ``FAILED`` (final) with ``error``'s reason. A record that exists
+        already (a reused MsgId, an earlier ingest) is left as it is: the runner owns it."""
+        try:
+            claim = self.records.claim(
+                message_id=entry.message_id,
+                session_id=entry.session_id,
+                region=self.region,
+                epoch=entry.epoch,
+                delivery_key=delivery_key_for(entry.message_id),
+                lease_until=self.clock(),
+                wal_name=entry.segment,
+                sequence=entry.sequence,
+                body_sha256=entry.sha256,
+            )
+        except AlreadyExists:
+            return
+        self.records.mark_failed(claim, error.reason, {"error": str(error)[:1000], "by": "queue_builder"})
+
+    def _session(self, body: bytes) -> str:
+        try:
+            return self.session_of(body)
+        except PermanentError:
+            return UNROUTABLE_SESSION
 
     def _hold(self, step: Callable[[], _T]) -> _T:
         """Run ``step``; while it fails with a dependency error, keep the unit of work open and retry
@@ -230,8 +379,8 @@ class QueueBuilder:
         backouts, the other region cannot). Held, a unit is backed out once per outage, when the
         fence closes (the lease ends) or the hold runs out. A crash point (``Interrupted``) and a
         closed fence are not held. Retrying a step is safe: sequences are reserved once per unit
-        (gaps allowed), WAL appends are create-only and idempotent for the same body, sends are
-        deduplicated by MessageId.
+        (gaps allowed), the segment append is create-only and idempotent for the same bytes (the
+        segment's name and bytes are fixed before the first try), sends are deduplicated by MessageId.
         """
         deadline = self.clock() + timedelta(seconds=self.hold_s)
         delay = self.hold_backoff_s
@@ -249,66 +398,17 @@ class QueueBuilder:
             delay = min(delay * 2, 5.0)
             self.gate.check(self.region)  # the lease ends while holding → RegionNotActive: back out
 
-    def _write_and_send(self, items: list[tuple[WalEntry, bytes]]) -> None:
-        chains: dict[str, list[tuple[WalEntry, bytes]]] = {}
-        for entry, body in items:
-            chains.setdefault(entry.session_id, []).append((entry, body))
-        for future in [self._pool.submit(self._append_in_order, chain) for chain in chains.values()]:
-            future.result()  # every WAL write (both regions) done before anything is sent
-        self.publisher.publish([OutboundStatement.from_wal(entry, body) for entry, body in items])
-        for entry, _ in items:
-            log_event(
-                log,
-                logging.INFO,
-                "statement.ingested",
-                message_id=entry.message_id,
-                session_id=entry.session_id,
-                region=self.region,
-                epoch=entry.epoch,
-                sequence=entry.sequence,
-            )
-
-    def _append_in_order(self, chain: list[tuple[WalEntry, bytes]]) -> None:
-        """Append one account's entries one after the other (accounts run in parallel).
-
-        A unit that dies halfway through its WAL writes (kill -9, a failed append) thus leaves each
-        account's entries a prefix of its messages: the replay re-publishes every entry without a final
-        record, and an entry written without its predecessor would reach Service Bus ahead of that
-        predecessor, which MQ redelivers later — an inversion.
-        """
-        for entry, body in chain:
-            self.wal.append(entry, body)
-
-    def _prepare(
-        self, message: MqMessage, epoch: int, sequence: int, now: datetime
-    ) -> tuple[WalEntry, bytes]:
-        try:
-            session_id = self.session_of(message.body)
-        except PermanentError:
-            session_id = UNROUTABLE_SESSION
-        entry = WalEntry(
-            name=WalEntry.name_for(now, epoch, sequence, message.message_id),
-            message_id=message.message_id,
-            session_id=session_id,
-            epoch=epoch,
-            sequence=sequence,
-            region=self.region,
-            ingested_at=now,
-            sha256=hashlib.sha256(message.body).hexdigest(),
-            size=len(message.body),
-        )
-        return entry, message.body
-
-    def _to_backout_queue(self, message: MqMessage) -> None:
-        reason = f"backout count {message.backout_count} reached threshold {self.backout_threshold}"
+    def _to_backout_queue(self, message: MqMessage, reason: str, event: str, **fields: str) -> None:
+        """Keep ``message`` in the quarantine store and move it to the backout queue (in this unit of
+        work), reported as ``event`` with ``reason``."""
         self.quarantine.put(
             f"mq-backout/{message.message_id}",
             message.body,
-            {"message_id": message.message_id, "reason": reason, "region": self.region},
+            {"message_id": message.message_id, "reason": reason, "region": self.region, **fields},
         )
         self.mq.to_backout_queue(message, reason)
         metrics.incr("mq_backed_out")
-        log_event(log, logging.ERROR, "statement.backout_queue", message_id=message.message_id, reason=reason)
+        log_event(log, logging.ERROR, event, message_id=message.message_id, reason=reason, **fields)
 
     def _release_input(self) -> None:
         """Give the exclusive MQ input up at the end of a run (``MqSource.close`` backs out first)."""

@@ -82,6 +82,19 @@ class PermanentError(BridgeError):
     reason: str = "permanent-error"
 
 
+class TooLarge(BridgeError):
+    """The next message is larger than the ``max_bytes`` an ``MqSource.get`` offered (``size`` bytes); it
+    was not taken and stays first on the queue (IBM MQ: MQGET with a smaller buffer and without
+    ``MQGMO_ACCEPT_TRUNCATED_MSG`` fails with ``MQRC_TRUNCATED_MSG_FAILED``, 2080, and leaves the
+    message there: https://www.ibm.com/docs/en/ibm-mq/9.4?topic=codes-2080-0820-rc2080-mqrc-truncated-msg-failed).
+    Not a failure: the caller ends its unit of work and starts the next one with that message."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(f"the next message has {size} bytes, more than the {max_bytes} offered")
+        self.size = size
+        self.max_bytes = max_bytes
+
+
 class ConflictError(BridgeError):
     """A conditional write lost against a concurrent or earlier writer."""
 

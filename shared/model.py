@@ -233,30 +233,81 @@ class MqMessage:
 
 
 @dataclass(frozen=True)
+class WalLocator:
+    """Where one statement's body lies in the WAL: ``size`` bytes at ``offset`` of segment ``segment``,
+    whose SHA-256 is ``sha256`` (a ranged read checks it). Travels on the Service Bus message."""
+
+    segment: str
+    offset: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class WalEntry:
-    """The write-ahead log's description of one ingested message (the blob's name and metadata).
+    """One record of a WAL segment: one ingested MQ message (an entry of the segment's index)."""
 
-    ``name`` sorts in ingest order: ``{day}/{epoch:010d}/{sequence:012d}-{message_id}``.
-    """
-
-    name: str
+    segment: str
+    offset: int
+    size: int
+    sha256: str
     message_id: str
     session_id: str
     epoch: int
     sequence: int
     region: str
     ingested_at: datetime
-    sha256: str
-    size: int
 
     @property
     def position(self) -> IngestPosition:
         return IngestPosition(self.epoch, self.sequence)
 
-    @staticmethod
-    def name_for(ingested_at: datetime, epoch: int, sequence: int, message_id: str) -> str:
-        """The WAL blob name; lexical order = ingest order within a day."""
-        return f"{ingested_at:%Y%m%d}/{epoch:010d}/{sequence:012d}-{message_id}"
+    @property
+    def locator(self) -> WalLocator:
+        return WalLocator(self.segment, self.offset, self.size, self.sha256)
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """What a WAL listing says of one segment without reading it (the blob's name and metadata).
+
+    ``name`` is :func:`segment_name`: epoch-major, so name order is ingest order across epochs, and
+    neither a clock step nor a sequence that restarts in a new epoch sorts a later segment before an
+    earlier checkpoint. ``index_end`` is where the bodies start (header and index before it).
+    """
+
+    name: str
+    region: str
+    epoch: int
+    first_sequence: int
+    last_sequence: int
+    count: int
+    size: int
+    index_end: int
+    written_at: datetime
+
+
+@dataclass(frozen=True)
+class WalSegment:
+    """One create-only WAL blob per MQ unit of work: its info and its index (one entry per message,
+    in ingest order). The bodies are in the blob after ``info.index_end``, read by
+    :meth:`~shared.ports.WriteAheadLog.read_entry`."""
+
+    info: SegmentInfo
+    entries: tuple[WalEntry, ...]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+def segment_name(epoch: int, first_sequence: int, region: str, unique: str) -> str:
+    """The WAL segment's blob name: ``{epoch:010d}/{first_sequence:012d}-{region}-{unique}``.
+
+    Epoch-major then sequence (the order of ingest); ``unique`` (random, chosen once per unit of work
+    and kept through its retries) makes the name unique even if a sequence were handed out twice.
+    """
+    return f"{epoch:010d}/{first_sequence:012d}-{region}-{unique}"
 
 
 @dataclass(frozen=True)
@@ -266,10 +317,15 @@ class OutboundStatement:
     message_id: str
     session_id: str
     body: bytes
-    wal_name: str
+    wal: WalLocator
     epoch: int
     sequence: int
     region: str
+
+    @property
+    def wal_name(self) -> str:
+        """The WAL segment that holds this statement."""
+        return self.wal.segment
 
     @classmethod
     def from_wal(cls, entry: WalEntry, body: bytes) -> OutboundStatement:
@@ -278,7 +334,7 @@ class OutboundStatement:
             message_id=entry.message_id,
             session_id=entry.session_id,
             body=body,
-            wal_name=entry.name,
+            wal=entry.locator,
             epoch=entry.epoch,
             sequence=entry.sequence,
             region=entry.region,
@@ -289,19 +345,25 @@ class OutboundStatement:
 class InboundStatement:
     """What the runner receives from Service Bus, already turned into plain values.
 
-    ``body`` is ``None`` when the message travelled by claim check (``claim_check`` names the WAL blob).
+    ``body`` is ``None`` when the message travelled by claim check: the runner then reads it from the
+    WAL at ``wal`` (a ranged read of its segment, checked against ``wal.sha256``).
     """
 
     message_id: str
     session_id: str
     body: bytes | None
-    wal_name: str
+    wal: WalLocator
     epoch: int
     sequence: int
     region: str
     delivery_count: int = 1
     enqueued_at: datetime | None = None
     claim_check: bool = False
+
+    @property
+    def wal_name(self) -> str:
+        """The WAL segment that holds this statement."""
+        return self.wal.segment
 
     @property
     def position(self) -> IngestPosition:

@@ -23,7 +23,9 @@ from shared.model import (
     Lease,
     MqMessage,
     OutboundStatement,
-    WalEntry,
+    SegmentInfo,
+    WalLocator,
+    WalSegment,
 )
 
 
@@ -139,23 +141,42 @@ class Heartbeats(ABC):
 
 
 class WriteAheadLog(ABC):
-    """Create-only log of every ingested body, in ingest order (Azure Blob)."""
+    """Create-only log of every ingested body, one segment per MQ unit of work (Azure Blob).
+
+    A segment (:mod:`shared.wal_segment`) is written whole or not at all; segments list in name order,
+    which is ingest order (:func:`~shared.model.segment_name`). Unreadable content raises
+    :class:`~shared.wal_segment.UnreadableWalEntry` in every implementation.
+    """
 
     @abstractmethod
-    def append(self, entry: WalEntry, body: bytes) -> None:
-        """Create blob ``entry.name`` with ``body`` and the entry as metadata.
+    def append(self, segment: WalSegment, data: bytes) -> None:
+        """Create blob ``segment.name`` holding ``data`` (:func:`shared.wal_segment.encode`'s bytes) and
+        ``segment.info`` as metadata.
 
-        Create-only (If-None-Match: *): an existing blob with the same SHA-256 is success (idempotent
-        retry); a different body under the same name raises ``AlreadyExists``.
+        Create-only (If-None-Match: *): an existing blob with the same bytes is success (idempotent
+        retry); different bytes under the same name raise ``AlreadyExists``.
         """
 
     @abstractmethod
-    def read(self, name: str) -> tuple[WalEntry, bytes]:
-        """Return entry and body of blob ``name``; ``NotFound`` if missing."""
+    def read_entry(self, locator: WalLocator) -> bytes:
+        """One body by ranged read, checked against ``locator.sha256``; ``NotFound`` if the segment is
+        missing, ``UnreadableWalEntry`` if the bytes there are not the body."""
 
     @abstractmethod
-    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
-        """Entries in name (= ingest) order, strictly after the checkpoint name ``after``."""
+    def read_index(self, name: str) -> WalSegment:
+        """The segment's info and index (not its bodies); ``NotFound`` if missing."""
+
+    @abstractmethod
+    def read_segment(self, name: str) -> tuple[WalSegment, bytes]:
+        """The whole segment: index and all its bytes (to copy it to the other region)."""
+
+    @abstractmethod
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        """Segments in name (= ingest) order, strictly after the checkpoint name ``after``."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete segment ``name`` (retention); deleting a missing one is success."""
 
 
 class IdempotencyStore(ABC):
@@ -254,9 +275,13 @@ class MqSource(ABC):
     """
 
     @abstractmethod
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
         """MQGET under syncpoint; ``None`` when the queue stays empty for ``wait_s`` or another source
-        holds the input. Takes (or re-takes, after :meth:`close`) the exclusive input lazily."""
+        holds the input. Takes (or re-takes, after :meth:`close`) the exclusive input lazily.
+
+        With ``max_bytes``, a next message whose body is larger is not taken: it stays first on the
+        queue, unchanged (backout count included), and :class:`~shared.errors.TooLarge` says its size.
+        """
 
     @abstractmethod
     def commit(self) -> None:

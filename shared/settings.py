@@ -21,18 +21,19 @@ from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.model import REGIONS
+from shared.retention import RetentionPolicy, horizon_problem
 
 #: IBM MQ's ``MaxUncommittedMsgs`` (``MAXUMSGS``) defaults to 10,000 per unit of work; a message
 #: bound for the backout queue is a get and a put in the same unit, so at most 5,000 messages fit.
 MAX_QUEUE_BUILDER_BATCH = 5000
-#: WAL appends in flight at once (two Blob puts each). Locally 16, 32 and 64 ingest alike (the
-#: region's CPU is the limit); 32 keeps 200 appends/s with puts as slow as 160 ms (the peer copy
-#: crosses regions) without 128 threads contending for one interpreter.
-MAX_WAL_WRITERS = 32
 #: What a QueueBuilder run leaves of its timer interval: the delay from the tick to the invocation
 #: and the spread of the run's last unit of work. ``QUEUE_BUILDER_DRAIN_S`` is at most the interval
 #: less this, so a run ends before the next tick (docs/deployment.md, "QueueBuilder run length").
 TIMER_MARGIN_S = 0.5
+#: Bounds of ``QUEUE_BUILDER_UNIT_BYTES``: body bytes of one unit of work, i.e. of one WAL segment.
+#: 256 MiB is far below a Consumption/Flex instance's 2 GB; a single larger message still makes a
+#: unit (and a segment) of its own.
+MIN_UNIT_BYTES, MAX_UNIT_BYTES = 64 * 1024, 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,13 @@ class Settings:
     )
     claim_lease_s: float = _setting("CLAIM_LEASE_S", _positive(float), default="60")
     claim_check_bytes: int = _setting("CLAIM_CHECK_BYTES", _positive(int), default="196608")
+    wal_replication_window_s: float = _setting(
+        "WAL_REPLICATION_WINDOW_S",
+        _positive(float),
+        default="60",
+        doc="a claim-check body missing from both WAL copies is retried this long after its enqueue, "
+        "then recorded FAILED wal-body-missing; below the backoff before MaxDeliveryCount (about 90 s)",
+    )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
     wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")
     queue_builder_schedule: str = _setting("QUEUE_BUILDER_SCHEDULE", default="*/10 * * * * *")
@@ -265,7 +273,13 @@ class Settings:
         "QUEUE_BUILDER_BATCH",
         _int_between(1, MAX_QUEUE_BUILDER_BATCH),
         default="128",
-        doc="messages per MQ unit of work, 1-5000; also sizes the WAL writers (docs/deployment.md)",
+        doc="messages per MQ unit of work (one WAL segment), 1-5000 (docs/deployment.md)",
+    )
+    queue_builder_unit_bytes: int = _setting(
+        "QUEUE_BUILDER_UNIT_BYTES",
+        _int_between(MIN_UNIT_BYTES, MAX_UNIT_BYTES),
+        default="4194304",
+        doc="body bytes per MQ unit of work (one WAL segment), 64 KiB-256 MiB; a larger message goes alone",
     )
     watchdog_schedule: str = _setting("WATCHDOG_SCHEDULE", default="*/15 * * * * *")
     queue_builder_stale_s: float = _setting("QUEUE_BUILDER_STALE_S", _positive(float), default="60")
@@ -291,6 +305,37 @@ class Settings:
         default="900",
         doc="a WAL entry without a final record this long after ingest is reported stuck",
     )
+    # WAL retention (shared/retention.py, watchdog/retention.py, docs/storage.md#retention).
+    service_bus_message_ttl_days: float = _setting(
+        "SERVICE_BUS_MESSAGE_TTL_DAYS",
+        _positive(float),
+        default="14",
+        doc="the queue's defaultMessageTimeToLive in days (infra sets both from one parameter)",
+    )
+    dead_letter_window_days: float = _setting(
+        "DEAD_LETTER_WINDOW_DAYS",
+        _positive(float),
+        default="30",
+        doc="the longest a dead letter may wait for its redrive (runbook); a WAL segment outlives it",
+    )
+    wal_audit_horizon_days: float = _setting(
+        "WAL_AUDIT_HORIZON_DAYS",
+        _positive(float),
+        default="400",
+        doc="no WAL segment is deleted younger than this; >= the message TTL + the dead-letter window",
+    )
+    wal_retention_page: int = _setting(
+        "WAL_RETENTION_PAGE",
+        _positive(int),
+        default="50",
+        doc="WAL segments the retention examines per Watchdog tick",
+    )
+    wal_retention_interval_s: float = _setting(
+        "WAL_RETENTION_INTERVAL_S",
+        _positive(float),
+        default="86400",
+        doc="from the end of one retention pass over the WAL to the start of the next",
+    )
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
     # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).
@@ -299,12 +344,6 @@ class Settings:
     function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
     resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
     resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
-
-    @property
-    def wal_writers(self) -> int:
-        """WAL appends in flight at once in one unit of work (each writes both regions' copies):
-        the whole unit, up to :data:`MAX_WAL_WRITERS`."""
-        return min(self.queue_builder_batch, MAX_WAL_WRITERS)
 
     @property
     def peer_region(self) -> str:
@@ -318,6 +357,13 @@ class Settings:
 
     def resource_group(self, region: str) -> str:
         return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        """The WAL retention bounds (validated with the rest of the settings)."""
+        return RetentionPolicy(
+            self.service_bus_message_ttl_days, self.dead_letter_window_days, self.wal_audit_horizon_days
+        )
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -372,6 +418,15 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             f"most the schedule's interval ({interval:g} s) less {TIMER_MARGIN_S:g} s, so a run ends "
             "before the next tick"
         )
+    ttl, dead, horizon = (
+        values.get("service_bus_message_ttl_days"),
+        values.get("dead_letter_window_days"),
+        values.get("wal_audit_horizon_days"),
+    )
+    if ttl is not None and dead is not None and horizon is not None:
+        problem = horizon_problem(ttl, dead, horizon)
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

@@ -9,12 +9,16 @@
   :attr:`~DualRegionWriteAheadLog.degraded_writes` counter, a warning naming the region, and the
   ``on_degraded`` callback. Otherwise the error is raised and the caller backs MQ out. A conflict
   (``AlreadyExists``: another body under the name) is raised whatever the mode.
-* ``read`` and ``list`` use this region's copy and fall back to the peer's when its storage is
-  unavailable (and ``read`` also when that copy is missing, as after a degraded write). After a
-  region is lost, the surviving region's app has that region as ``own``, so its replay reads its own
-  copy, written synchronously before every MQCMIT.
-* :meth:`~DualRegionWriteAheadLog.reconcile` copies entries present in one region only to the other
-  (after a degraded period), so each region's copy is complete again.
+* ``read_entry``, ``read_index``, ``read_segment`` and ``list`` use this region's copy and fall back
+  to the peer's when its storage is unavailable (and the reads also when that copy is missing, as after
+  a degraded write, or unreadable). After a region is lost, the surviving region's app has that region
+  as ``own``, so its replay reads its own copy, written synchronously before every MQCMIT.
+* ``delete`` deletes both copies (retention); each side's delete is idempotent.
+* :meth:`~DualRegionWriteAheadLog.reconcile` copies segments present in one region only to the other
+  (after a degraded period), whole (one read, one create-only write per segment), so each region's
+  copy is complete again.
+
+The unit of every operation is a segment (:mod:`shared.wal_segment`): one MQ unit of work.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from shared.errors import NotFound, TransientError
-from shared.model import WalEntry
+from shared.model import SegmentInfo, WalLocator, WalSegment
 from shared.ports import WriteAheadLog
+from shared.wal_segment import UnreadableWalEntry
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DegradedWrite:
-    """One append that reached only ``written_region``; ``error`` is why ``failed_region`` did not."""
+    """One segment's append that reached only ``written_region``; ``error`` is why ``failed_region`` did
+    not."""
 
     name: str
     written_region: str
@@ -78,19 +87,19 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         """Stop the writer threads (idle ones; an append in progress finishes first)."""
         self._pool.shutdown(wait=True)
 
-    def append(self, entry: WalEntry, body: bytes) -> None:
+    def append(self, segment: WalSegment, data: bytes) -> None:
         """Write both copies; see :meth:`append_reporting` for the rules."""
-        self.append_reporting(entry, body)
+        self.append_reporting(segment, data)
 
-    def append_reporting(self, entry: WalEntry, body: bytes) -> AppendOutcome:
-        """Write ``entry`` to both regions in parallel; say where it is durable.
+    def append_reporting(self, segment: WalSegment, data: bytes) -> AppendOutcome:
+        """Write ``segment`` to both regions in parallel; say where it is durable.
 
         Raises the first non-transient error of either side (``AlreadyExists`` …); else, when a side
         failed transiently, accepts the other side only in degraded mode, and raises otherwise.
         """
         futures: dict[str, Future[None]] = {
-            self.own_region: self._pool.submit(self.own.append, entry, body),
-            self.peer_region: self._pool.submit(self.peer.append, entry, body),
+            self.own_region: self._pool.submit(self.own.append, segment, data),
+            self.peer_region: self._pool.submit(self.peer.append, segment, data),
         }
         errors: dict[str, BaseException] = {}
         for region, future in futures.items():
@@ -108,42 +117,61 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         [(failed_region, error)] = errors.items()
         written = self.peer_region if failed_region == self.own_region else self.own_region
         assert isinstance(error, TransientError)
-        degraded = DegradedWrite(entry.name, written, failed_region, error)
+        degraded = DegradedWrite(segment.name, written, failed_region, error)
         self.degraded_writes += 1
         log.warning(
             "WAL degraded write: %s written in %s only, %s unavailable: %s",
-            entry.name,
+            segment.name,
             written,
             failed_region,
             error,
-            extra={"wal_name": entry.name, "written_region": written, "failed_region": failed_region},
+            extra={"wal_name": segment.name, "written_region": written, "failed_region": failed_region},
         )
         if self.on_degraded is not None:
             self.on_degraded(degraded)
         return AppendOutcome((written,), degraded)
 
-    def read(self, name: str) -> tuple[WalEntry, bytes]:
-        """This region's copy; the peer's when its storage is unavailable or lacks ``name``.
+    def read_entry(self, locator: WalLocator) -> bytes:
+        """One record from this region's copy, else from the peer's (see :meth:`_either`)."""
+        return self._either("read_entry", lambda wal: wal.read_entry(locator))
 
-        ``NotFound`` only when neither region has it; a transient error when one lacks it and the
-        other cannot be asked.
-        """
-        try:
-            return self.own.read(name)
-        except (TransientError, NotFound) as own_error:
-            self._fell_back("read", own_error)
+    def read_index(self, name: str) -> WalSegment:
+        return self._either("read_index", lambda wal: wal.read_index(name))
+
+    def read_segment(self, name: str) -> tuple[WalSegment, bytes]:
+        return self._either("read_segment", lambda wal: wal.read_segment(name))
+
+    def delete(self, name: str) -> None:
+        """Delete both copies (each idempotent); the first failure is raised after both were tried."""
+        errors = []
+        for wal in (self.own, self.peer):
             try:
-                return self.peer.read(name)
-            except NotFound:
+                wal.delete(name)
+            except Exception as error:  # the other copy is still deleted; raised after
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _either(self, operation: str, read: Callable[[WriteAheadLog], T]) -> T:
+        """``read`` on this region's copy; on the peer's when this region's storage is unavailable,
+        lacks the segment or holds an unreadable copy. When the peer fails too, this region's error is
+        raised (``NotFound`` only when neither region has it)."""
+        try:
+            return read(self.own)
+        except (TransientError, NotFound, UnreadableWalEntry) as own_error:
+            self._fell_back(operation, own_error)
+            try:
+                return read(self.peer)
+            except (NotFound, UnreadableWalEntry):
                 raise own_error from None
 
-    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
-        """This region's entries after ``after``; if its storage fails, the peer's from where it stopped."""
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        """This region's segments after ``after``; if its storage fails, the peer's from where it stopped."""
         last, given = after, 0
         try:
-            for entry in self.own.list(after, limit):
-                last, given = entry.name, given + 1
-                yield entry
+            for info in self.own.list(after, limit):
+                last, given = info.name, given + 1
+                yield info
             return
         except TransientError as error:
             self._fell_back("list", error)
@@ -152,7 +180,7 @@ class DualRegionWriteAheadLog(WriteAheadLog):
             yield from self.peer.list(last, remaining)
 
     def reconcile(self, after: str | None = None, limit: int | None = None) -> dict[str, int]:
-        """Copy entries found in one region only into the other; return copies made per region.
+        """Copy segments found in one region only into the other; return copies made per region.
 
         Compares the two listings after ``after`` (at most ``limit`` names from each side); the copy is a
         create-only append, so running it twice, or next to live appends, is harmless.
@@ -167,12 +195,10 @@ class DualRegionWriteAheadLog(WriteAheadLog):
         peer_set = {n for n in peer_names if bound is None or n <= bound}
         copied = {self.own_region: 0, self.peer_region: 0}
         for name in sorted(peer_set - own_set):
-            entry, body = self.peer.read(name)
-            self.own.append(entry, body)
+            self.own.append(*self.peer.read_segment(name))
             copied[self.own_region] += 1
         for name in sorted(own_set - peer_set):
-            entry, body = self.own.read(name)
-            self.peer.append(entry, body)
+            self.peer.append(*self.own.read_segment(name))
             copied[self.peer_region] += 1
         return copied
 

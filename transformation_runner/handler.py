@@ -16,7 +16,13 @@ this one does not (docs/protocols.md, "No duplicate delivery"):
    the settings); a ``PermanentError`` records ``FAILED`` with the reason, keeps
    the body in quarantine and completes the message: never lost, never retried forever;
 4. fence again, then deliver with the delivery key;
-5. optional backup of the output; 6. ``DELIVERED`` (ETag-conditional).
+5. ``DELIVERED`` (ETag-conditional); 6. the optional backup of the output, best-effort: it runs only
+   once the outcome is recorded, so a backup failure is logged and counted and never releases the
+   claim or forces a redelivery.
+
+A claim-check body is one ranged, hash-checked read of its WAL segment
+(:mod:`transformation_runner.claim_check`); missing, it is retried with the backoff within the
+replication window, then recorded ``FAILED`` and quarantined like a body that does not match its hash.
 
 Transient errors propagate: the trigger abandons the message and Service Bus redelivers it (after
 ``MaxDeliveryCount`` attempts it is dead-lettered, where the runbook's redrive picks it up).
@@ -57,6 +63,7 @@ from shared.model import (
 )
 from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, metrics
+from transformation_runner.claim_check import description, read_body
 
 log = logging.getLogger("bridge.runner")
 
@@ -128,6 +135,11 @@ class TransformationRunner:
     backoff_s: float = 2.0
     backoff_max_s: float = 30.0
     backup: BodyStore | None = None
+    #: A claim-check body missing from the WAL is retried this long after the message's enqueue
+    #: (WAL_REPLICATION_WINDOW_S), then recorded FAILED (``claim_check.BodyMissing``). Below the
+    #: backoff a message gets before MaxDeliveryCount (2 + 4 + … + 18 s = 90 s for 10 deliveries), so
+    #: a missing body is recorded and quarantined rather than dead-lettered.
+    replication_window_s: float = 60.0
     #: While Cosmos DB accepts no writes, hold the message (its lock renewed by the host) and retry
     #: every ``write_hold_step_s``, for at most ``write_hold_s`` per write (COSMOS_WRITE_HOLD_S):
     #: below the host's lock renewal limit, so no delivery count is spent (shared.breaker).
@@ -158,7 +170,13 @@ class TransformationRunner:
         context = {"message_id": message.message_id, "session_id": message.session_id, "region": self.region}
         state = self.gate.check(self.region)
         context["epoch"] = str(state.epoch)
-        body = message.body if message.body is not None and not message.claim_check else self._body(message)
+        if message.body is not None and not message.claim_check:
+            body = message.body
+        else:
+            try:
+                body = read_body(self.wal, message, self.clock(), self.replication_window_s)
+            except PermanentError as error:
+                return self._unreadable(message, state.epoch, error, context)
         sha256 = hashlib.sha256(body).hexdigest()
         record, in_doubt = self._claim(message, state.epoch, sha256)
         if record.state is not RecordState.PENDING:
@@ -245,14 +263,13 @@ class TransformationRunner:
                 "format": sent,
             },
         )
-        if self.backup is not None:
-            self.backup.put(f"{message.message_id}.fin", payload, {"delivery_key": record.delivery_key})
         details = {"pages": str(len(translation.messages)), "format": sent}
         policy = getattr(translation, "policy", None)  # transformation_runner.policy.PolicyTranslation
         if policy:
             details["balance_policy"] = str(policy)
         outcome = self._record(record, details)
         if outcome is Outcome.DELIVERED:
+            self._back_up(record, payload, context)
             metrics.incr("delivered")
             latency_ms = self._latency_ms(message)
             log_event(
@@ -393,9 +410,42 @@ class TransformationRunner:
         metrics.gauge("latency_ms_last", latency)
         return latency
 
-    def _body(self, message: InboundStatement) -> bytes:
-        _, body = self.wal.read(message.wal_name)
-        return body
+    def _back_up(self, record: ClaimRecord, payload: bytes, context: Mapping[str, str]) -> None:
+        """Keep a copy of the delivered output (OUTPUT_BACKUP_CONTAINER), best-effort: the delivery is
+        recorded already, so a failure here is logged and counted, never retried through the message."""
+        if self.backup is None:
+            return
+        try:
+            self.backup.put(f"{record.message_id}.fin", payload, {"delivery_key": record.delivery_key})
+        except BridgeError as error:
+            metrics.incr("backup_failed")
+            log_event(log, logging.WARNING, "statement.backup_failed", error=str(error), **context)
+
+    def _unreadable(
+        self, message: InboundStatement, epoch: int, error: PermanentError, context: Mapping[str, str]
+    ) -> Outcome:
+        """The claim-check body cannot be had (``BodyMissing``, ``UnreadableWalEntry``): claim the
+        message under the body's expected SHA-256, then record it ``FAILED`` with a description of what
+        is missing in quarantine. A final record already there wins (the body was delivered before it
+        went missing: a duplicate); an earlier delivery the target confirms is reconciled."""
+        record, in_doubt = self._claim(message, epoch, message.wal.sha256)
+        described = description(message, error)
+        if record.state is not RecordState.PENDING:
+            if record.other_body(message.wal.sha256):  # a reused MsgId: recorded under its own id
+                return self._reused(
+                    message,
+                    original=record,
+                    body=described,
+                    sha256=message.wal.sha256,
+                    epoch=epoch,
+                    context=context,
+                )
+            return self._duplicate(record, context)
+        if in_doubt and self.target.was_delivered(record.delivery_key):
+            self._record(record, {"reconciled": "target confirmed the earlier delivery"})
+            log_event(log, logging.WARNING, "statement.in_doubt_reconciled", **context)
+            return Outcome.RECONCILED
+        return self._fail(record, described, error, context)
 
     def _check_order(self, message: InboundStatement) -> None:
         """Count an inversion when a session's ingest position goes backwards in this process."""

@@ -11,7 +11,7 @@
   :meth:`~shared.ports.RegionAuthority.transfer` of the lease, exactly as an automatic promotion; the
   target starts at ``not_before`` (the current lease plus ``CLOCK_SKEW_S``). Refuses an unhealthy
   target unless forced, needs a reason, and is rate-limited.
-* ``replay(body, caller)`` — ``{"after": "<wal name>"}`` or ``{"from": ISO, "to": ISO}`` or ``{}``
+* ``replay(body, caller)`` — ``{"after": "<WAL segment name>"}`` or ``{"from": ISO, "to": ISO}`` or ``{}``
   (from the checkpoint); only the lease holder replays.
 
 Every call is audited (who, what, why, result) as a structured log record. Authentication is the
@@ -32,6 +32,7 @@ from shared.ports import CheckpointStore, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics, recent_events, recent_problems
 from watchdog.controller import WATCHDOG, Watchdog
 from watchdog.replay import Replayer
+from watchdog.retention import retention_key
 
 log = logging.getLogger("bridge.audit")
 
@@ -85,6 +86,8 @@ class OperatorApi:
                 "activated": _plain(activation),
                 "queue_builder": _beat(builder),
                 "queue_builder_failed": _beat(builder_failed),
+                # The WAL retention's cursor (watchdog.retention): where its pass stands, and when.
+                "wal_retention": _plain(self._safe(self.checkpoints.get, retention_key(region))),
             }
         return 200, {
             "region": self.region,
@@ -174,11 +177,11 @@ class OperatorApi:
         return None, lease
 
     def replay(self, body: Mapping[str, object], caller: str) -> Response:
-        """Replay the WAL from the checkpoint, after a WAL name, or within a time window."""
+        """Replay the WAL from the checkpoint, after a WAL segment, or within a time window."""
         try:
             after = body.get("after")
             if after is not None and not isinstance(after, str):
-                raise BadRequest("after: expected a WAL blob name")
+                raise BadRequest("after: expected a WAL segment name")
             since, until = time_field(body, "from"), time_field(body, "to")
             if since and until and since >= until:
                 raise BadRequest("from must be before to")

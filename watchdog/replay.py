@@ -1,4 +1,4 @@
-"""Replay: re-publish every WAL entry that has no final record, in ingest order, in bounded slices.
+"""Replay: re-publish every WAL record that has no final record, in ingest order, in bounded slices.
 
 Why: each region publishes to and consumes from its own Service Bus namespace (no Geo-DR pairing),
 so messages still in a lost region's namespace are gone for the survivor; the WAL (written to both
@@ -10,18 +10,26 @@ region's own namespace, with their original MessageId, session and ``(epoch, seq
 * nothing is delivered twice: within the duplicate-detection window Service Bus drops the copy; after
   it, the runner finds the final record and completes the copy without delivering.
 
+The WAL is a sequence of segments (one per MQ unit of work, :mod:`shared.wal_segment`), listed in name
+order, which is ingest order (:func:`~shared.model.segment_name`, epoch-major).
+
 Bounded work (:meth:`Replayer.run_slice`): a *walk* (the activation replay of one region and epoch,
 or one round of the straggler replay) goes page by page from its durable checkpoint
 (:class:`~shared.model.Checkpoint` in a :class:`~shared.ports.CheckpointStore`): list at most
-``page_size`` entries after the checkpoint, look their final records up in one batch, read and
-publish the others, save the checkpoint, and stop once ``budget_s`` has passed. A page stops early
-too, between body reads, when the budget runs out, so a slice overruns its budget by at most one
-storage call. The Watchdog calls one slice per tick, after its heartbeat or lease renewal: no replay
-can make a live region look dead. A crash between publishing a page and saving its checkpoint
-publishes that page again on resume (dropped by Service Bus or completed by the claim): never a loss.
+``page_size`` segments after the checkpoint, then, ``readers`` segments at a time, read their indexes,
+look all their records up in one batch (``IdempotencyStore.lookup``: Cosmos ReadMany), read the bodies
+of the records without a final record (one ranged read each, or one whole-segment read when most of
+a segment is needed), publish them, save the checkpoint (the last segment handled) and stop once
+``budget_s`` has passed. A page stops early too, between groups of segments, when the budget runs
+out, so a slice overruns its budget by at most one group's reads (segments are bounded by count and
+bytes). The Watchdog calls one slice per tick, after its heartbeat or lease renewal: no replay can
+make a live region look dead. A crash between publishing a page and saving its checkpoint publishes
+that page again on resume (dropped by Service Bus or completed by the claim): never a loss.
 
-Every walk starts from the shared watermark ``final`` (every entry up to it had a final record), so
-neither the activation replay nor the straggler replay lists the WAL from its first blob.
+Every walk starts from the shared watermark ``final`` (every segment up to it had only final
+records), so neither the activation replay nor the straggler replay lists the WAL from its first
+segment. A segment that cannot be read (``UnreadableWalEntry``) is reported (event
+``replay.unreadable``, metric ``replay_unreadable``) and passed, and the watermark stops before it.
 """
 
 from __future__ import annotations
@@ -34,12 +42,27 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from shared.model import Checkpoint, ClaimRecord, OutboundStatement, WalEntry, reused_message_id
+from shared.errors import NotFound
+from shared.model import (
+    Checkpoint,
+    ClaimRecord,
+    OutboundStatement,
+    SegmentInfo,
+    WalEntry,
+    WalLocator,
+    WalSegment,
+)
 from shared.ports import CheckpointStore, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
+from shared.wal_records import records_of
+from shared.wal_segment import UnreadableWalEntry, checked_body
 
 log = logging.getLogger("bridge.replay")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: The checkpoint whose ``final_through`` is the shared watermark every new walk starts from.
 WATERMARK = "replay:final"
@@ -60,16 +83,18 @@ class SliceResult:
     """What one slice did, and where its walk stands now (``checkpoint``, as saved)."""
 
     walk: str
-    examined: int
+    examined: int  # records
     republished: int
     already_final: int
     pages: int
     done: bool
     checkpoint: Checkpoint
+    segments: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
             "walk": self.walk,
+            "segments": self.segments,
             "examined": self.examined,
             "republished": self.republished,
             "already_final": self.already_final,
@@ -94,10 +119,26 @@ class ReplayResult:
 
 
 @dataclass(frozen=True)
-class _Page:
-    """One examined page: the entries looked at (a prefix of the listed page) and what to publish."""
+class _Examined:
+    """One segment looked at: its records examined (in the walk's window), how many had a final
+    record, and whether it could be read at all. The watermark may pass it only if every record was
+    final."""
 
-    examined: list[tuple[WalEntry, bool]]  # (entry, had a final record)
+    name: str
+    records: int
+    final: int
+    unreadable: bool = False
+
+    @property
+    def all_final(self) -> bool:
+        return not self.unreadable and self.final == self.records
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One examined page: the segments looked at (a prefix of the listed page) and what to publish."""
+
+    examined: list[_Examined]
     to_publish: list[OutboundStatement]
 
 
@@ -109,8 +150,8 @@ class Replayer:
     store: IdempotencyStore
     publisher: StatementPublisher
     checkpoints: CheckpointStore
-    page_size: int = 200
-    #: Body reads in flight at once: a page of 200 entries without records in ~7 rounds.
+    page_size: int = 200  # segments per listing
+    #: Segments (index reads, then body reads) in flight at once, and looked up together.
     readers: int = 32
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -127,20 +168,18 @@ class Replayer:
 
         A walk without a checkpoint starts at the watermark. A finished walk stays finished (an
         activation replays once per epoch) unless ``restart``: then a new round starts at the
-        watermark (the straggler replay). ``older_than`` ends the walk at the first entry ingested at or
+        watermark (the straggler replay). ``older_than`` ends the walk at the first segment written at or
         after it (the straggler replay leaves messages that are simply in flight alone).
         """
         deadline = self.monotonic() + budget_s
         checkpoint = self.checkpoints.get(walk)
         if checkpoint is None or (checkpoint.done and restart):
             checkpoint = self._start(walk, checkpoint)
-        examined = republished = final = pages = 0
+        examined = republished = final = pages = segments = 0
         watermark = self._watermark() or "" if not checkpoint.done else ""
         while not checkpoint.done:
             listed = list(self.wal.list(after=checkpoint.position or None, limit=self.page_size))
-            cut = list(
-                itertools.takewhile(lambda e: older_than is None or e.ingested_at < older_than, listed)
-            )
+            cut = list(itertools.takewhile(lambda s: older_than is None or s.written_at < older_than, listed))
             ends = len(listed) < self.page_size or len(cut) < len(listed)
             page = self._examine(cut, deadline)
             if page.to_publish:
@@ -149,13 +188,14 @@ class Replayer:
             self.checkpoints.put(checkpoint)
             watermark = self._raise_watermark(checkpoint, watermark)
             pages += 1
-            examined += len(page.examined)
-            final += sum(1 for _, was_final in page.examined if was_final)
+            segments += len(page.examined)
+            examined += sum(seen.records for seen in page.examined)
+            final += sum(seen.final for seen in page.examined)
             republished += len(page.to_publish)
             if self.monotonic() >= deadline:
                 break
         metrics.incr("replayed", republished)
-        result = SliceResult(walk, examined, republished, final, pages, checkpoint.done, checkpoint)
+        result = SliceResult(walk, examined, republished, final, pages, checkpoint.done, checkpoint, segments)
         if pages:
             log_event(log, logging.INFO, "replay.slice", **result.as_dict())
         return result
@@ -163,20 +203,21 @@ class Replayer:
     def run(
         self, after: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> ReplayResult:
-        """An operator's replay: every entry after ``after`` (default: the watermark) and, optionally,
-        ingested within ``[since, until)``, to the end of the WAL. Moves no checkpoint."""
+        """An operator's replay: every record after segment ``after`` (default: the watermark) and,
+        optionally, ingested within ``[since, until)``, to the end of the WAL. Moves no checkpoint.
+
+        A segment written before ``since`` holds no record ingested after it (a record is ingested
+        before its segment is written), so its index is not read."""
         if after is None:
             after = self._watermark()
-            if since is not None:
-                after = max(after or "", f"{since:%Y%m%d}") or None  # names start with the day
         examined = republished = final = 0
         for listed in self._pages(after):
-            window = [e for e in listed if _within(e, since, until)]
-            page = self._examine(window, deadline=None)
+            window = [s for s in listed if since is None or s.written_at >= since]
+            page = self._examine(window, deadline=None, within=(since, until))
             if page.to_publish:
                 self.publisher.publish(page.to_publish)
-            examined += len(page.examined)
-            final += sum(1 for _, was_final in page.examined if was_final)
+            examined += sum(seen.records for seen in page.examined)
+            final += sum(seen.final for seen in page.examined)
             republished += len(page.to_publish)
         metrics.incr("replayed", republished)
         result = ReplayResult(examined, republished, final, after)
@@ -190,65 +231,101 @@ class Replayer:
         start = max(self._watermark() or "", previous.final_through if previous else "")
         return Checkpoint(walk, position=start, at=self.clock(), final_through=start)
 
-    def _examine(self, entries: list[WalEntry], deadline: float | None) -> _Page:
-        """Look the page's records up in one batch; read the bodies of the entries without a final
-        record ``readers`` at a time, in parallel, until ``deadline`` (always at least one group, so
-        every slice makes progress). The examined entries are a prefix of ``entries``."""
-        records = self._records(entries)
-        examined: list[tuple[WalEntry, bool]] = []
+    def _examine(
+        self,
+        segments: list[SegmentInfo],
+        deadline: float | None,
+        within: tuple[datetime | None, datetime | None] = (None, None),
+    ) -> _Page:
+        """Examine ``segments`` ``readers`` at a time until ``deadline`` (always at least one group, so
+        every slice makes progress): read the group's indexes, look all their records up in one batch,
+        read the bodies of the records without a final record. The examined segments are a prefix of
+        ``segments``; ``within`` keeps the records ingested in ``[since, until)``."""
+        examined: list[_Examined] = []
         to_publish: list[OutboundStatement] = []
-        index = 0
-        while index < len(entries):
+        step = max(1, self.readers)
+        for start in range(0, len(segments), step):
             if examined and deadline is not None and self.monotonic() >= deadline:
                 break
-            group: list[tuple[WalEntry, bool]] = []
-            unread = 0
-            while index < len(entries):
-                record = records.get(entries[index].name)
-                final = record is not None and record.state.final
-                if not final and unread == self.readers:
-                    break
-                group.append((entries[index], final))
-                unread += not final
-                index += 1
-            bodies = self._read([entry for entry, final in group if not final])
-            to_publish += [OutboundStatement.from_wal(entry, body) for entry, body in bodies]
-            examined += group
+            group = segments[start : start + step]
+            indexes = self._parallel(self._index, group)
+            wanted = [[e for e in index.entries if _within(e, *within)] if index else [] for index in indexes]
+            records = self._records([entry for entries in wanted for entry in entries])
+            pending = [[e for e in entries if not _final(records.get(e.locator))] for entries in wanted]
+            bodies = self._parallel(lambda job: self._bodies(*job), list(zip(group, pending, strict=True)))
+            for info, index, entries, waiting, read in zip(
+                group, indexes, wanted, pending, bodies, strict=True
+            ):
+                to_publish += [OutboundStatement.from_wal(entry, body) for entry, body in read]
+                examined.append(
+                    _Examined(info.name, len(entries), len(entries) - len(waiting), index is None)
+                )
         return _Page(examined, to_publish)
 
-    def _read(self, entries: list[WalEntry]) -> list[tuple[WalEntry, bytes]]:
-        """The bodies of ``entries``, in their order (in parallel when ``readers`` > 1)."""
-        if self.readers <= 1 or len(entries) <= 1:
-            return [(entry, self.wal.read(entry.name)[1]) for entry in entries]
-        with ThreadPoolExecutor(max_workers=min(self.readers, len(entries))) as pool:
-            bodies = list(pool.map(lambda entry: self.wal.read(entry.name)[1], entries))
-        return list(zip(entries, bodies, strict=True))
+    def _index(self, info: SegmentInfo) -> WalSegment | None:
+        """The segment's index; ``None`` when it is unreadable (reported); no records when it was
+        deleted since the listing (retention deletes only segments whose every record is final)."""
+        try:
+            return self.wal.read_index(info.name)
+        except NotFound:
+            return WalSegment(info, ())
+        except UnreadableWalEntry as error:
+            self._unreadable(error)
+            return None
 
-    def _records(self, entries: list[WalEntry]) -> dict[str, ClaimRecord]:
-        """Each entry's record by WAL name, in one batched lookup (two when a MsgId was reused: a
-        record claimed for another body is not this entry's; its own is under the derived id)."""
-        found = self.store.lookup(entry.message_id for entry in entries)
-        records: dict[str, ClaimRecord] = {}
-        reused: dict[str, WalEntry] = {}
+    def _bodies(self, info: SegmentInfo, entries: list[WalEntry]) -> list[tuple[WalEntry, bytes]]:
+        """The bodies of ``entries`` (records of segment ``info``, in order): one ranged read each, or
+        one whole-segment read when they are most of its bodies. A body that does not match its hash
+        is reported and left out (its record stays without a final record)."""
+        data = b""
+        if len(entries) > 1 and 2 * sum(e.size for e in entries) >= info.size - info.index_end:
+            try:
+                data = self.wal.read_segment(info.name)[1]
+            except UnreadableWalEntry as error:  # the bytes are not what the index describes
+                self._unreadable(error)
+                return []
+
+        def read(entry: WalEntry) -> bytes:
+            if data:
+                return checked_body(entry.locator, data[entry.offset : entry.offset + entry.size])
+            return self.wal.read_entry(entry.locator)
+
+        bodies = []
         for entry in entries:
-            record = found.get(entry.message_id)
-            if record is not None and record.other_body(entry.sha256):
-                reused[reused_message_id(entry.message_id, entry.sha256)] = entry
-            elif record is not None:
-                records[entry.name] = record
-        if reused:
-            for derived, record in self.store.lookup(reused).items():
-                records[reused[derived].name] = record
-        return records
+            try:
+                bodies.append((entry, read(entry)))
+            except UnreadableWalEntry as error:
+                self._unreadable(error)
+        return bodies
+
+    def _parallel(self, work: Callable[[T], R], items: list[T]) -> list[R]:
+        """``work`` on each of ``items``, in their order (in parallel when ``readers`` > 1)."""
+        if self.readers <= 1 or len(items) <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.readers, len(items))) as pool:
+            return list(pool.map(work, items))
+
+    def _records(self, entries: list[WalEntry]) -> dict[WalLocator, ClaimRecord]:
+        """Each record by WAL locator (:func:`shared.wal_records.records_of`: one batched lookup, two
+        when a MsgId was reused); entries without a record are absent."""
+        if not entries:
+            return {}
+        found = records_of(self.store, entries)
+        return {entry.locator: record for entry, record in zip(entries, found, strict=True) if record}
+
+    @staticmethod
+    def _unreadable(error: UnreadableWalEntry) -> None:
+        metrics.incr("replay_unreadable")
+        log_event(log, logging.ERROR, "replay.unreadable", segment=error.name, error=str(error))
 
     def _advance(self, checkpoint: Checkpoint, page: _Page, ends: bool) -> Checkpoint:
         final_through, blocked = checkpoint.final_through, checkpoint.blocked
-        for entry, was_final in page.examined:
-            if not was_final:
-                blocked = True  # the watermark never passes an entry that is not final yet
+        for seen in page.examined:
+            if not seen.all_final:
+                blocked = True  # the watermark never passes a segment with a record not final yet
             elif not blocked:
-                final_through = entry.name
-        position = page.examined[-1][0].name if page.examined else checkpoint.position
+                final_through = seen.name
+        position = page.examined[-1].name if page.examined else checkpoint.position
         return dataclasses.replace(
             checkpoint,
             position=position,
@@ -275,7 +352,7 @@ class Replayer:
         self.checkpoints.put(Checkpoint(WATERMARK, mark, self.clock(), final_through=mark, done=True))
         return mark
 
-    def _pages(self, after: str | None) -> Iterator[list[WalEntry]]:
+    def _pages(self, after: str | None) -> Iterator[list[SegmentInfo]]:
         while page := list(self.wal.list(after=after, limit=self.page_size)):
             yield page
             if len(page) < self.page_size:
@@ -285,3 +362,7 @@ class Replayer:
 
 def _within(entry: WalEntry, since: datetime | None, until: datetime | None) -> bool:
     return (since is None or entry.ingested_at >= since) and (until is None or entry.ingested_at < until)
+
+
+def _final(record: ClaimRecord | None) -> bool:
+    return record is not None and record.state.final

@@ -2,9 +2,10 @@
 
 Sources, all durable and shared by both regions:
 
-* the WAL entry (Blob, ``wal/{day}/{epoch}/{sequence}-{message_id}``): taken off MQ and logged at
-  ``ingested_at`` by ``region`` under ``epoch``; the Service Bus message carries the same id as its
-  ``MessageId`` and the account as its session (``queue_builder.handler``);
+* the WAL record (Blob, segment ``wal/{epoch}/{first sequence}-{region}-{token}``, one per MQ unit of
+  work, :mod:`shared.wal_segment`): taken off MQ and logged at ``ingested_at`` by ``region`` under
+  ``epoch``; the Service Bus message carries the same id as its ``MessageId``, the account as its
+  session and the record's place in the segment (``queue_builder.handler``);
 * the idempotency record (Cosmos DB): the claim (region, epoch, delivery key, lease), how many times it
   was claimed (``attempts`` > 1: taken over after an expired lease, i.e. an in-doubt redelivery or a
   retry after a transient error), and the final ``DELIVERED`` or ``FAILED`` with reason and details
@@ -18,34 +19,21 @@ effects on the record (a claim, or an extra attempt); the replay checkpoint is i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.errors import BridgeError, NotFound
+from shared.errors import BridgeError
 from shared.journal import OperationsJournal
 from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import IdempotencyStore, WriteAheadLog
 from shared.telemetry import mask
+from shared.wal_records import records_of
+from shared.wal_segment import UnreadableWalEntry
+from watchdog.wal_scan import record_entry, wal_window
 
-#: How far back a trace looks for the WAL entry of a statement that has no record yet.
+#: How far back a trace looks for the WAL record of a statement that has no idempotency record yet.
 SEARCH_DAYS = 2
-#: The most WAL entries one account trace looks at (a day of one busy region is far below it).
-MAX_SCAN = 200_000
-
-
-def wal_window(wal: WriteAheadLog, since: datetime, until: datetime) -> Iterator[WalEntry]:
-    """WAL entries ingested in ``[since, until)``, in ingest order.
-
-    WAL names start with the ingest day (``%Y%m%d/``), so the listing starts at ``since``'s day and
-    stops after ``until``'s day without reading earlier or later days.
-    """
-    last_day = f"{until:%Y%m%d}"
-    for count, entry in enumerate(wal.list(after=f"{since:%Y%m%d}")):
-        if entry.name[:8] > last_day or count >= MAX_SCAN:
-            return
-        if since <= entry.ingested_at < until:
-            yield entry
 
 
 def quarantine_name(message_id: str) -> str:
@@ -91,16 +79,15 @@ class Tracer:
     def trace_account(self, account: str, since: datetime, until: datetime) -> dict[str, object]:
         """One line per statement of ``account`` ingested in ``[since, until)``, oldest first."""
         entries = [e for e in wal_window(self.wal, since, until) if e.session_id == account]
-        records = self.store.lookup(e.message_id for e in entries)
         rows = [
             {
-                "message_id": e.message_id,
+                "message_id": record.message_id if record else e.message_id,
                 "ingested_at": e.ingested_at.isoformat(),
                 "position": f"{e.epoch}/{e.sequence}",
-                "state": records[e.message_id].state.value if e.message_id in records else "NO-RECORD",
-                "reason": records[e.message_id].reason if e.message_id in records else None,
+                "state": record.state.value if record else "NO-RECORD",
+                "reason": record.reason if record else None,
             }
-            for e in entries
+            for e, record in zip(entries, records_of(self.store, entries), strict=True)
         ]
         return {
             "account": mask(account),
@@ -110,17 +97,17 @@ class Tracer:
         }
 
     def _wal_entry(self, message_id: str, record: ClaimRecord | None) -> WalEntry | None:
-        """The statement's WAL entry: by the record's WAL name, or — no record yet (stuck before its
-        claim) — by listing the last :data:`SEARCH_DAYS` days of the WAL (names only, no bodies)."""
+        """The statement's WAL record: in the record's segment, or — no record yet (stuck before its
+        claim) — among the records ingested in the last :data:`SEARCH_DAYS` days (indexes only, no
+        bodies)."""
         if record is None or not record.wal_name:
             until = self.clock()
             since = until - timedelta(days=SEARCH_DAYS)
             return next((e for e in wal_window(self.wal, since, until) if e.message_id == message_id), None)
         try:
-            entry, _ = self.wal.read(record.wal_name)
-        except NotFound:
+            return record_entry(self.wal, record)
+        except UnreadableWalEntry:  # reported by the reconciliation (unreadable_wal)
             return None
-        return entry
 
     def _record_steps(self, record: ClaimRecord) -> list[dict[str, object]]:
         steps: list[dict[str, object]] = [
@@ -190,7 +177,8 @@ def _ingest_step(entry: WalEntry) -> dict[str, object]:
         "region": entry.region,
         "epoch": entry.epoch,
         "sequence": entry.sequence,
-        "wal": f"wal/{entry.name}",
+        "wal": f"wal/{entry.segment}",
+        "offset": entry.offset,
         "size": entry.size,
         "sha256": entry.sha256,
     }

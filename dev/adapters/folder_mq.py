@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from shared.adapters.mqi import InUseNotice
-from shared.errors import ServiceUnavailable
+from shared.errors import ServiceUnavailable, TooLarge
 from shared.model import MqMessage
 from shared.ports import MqSource
 
@@ -157,9 +157,10 @@ class FolderMqSource(MqSource):
 
     # -- the port -----------------------------------------------------------------------------------
 
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
         """Take the oldest file of ``new/`` into this owner's unit of work; poll up to ``wait_s``.
-        ``None`` at once while another source holds the input lock."""
+        ``None`` at once while another source holds the input lock; ``TooLarge`` (file left in
+        ``new/``) when that file has more than ``max_bytes`` bytes."""
         deadline = time.monotonic() + max(wait_s, 0.0)
         with self._lock:
             if not self._io("get", self._hold_input):
@@ -167,7 +168,7 @@ class FolderMqSource(MqSource):
                 return None
             self.in_use.taken()
             while True:
-                message = self._io("get", self._take_oldest)
+                message = self._io("get", lambda: self._take_oldest(max_bytes))
                 if message is not None or time.monotonic() >= deadline:
                     return message
                 time.sleep(min(_POLL_S, max(deadline - time.monotonic(), 0.0)))
@@ -312,9 +313,10 @@ class FolderMqSource(MqSource):
     def _queued(self) -> Iterator[str]:
         return (name for name in os.listdir(self.root / "new") if _NAME.match(name))
 
-    def _take_oldest(self) -> MqMessage | None:
+    def _take_oldest(self, max_bytes: int | None = None) -> MqMessage | None:
         """The oldest message of the snapshot that is still in ``new/``; the snapshot is listed again
-        (at most once per call) when it is used up."""
+        (at most once per call) when it is used up. A file above ``max_bytes`` stays where it is
+        (and first in the snapshot): ``TooLarge``."""
         listed = False
         while True:
             if not self._snapshot:
@@ -324,6 +326,14 @@ class FolderMqSource(MqSource):
                 listed = True
                 continue
             name = self._snapshot.pop()
+            if max_bytes is not None:
+                try:
+                    size = (self.root / "new" / name).stat().st_size
+                except FileNotFoundError:
+                    continue  # gone since the listing
+                if size > max_bytes:
+                    self._snapshot.append(name)
+                    raise TooLarge(size, max_bytes)
             taken = self._inflight / name
             if not _rename_if_present(self.root / "new" / name, taken):
                 continue  # gone since the listing (another consumer, or a recovery renamed it)

@@ -22,7 +22,7 @@ from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from dev.servicebus.config import QueueConfig
 from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
-from shared.model import InboundStatement, OutboundStatement
+from shared.model import InboundStatement, OutboundStatement, WalLocator
 from shared.settings import Connection
 
 
@@ -64,6 +64,11 @@ def _receive(connection_string: str, done: list[int], lock: threading.Lock, tota
                         done[0] += len(batch)
 
 
+def locator(n: int) -> WalLocator:
+    """A plausible WAL locator for message ``n`` (the bench reads no WAL; the properties travel)."""
+    return WalLocator(f"0000000001/{n - n % 128:012d}-DC04-bench", 24 + 2048 * (n % 128), 2048, "0" * 64)
+
+
 def _adapters(connection_string: str, messages: int, sessions: int, body: bytes, batch: int) -> float:
     """Publish with the publisher adapter, consume with the session consumer; return the send time."""
     connection = Connection("ServiceBusConnection", connection_string=connection_string)
@@ -72,7 +77,7 @@ def _adapters(connection_string: str, messages: int, sessions: int, body: bytes,
     for first in range(0, messages, batch):
         publisher.publish(
             [
-                OutboundStatement(f"m{n}", f"acct-{n % sessions}", body, f"wal/{n}", 1, n, "DC04")
+                OutboundStatement(f"m{n}", f"acct-{n % sessions}", body, locator(n), 1, n, "DC04")
                 for n in range(first, min(first + batch, messages))
             ]
         )

@@ -166,12 +166,23 @@ let skipped = {traces}
 | summarize n = count()
 '''
 
-// Statements taken off MQ with no final record after RECONCILE_STUCK_AFTER_S, as counted by the
-// reconciliation reports of either region (one reconcile.report event per run, daily and on demand).
+// Statements taken off MQ with no final record after RECONCILE_STUCK_AFTER_S, and WAL segments whose
+// index cannot be read (their statements are unknown), as counted by the reconciliation reports of
+// either region (one reconcile.report event per run, daily and on demand).
 var stuckQuery = '''
 {traces}
 | where tostring(Properties.event) == "reconcile.report"
-| summarize n = sum(toint(Properties.stuck))
+| summarize n = sum(toint(Properties.stuck)) + sum(coalesce(toint(Properties.unreadable_wal), 0))
+'''
+
+// Clock hours in which a WAL retention slice of either region failed (storage, Cosmos, a permission).
+// A slice runs on every steady Watchdog tick while a pass is under way, so failures in six separate
+// hours of the last six is a retention that has stopped, not a blip: 30 days before the storage
+// lifecycle safety net acts (docs/storage.md#retention).
+var retentionQuery = '''
+{traces}
+| where tostring(Properties.event) == "wal.retention_failed"
+| summarize n = dcount(bin(TimeGenerated, 1h))
 '''
 
 var traces = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppTraces')
@@ -213,6 +224,7 @@ var sharedRules = [
   }
   {
     key: 'reconcile-stuck'
+    anchor: 'reconciliation-stuck'
     displayName: 'Reconciliation found stuck statements'
     severity: 1
     window: 'PT1H'
@@ -220,6 +232,17 @@ var sharedRules = [
     query: replace(stuckQuery, '{traces}', traces)
     operator: 'GreaterThan'
     threshold: 0
+  }
+  {
+    key: 'wal-retention'
+    anchor: 'wal-retention-failing'
+    displayName: 'WAL retention failing'
+    severity: 2
+    window: 'PT6H'
+    frequency: 'PT1H'
+    query: replace(retentionQuery, '{traces}', traces)
+    operator: 'GreaterThanOrEqual'
+    threshold: 6
   }
 ]
 

@@ -1,19 +1,27 @@
 """The write-ahead log on Azure Blob Storage (azure-storage-blob 12.31): :class:`BlobWriteAheadLog`.
 
-One block blob per ingested message, named ``WalEntry.name`` (``{day}/{epoch}/{sequence}-{id}``, so
-name order is ingest order), with the entry's fields as blob metadata and, optionally, the message and
-session ids as blob index tags (``find_blobs_by_tags("message_id='…'")`` finds a message's entry).
+One block blob per WAL segment (one MQ unit of work, :mod:`shared.wal_segment`), named
+``SegmentInfo.name`` (``{epoch:010d}/{first_sequence:012d}-{region}-{unique}``: name order is ingest
+order), holding the encoded segment, with :func:`~shared.wal_segment.info_metadata` plus ``data_sha256``
+(the SHA-256 of the whole blob) as blob metadata.
 
 * ``append`` is a create-only Put Blob (``If-None-Match: *``; Blob REST "Put Blob", "Specifying
-  conditional headers"). Body and metadata travel in one request (or, above the single-put size, in one
-  Put Block List), so a blob is never visible without its metadata. A 409 ``BlobAlreadyExists`` is
-  checked against the stored ``sha256``: the same body is an idempotent retry (success), a different one
-  raises :class:`~shared.errors.AlreadyExists`.
-* ``list`` walks the name hierarchy (List Blobs with ``delimiter='/'``), skipping whole day and epoch
-  folders that sort before the checkpoint, and builds each entry from the listed metadata without
-  reading bodies.
-* Blob metadata must be ASCII (HTTP headers, RFC 9110 §5.5): values are percent-encoded
-  (RFC 3986 §2.1) where they are not printable ASCII, and decoded on the way back.
+  conditional headers", https://learn.microsoft.com/rest/api/storageservices/put-blob). Data and
+  metadata travel in one request (above the SDK's single-put size, 64 MiB, in one Put Block List that
+  commits every block at once: https://learn.microsoft.com/rest/api/storageservices/put-block-list),
+  so a segment is never visible partly written or without its metadata. A 409 ``BlobAlreadyExists`` is
+  checked against the stored ``data_sha256``: the same bytes are an idempotent retry (success), other
+  bytes raise :class:`~shared.errors.AlreadyExists`.
+* ``read_entry`` is one ranged Get Blob (``x-ms-range``,
+  https://learn.microsoft.com/rest/api/storageservices/specifying-the-range-header-for-blob-service-operations)
+  of the record's bytes, checked against its SHA-256; a range outside the blob (HTTP 416) or bytes that
+  do not match raise :class:`~shared.wal_segment.UnreadableWalEntry`.
+* ``read_index`` reads the first :data:`INDEX_READ` bytes (one request for any unit of a few hundred
+  records) and, only if the index is longer, the rest of it.
+* ``list`` walks the name hierarchy (List Blobs with ``delimiter='/'``), skipping whole epoch folders
+  that sort before the checkpoint, and builds each :class:`~shared.model.SegmentInfo` from the listed
+  metadata without reading the blob.
+* ``delete`` deletes the blob with its snapshots; a missing blob is success (retention may repeat).
 
 Errors are mapped by :mod:`shared.adapters.azure_errors`; the SDK's own retries are short and few
 (:class:`BlobOptions`) because the callers retry at a higher level within a time budget.
@@ -25,29 +33,37 @@ import contextlib
 import hashlib
 import itertools
 import random
-import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobPrefix, BlobProperties, BlobServiceClient, ContainerClient, LinearRetry
 
-from shared.adapters.azure_errors import azure_errors
+from shared.adapters.azure_errors import RequestRejected, azure_errors
 from shared.adapters.http_transport import requests_transport
-from shared.errors import AlreadyExists, ConfigurationError, PermanentError, ServiceUnavailable
-from shared.model import WalEntry
+from shared.errors import AlreadyExists, ConfigurationError, NotFound, ServiceUnavailable
+from shared.model import SegmentInfo, WalLocator, WalSegment
 from shared.ports import WriteAheadLog
 from shared.settings import Connection
+from shared.wal_segment import (
+    UnreadableWalEntry,
+    checked_body,
+    decode_index,
+    index_end,
+    info_from_metadata,
+    info_metadata,
+)
 
-_WHAT = "WAL blob"
+_WHAT = "WAL segment"
 # Printable ASCII except '%' (the escape character) and space (trimmed from header values).
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
-# Blob index tag values: 0-256 of letters, digits, space and + - . / : = _ (Blob REST "Set Blob Tags").
-_TAG_VALUE = re.compile(r"[A-Za-z0-9 +\-./:=_]{0,256}")
+#: Bytes of a segment's head read at once by ``read_index``: header and index of ~250 records.
+INDEX_READ = 64 * 1024
+#: The metadata key of the whole blob's SHA-256 (the create-only same-bytes check).
+DATA_SHA256 = "data_sha256"
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,6 @@ class BlobOptions:
     read_timeout_s: float = 10.0
     retry_total: int = 2
     retry_backoff_s: float = 0.2
-    index_tags: bool = False
     #: Connections kept open per storage account (requests' default is 10); at least the number of
     #: concurrent calls, or every call beyond it opens and then discards a TCP connection.
     connection_pool_size: int = 10
@@ -124,69 +139,18 @@ class LazyContainer:
             container.create_container()
 
 
-class UnreadableWalEntry(PermanentError):
-    """A WAL blob whose metadata or body does not describe a valid entry (written outside the bridge,
-    or damaged). ``name`` lets a replay report it and continue after it."""
-
-    reason = "wal-entry-unreadable"
-
-    def __init__(self, name: str, detail: str) -> None:
-        super().__init__(f"WAL blob {name!r} is unreadable: {detail}")
-        self.name = name
-
-
 def ascii_metadata(value: str) -> str:
-    """``value`` as a valid metadata value: printable ASCII kept, everything else %-encoded (UTF-8)."""
+    """``value`` as a valid metadata value: printable ASCII kept, everything else %-encoded (UTF-8;
+    blob metadata travels as HTTP headers, RFC 9110 §5.5, and RFC 3986 §2.1 encodes the rest)."""
     return quote(value, safe=_SAFE)
-
-
-def entry_metadata(entry: WalEntry) -> dict[str, str]:
-    """The blob metadata of ``entry``: every field but the name, ASCII only."""
-    return {
-        "message_id": ascii_metadata(entry.message_id),
-        "session_id": ascii_metadata(entry.session_id),
-        "epoch": str(entry.epoch),
-        "sequence": str(entry.sequence),
-        "region": ascii_metadata(entry.region),
-        "ingested_at": entry.ingested_at.isoformat(),
-        "sha256": entry.sha256,
-        "size": str(entry.size),
-    }
-
-
-def entry_from_metadata(name: str, metadata: Mapping[str, str]) -> WalEntry:
-    """Rebuild the entry stored by :func:`entry_metadata`; :class:`UnreadableWalEntry` if it cannot."""
-    md = {key.lower(): value for key, value in metadata.items()}
-    try:
-        return WalEntry(
-            name=name,
-            message_id=unquote(md["message_id"]),
-            session_id=unquote(md["session_id"]),
-            epoch=int(md["epoch"]),
-            sequence=int(md["sequence"]),
-            region=unquote(md["region"]),
-            ingested_at=datetime.fromisoformat(md["ingested_at"]),
-            sha256=md["sha256"],
-            size=int(md["size"]),
-        )
-    except KeyError as error:
-        raise UnreadableWalEntry(name, f"metadata {error.args[0]!r} missing") from error
-    except ValueError as error:
-        raise UnreadableWalEntry(name, f"malformed metadata: {error}") from error
-
-
-def _tags(entry: WalEntry) -> dict[str, str]:
-    pairs = {"message_id": entry.message_id, "session_id": entry.session_id}
-    return {key: value for key, value in pairs.items() if _TAG_VALUE.fullmatch(value)}
 
 
 class BlobWriteAheadLog(WriteAheadLog):
     """:class:`~shared.ports.WriteAheadLog` on one storage account's ``container``.
 
     ``connection`` is a local connection string (Azurite) or the account's ``serviceUri`` used with
-    ``DefaultAzureCredential`` (role *Storage Blob Data Contributor*; *Owner* or a custom role with
-    ``blobs/tags/write`` when ``options.index_tags`` is on). See :class:`LazyContainer` for when the
-    container is created.
+    ``DefaultAzureCredential`` (role *Storage Blob Data Contributor*). See :class:`LazyContainer` for
+    when the container is created.
     """
 
     def __init__(self, connection: Connection, container: str, options: BlobOptions | None = None) -> None:
@@ -197,18 +161,16 @@ class BlobWriteAheadLog(WriteAheadLog):
     def container_name(self) -> str:
         return self._container.name
 
-    def append(self, entry: WalEntry, body: bytes) -> None:
-        """Create-only write of ``entry.name``; same body again is success, another is ``AlreadyExists``."""
-        container = self._container.client()
-        blob = container.get_blob_client(entry.name)
-        tags = _tags(entry) if self.options.index_tags else None
-        with azure_errors("blob", _WHAT, entry.name):
+    def append(self, segment: WalSegment, data: bytes) -> None:
+        """Create-only write of ``segment.name``: the same bytes again succeed, others ``AlreadyExists``."""
+        name, sha256 = segment.name, hashlib.sha256(data).hexdigest()
+        blob = self._container.client().get_blob_client(name)
+        with azure_errors("blob", _WHAT, name):
             try:
                 blob.upload_blob(
-                    body,
+                    data,
                     overwrite=False,
-                    metadata=entry_metadata(entry),
-                    tags=tags,
+                    metadata={**info_metadata(segment.info), DATA_SHA256: sha256},
                     max_concurrency=1,
                 )
                 return
@@ -217,26 +179,35 @@ class BlobWriteAheadLog(WriteAheadLog):
                 if code != "BlobAlreadyExists":  # e.g. ContainerBeingDeleted: not our blob
                     raise ServiceUnavailable("blob", f"HTTP 409 {code}") from exists
                 stored = blob.get_blob_properties().metadata or {}
-                stored_sha = stored.get("sha256")
-                if stored_sha is None:  # not written by append: compare the bodies themselves
+                stored_sha = stored.get(DATA_SHA256)
+                if stored_sha is None:  # not written by append: compare the bytes themselves
                     stored_sha = hashlib.sha256(blob.download_blob().readall()).hexdigest()
-        if stored_sha != hashlib.sha256(body).hexdigest():
-            raise AlreadyExists(_WHAT, entry.name)
+        if stored_sha != sha256:
+            raise AlreadyExists(_WHAT, name)
 
-    def read(self, name: str) -> tuple[WalEntry, bytes]:
-        """Entry and body of ``name``; ``NotFound`` if missing, ``UnreadableWalEntry`` if damaged."""
-        container = self._container.client()
-        with azure_errors("blob", _WHAT, name):
-            download = container.get_blob_client(name).download_blob()
-            body = download.readall()
-            metadata = download.properties.metadata or {}
-        entry = entry_from_metadata(name, metadata)
-        if hashlib.sha256(body).hexdigest() != entry.sha256:
-            raise UnreadableWalEntry(name, "body does not match its sha256 metadata")
-        return entry, body
+    def read_entry(self, locator: WalLocator) -> bytes:
+        """The record at ``locator`` by one ranged read, checked against its size and SHA-256."""
+        if locator.size == 0:  # an empty range cannot be asked for: the segment must exist, that is all
+            self._download(locator.segment, 0, 1)
+            return checked_body(locator, b"")
+        return checked_body(locator, self._download(locator.segment, locator.offset, locator.size)[0])
 
-    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
-        """Entries in name order strictly after ``after``, at most ``limit`` of them."""
+    def read_index(self, name: str) -> WalSegment:
+        """Header and index of ``name``: one ranged read of :data:`INDEX_READ` bytes, a second one only
+        for an index longer than that."""
+        head, size = self._download(name, 0, INDEX_READ)
+        end = index_end(name, head)
+        if end > len(head) and len(head) == INDEX_READ:
+            head += self._download(name, len(head), end - len(head))[0]
+        return decode_index(name, head, size)
+
+    def read_segment(self, name: str) -> tuple[WalSegment, bytes]:
+        """The whole segment (to copy it to the other region), checked against its index."""
+        data, size = self._download(name, 0, None)
+        return decode_index(name, data, size), data
+
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        """Segments in name order strictly after ``after``, at most ``limit`` of them."""
         if limit is not None and limit <= 0:
             return
         container = self._container.client()
@@ -250,7 +221,31 @@ class BlobWriteAheadLog(WriteAheadLog):
                 else _after(container, "", after, page)
             )
             for item in itertools.islice(items, limit):
-                yield entry_from_metadata(item.name, item.metadata or {})
+                yield info_from_metadata(item.name, item.metadata or {})
+
+    def delete(self, name: str) -> None:
+        """Delete ``name`` and its snapshots; a segment already gone is success."""
+        container = self._container.client()
+        with contextlib.suppress(NotFound), azure_errors("blob", _WHAT, name):
+            container.delete_blob(name, delete_snapshots="include")
+
+    def _download(self, name: str, offset: int, length: int | None) -> tuple[bytes, int]:
+        """``length`` bytes of ``name`` from ``offset`` (``None``: to the end) and the blob's size.
+
+        A range that starts beyond the blob (HTTP 416 InvalidRange) means the locator does not
+        describe this segment: :class:`UnreadableWalEntry`."""
+        container = self._container.client()
+        try:
+            with azure_errors("blob", _WHAT, name):
+                download = container.get_blob_client(name).download_blob(offset=offset, length=length)
+                data = download.readall()
+                # "bytes {start}-{end}/{blob size}", as the SDK rebuilds it after a ranged download.
+                size = int(str(download.properties.content_range).rpartition("/")[2])
+                return data, size
+        except RequestRejected as rejected:
+            if rejected.status == 416:
+                raise UnreadableWalEntry(name, f"no bytes at offset {offset}") from rejected
+            raise
 
 
 def _after(

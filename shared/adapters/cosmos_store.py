@@ -12,8 +12,11 @@ operation in its own logical partition). Field names are the item's JSON names::
   (Cosmos REST "Optimistic concurrency control"): 412 → ``PreconditionFailed``, 404 → ``NotFound``.
 * ``counts`` is five ``SELECT VALUE COUNT(1)`` queries (cross-partition, served from the index on
   ``state``, ``updatedAt``, ``attempts`` and ``leaseUntil``; a few RU each, for the status route).
-* ``lookup`` is one parameterised query per chunk, ``SELECT * FROM c WHERE c.id IN (@id0, …)``; a filter
-  on the partition key lets the query plan address only the partitions that hold those ids.
+* ``lookup`` is the SDK's ReadMany, ``ContainerProxy.read_items`` (azure-cosmos 4.17:
+  https://learn.microsoft.com/en-us/python/api/azure-cosmos/azure.cosmos.containerproxy#azure-cosmos-containerproxy-read-items):
+  "a batched point-read operation", which the SDK runs as one query per physical partition (at most
+  1000 ids each, in parallel) and as a point read for a single id; missing ids are left out. The local
+  ``cosmosdb-server`` answers it too (tests/contracts/test_idempotency_contract.py).
 
 docs/storage.md explains the consistency level these records need and what a regional failover of
 the Cosmos account does to them.
@@ -207,24 +210,17 @@ class CosmosIdempotencyStore(IdempotencyStore):
         )
 
     def lookup(self, message_ids: Iterable[str]) -> dict[str, ClaimRecord]:
-        """Records of ``message_ids`` (chunked ``IN`` queries); ids without a record are absent."""
+        """Records of ``message_ids`` by ReadMany (``read_items``, chunks of ``lookup_chunk``); ids
+        without a record are absent."""
         wanted = list(dict.fromkeys(message_ids))
         found: dict[str, ClaimRecord] = {}
-        if not wanted:
-            return found
-        items = self._items()
+        items = self._items() if wanted else None
         chunk = max(1, self.options.lookup_chunk)
         for start in range(0, len(wanted), chunk):
             ids = wanted[start : start + chunk]
-            names = [f"@id{n}" for n in range(len(ids))]
-            # Only generated parameter names are formatted in; the ids travel as parameters.
-            query = f"SELECT * FROM c WHERE c.id IN ({', '.join(names)})"  # noqa: S608
-            parameters: list[dict[str, object]] = [
-                {"name": name, "value": value} for name, value in zip(names, ids, strict=True)
-            ]
+            assert items is not None
             with azure_errors("cosmos", _WHAT, f"{len(ids)} ids from {ids[0]}"):
-                pages = items.query_items(query, parameters=parameters, enable_cross_partition_query=True)
-                for item in pages:
+                for item in items.read_items([(message_id, message_id) for message_id in ids]):
                     found[item["id"]] = record_from_item(item)
         return found
 

@@ -4,7 +4,12 @@ MQGET with ``MQGMO_SYNCPOINT | MQGMO_WAIT | MQGMO_FAIL_IF_QUIESCING | MQGMO_NO_P
 opened ``MQOO_INPUT_EXCLUSIVE`` (one reader at a time: a second opener gets ``MQRC_OBJECT_IN_USE``,
 2042, and its ``get`` returns ``None``), MQCMIT/MQBACK on the connection, the backout queue written
 by MQPUT under syncpoint, depth by MQINQ ``MQIA_CURRENT_Q_DEPTH`` on a separate ``MQOO_INQUIRE`` handle
-(no input hold needed). Connection handling, the lazy import
+(no input hold needed). ``get(max_bytes=N)`` passes an N-byte buffer without
+``MQGMO_ACCEPT_TRUNCATED_MSG``: a longer message fails with ``MQRC_TRUNCATED_MSG_FAILED`` (2080), stays
+on the queue, and its length comes back (``DataLength``; ``original_length`` in ``ibmmq``), raised as
+:class:`~shared.errors.TooLarge` (IBM MQ reference, "MQGET", ``BufferLength``, and reason 2080:
+https://www.ibm.com/docs/en/ibm-mq/9.4?topic=codes-2080-0820-rc2080-mqrc-truncated-msg-failed).
+Connection handling, the lazy import
 of ``ibmmq`` and the MQRC mapping are in :mod:`shared.adapters.mqi`; docs/onprem.md has the details.
 """
 
@@ -16,6 +21,7 @@ from typing import Any
 
 from shared.adapters.mqi import (
     MQRC_NO_MSG_AVAILABLE,
+    MQRC_TRUNCATED_MSG_FAILED,
     SERVICE,
     IbmMqConfig,
     InputInUse,
@@ -24,7 +30,7 @@ from shared.adapters.mqi import (
     put_time,
     rfh2_with_properties,
 )
-from shared.errors import ServiceUnavailable
+from shared.errors import ServiceUnavailable, TooLarge
 from shared.model import MqMessage
 from shared.ports import MqSource
 from shared.settings import Settings
@@ -73,7 +79,7 @@ class IbmMqSource(MqSource):
             self._unit.clear()
             self._lost = True
 
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
         mq = self.connection.mq
         c = mq.CMQC
         try:
@@ -89,10 +95,12 @@ class IbmMqSource(MqSource):
             md.CodedCharSetId = 1208
         gmo = mq.GMO(Options=options, WaitInterval=max(0, int(wait_s * 1000)))
         try:
-            body = queue.get(None, md, gmo)
+            body = queue.get(max_bytes, md, gmo)
         except mq.MQMIError as error:
             if int(error.reason) == MQRC_NO_MSG_AVAILABLE:
                 return None
+            if int(error.reason) == MQRC_TRUNCATED_MSG_FAILED and max_bytes is not None:
+                raise TooLarge(int(getattr(error, "original_length", max_bytes + 1)), max_bytes) from None
             raise self.connection.failed(error, f"MQGET {self.queue_name}") from error
         if not self._unit:
             self._unit_generation = self.connection.generation

@@ -2,10 +2,12 @@
 
 Each :class:`~shared.model.OutboundStatement` becomes one message: ``MessageId`` = the message id (the
 queue's duplicate detection drops a repeat within its window), ``SessionId`` = the account (order per
-session), application properties ``wal_name``, ``epoch``, ``sequence``, ``region``, ``claim_check``.
-A body larger than ``claim_check_bytes`` is not sent: the message carries an empty body and
-``claim_check=True``, and the runner reads the body from the WAL blob ``wal_name`` (the "claim check"
-pattern; Service Bus Standard caps a message at 256 KB).
+session), application properties ``wal_name`` (the WAL segment), ``wal_offset``, ``wal_size``,
+``wal_sha256`` (where the body lies in that segment and its SHA-256), ``epoch``, ``sequence``,
+``region``, ``claim_check``. A body larger than ``claim_check_bytes`` is not sent: the message carries
+an empty body and ``claim_check=True``, and the runner reads the body by a ranged read of the segment,
+checked against ``wal_sha256`` (the "claim check" pattern; Service Bus Standard caps a message at
+256 KB). :mod:`shared.inbound` reads the same properties back.
 
 Messages are sent in the given order in as few batches as fit, a batch mixing sessions: the queue is
 not partitioned (``infra/modules/servicebus-pairing.bicep``: ``enablePartitioning: false``, and a
@@ -36,6 +38,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMess
 from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
 
 from shared.errors import PermanentError, ServiceUnavailable
+from shared.inbound import statement_properties
 from shared.model import OutboundStatement
 from shared.ports import StatementPublisher
 from shared.settings import Connection, Settings
@@ -121,13 +124,7 @@ def to_message(statement: OutboundStatement, claim_check_bytes: int) -> ServiceB
         b"" if claim_check else statement.body,
         message_id=statement.message_id,
         session_id=statement.session_id,
-        application_properties={
-            "wal_name": statement.wal_name,
-            "epoch": statement.epoch,
-            "sequence": statement.sequence,
-            "region": statement.region,
-            "claim_check": claim_check,
-        },
+        application_properties=statement_properties(statement, claim_check),  # type: ignore[arg-type]
     )
 
 

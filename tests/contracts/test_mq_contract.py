@@ -23,7 +23,7 @@ import pytest
 
 from dev.adapters.folder_mq import FolderMqSource, put_message
 from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource
-from shared.errors import ConfigurationError, ServiceUnavailable
+from shared.errors import ConfigurationError, ServiceUnavailable, TooLarge
 from shared.ports import MqSource
 from shared.telemetry import metrics
 from tests import fakes
@@ -194,6 +194,34 @@ class MqSourceContract:
         restarted = harness.restart()
         message = restarted.get()
         assert message is not None and (message.message_id, message.backout_count) == (mid(3), 1)
+
+    def test_a_message_above_max_bytes_is_not_taken_and_stays_first(self, harness: MqHarness) -> None:
+        harness.put(mid(1), b"s" * 10)
+        harness.put(mid(2), b"L" * 5000)
+        harness.put(mid(3), b"t" * 10)
+        source = harness.source()
+        first = source.get(max_bytes=100)
+        assert first is not None and first.message_id == mid(1)
+        with pytest.raises(TooLarge) as caught:
+            source.get(max_bytes=4999)
+        assert (caught.value.size, caught.value.max_bytes) == (5000, 4999)
+        with pytest.raises(TooLarge):
+            source.get(wait_s=0.05, max_bytes=90)  # asked again: still there, still first
+        source.commit()  # the unit of work ends without it
+        assert source.depth() == 2
+        large = source.get(max_bytes=None)  # the next unit starts with it, alone
+        assert large is not None and (large.message_id, large.body, large.backout_count) == (
+            mid(2),
+            b"L" * 5000,
+            0,  # refusing it was no backout
+        )
+        source.commit()
+        with pytest.raises(TooLarge):
+            source.get(max_bytes=0)
+        exact = source.get(max_bytes=10)
+        assert exact is not None and exact.message_id == mid(3)  # max_bytes is inclusive
+        source.commit()
+        assert source.depth() == 0
 
     def test_depth_counts_waiting_messages(self, harness: MqHarness) -> None:
         for n in range(3):

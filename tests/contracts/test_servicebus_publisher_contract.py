@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from azure.identity import DefaultAzureCredential
@@ -26,7 +27,7 @@ from shared.adapters.servicebus import (
 )
 from shared.errors import PermanentError, ServiceUnavailable
 from shared.inbound import to_inbound
-from shared.model import InboundStatement, OutboundStatement
+from shared.model import InboundStatement, OutboundStatement, WalLocator
 from shared.ports import StatementPublisher
 from shared.settings import Connection
 from tests.twins import InMemoryPublisher
@@ -41,7 +42,7 @@ def statement(n: int, session: str, body: bytes | None = None, run: str = "") ->
         message_id=f"{run}{n:04d}",
         session_id=session,
         body=body if body is not None else f"<Document n='{n}'/>".encode(),
-        wal_name=f"20261126/0000000002/{n:012d}-{run}{n:04d}",
+        wal=WalLocator(f"0000000002/{n:012d}-DC04-{run}{n:04d}", 24 + 700 * n, 700 + n, f"{n:064x}"),
         epoch=2,
         sequence=n,
         region="DC04",
@@ -81,11 +82,7 @@ class PublisherContract:
         assert set(got) == {s.message_id for s in sent}
         for out in sent:
             inbound = got[out.message_id]
-            assert (inbound.session_id, inbound.body, inbound.wal_name) == (
-                out.session_id,
-                out.body,
-                out.wal_name,
-            )
+            assert (inbound.session_id, inbound.body, inbound.wal) == (out.session_id, out.body, out.wal)
             assert (inbound.epoch, inbound.sequence, inbound.region) == (2, out.sequence, "DC04")
             assert inbound.claim_check is False
             assert inbound.delivery_count == 1
@@ -119,7 +116,7 @@ class PublisherContract:
         publisher.publish([at_limit, above, huge])
         got = {s.sequence: s for s in received()}
         assert (got[1].body, got[1].claim_check) == (at_limit.body, False)
-        assert (got[2].body, got[2].claim_check, got[2].wal_name) == (None, True, above.wal_name)
+        assert (got[2].body, got[2].claim_check, got[2].wal) == (None, True, above.wal)
         assert (got[3].body, got[3].claim_check) == (None, True)
 
     def test_server_going_away_is_service_unavailable_and_nothing_is_half_sent(
@@ -317,7 +314,7 @@ def test_a_message_the_service_refuses_is_publish_rejected_and_a_missing_queue_u
 ) -> None:
     connection = Connection("ServiceBusConnection", connection_string=endpoint.connection_string)
     adapter = ServiceBusStatementPublisher(connection, "contract")
-    no_session = OutboundStatement("no-session", "", b"x", "wal/x", 1, 1, "DC04")  # a session queue
+    no_session = replace(statement(1, "S"), message_id="no-session", session_id="")  # a session queue
     with pytest.raises(PublishRejected) as caught:
         adapter.publish([no_session])
     assert isinstance(caught.value, PermanentError) and caught.value.condition == "amqp:not-allowed"

@@ -1,7 +1,11 @@
-"""WriteAheadLog contract: one suite, run against the in-memory twin and the Blob adapter on Azurite.
+"""WriteAheadLog contract: one suite, run against the in-memory twin, the Blob adapter on Azurite, and
+the dual-region composite over both.
 
-The real adapter talks to the stack's DC04 Azurite through :class:`dev.proxy.TcpProxy`, so "the
-server going away" is a cut on the road, not a stopped service. Each test uses its own container.
+A WAL holds one segment per MQ unit of work (:mod:`shared.wal_segment`). The real adapter talks to the
+stack's DC04 Azurite through :class:`dev.proxy.TcpProxy`, so "the server going away" is a cut on the
+road, not a stopped service. Each test uses its own container. Expected values come from the inputs
+(the bodies written, the names built by :func:`shared.model.segment_name`), never from the code under
+test.
 """
 
 from __future__ import annotations
@@ -9,53 +13,41 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 
 from dev.proxy import TcpProxy
-from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog, UnreadableWalEntry
+from shared.adapters.blob_wal import INDEX_READ, BlobOptions, BlobWriteAheadLog
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
-from shared.model import WalEntry
+from shared.model import WalLocator, WalSegment
 from shared.ports import WriteAheadLog
 from shared.settings import Connection
 from shared.wal_dual import DualRegionWriteAheadLog
-from tests.twins import InMemoryWriteAheadLog
+from shared.wal_segment import UnreadableWalEntry, info_metadata
+from tests.twins import InMemoryWriteAheadLog, make_segment
 
-DAY1 = datetime(2026, 11, 25, 23, 59, 58, tzinfo=UTC)
-DAY2 = datetime(2026, 11, 26, 0, 0, 1, 250000, tzinfo=UTC)
-
-
-def entry_for(
-    at: datetime, epoch: int, sequence: int, body: bytes, session: str = "CH93 0076 2011"
-) -> WalEntry:
-    message_id = hashlib.sha256(b"%d/%d" % (epoch, sequence)).hexdigest()[:48]
-    return WalEntry(
-        name=WalEntry.name_for(at, epoch, sequence, message_id),
-        message_id=message_id,
-        session_id=session,
-        epoch=epoch,
-        sequence=sequence,
-        region="DC04",
-        ingested_at=at,
-        sha256=hashlib.sha256(body).hexdigest(),
-        size=len(body),
-    )
+RawWrite = Callable[[WalSegment, bytes], None]
 
 
 class Outage:
     """How a test makes the service go away and come back."""
 
-    def __init__(self, cut: object, restore: object) -> None:
+    def __init__(self, cut: Callable[[], None], restore: Callable[[], None]) -> None:
         self.cut = cut
         self.restore = restore
 
 
+def names(wal: WriteAheadLog, after: str | None = None, limit: int | None = None) -> list[str]:
+    return [info.name for info in wal.list(after, limit)]
+
+
 class WalContract:
-    """The contract every WriteAheadLog keeps. Subclasses provide ``wal`` and ``outage``."""
+    """The contract every WriteAheadLog keeps. Subclasses provide ``wal``, ``outage`` and ``raw``
+    (store bytes under a segment's name and metadata as they are, for damage tests)."""
 
     @pytest.fixture
     def wal(self) -> WriteAheadLog:
@@ -65,95 +57,143 @@ class WalContract:
     def outage(self, wal: WriteAheadLog) -> Outage:
         raise NotImplementedError
 
-    def test_append_and_read_round_trip_with_metadata(self, wal: WriteAheadLog) -> None:
-        body = b"<Document>\xc3\xbc</Document>"
-        entry = entry_for(DAY1, 3, 42, body, session="Zürich 100% konto")
-        wal.append(entry, body)
-        assert wal.read(entry.name) == (entry, body)
-        assert list(wal.list()) == [entry]
+    @pytest.fixture
+    def raw(self, wal: WriteAheadLog) -> RawWrite:
+        raise NotImplementedError
 
-    def test_append_is_create_only_same_body_is_success(self, wal: WriteAheadLog) -> None:
-        entry = entry_for(DAY1, 1, 1, b"same")
-        wal.append(entry, b"same")
-        wal.append(entry, b"same")
-        assert wal.read(entry.name) == (entry, b"same")
-        assert len(list(wal.list())) == 1
+    def test_append_then_read_index_entries_and_whole_segment(self, wal: WriteAheadLog) -> None:
+        bodies = [b"<Document>\xc3\xbc</Document>", b"", b"x" * 5000, "Zürich 100%".encode()]
+        sessions = ["Zürich 100% konto", "CH93-A", "CH93-A", "CH93-B"]
+        segment, data = make_segment(3, 42, bodies, sessions=sessions, unique="a1")
+        wal.append(segment, data)
+        assert wal.read_index(segment.name) == segment
+        assert [wal.read_entry(entry.locator) for entry in segment.entries] == bodies
+        assert wal.read_segment(segment.name) == (segment, data)
+        assert list(wal.list()) == [segment.info]
+        info = segment.info
+        assert (info.epoch, info.first_sequence, info.last_sequence, info.count, info.size) == (
+            3,
+            42,
+            45,
+            4,
+            len(data),
+        )
+        assert [(e.sequence, e.session_id, e.size) for e in segment.entries] == [
+            (42 + n, sessions[n], len(body)) for n, body in enumerate(bodies)
+        ]
 
-    def test_append_of_another_body_under_the_name_is_already_exists(self, wal: WriteAheadLog) -> None:
-        entry = entry_for(DAY1, 1, 1, b"first")
-        wal.append(entry, b"first")
+    def test_append_is_create_only_the_same_bytes_are_success(self, wal: WriteAheadLog) -> None:
+        segment, data = make_segment(1, 1, [b"same"])
+        wal.append(segment, data)
+        wal.append(segment, data)  # an in-place retry of the unit of work
+        assert wal.read_segment(segment.name) == (segment, data)
+        assert names(wal) == [segment.name]
+
+    def test_other_bytes_under_the_name_are_already_exists(self, wal: WriteAheadLog) -> None:
+        first, data = make_segment(1, 1, [b"first"])
+        wal.append(first, data)
+        other, other_data = make_segment(1, 1, [b"second", b"third"])
+        assert other.name == first.name
         with pytest.raises(AlreadyExists):
-            wal.append(entry, b"second")
-        assert wal.read(entry.name)[1] == b"first"
+            wal.append(other, other_data)
+        assert wal.read_segment(first.name) == (first, data)
 
-    def test_list_is_in_ingest_order_across_days_and_epochs(self, wal: WriteAheadLog) -> None:
-        written = [
-            (DAY2, 2, 1),
-            (DAY1, 1, 10),
-            (DAY2, 1, 12),
-            (DAY1, 1, 9),
-            (DAY1, 2, 1),
-            (DAY2, 2, 100),
-            (DAY2, 10, 1),
-        ]
-        for at, epoch, sequence in written:
-            wal.append(entry_for(at, epoch, sequence, b"x"), b"x")
-        listed = [(e.ingested_at, e.epoch, e.sequence) for e in wal.list()]
-        assert listed == [
-            (DAY1, 1, 9),
-            (DAY1, 1, 10),
-            (DAY1, 2, 1),
-            (DAY2, 1, 12),
-            (DAY2, 2, 1),
-            (DAY2, 2, 100),
-            (DAY2, 10, 1),
-        ]
+    def test_list_is_in_ingest_order_epoch_first(self, wal: WriteAheadLog) -> None:
+        written = [(2, 1), (1, 10), (1, 12), (1, 9), (10, 1), (2, 100), (1, 100_000_000)]
+        for epoch, first in written:
+            wal.append(*make_segment(epoch, first, [b"x"]))
+        listed = [(info.epoch, info.first_sequence) for info in wal.list()]
+        assert listed == [(1, 9), (1, 10), (1, 12), (1, 100_000_000), (2, 1), (2, 100), (10, 1)]
 
     def test_list_after_a_checkpoint_and_limit(self, wal: WriteAheadLog) -> None:
-        names = {}
-        for at, epoch, sequence in [(DAY1, 1, 1), (DAY1, 1, 2), (DAY1, 2, 1), (DAY2, 2, 2), (DAY2, 3, 1)]:
-            entry = entry_for(at, epoch, sequence, b"x")
-            wal.append(entry, b"x")
-            names[(at, epoch, sequence)] = entry.name
+        built = {key: make_segment(*key, [b"x", b"y"]) for key in [(1, 1), (1, 3), (2, 1), (2, 3), (3, 1)]}
+        for segment, data in built.values():
+            wal.append(segment, data)
+        name = {key: segment.name for key, (segment, _) in built.items()}
 
-        def seqs(after: str | None, limit: int | None = None) -> list[tuple[int, int]]:
-            return [(e.epoch, e.sequence) for e in wal.list(after, limit)]
+        def firsts(after: str | None, limit: int | None = None) -> list[tuple[int, int]]:
+            return [(info.epoch, info.first_sequence) for info in wal.list(after, limit)]
 
-        assert seqs(names[(DAY1, 1, 2)]) == [(2, 1), (2, 2), (3, 1)]
-        assert seqs(names[(DAY1, 2, 1)]) == [(2, 2), (3, 1)]
-        assert seqs(names[(DAY2, 3, 1)]) == []
-        assert seqs(names[(DAY1, 1, 1)], limit=2) == [(1, 2), (2, 1)]
-        assert seqs(None, limit=1) == [(1, 1)]
-        assert seqs(None, limit=0) == []
-        # A checkpoint that names no blob: between two entries, before the first day, after the last.
-        assert seqs(f"{DAY1:%Y%m%d}/0000000001/000000000001-zzzz") == [(1, 2), (2, 1), (2, 2), (3, 1)]
-        assert seqs("20200101/0000000009/000000000009-a") == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)]
-        assert seqs(f"{DAY2:%Y%m%d}/0000000002/") == [(2, 2), (3, 1)]
-        assert seqs("20991231") == []
+        assert firsts(name[(1, 3)]) == [(2, 1), (2, 3), (3, 1)]
+        assert firsts(name[(2, 1)]) == [(2, 3), (3, 1)]
+        assert firsts(name[(3, 1)]) == []
+        assert firsts(name[(1, 1)], limit=2) == [(1, 3), (2, 1)]
+        assert firsts(None, limit=1) == [(1, 1)]
+        assert firsts(None, limit=0) == []
+        # A checkpoint that names no segment: between two, before the first epoch, an epoch folder.
+        assert firsts("0000000001/000000000001-DC04-zzzz") == [(1, 3), (2, 1), (2, 3), (3, 1)]
+        assert firsts("0000000000/999999999999-DC04-a") == [(1, 1), (1, 3), (2, 1), (2, 3), (3, 1)]
+        assert firsts("0000000002/") == [(2, 1), (2, 3), (3, 1)]
+        assert firsts("9999999999") == []
 
-    def test_read_of_a_missing_name_is_not_found(self, wal: WriteAheadLog) -> None:
+    def test_a_missing_segment_is_not_found(self, wal: WriteAheadLog) -> None:
+        segment, _ = make_segment(1, 1, [b"never written"])
         with pytest.raises(NotFound):
-            wal.read(f"{DAY1:%Y%m%d}/0000000001/000000000001-missing")
+            wal.read_index(segment.name)
+        with pytest.raises(NotFound):
+            wal.read_entry(segment.entries[0].locator)
+        with pytest.raises(NotFound):
+            wal.read_segment(segment.name)
+
+    def test_a_locator_that_does_not_describe_the_bytes_is_unreadable(self, wal: WriteAheadLog) -> None:
+        segment, data = make_segment(1, 1, [b"alpha", b"beta"])
+        wal.append(segment, data)
+        alpha = segment.entries[0].locator
+        wrong = [
+            replace(alpha, sha256=hashlib.sha256(b"other").hexdigest()),  # the hash of another body
+            replace(alpha, offset=alpha.offset + 1),  # shifted: other bytes
+            replace(alpha, size=alpha.size + 3),  # longer
+            WalLocator(segment.name, len(data) + 10, 5, alpha.sha256),  # beyond the end of the blob
+        ]
+        for locator in wrong:
+            with pytest.raises(UnreadableWalEntry) as caught:
+                wal.read_entry(locator)
+            assert caught.value.name == segment.name, locator
+
+    def test_damaged_or_foreign_bytes_are_unreadable(self, wal: WriteAheadLog, raw: RawWrite) -> None:
+        segment, data = make_segment(1, 1, [b"alpha", b"beta"], unique="dmg")
+        foreign, _ = make_segment(1, 5, [b"x"], unique="foreign")
+        raw(foreign, b"written by hand, not a segment")
+        raw(segment, data[:-2] + b"!!")  # the last body's bytes changed
+        with pytest.raises(UnreadableWalEntry):
+            wal.read_index(foreign.name)
+        assert wal.read_entry(segment.entries[0].locator) == b"alpha"
+        with pytest.raises(UnreadableWalEntry):
+            wal.read_entry(segment.entries[1].locator)
+
+    def test_delete_is_idempotent(self, wal: WriteAheadLog) -> None:
+        kept, kept_data = make_segment(1, 1, [b"kept"])
+        gone, gone_data = make_segment(1, 2, [b"gone"])
+        wal.append(kept, kept_data)
+        wal.append(gone, gone_data)
+        wal.delete(gone.name)
+        wal.delete(gone.name)
+        wal.delete("0000000009/000000000001-DC04-never")
+        assert names(wal) == [kept.name]
+        with pytest.raises(NotFound):
+            wal.read_index(gone.name)
 
     def test_server_going_away_is_service_unavailable_and_leaves_nothing_half_written(
         self, wal: WriteAheadLog, outage: Outage
     ) -> None:
-        kept = entry_for(DAY1, 1, 1, b"kept")
-        wal.append(kept, b"kept")
-        lost = entry_for(DAY1, 1, 2, b"during the outage")
-        outage.cut()  # type: ignore[operator]
+        kept, kept_data = make_segment(1, 1, [b"kept"])
+        wal.append(kept, kept_data)
+        lost, lost_data = make_segment(1, 2, [b"during", b"the outage"])
+        outage.cut()
         try:
             with pytest.raises(ServiceUnavailable):
-                wal.append(lost, b"during the outage")
+                wal.append(lost, lost_data)
             with pytest.raises(ServiceUnavailable):
                 list(wal.list())
             with pytest.raises(ServiceUnavailable):
-                wal.read(kept.name)
+                wal.read_entry(kept.entries[0].locator)
+            with pytest.raises(ServiceUnavailable):
+                wal.read_index(kept.name)
         finally:
-            outage.restore()  # type: ignore[operator]
-        assert list(wal.list()) == [kept]
-        wal.append(lost, b"during the outage")
-        assert list(wal.list()) == [kept, lost]
+            outage.restore()
+        assert names(wal) == [kept.name]
+        wal.append(lost, lost_data)
+        assert names(wal) == [kept.name, lost.name]
 
 
 class TestInMemoryWal(WalContract):
@@ -170,6 +210,11 @@ class TestInMemoryWal(WalContract):
 
         return Outage(lambda: switch(False), lambda: switch(True))
 
+    @pytest.fixture
+    def raw(self, wal: WriteAheadLog) -> RawWrite:
+        assert isinstance(wal, InMemoryWriteAheadLog)
+        return lambda segment, data: wal.put_raw(segment.name, segment.info, data)
+
 
 def _through(connection_string: str, port: str, proxy_port: int) -> str:
     return connection_string.replace(f"127.0.0.1:{port}", f"127.0.0.1:{proxy_port}")
@@ -183,9 +228,34 @@ def blob_proxy(stack: dict[str, str]) -> Iterator[TcpProxy]:
     proxy.stop()
 
 
-FAST = BlobOptions(
-    connection_timeout_s=1.0, read_timeout_s=1.0, retry_total=1, retry_backoff_s=0.05, index_tags=True
-)
+FAST = BlobOptions(connection_timeout_s=1.0, read_timeout_s=1.0, retry_total=1, retry_backoff_s=0.05)
+
+
+def _raw_blob(wal: WriteAheadLog) -> RawWrite:
+    assert isinstance(wal, BlobWriteAheadLog)
+    container = wal._container.client()
+
+    def write(segment: WalSegment, data: bytes) -> None:
+        container.upload_blob(segment.name, data, metadata=info_metadata(segment.info), overwrite=True)
+
+    return write
+
+
+class Requests:
+    """The HTTP requests the Blob SDK sends while recording (method, query, headers)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[tuple[str, str, dict[str, str]]] = []
+        send = RequestsTransport.send
+
+        def recording(transport: RequestsTransport, request: HttpRequest, **kwargs: Any) -> Any:
+            self.sent.append((request.method, request.url.partition("?")[2], dict(request.headers)))
+            return send(transport, request, **kwargs)
+
+        monkeypatch.setattr(RequestsTransport, "send", recording)
+
+    def ranges(self) -> list[str]:
+        return [headers.get("x-ms-range", "") for method, _, headers in self.sent if method == "GET"]
 
 
 class TestBlobWal(WalContract):
@@ -198,81 +268,105 @@ class TestBlobWal(WalContract):
     def outage(self, blob_proxy: TcpProxy) -> Outage:
         return Outage(blob_proxy.cut, blob_proxy.restore)
 
+    @pytest.fixture
+    def raw(self, wal: WriteAheadLog) -> RawWrite:
+        return _raw_blob(wal)
+
+    def test_one_record_is_one_ranged_read_of_its_bytes(
+        self, wal: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        segment, data = make_segment(1, 1, [b"a" * 1000, b"b" * 700, b"c" * 300])
+        wal.append(segment, data)
+        requests = Requests(monkeypatch)
+        middle = segment.entries[1]
+        assert wal.read_entry(middle.locator) == b"b" * 700
+        assert requests.ranges() == [f"bytes={middle.offset}-{middle.offset + 699}"]
+
+    def test_a_small_index_is_one_read_a_large_one_two(
+        self, wal: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        small, small_data = make_segment(1, 1, [b"x" * 100] * 3)
+        large, large_data = make_segment(1, 4, [b"y"] * 600)  # ~600 index records: beyond 64 KiB
+        assert large.info.index_end > INDEX_READ > small.info.index_end
+        wal.append(small, small_data)
+        wal.append(large, large_data)
+        requests = Requests(monkeypatch)
+        assert wal.read_index(small.name) == small
+        assert requests.ranges() == [f"bytes=0-{INDEX_READ - 1}"]
+        assert wal.read_index(large.name) == large
+        assert requests.ranges()[1:] == [
+            f"bytes=0-{INDEX_READ - 1}",
+            f"bytes={INDEX_READ}-{large.info.index_end - 1}",
+        ]
+
     def test_a_silent_partition_times_out_as_service_unavailable(
         self, wal: WriteAheadLog, blob_proxy: TcpProxy
     ) -> None:
-        entry = entry_for(DAY1, 1, 1, b"x")
-        wal.append(entry, b"x")
+        segment, data = make_segment(1, 1, [b"x"])
+        wal.append(segment, data)
         blob_proxy.cut("hold")
         try:
             with pytest.raises(ServiceUnavailable):
-                wal.read(entry.name)
+                wal.read_entry(segment.entries[0].locator)
         finally:
             blob_proxy.restore()
-        assert wal.read(entry.name) == (entry, b"x")
+        assert wal.read_entry(segment.entries[0].locator) == b"x"
 
-    def test_a_cut_during_an_upload_leaves_the_whole_entry_or_nothing(
+    def test_a_cut_during_an_upload_leaves_the_whole_segment_or_nothing(
         self, wal: WriteAheadLog, blob_proxy: TcpProxy
     ) -> None:
-        body = bytes(range(256)) * (32 * 1024)  # 8 MiB, so the cut usually lands mid-request
-        entry = entry_for(DAY1, 1, 1, body)
-        wal.append(entry_for(DAY1, 1, 0, b"before"), b"before")  # the container exists already
+        bodies = [bytes(range(256)) * (4 * 1024)] * 8  # 8 MiB, so the cut usually lands mid-request
+        segment, data = make_segment(1, 2, bodies)
+        wal.append(*make_segment(1, 1, [b"before"]))  # the container exists already
         cutter = threading.Timer(0.02, blob_proxy.cut)
         cutter.start()
         try:
-            wal.append(entry, body)
+            wal.append(segment, data)
         except ServiceUnavailable:
             pass  # the usual outcome; the server may still have committed the blob
         finally:
             cutter.join()
             blob_proxy.restore()
         # Never a blob without its metadata: list() would raise UnreadableWalEntry on one.
-        listed = [e.sequence for e in wal.list()]
-        assert listed in ([0], [0, 1])
-        wal.append(entry, body)  # the caller's retry succeeds either way
-        assert wal.read(entry.name) == (entry, body)
+        assert [info.first_sequence for info in wal.list()] in ([1], [1, 2])
+        wal.append(segment, data)  # the caller's retry succeeds either way
+        assert wal.read_segment(segment.name) == (segment, data)
 
     def test_a_limited_list_asks_the_server_for_one_small_page(
         self, wal: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The health probe's ``list(limit=1)`` must not read the server's default 5,000-entry page."""
-        entries = [entry_for(DAY1, 1, n, b"x") for n in range(6)]
-        for entry in entries:
-            wal.append(entry, b"x")
-        queries: list[str] = []
-        send = RequestsTransport.send
-
-        def recording(transport: RequestsTransport, request: HttpRequest, **kwargs: Any) -> Any:
-            queries.append(request.url.partition("?")[2])
-            return send(transport, request, **kwargs)
-
-        monkeypatch.setattr(RequestsTransport, "send", recording)
-        assert list(wal.list(limit=1)) == entries[:1]
-        assert list(wal.list(after=entries[1].name, limit=2)) == entries[2:4]
-        listings = [q for q in queries if "comp=list" in q]
+        segments = [make_segment(1, n, [b"x"])[0] for n in range(1, 7)]
+        for segment in segments:
+            wal.append(*make_segment(1, segment.info.first_sequence, [b"x"]))
+        requests = Requests(monkeypatch)
+        assert list(wal.list(limit=1)) == [segments[0].info]
+        assert list(wal.list(after=segments[1].name, limit=2)) == [s.info for s in segments[2:4]]
+        listings = [query for _, query, _ in requests.sent if "comp=list" in query]
         assert listings and all("maxresults=" in q for q in listings), listings
         assert max(int(q.split("maxresults=")[1].split("&")[0]) for q in listings) == 2
 
-    def test_index_tags_find_an_entry_by_message_id(self, wal: WriteAheadLog) -> None:
+    def test_a_blob_without_segment_metadata_is_reported_not_skipped(self, wal: WriteAheadLog) -> None:
         assert isinstance(wal, BlobWriteAheadLog)
-        entry = entry_for(DAY1, 1, 1, b"x")
-        wal.append(entry, b"x")
-        container = wal._container.client()
-        found = [b.name for b in container.find_blobs_by_tags(f"message_id='{entry.message_id}'")]
-        assert found == [entry.name]
-
-    def test_a_blob_without_entry_metadata_is_reported_not_skipped(self, wal: WriteAheadLog) -> None:
-        assert isinstance(wal, BlobWriteAheadLog)
-        good = entry_for(DAY1, 1, 1, b"x")
-        wal.append(good, b"x")
-        stray = f"{DAY1:%Y%m%d}/0000000001/000000000002-stray"
+        good, data = make_segment(1, 1, [b"x"])
+        wal.append(good, data)
+        stray = "0000000001/000000000002-DC04-stray"
         wal._container.client().upload_blob(stray, b"written by hand")
         with pytest.raises(UnreadableWalEntry) as raised:
             list(wal.list())
         assert raised.value.name == stray
-        assert [e.name for e in wal.list(after=stray)] == []
+        assert names(wal, after=stray) == []
         with pytest.raises(UnreadableWalEntry):
-            wal.read(stray)
+            wal.read_index(stray)
+
+    def test_the_same_bytes_are_recognised_without_downloading_them(
+        self, wal: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        segment, data = make_segment(1, 1, [b"z" * 50_000])
+        wal.append(segment, data)
+        requests = Requests(monkeypatch)
+        wal.append(segment, data)
+        assert [method for method, _, _ in requests.sent] == ["PUT", "HEAD"]  # no GET of the blob
 
 
 class TestDualRegionWalOnTwins(WalContract):
@@ -295,6 +389,17 @@ class TestDualRegionWalOnTwins(WalContract):
                 twin.available = on
 
         return Outage(lambda: switch(False), lambda: switch(True))
+
+    @pytest.fixture
+    def raw(self, wal: WriteAheadLog) -> RawWrite:
+        assert isinstance(wal, DualRegionWriteAheadLog)
+
+        def write(segment: WalSegment, data: bytes) -> None:
+            for twin in (wal.own, wal.peer):
+                assert isinstance(twin, InMemoryWriteAheadLog)
+                twin.put_raw(segment.name, segment.info, data)
+
+        return write
 
 
 @pytest.fixture
@@ -332,31 +437,44 @@ class TestDualRegionWalOnAzurite(WalContract):
 
         return Outage(cut, restore)
 
+    @pytest.fixture
+    def raw(self, wal: WriteAheadLog) -> RawWrite:
+        assert isinstance(wal, DualRegionWriteAheadLog)
+        writers = [_raw_blob(wal.own), _raw_blob(wal.peer)]
+
+        def write(segment: WalSegment, data: bytes) -> None:
+            for writer in writers:
+                writer(segment, data)
+
+        return write
+
     def test_peer_away_degraded_write_then_reconcile(self, wal: WriteAheadLog, dc06_proxy: TcpProxy) -> None:
         assert isinstance(wal, DualRegionWriteAheadLog)
-        both = entry_for(DAY1, 1, 1, b"both")
-        wal.append(both, b"both")
+        both, both_data = make_segment(1, 1, [b"both"])
+        wal.append(both, both_data)
+        lone, lone_data = make_segment(1, 2, [b"DC04", b"only"])
         dc06_proxy.cut()
         try:
-            lone = entry_for(DAY1, 1, 2, b"DC04 only")
-            outcome = wal.append_reporting(lone, b"DC04 only")
+            outcome = wal.append_reporting(lone, lone_data)
         finally:
             dc06_proxy.restore()
         assert outcome.regions == ("DC04",)
         assert wal.degraded_writes == 1
-        assert [e.sequence for e in wal.peer.list()] == [1]
+        assert names(wal.peer) == [both.name]
         assert wal.reconcile() == {"DC04": 0, "DC06": 1}
-        assert wal.peer.read(lone.name) == (lone, b"DC04 only")
+        assert wal.peer.read_segment(lone.name) == (lone, lone_data)
 
     def test_local_away_reads_and_lists_the_peer_copy(self, wal: WriteAheadLog, blob_proxy: TcpProxy) -> None:
         assert isinstance(wal, DualRegionWriteAheadLog)
-        entries = [entry_for(DAY1, 1, n, b"x%d" % n) for n in (1, 2, 3)]
-        for entry in entries:
-            wal.append(entry, b"x%d" % entry.sequence)
+        built = [make_segment(1, n, [b"x%d" % n, b"y%d" % n]) for n in (1, 3, 5)]
+        for segment, data in built:
+            wal.append(segment, data)
+        third = built[2][0]
         blob_proxy.cut()
         try:
-            assert list(wal.list(after=entries[0].name)) == entries[1:]
-            assert wal.read(entries[2].name) == (entries[2], b"x3")
+            assert list(wal.list(after=built[0][0].name)) == [built[1][0].info, third.info]
+            assert wal.read_entry(third.entries[1].locator) == b"y5"
+            assert wal.read_index(third.name) == third
         finally:
             blob_proxy.restore()
-        assert wal.fallback_reads == 2
+        assert wal.fallback_reads == 3

@@ -12,6 +12,7 @@ from azure.functions.timer import TimerRequest
 
 import bootstrap
 from function_app import app
+from shared.inbound import statement_properties
 from shared.model import RecordState, delivery_key_for
 from shared.settings import Settings
 from tests.unit.test_settings import LOCAL
@@ -93,13 +94,7 @@ def test_statement_flows_through_the_decorated_functions(region: bootstrap.Compo
         body=sent.body,
         message_id=sent.message_id,
         session_id=sent.session_id,
-        application_properties={
-            "wal_name": sent.wal_name,
-            "epoch": sent.epoch,
-            "sequence": sent.sequence,
-            "region": sent.region,
-            "claim_check": False,
-        },
+        application_properties=statement_properties(sent, claim_check=False),
         user_properties={},
     )
     call("transformation_runner", message)

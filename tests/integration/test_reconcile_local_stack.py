@@ -5,7 +5,7 @@ Azurite, Redis, the Cosmos server and
 the Service Bus endpoint, MQ and MessageWay as folders. Three statements go through the QueueBuilder
 (WAL in both Azurite accounts, Service Bus); the runner handles two of them — one delivers, one is
 refused (strict balance check) and quarantined — and never sees the third, which stays without a
-record: stuck. The reconciliation reads only the durable records (WAL listing in Azurite, records in
+record: stuck. The reconciliation reads only the durable records (WAL segments in Azurite, records in
 the Cosmos server, the folder outbox, the journal in Azurite) and must find both; its report is a blob.
 """
 
@@ -73,21 +73,25 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
     assert region.watchdog.tick()["action"] == "activated"
     assert region.queue_builder.run(budget_s=10)["ingested"] == 3
 
-    for entry in region.ports.wal.list():
+    wal = region.ports.wal
+    for entry in (e for info in wal.list() for e in wal.read_index(info.name).entries):
         if entry.message_id == ids["stuck"]:
             continue  # planted: taken off MQ and logged, never processed
-        _, body = region.ports.wal.read(entry.name)
+        by_claim_check = entry.message_id == ids["good"]  # the runner reads it by range from Azurite
         region.runner.handle(
             InboundStatement(
                 message_id=entry.message_id,
                 session_id=entry.session_id,
-                body=body,
-                wal_name=entry.name,
+                body=None if by_claim_check else wal.read_entry(entry.locator),
+                wal=entry.locator,
                 epoch=entry.epoch,
                 sequence=entry.sequence,
                 region=entry.region,
+                claim_check=by_claim_check,
             )
         )
+    good_record = region.ports.store.get(ids["good"])
+    assert good_record is not None and good_record.state is RecordState.DELIVERED
     failed_record = region.ports.store.get(ids["failed"])
     assert failed_record is not None and failed_record.state is RecordState.FAILED
     assert region.ports.store.get(ids["stuck"]) is None
@@ -118,6 +122,6 @@ def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tm
     # The trace of the failed statement reads the same records.
     trace: dict[str, Any] = ops.tracer.trace(ids["failed"])
     assert [step["step"] for step in trace["steps"]] == ["ingested", "servicebus", "claim", "failed"]
-    # The stuck one has no record: its trace finds it in the WAL listing by its id.
+    # The stuck one has no record: its trace finds it in the WAL segments' indexes by its id.
     stuck: dict[str, Any] = ops.tracer.trace(ids["stuck"])
     assert stuck["state"] == "NO-RECORD" and [s["step"] for s in stuck["steps"]] == ["ingested", "servicebus"]

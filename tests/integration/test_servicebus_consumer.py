@@ -21,8 +21,8 @@ from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
 from dev.servicebus.config import QueueConfig
 from dev.servicebus.process import EndpointProcess
 from shared.adapters.servicebus import ServiceBusStatementPublisher
-from shared.inbound import MalformedMessage, to_inbound
-from shared.model import InboundStatement, OutboundStatement
+from shared.inbound import MalformedMessage, statement_properties, to_inbound
+from shared.model import InboundStatement, OutboundStatement, WalLocator
 from shared.settings import Connection
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def _statements(run: str, sessions: list[str], per_session: int) -> list[Outboun
                     message_id=f"{run}-{session}-{n}",
                     session_id=session,
                     body=f"{session}:{n}".encode(),
-                    wal_name=f"wal/{run}/{session}/{n}",
+                    wal=WalLocator(f"0000000001/{n:012d}-DC04-{run}{session}", 64, 10 + n, "ab" * 32),
                     epoch=1,
                     sequence=n,
                     region="DC04",
@@ -136,7 +136,8 @@ def test_an_exception_abandons_and_the_message_comes_back_first(
 def test_a_poison_message_is_dead_lettered_after_max_delivery_count(connection: Connection) -> None:
     run = uuid.uuid4().hex[:8]
     session = f"{run}-P"
-    _publish(connection, _statements(run, [session], per_session=2))
+    sent = _statements(run, [session], per_session=2)
+    _publish(connection, sent)
     calls: list[tuple[int, int]] = []
 
     def handler(statement: InboundStatement) -> None:
@@ -149,7 +150,7 @@ def test_a_poison_message_is_dead_lettered_after_max_delivery_count(connection: 
     consumer = ServiceBusSessionConsumer(connection, "work")
     dead = [d for d in consumer.dead_letters() if d.session_id == session]
     assert [(d.message_id, d.reason, d.properties["wal_name"]) for d in dead] == [
-        (f"{run}-{session}-0", "MaxDeliveryCountExceeded", f"wal/{run}/{session}/0")
+        (f"{run}-{session}-0", "MaxDeliveryCountExceeded", sent[0].wal.segment)
     ]
 
 
@@ -188,22 +189,16 @@ def test_the_functions_binding_and_the_sdk_message_read_back_the_same(connection
         enqueued_time_utc=message.enqueued_time_utc.replace(tzinfo=None)
         if message.enqueued_time_utc
         else None,
-        application_properties={
-            "wal_name": sent.wal_name,
-            "epoch": 1,
-            "sequence": 0,
-            "region": "DC04",
-            "claim_check": False,
-        },
+        application_properties=statement_properties(sent, claim_check=False),
         user_properties={},
     )
     from_functions = to_inbound(binding)
     assert from_sdk == from_functions
     assert from_sdk.delivery_count == 1 and from_sdk.enqueued_at is not None
     assert from_sdk.enqueued_at.tzinfo == UTC
-    assert (from_sdk.body, from_sdk.wal_name, from_sdk.epoch, from_sdk.region) == (
+    assert (from_sdk.body, from_sdk.wal, from_sdk.epoch, from_sdk.region) == (
         sent.body,
-        sent.wal_name,
+        sent.wal,
         1,
         "DC04",
     )

@@ -11,6 +11,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
 import bootstrap
+from shared.inbound import statement_properties
 from shared.settings import Settings
 from tests.unit.test_settings import LOCAL
 from tests.unit.twins import twin_ports
@@ -72,13 +73,7 @@ def flow(components: bootstrap.Components, message_id: str, body: bytes) -> None
         body=sent.body,
         message_id=sent.message_id,
         session_id=sent.session_id,
-        application_properties={
-            "wal_name": sent.wal_name,
-            "epoch": sent.epoch,
-            "sequence": sent.sequence,
-            "region": sent.region,
-            "claim_check": False,
-        },
+        application_properties=statement_properties(sent, claim_check=False),
         user_properties={},
     )
     call("transformation_runner", message)

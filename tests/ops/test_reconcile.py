@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.model import WalEntry, delivery_key_for
+from shared.model import WalEntry, delivery_key_for, reused_message_id
 from shared.telemetry import metrics
 from tests.twins import InMemoryDeliveryTarget, InMemoryIdempotencyStore, InMemoryWriteAheadLog
 from tests.twins.journal import InMemoryOperationsJournal
+from tests.unit.segments import write_segment
 from watchdog.reconcile import LATEST, Reconciler
 from watchdog.trace import Tracer
 
@@ -31,33 +31,24 @@ class Region:
         self.sequence = 0
 
     def ingest(self, message_id: str, account: str = "CH93ACC", minutes_ago: float = 60) -> WalEntry:
+        """One statement, ingested ``minutes_ago`` in a segment of its own."""
         self.sequence += 1
         at = NOW - timedelta(minutes=minutes_ago)
         body = f"{account}|{message_id}".encode()
-        entry = WalEntry(
-            name=WalEntry.name_for(at, 1, self.sequence, message_id),
-            message_id=message_id,
-            session_id=account,
-            epoch=1,
-            sequence=self.sequence,
-            region="DC04",
-            ingested_at=at,
-            sha256=hashlib.sha256(body).hexdigest(),
-            size=len(body),
-        )
-        self.wal.append(entry, body)
-        return entry
+        segment = write_segment(self.wal, [(message_id, account, body)], at=at, first_sequence=self.sequence)
+        return segment.entries[0]
 
-    def claim(self, entry: WalEntry, lease_minutes: float = 1) -> object:
+    def claim(self, entry: WalEntry, lease_minutes: float = 1, message_id: str = "") -> object:
         return self.store.claim(
-            message_id=entry.message_id,
+            message_id=message_id or entry.message_id,
             session_id=entry.session_id,
             region="DC04",
             epoch=1,
             delivery_key=delivery_key_for(entry.message_id),
             lease_until=NOW + timedelta(minutes=lease_minutes),
-            wal_name=entry.name,
+            wal_name=entry.segment,
             sequence=entry.sequence,
+            body_sha256=entry.sha256,
         )
 
     def deliver(self, entry: WalEntry, to_target: bool = True) -> None:
@@ -93,6 +84,7 @@ def test_every_category_is_found() -> None:
         "verified_at_target": 2,
         "target_cannot_tell": 0,
         "stuck": 2,
+        "unreadable_wal": 0,
         "failed": 1,
         "in_doubt": 1,
         "redelivered": 1,
@@ -141,10 +133,11 @@ def test_out_of_order_delivery_of_an_account_is_found() -> None:
     assert inversion["message_id"] == "m2" and inversion["delivered_before"] == "m1"
 
 
-def test_the_window_is_respected_and_other_days_are_not_read() -> None:
+def test_the_window_is_respected_and_older_segments_are_not_read() -> None:
     region = Region()
-    region.ingest("old", minutes_ago=3 * 24 * 60)
+    old = region.ingest("old", minutes_ago=3 * 24 * 60)
     region.ingest("in", minutes_ago=60)
+    region.wal.put_raw(old.segment, region.wal.read_index(old.segment).info, b"unread: not a segment")
     report = region.reconciler.report(NOW - timedelta(hours=2), NOW)
     assert report["counts"]["taken_off_mq"] == 1  # type: ignore[index]
     assert [row["message_id"] for row in report["stuck"]] == ["in"]  # type: ignore[attr-defined]
@@ -170,11 +163,51 @@ def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
     assert tracer.trace("nope") == {"message_id": "nope", "found": False, "state": "UNKNOWN", "steps": []}
     stuck = region.ingest("stuck")  # taken off MQ, never claimed: found in the WAL by its id
     unclaimed = tracer.trace("stuck")
-    assert unclaimed["state"] == "NO-RECORD" and unclaimed["steps"][0]["wal"] == f"wal/{stuck.name}"  # type: ignore[index]
+    assert unclaimed["state"] == "NO-RECORD" and unclaimed["steps"][0]["wal"] == f"wal/{stuck.segment}"  # type: ignore[index]
     entry = region.ingest("m1")
     record = region.claim(entry, lease_minutes=-1)
     again = region.store.take_over(record, region="DC06", epoch=2, lease_until=NOW)  # type: ignore[arg-type]
     trace = tracer.trace("m1")
     steps = {step["step"]: step for step in trace["steps"]}  # type: ignore[attr-defined]
     assert trace["state"] == "PENDING" and steps["redelivered"]["attempts"] == again.attempts == 2
-    assert steps["ingested"]["wal"] == f"wal/{entry.name}" and steps["claim"]["region"] == "DC06"
+    assert steps["ingested"]["wal"] == f"wal/{entry.segment}" and steps["claim"]["region"] == "DC06"
+
+
+def test_an_unreadable_segment_in_the_window_is_reported_and_the_rest_reconciled() -> None:
+    region = Region()
+    region.deliver(region.ingest("m1"))
+    damaged = region.ingest("m2")
+    region.deliver(region.ingest("m3"))
+    region.wal.put_raw(damaged.segment, region.wal.read_index(damaged.segment).info, b"not a segment")
+    report = region.reconciler.run(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert counts["taken_off_mq"] == 2 and counts["verified_at_target"] == 2  # type: ignore[index]
+    assert counts["unreadable_wal"] == 1  # type: ignore[index]
+    row: dict[str, str]
+    [row] = report["unreadable_wal"]  # type: ignore[misc]
+    assert row["segment"] == damaged.segment and "no WAL segment header" in row["error"]
+    assert metrics.snapshot()["reconcile_unreadable_wal"] == 1.0
+
+
+def test_a_reused_msgid_is_reconciled_under_its_own_record() -> None:
+    """Two WAL records under one MQ MsgId with different bodies: the second is recorded under its derived
+    id (shared.wal_records), so it is reported FAILED (quarantined there), not as a second delivery."""
+    region = Region()
+    first = region.ingest("m1")
+    region.deliver(first)
+    region.sequence += 1
+    second = write_segment(
+        region.wal,
+        [("m1", "CH93ACC", b"CH93ACC|another body")],
+        at=NOW - timedelta(minutes=50),
+        first_sequence=region.sequence,
+    ).entries[0]
+    derived = reused_message_id("m1", second.sha256)
+    region.store.mark_failed(region.claim(second, message_id=derived), "message-id-reused", {})  # type: ignore[arg-type]
+    report = region.reconciler.report(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert (counts["taken_off_mq"], counts["delivered"], counts["failed"], counts["stuck"]) == (2, 1, 1, 0)  # type: ignore[index]
+    assert counts["verified_at_target"] == 1  # type: ignore[index]
+    failed: dict[str, object]
+    [failed] = report["failed"]  # type: ignore[misc]
+    assert failed["quarantine"] == f"quarantine/{derived}" and failed["reason"] == "message-id-reused"

@@ -19,7 +19,7 @@ from tests.twins.journal import InMemoryOperationsJournal
 from tests.twins.mq import InMemoryMqSource
 from tests.twins.publisher import InMemoryPublisher
 from tests.twins.switch import InMemoryConsumptionSwitch
-from tests.twins.wal import InMemoryWriteAheadLog
+from tests.twins.wal import InMemoryWriteAheadLog, make_segment
 
 __all__ = [
     "InMemoryBodyStore",
@@ -35,4 +35,5 @@ __all__ = [
     "InMemoryRegionAuthority",
     "InMemorySequenceAllocator",
     "InMemoryWriteAheadLog",
+    "make_segment",
 ]

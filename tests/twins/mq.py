@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from shared.errors import ServiceUnavailable
+from shared.errors import ServiceUnavailable, TooLarge
 from shared.model import MqMessage
 from shared.ports import MqSource
 from tests.twins._base import Twin
@@ -51,13 +51,15 @@ class InMemoryMqSource(Twin, MqSource):
         with self.lock:
             self.queue.append(MqMessage(message_id=message_id, body=body))
 
-    def get(self, wait_s: float = 0.0) -> MqMessage | None:
+    def get(self, wait_s: float = 0.0, max_bytes: int | None = None) -> MqMessage | None:
         with self.lock:
             self._check()
             if self._hold.holder is None:
                 self._hold.holder = self
             if self._hold.holder is not self or not self.queue:
                 return None
+            if max_bytes is not None and len(self.queue[0].body) > max_bytes:
+                raise TooLarge(len(self.queue[0].body), max_bytes)
             message = self.queue.popleft()
             self._uncommitted.append(message)
             return message

@@ -46,7 +46,7 @@ class InMemoryPublisher(Twin, StatementPublisher):
             message_id=s.message_id,
             session_id=s.session_id,
             body=None if claim else s.body,
-            wal_name=s.wal_name,
+            wal=s.wal,
             epoch=s.epoch,
             sequence=s.sequence,
             region=s.region,

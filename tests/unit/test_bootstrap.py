@@ -97,6 +97,7 @@ def test_every_dependency_a_handler_gets_passes_through_around() -> None:
         ("queue_builder", "wal"),
         ("queue_builder", "publisher"),
         ("queue_builder", "quarantine"),
+        ("queue_builder", "records"),
         ("runner", "store"),
         ("runner", "target"),
         ("runner", "quarantine"),

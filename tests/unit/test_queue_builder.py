@@ -1,4 +1,5 @@
-"""QueueBuilder: gate → MQGET (syncpoint) → WAL → Service Bus → MQCMIT, and every crash window."""
+"""QueueBuilder: gate → MQGET (syncpoint) → one WAL segment per unit → Service Bus → MQCMIT, and every
+crash window."""
 
 from pathlib import Path
 
@@ -7,8 +8,9 @@ import pytest
 import bootstrap
 from dev.adapters.folder_mq import FolderMqSource, put_message
 from dev.faults import CrashPoints
+from shared.adapters.servicebus import PublishRejected
 from shared.errors import ServiceUnavailable
-from shared.model import GateView, MqMessage, OutboundStatement, WalEntry
+from shared.model import GateView, MqMessage, OutboundStatement, RecordState, WalSegment
 from shared.settings import Settings
 from shared.telemetry import metrics
 from tests.twins import InMemoryMqSource, InMemoryPublisher, InMemoryWriteAheadLog
@@ -31,8 +33,13 @@ def test_ingests_in_order_with_session_and_sequence(shared: Shared) -> None:
     assert {s.session_id for s in shared.publisher.sent} == {"ACC1"}
     assert [s.sequence for s in shared.publisher.sent] == [1, 2, 3, 4, 5]
     assert {s.epoch for s in shared.publisher.sent} == {1}
-    wal = list(shared.wal.list())
-    assert [e.message_id for e in wal] == ids  # WAL names sort in ingest order
+    [info] = shared.wal.list()  # one unit of work, one segment
+    segment = shared.wal.read_index(info.name)
+    assert [e.message_id for e in segment.entries] == ids
+    assert (info.epoch, info.first_sequence, info.last_sequence, info.region) == (1, 1, 5, "DC04")
+    assert [s.wal for s in shared.publisher.sent] == [e.locator for e in segment.entries]
+    bodies = [shared.wal.read_entry(s.wal) for s in shared.publisher.sent]
+    assert bodies == [f"ACC1|statement {i}".encode() for i in range(5)]
     assert shared.mq.depth() == 0 and not shared.mq.backout_queue
 
 
@@ -87,14 +94,15 @@ def test_fenced_before_commit_backs_out_instead_of_committing(shared: Shared) ->
 
 
 def test_poison_message_moves_to_backout_queue_and_is_kept(shared: Shared) -> None:
-    """A message that came back twice without this process having backed it out (its holders died
-    with it in hand) is poison: backout queue, body kept in quarantine, counted."""
-    shared.mq.queue.append(MqMessage("ab" * 24, b"ACC|crashes every reader", backout_count=2))
+    """A message that came back the threshold's number of times, and then twice more while alone in
+    its unit, without this process having backed it out (its holders died with it in hand) is poison:
+    backout queue, body kept in quarantine, counted."""
+    shared.mq.queue.append(MqMessage("ab" * 24, b"ACC|crashes every reader", backout_count=4))
     put_statements(shared, 1)
-    shared.queue_builder(backout_threshold=2).run(budget_s=5)
+    shared.queue_builder(backout_threshold=2, isolated_tries=2).run(budget_s=5)
     assert shared.mq.depth() == 0 and len(shared.mq.backout_queue) == 1
     message, reason = shared.mq.backout_queue[0]
-    assert message.message_id == "ab" * 24 and "threshold 2" in reason
+    assert message.message_id == "ab" * 24 and "threshold 2 and 2 more while alone" in reason
     assert shared.quarantine.items[f"mq-backout/{message.message_id}"][0] == message.body
     assert metrics.snapshot()["mq_backed_out"] == 1
     assert len(shared.publisher.sent) == 1  # the healthy one behind it went through
@@ -153,7 +161,7 @@ def test_sequences_come_from_the_durable_allocator_per_epoch(shared: Shared) -> 
     put_statements(shared, 1, start=2)
     shared.queue_builder(region="DC06").run(budget_s=5)
     assert [(s.epoch, s.sequence) for s in shared.publisher.sent] == [(1, 1), (1, 2), (2, 1)]
-    assert [(e.epoch, e.sequence) for e in shared.wal.list()] == [(1, 1), (1, 2), (2, 1)]
+    assert [(i.epoch, i.first_sequence, i.count) for i in shared.wal.list()] == [(1, 1, 2), (2, 1, 1)]
 
 
 def test_last_run_is_recorded_for_the_watchdog(shared: Shared) -> None:
@@ -319,17 +327,47 @@ class UnitRecordingPublisher(InMemoryPublisher):
 def test_a_unit_of_work_holds_at_most_batch_size_messages_and_is_sent_whole(shared: Shared) -> None:
     ids = put_statements(shared, 10)
     shared.publisher = UnitRecordingPublisher()
-    builder = shared.queue_builder(batch_size=4, wal_writers=2, publisher=shared.publisher)
+    builder = shared.queue_builder(batch_size=4, publisher=shared.publisher)
     assert builder.run(budget_s=5)["ingested"] == 10
     assert shared.publisher.units == [4, 4, 2]
     assert [s.message_id for s in shared.publisher.sent] == ids
-    assert len(list(shared.wal.list())) == 10
+    assert [(info.first_sequence, info.count) for info in shared.wal.list()] == [(1, 4), (5, 4), (9, 2)]
 
 
-def test_queue_builder_batch_is_wired_into_the_unit_of_work_and_the_wal_writers() -> None:
-    settings = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "200"})
+def test_a_unit_is_bounded_by_bytes_and_a_large_statement_gets_a_segment_of_its_own(
+    shared: Shared,
+) -> None:
+    """``QUEUE_BUILDER_UNIT_BYTES``: a next message that does not fit stays on MQ and opens the next
+    unit; one larger than the bound is a unit alone. Nothing is lost or reordered on the way."""
+    sizes = [40, 40, 40, 500, 40, 90, 40]
+    for n, size in enumerate(sizes):
+        shared.mq.put(f"{n:048x}", b"ACC|" + b"x" * (size - 4))
+    shared.publisher = UnitRecordingPublisher()
+    builder = shared.queue_builder(batch_size=10, unit_bytes=100, publisher=shared.publisher)
+    assert builder.run(budget_s=5)["ingested"] == 7
+    # 40+40 (a third 40 would be 120), 40 (500 does not fit), 500 alone, 40 (+90 = 130), 90 (+40), 40
+    assert shared.publisher.units == [2, 1, 1, 1, 1, 1]
+    assert [len(s.body) for s in shared.publisher.sent] == sizes
+    assert [(i.count, i.size - i.index_end) for i in shared.wal.list()] == [
+        (2, 80),
+        (1, 40),
+        (1, 500),
+        (1, 40),
+        (1, 90),
+        (1, 40),
+    ]
+    assert shared.mq.depth() == 0 and not shared.mq.backout_queue
+    assert {m.backout_count for m in shared.mq.queue} <= {0}  # a refused get is no backout
+
+
+def test_queue_builder_batch_and_unit_bytes_are_wired_into_the_unit_of_work() -> None:
+    settings = Settings.from_mapping(
+        {**LOCAL, "QUEUE_BUILDER_BATCH": "200", "QUEUE_BUILDER_UNIT_BYTES": "1048576"}
+    )
     builder = bootstrap.wire(settings, twin_ports()).queue_builder
-    assert (builder.batch_size, builder.wal_writers) == (200, 32)
+    assert (builder.batch_size, builder.unit_bytes) == (200, 1_048_576)
+    default = bootstrap.wire(Settings.from_mapping(LOCAL), twin_ports()).queue_builder
+    assert default.unit_bytes == 4 * 1024 * 1024
 
 
 def test_a_queue_builder_refuses_an_empty_unit_of_work(shared: Shared) -> None:
@@ -337,35 +375,109 @@ def test_a_queue_builder_refuses_an_empty_unit_of_work(shared: Shared) -> None:
         shared.queue_builder(batch_size=0)
 
 
-class FailingAppendWal(InMemoryWriteAheadLog):
-    """The in-memory WAL whose append of one message fails as Blob Storage's outage does."""
+class RefusingPublisher(InMemoryPublisher):
+    """Service Bus refuses one message as such (e.g. a property it does not accept), whatever the batch."""
 
-    def __init__(self, failing_message_id: str) -> None:
+    def __init__(self, refused_message_id: str) -> None:
         super().__init__()
-        self.failing_message_id = failing_message_id
+        self.refused_message_id = refused_message_id
 
-    def append(self, entry: WalEntry, body: bytes) -> None:
-        if entry.message_id == self.failing_message_id:
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        if any(s.message_id == self.refused_message_id for s in statements):
+            raise PublishRejected("a batch", "amqp:not-allowed", "refused by the test")
+        super().publish(statements)
+
+
+def test_one_refused_message_does_not_back_out_or_count_against_its_unit(shared: Shared) -> None:
+    """Issue 15, item 6: before, the whole unit was backed out on every run, and every message of it
+    climbed to the backout queue with the refused one."""
+    ids = put_statements(shared, 5)
+    shared.publisher = RefusingPublisher(refused_message_id=ids[2])
+    summary = shared.queue_builder(publisher=shared.publisher).run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("drained", 5)
+    assert [s.message_id for s in shared.publisher.sent] == ids[:2] + ids[3:]
+    assert shared.mq.depth() == 0  # committed: no backout for anyone
+    [(moved, reason)] = shared.mq.backout_queue
+    assert (moved.message_id, moved.backout_count) == (ids[2], 0)
+    assert "publish-rejected" in reason and "amqp:not-allowed" in reason
+    kept = shared.quarantine.items[f"mq-backout/{ids[2]}"]
+    assert kept[0] == b"CH93ACC|statement 2" and kept[1]["wal_name"] == shared.publisher.sent[0].wal_name
+    assert metrics.snapshot()["mq_backed_out"] == 1
+    # Final, so a replay does not republish its WAL record into the same refusal.
+    record = shared.store.get(ids[2])
+    assert record is not None and (record.state, record.reason) == (RecordState.FAILED, "publish-rejected")
+    assert (record.wal_name, record.sequence) == (shared.publisher.sent[0].wal_name, 3)
+    assert shared.store.get(ids[0]) is None  # the others are the runner's to claim
+
+
+def test_a_segment_is_written_whole_or_not_at_all_and_nothing_is_sent_without_it(shared: Shared) -> None:
+    ids = put_statements(shared, 6)
+
+    class FailingAppendWal(InMemoryWriteAheadLog):
+        def append(self, segment: WalSegment, data: bytes) -> None:
             raise ServiceUnavailable("blob", "append refused")
-        super().append(entry, body)
+
+    shared.wal = FailingAppendWal()
+    assert shared.queue_builder(wal=shared.wal, hold_s=0.0).run(budget_s=5)["outcome"] == "retry-later"
+    assert not list(shared.wal.list()) and not shared.publisher.sent
+    assert [m.message_id for m in shared.mq.queue] == ids
 
 
-def test_a_unit_that_fails_mid_wal_leaves_each_account_a_prefix_and_sends_nothing(shared: Shared) -> None:
-    """The replay re-publishes WAL entries without a final record: a later message of an account
-    written without an earlier one would overtake it (the earlier one comes back through MQ)."""
-    ids = []
-    for n in range(12):  # three accounts, interleaved
-        ids += put_statements(shared, 1, account=f"ACC{n % 3}", start=n)
-    shared.wal = FailingAppendWal(failing_message_id=ids[4])  # ACC1's second message
-    builder = shared.queue_builder(batch_size=12, wal_writers=4, wal=shared.wal)
+def test_the_record_of_transient_backouts_is_bounded(shared: Shared) -> None:
+    """Before, one entry per message ever backed out by an outage stayed for the process's life."""
+    put_statements(shared, 8)
+    shared.wal.available = False
+    builder = shared.queue_builder(batch_size=8, hold_s=0.0, transient_memory=5)
     assert builder.run(budget_s=5)["outcome"] == "retry-later"
-    assert not shared.publisher.sent and shared.mq.depth() == 12
-    written = {e.message_id for e in shared.wal.list()}
-    for account in ("ACC0", "ACC1", "ACC2"):
-        mine = [i for n, i in enumerate(ids) if n % 3 == int(account[-1])]
-        flags = [message_id in written for message_id in mine]
-        assert flags == sorted(flags, reverse=True), (account, flags)  # written ones come first
-    assert ids[1] in written and ids[4] not in written and ids[7] not in written and ids[10] not in written
+    assert len(builder._transient_backouts) == 5  # the last five of the unit
+    shared.wal.available = True
+    assert builder.run(budget_s=5)["ingested"] == 8
+    assert len(builder._transient_backouts) == 0  # committed: forgotten
+
+
+class Killed(BaseException):
+    """The process dies (as with SIGKILL): nothing in it survives; MQ backs its unit of work out."""
+
+
+def test_app_restarts_do_not_count_as_poison_backouts(shared: Shared) -> None:
+    """Issue 15, item 6: every restart backs the open unit out and loses the process's notes; before,
+    five restarts sent every message of the unit to the backout queue."""
+    ids = put_statements(shared, 3)
+    for _ in range(5):  # the app restarts five times with the unit of work open
+        with pytest.raises(Killed):
+            shared.queue_builder(session_of=lambda body: (_ for _ in ()).throw(Killed())).run(budget_s=5)
+    assert {m.backout_count for m in shared.mq.queue} == {5}
+    summary = shared.queue_builder(backout_threshold=5).run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("drained", 3)
+    assert [s.message_id for s in shared.publisher.sent] == ids and not shared.mq.backout_queue
+    assert [info.count for info in shared.wal.list()] == [1, 1, 1]  # each passed alone
+
+
+def test_a_message_that_kills_every_reader_goes_to_the_backout_queue_and_the_rest_flows(
+    shared: Shared,
+) -> None:
+    ids = put_statements(shared, 4)
+    poison = shared.mq.queue[1].body
+
+    def session_of(body: bytes) -> str:
+        if body == poison:
+            raise Killed()
+        return "CH93ACC"
+
+    deaths = 0
+    for _ in range(20):  # every run is a new process
+        try:
+            if (
+                shared.queue_builder(session_of=session_of, backout_threshold=3).run(budget_s=5)["ingested"]
+                == 0
+            ):
+                break
+        except Killed:
+            deaths += 1
+    assert [s.message_id for s in shared.publisher.sent] == [ids[0], ids[2], ids[3]]
+    [(moved, _)] = shared.mq.backout_queue
+    assert moved.message_id == ids[1] and shared.mq.depth() == 0
+    assert deaths == 3 + 2  # three with its unit (then the head passes alone), two alone
 
 
 def test_a_dependency_outage_is_held_in_the_unit_of_work_not_backed_out(shared: Shared) -> None:

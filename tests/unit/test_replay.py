@@ -1,6 +1,7 @@
 # mypy: disable-error-code="attr-defined"
 # (the twins of these tests are the recording subclasses below; Shared types them as their bases)
-"""Replay: ordered, only entries without a final record, in bounded slices from a durable checkpoint."""
+"""Replay over WAL segments: ordered, only records without a final record, looked up in batches, in
+bounded slices from a durable checkpoint saved per page of segments."""
 
 from __future__ import annotations
 
@@ -11,31 +12,47 @@ from typing import Any
 
 import pytest
 
+from dev.faults import CrashPoints
 from shared.errors import ServiceUnavailable
-from shared.model import Checkpoint, WalEntry
+from shared.model import Checkpoint, OutboundStatement, SegmentInfo, WalLocator, WalSegment
+from shared.telemetry import metrics
 from tests.twins import InMemoryCheckpointStore, InMemoryIdempotencyStore, InMemoryWriteAheadLog
-from tests.unit.twins import FakeClock, Shared, inbound, put_statements
+from tests.unit.segments import write_segment
+from tests.unit.twins import FakeClock, Shared, inbound
 from watchdog.replay import WATERMARK, Replayer, activation_walk, straggler_walk
 
 WALK = activation_walk("DC06", 2)
 
 
 class SlowWal(InMemoryWriteAheadLog):
-    """The WAL twin, with every list and read costing ``cost_s`` of the fake clock; calls recorded."""
+    """The WAL twin, with every storage call costing ``cost_s`` of the fake clock; calls recorded."""
 
     def __init__(self, clock: FakeClock, cost_s: float) -> None:
         super().__init__()
         self.clock, self.cost_s = clock, cost_s
         self.listed_after: list[str | None] = []
+        self.calls: list[str] = []
 
-    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
+    def _cost(self, call: str) -> None:
         self.clock.advance(self.cost_s)
+        self.calls.append(call)
+
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        self._cost("list")
         self.listed_after.append(after)
         return super().list(after=after, limit=limit)
 
-    def read(self, name: str) -> tuple[WalEntry, bytes]:
-        self.clock.advance(self.cost_s)
-        return super().read(name)
+    def read_index(self, name: str) -> WalSegment:
+        self._cost("index")
+        return super().read_index(name)
+
+    def read_entry(self, locator: WalLocator) -> bytes:
+        self._cost("entry")
+        return super().read_entry(locator)
+
+    def read_segment(self, name: str) -> tuple[WalSegment, bytes]:
+        self._cost("segment")
+        return super().read_segment(name)
 
 
 class CountingStore(InMemoryIdempotencyStore):
@@ -79,7 +96,7 @@ def shared() -> Shared:
 
 
 def replayer(shared: Shared, page_size: int = 2, readers: int = 1) -> Replayer:
-    """``readers`` 1: body reads one by one, so the fake clock measures them as a sequence."""
+    """``readers`` 1: segments one by one, so the fake clock measures them as a sequence."""
     return Replayer(
         wal=shared.wal,
         store=shared.store,
@@ -92,10 +109,25 @@ def replayer(shared: Shared, page_size: int = 2, readers: int = 1) -> Replayer:
     )
 
 
-def ingest(shared: Shared, count: int, start: int = 0) -> list[str]:
-    put_statements(shared, count, start=start)
-    shared.queue_builder().run(budget_s=5)
-    return [entry.name for entry in shared.wal.list()]
+def ingest(
+    shared: Shared, count: int, start: int = 0, per_segment: int = 2, account: str = "ACC"
+) -> list[str]:
+    """``count`` statements in segments of ``per_segment``, written and published as the QueueBuilder
+    does (ingest order = sequence order); the new segments' names."""
+    names = []
+    for first in range(start, start + count, per_segment):
+        numbers = range(first, min(first + per_segment, start + count))
+        sequence = shared.sequences.next(1, len(numbers))
+        messages = [(f"{n:048x}", account, f"{account}|statement {n}".encode()) for n in numbers]
+        segment = write_segment(shared.wal, messages, at=shared.clock.now, first_sequence=sequence)
+        shared.publisher.publish(
+            [
+                OutboundStatement.from_wal(e, body)
+                for e, (_, _, body) in zip(segment.entries, messages, strict=True)
+            ]
+        )
+        names.append(segment.name)
+    return names
 
 
 def lose_service_bus(shared: Shared) -> None:
@@ -109,25 +141,29 @@ def deliver(shared: Shared, how_many: int) -> None:
         runner.handle(inbound(statement))
 
 
-def test_republishes_only_entries_without_a_final_record_in_order(shared: Shared) -> None:
-    names = ingest(shared, 5)
-    deliver(shared, 2)
+def sequences(shared: Shared) -> list[int]:
+    return [s.sequence for s in shared.publisher.sent]
+
+
+def test_republishes_only_records_without_a_final_record_in_order(shared: Shared) -> None:
+    names = ingest(shared, 5)  # segments [1, 2] [3, 4] [5]
+    deliver(shared, 3)  # the second segment is final in part
     lose_service_bus(shared)
     result = replayer(shared).run_slice(WALK, budget_s=60)
-    assert (result.examined, result.republished, result.already_final, result.done) == (5, 3, 2, True)
-    assert [s.sequence for s in shared.publisher.sent] == [3, 4, 5]
+    assert (result.segments, result.examined, result.republished, result.already_final) == (3, 5, 2, 3)
+    assert result.done and sequences(shared) == [4, 5]
     assert result.checkpoint.position == names[-1]
-    assert result.checkpoint.final_through == names[1]  # stops before the first non-final entry
-    assert shared.checkpoints.get(WATERMARK).final_through == names[1]  # type: ignore[union-attr]
+    assert result.checkpoint.final_through == names[0]  # stops before the first segment not all final
+    assert shared.checkpoints.get(WATERMARK).final_through == names[0]  # type: ignore[union-attr]
 
 
 def test_checkpoint_is_saved_after_every_page_and_lookups_are_batched(shared: Shared) -> None:
-    names = ingest(shared, 7)
+    names = ingest(shared, 13)  # 7 segments: 6 of two records, then one
     lose_service_bus(shared)
-    replayer(shared, page_size=3).run_slice(WALK, budget_s=60)
+    replayer(shared, page_size=3, readers=2).run_slice(WALK, budget_s=60)
     assert [p for k, p in shared.checkpoints.positions if k == WALK] == [names[2], names[5], names[6]]
-    assert shared.store.lookups == [3, 3, 1]  # one lookup per page, never one read per entry
-    assert shared.store.gets == 0
+    # One lookup per group of two segments (their four records), never one read per record.
+    assert shared.store.lookups == [4, 2, 4, 2, 1] and shared.store.gets == 0
 
 
 def test_a_finished_activation_walk_stays_finished_and_a_new_round_starts_at_the_watermark(
@@ -137,30 +173,30 @@ def test_a_finished_activation_walk_stays_finished_and_a_new_round_starts_at_the
     deliver(shared, 4)  # everything final
     assert replayer(shared).run_slice(WALK, budget_s=60).done
     assert replayer(shared).run_slice(WALK, budget_s=60).pages == 0  # once per epoch
-    new_names = ingest(shared, 2, start=10)[4:]
+    new_names = ingest(shared, 2, start=10, per_segment=1)
     shared.wal.listed_after.clear()
-    walk = straggler_walk("DC06")
-    result = replayer(shared).run_slice(walk, budget_s=60)
-    assert shared.wal.listed_after[0] == names[-1]  # from the watermark, not the first blob
+    result = replayer(shared).run_slice(straggler_walk("DC06"), budget_s=60)
+    assert shared.wal.listed_after[0] == names[-1]  # from the watermark, not the first segment
     assert result.examined == 2 and [s.wal_name for s in shared.publisher.sent[-2:]] == new_names
 
 
 def test_a_slice_stops_at_its_budget_and_the_walk_resumes_where_it_stopped(shared: Shared) -> None:
-    names = ingest(shared, 40)
+    ingest(shared, 40)  # 20 segments of two records, none final: each one index and one whole read
     lose_service_bus(shared)
-    shared.wal.cost_s = 1.0  # every list and every body read: 1 s (81 s of storage calls in all)
+    shared.wal.cost_s = 1.0  # every storage call: 1 s (about 50 s of storage calls in all)
     slices: list[Any] = []
     while not (slices and slices[-1].done):
         started = shared.clock.mono
         slices.append(replayer(shared, page_size=5).run_slice(WALK, budget_s=3.0))
-        assert shared.clock.mono - started <= 3.0 + 1.0  # the budget, overrun by one call at most
-    assert len(slices) >= 20  # 81 s of work in slices of 3 s
-    assert [s.wal_name for s in shared.publisher.sent] == names  # each once, in order
+        # The budget, overrun by at most one listing and one group (of one segment: two calls).
+        assert shared.clock.mono - started <= 3.0 + 3.0
+    assert len(slices) >= 12
+    assert sequences(shared) == list(range(1, 41))  # each once, in order
     assert sum(s.republished for s in slices) == 40
 
 
 def test_a_crash_mid_walk_resumes_from_the_last_saved_page_without_loss(shared: Shared) -> None:
-    names = ingest(shared, 10)
+    names = ingest(shared, 10, per_segment=1)
     lose_service_bus(shared)
     calls = {"n": 0}
     original = shared.publisher.publish
@@ -183,15 +219,15 @@ def test_a_crash_mid_walk_resumes_from_the_last_saved_page_without_loss(shared: 
 
 
 def test_a_crash_between_publish_and_checkpoint_republishes_that_page_only(shared: Shared) -> None:
-    names = ingest(shared, 6)
+    ingest(shared, 6, per_segment=1)
     lose_service_bus(shared)
     shared.checkpoints.fail_next_put = True
     with pytest.raises(ServiceUnavailable):
         replayer(shared).run_slice(WALK, budget_s=60)
-    assert [s.wal_name for s in shared.publisher.sent] == names[:2]
+    assert sequences(shared) == [1, 2]
     shared.publisher._seen.clear()  # say the duplicate-detection window has passed meanwhile
     assert replayer(shared).run_slice(WALK, budget_s=60).done
-    assert [s.wal_name for s in shared.publisher.sent] == names[:2] + names  # the first page twice
+    assert sequences(shared) == [1, 2, 1, 2, 3, 4, 5, 6]  # the first page twice
     runner = shared.runner()
     for statement in shared.publisher.sent:
         runner.handle(inbound(statement))
@@ -205,60 +241,143 @@ def test_the_straggler_walk_ends_at_its_cutoff(shared: Shared) -> None:
     lose_service_bus(shared)
     cutoff = shared.clock.now - timedelta(seconds=300)
     result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, older_than=cutoff)
-    assert result.done and [s.wal_name for s in shared.publisher.sent] == old
+    assert result.done and sequences(shared) == [1, 2, 3]
+    assert {s.wal_name for s in shared.publisher.sent} == set(old)
     again = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, older_than=cutoff, restart=True)
     assert again.examined == 3  # a new round starts again at the watermark (nothing is final yet)
 
 
-def test_operator_range_replay_moves_no_checkpoint(shared: Shared) -> None:
+def test_operator_range_replay_moves_no_checkpoint_and_skips_older_segments(shared: Shared) -> None:
     ingest(shared, 2)
     shared.clock.advance(3600)
     ingest(shared, 2, start=5)
     lose_service_bus(shared)
     since = shared.clock.now - timedelta(minutes=5)
     result = replayer(shared).run(since=since)
-    assert result.examined == 2 and result.republished == 2
+    assert result.examined == 2 and result.republished == 2 and sequences(shared) == [3, 4]
+    assert shared.wal.calls.count("index") == 1  # the segment written before `since` is not read
     first = next(iter(shared.wal.list())).name
-    assert replayer(shared).run(after=first).examined == 3
+    assert replayer(shared).run(after=first).examined == 2
     assert shared.checkpoints.positions == []
 
 
-def test_a_reused_msgid_entry_is_replayed_until_its_own_record_is_final(shared: Shared) -> None:
-    """The first body's final record does not cover a WAL entry of another body under the same MsgId."""
+def test_a_reused_msgid_record_is_replayed_until_its_own_record_is_final(shared: Shared) -> None:
+    """The first body's final record does not cover a WAL record of another body under the same MsgId."""
     message_id = "cd" * 24
-    shared.mq.put(message_id, b"ACC|first statement")
-    shared.queue_builder().run(budget_s=5)
-    deliver(shared, 1)
-    shared.mq.put(message_id, b"ACC|second statement")
-    shared.queue_builder().run(budget_s=5)  # dropped by duplicate detection: only the WAL has it
-    second = list(shared.wal.list())[1]
-    lose_service_bus(shared)
+    first = write_segment(shared.wal, [(message_id, "ACC", b"ACC|first statement")], at=shared.clock.now)
+    shared.runner().handle(inbound(OutboundStatement.from_wal(first.entries[0], b"ACC|first statement")))
+    second = write_segment(
+        shared.wal, [(message_id, "ACC", b"ACC|second statement")], at=shared.clock.now, first_sequence=2
+    )
     result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60)
     assert [s.wal_name for s in shared.publisher.sent] == [second.name]
-    assert result.checkpoint.final_through == next(iter(shared.wal.list())).name
+    assert result.checkpoint.final_through == first.name
     shared.runner().handle(inbound(shared.publisher.sent[0]))  # recorded FAILED: message-id-reused
     lose_service_bus(shared)
     again = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, restart=True)
     assert again.republished == 0 and again.checkpoint.final_through == second.name
 
 
-def test_the_cutoff_ends_the_walk_at_the_first_younger_entry_before_older_ones(shared: Shared) -> None:
-    """Name order is ingest order, but clocks are not: the walk never examines past a younger entry, so
-    the watermark cannot pass it."""
-    names = ingest(shared, 3)
+def test_the_cutoff_ends_the_walk_at_the_first_younger_segment_before_older_ones(shared: Shared) -> None:
+    """Name order is ingest order, but clocks are not: the walk never examines past a younger segment,
+    so the watermark cannot pass it."""
+    names = ingest(shared, 3, per_segment=1)
     deliver(shared, 3)
-    young = shared.wal.read(names[1])[0]
-    shared.wal._blobs[names[1]] = (replace(young, ingested_at=young.ingested_at + timedelta(hours=1)), b"x")
+    young, data = shared.wal.read_segment(names[1])
+    shared.wal.put_raw(
+        names[1], replace(young.info, written_at=young.info.written_at + timedelta(hours=1)), data
+    )
     cutoff = shared.clock.now + timedelta(minutes=1)
     result = replayer(shared).run_slice(straggler_walk("DC04"), budget_s=60, older_than=cutoff)
     assert result.done and result.examined == 1
     assert result.checkpoint.final_through == names[0]
 
 
-def test_parallel_body_reads_keep_ingest_order(shared: Shared) -> None:
-    names = ingest(shared, 50)
+def test_parallel_reads_keep_ingest_order(shared: Shared) -> None:
+    names = ingest(shared, 50, per_segment=3)
     deliver(shared, 7)
     lose_service_bus(shared)
-    result = replayer(shared, page_size=20, readers=8).run_slice(WALK, budget_s=60)
-    assert result.done and result.republished == 43
-    assert [s.wal_name for s in shared.publisher.sent] == names[7:]
+    result = replayer(shared, page_size=6, readers=4).run_slice(WALK, budget_s=60)
+    assert result.done and result.republished == 43 and result.segments == len(names)
+    assert sequences(shared) == list(range(8, 51))
+
+
+def test_a_segment_mostly_needed_is_read_whole_and_a_lone_record_by_range(shared: Shared) -> None:
+    ingest(shared, 8, per_segment=4)
+    deliver(shared, 3)  # the first segment needs one body of four, the second all four
+    lose_service_bus(shared)
+    shared.wal.calls.clear()
+    assert replayer(shared).run_slice(WALK, budget_s=60).republished == 5
+    # A full page (two segments) is followed by one more listing, which finds the end.
+    assert shared.wal.calls == ["list", "index", "entry", "index", "segment", "list"]
+    assert sequences(shared) == [4, 5, 6, 7, 8]
+
+
+def test_an_unreadable_segment_is_reported_passed_and_holds_the_watermark(shared: Shared) -> None:
+    names = ingest(shared, 3, per_segment=1)
+    deliver(shared, 3)
+    info = shared.wal.read_index(names[1]).info
+    shared.wal.put_raw(names[1], info, b"not a WAL segment")
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and result.checkpoint.position == names[2]
+    assert result.checkpoint.final_through == names[0] and result.checkpoint.blocked
+    assert metrics.snapshot()["replay_unreadable"] == 1 and not shared.publisher.sent
+
+
+def test_a_body_that_fails_its_hash_is_reported_and_the_rest_of_its_segment_replayed(shared: Shared) -> None:
+    [name] = ingest(shared, 2)
+    segment, data = shared.wal.read_segment(name)
+    damaged = bytearray(data)
+    damaged[segment.entries[0].offset] ^= 0xFF
+    shared.wal.put_raw(name, segment.info, bytes(damaged))
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert sequences(shared) == [2] and metrics.snapshot()["replay_unreadable"] == 1
+    assert result.checkpoint.final_through == "" and result.checkpoint.blocked
+
+
+def test_the_replay_entry_crash_point_counts_every_body_read(shared: Shared) -> None:
+    """``replay.entry`` (dev/faults.py, the drill's slow replay): one hit per storage read (an index,
+    a record by range, a segment whole)."""
+    ingest(shared, 8, per_segment=4)
+    deliver(shared, 3)  # one ranged read (segment 1), one whole read of four records (segment 2)
+    lose_service_bus(shared)
+    points = CrashPoints("replay.entry=sleep:0")
+    wal = points("replay", "wal", shared.wal)
+    run = replace(replayer(shared), wal=wal).run_slice(WALK, budget_s=60)
+    assert run.republished == 5 and points.hits("replay.entry") == 4  # two indexes, two body reads
+
+
+class DeletingWal(SlowWal):
+    """Retention deletes ``victim`` between the replay's listing and its index read."""
+
+    victim = ""
+
+    def read_index(self, name: str) -> WalSegment:
+        if name == self.victim:
+            self.delete(name)
+        return super().read_index(name)
+
+
+def test_a_segment_deleted_after_the_listing_counts_as_final(shared: Shared) -> None:
+    """Retention deletes only segments whose every record is final (docs/storage.md): one that vanishes
+    between the listing and the index read held nothing to replay, and the watermark may pass it."""
+    wal = DeletingWal(shared.clock, cost_s=0.0)
+    shared.wal = wal
+    names = ingest(shared, 3, per_segment=1)
+    deliver(shared, 3)
+    wal.victim = names[1]
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and result.segments == 3 and result.examined == 2 and result.republished == 0
+    assert result.checkpoint.final_through == names[2]
+
+
+def test_a_segment_whose_whole_bytes_disagree_with_its_index_is_reported_not_fatal(shared: Shared) -> None:
+    _, second = ingest(shared, 4)
+    segment, data = shared.wal.read_segment(second)
+    shared.wal.put_raw(second, segment.info, data + b"trailing bytes")  # read_index still works
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and sequences(shared) == [1, 2] and metrics.snapshot()["replay_unreadable"] == 1
+    assert result.checkpoint.final_through == "" and result.checkpoint.position == second

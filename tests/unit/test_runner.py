@@ -262,7 +262,9 @@ def _reused_msgid(shared: Shared) -> tuple:
     shared.mq.put(message_id, b"ACC|second statement")
     shared.queue_builder().run(budget_s=5)
     first, second = (
-        inbound(OutboundStatement.from_wal(e, shared.wal.read(e.name)[1])) for e in shared.wal.list()
+        inbound(OutboundStatement.from_wal(e, shared.wal.read_entry(e.locator)))
+        for segment in shared.wal.list()
+        for e in shared.wal.read_index(segment.name).entries
     )
     return first, second
 

@@ -138,11 +138,12 @@ def test_a_drain_that_would_outlast_the_timer_interval_is_refused() -> None:
     assert Settings.from_mapping(minutely).queue_builder_drain_s == 59
 
 
-def test_queue_builder_batch_is_bounded_and_sizes_the_wal_writers() -> None:
+def test_queue_builder_batch_and_unit_bytes_are_bounded() -> None:
     settings = Settings.from_mapping(LOCAL)
-    assert (settings.queue_builder_batch, settings.wal_writers) == (128, 32)
-    small = Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "10"})
-    assert (small.queue_builder_batch, small.wal_writers) == (10, 10)
+    assert (settings.queue_builder_batch, settings.queue_builder_unit_bytes) == (128, 4 * 1024 * 1024)
+    for bad in ("65535", "268435457", "4MB"):
+        with pytest.raises(ConfigurationError, match="QUEUE_BUILDER_UNIT_BYTES"):
+            Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_UNIT_BYTES": bad})
     assert Settings.from_mapping({**LOCAL, "QUEUE_BUILDER_BATCH": "5000"}).queue_builder_batch == 5000
     for bad in ("0", "5001", "-3", "lots"):
         with pytest.raises(ConfigurationError, match="QUEUE_BUILDER_BATCH"):

@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 
 from bootstrap import dual_region_wal
 from shared.adapters.blob_wal import BlobWriteAheadLog
 from shared.errors import AlreadyExists, NotFound, ServiceUnavailable
-from shared.model import WalEntry
+from shared.model import SegmentInfo, WalSegment
+from shared.ports import WriteAheadLog
 from shared.settings import Settings
 from shared.wal_dual import DegradedWrite, DualRegionWriteAheadLog
-from tests.twins import InMemoryWriteAheadLog
+from tests.twins import InMemoryWriteAheadLog, make_segment
 
-AT = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
+Segment = tuple[WalSegment, bytes]
 
 
-def make_entry(sequence: int, body: bytes, epoch: int = 1, message_id: str | None = None) -> WalEntry:
-    mid = message_id or f"{sequence:048x}"
-    return WalEntry(
-        name=WalEntry.name_for(AT, epoch, sequence, mid),
-        message_id=mid,
-        session_id="CH9300762011623852957",
-        epoch=epoch,
-        sequence=sequence,
-        region="DC04",
-        ingested_at=AT,
-        sha256=hashlib.sha256(body).hexdigest(),
-        size=len(body),
-    )
+def make_seg(sequence: int, body: bytes) -> Segment:
+    """A one-record segment (epoch 1) starting at ``sequence``."""
+    return make_segment(1, sequence, [body])
+
+
+def first_sequences(wal: WriteAheadLog, after: str | None = None, limit: int | None = None) -> list[int]:
+    return [info.first_sequence for info in wal.list(after, limit)]
 
 
 @pytest.fixture
@@ -56,12 +49,12 @@ def dual(
 
 def test_append_writes_both_regions(dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog) -> None:
     wal = dual(dc04, dc06)
-    entry = make_entry(1, b"<Document/>")
-    outcome = wal.append_reporting(entry, b"<Document/>")
+    entry = make_seg(1, b"<Document/>")
+    outcome = wal.append_reporting(*entry)
     assert outcome.regions == ("DC04", "DC06")
     assert outcome.degraded is None
-    assert dc04.read(entry.name) == (entry, b"<Document/>")
-    assert dc06.read(entry.name) == (entry, b"<Document/>")
+    assert dc04.read_segment(entry[0].name) == entry
+    assert dc06.read_segment(entry[0].name) == entry
     assert wal.degraded_writes == 0
 
 
@@ -71,14 +64,14 @@ def test_one_region_down_without_degraded_mode_raises(
 ) -> None:
     wal = dual(dc04, dc06, allow_degraded=False)
     {"DC04": dc04, "DC06": dc06}[down].available = False
-    entry = make_entry(1, b"body")
+    entry = make_seg(1, b"body")
     with pytest.raises(ServiceUnavailable):
-        wal.append(entry, b"body")
+        wal.append(*entry)
     assert wal.degraded_writes == 0
     # The caller backs MQ out and retries later; the copy already written makes the retry idempotent.
     dc04.available = dc06.available = True
-    wal.append(entry, b"body")
-    assert dc04.read(entry.name)[1] == dc06.read(entry.name)[1] == b"body"
+    wal.append(*entry)
+    assert dc04.read_segment(entry[0].name) == dc06.read_segment(entry[0].name) == entry
 
 
 @pytest.mark.parametrize(("down", "up"), [("DC06", "DC04"), ("DC04", "DC06")])
@@ -100,20 +93,22 @@ def test_degraded_mode_accepts_one_region_and_reports_it(
     )
     twins = {"DC04": dc04, "DC06": dc06}
     twins[down].available = False
-    entry = make_entry(7, b"body")
+    entry = make_seg(7, b"body")
     with caplog.at_level(logging.WARNING, logger="shared.wal_dual"):
-        outcome = wal.append_reporting(entry, b"body")
+        outcome = wal.append_reporting(*entry)
     assert outcome.regions == (up,)
     assert outcome.degraded is not None
     assert (outcome.degraded.written_region, outcome.degraded.failed_region) == (up, down)
     assert isinstance(outcome.degraded.error, ServiceUnavailable)
     assert wal.degraded_writes == 1
     assert reported == [outcome.degraded]
-    assert any(down in record.getMessage() and entry.name in record.getMessage() for record in caplog.records)
-    assert twins[up].read(entry.name)[1] == b"body"
+    assert any(
+        down in record.getMessage() and entry[0].name in record.getMessage() for record in caplog.records
+    )
+    assert twins[up].read_segment(entry[0].name) == entry
     twins[down].available = True
     with pytest.raises(NotFound):
-        twins[down].read(entry.name)
+        twins[down].read_index(entry[0].name)
 
 
 def test_both_regions_down_raises_even_in_degraded_mode(
@@ -122,43 +117,44 @@ def test_both_regions_down_raises_even_in_degraded_mode(
     wal = dual(dc04, dc06, allow_degraded=True)
     dc04.available = dc06.available = False
     with pytest.raises(ServiceUnavailable):
-        wal.append(make_entry(1, b"x"), b"x")
+        wal.append(*make_seg(1, b"x"))
     assert wal.degraded_writes == 0
 
 
 def test_conflict_wins_over_degraded_mode(dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog) -> None:
     wal = dual(dc04, dc06, allow_degraded=True)
-    entry = make_entry(1, b"first")
-    dc04.append(entry, b"first")
+    dc04.append(*make_seg(1, b"first"))
     dc06.available = False
     with pytest.raises(AlreadyExists):
-        wal.append(entry, b"second")
+        wal.append(*make_seg(1, b"second"))
     assert wal.degraded_writes == 0
 
 
 def test_read_falls_back_to_the_peer(dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog) -> None:
     wal = dual(dc04, dc06)
-    entry = make_entry(1, b"body")
-    wal.append(entry, b"body")
+    entry = make_seg(1, b"body")
+    wal.append(*entry)
     dc04.available = False
-    assert wal.read(entry.name) == (entry, b"body")
-    assert wal.fallback_reads == 1
+    assert wal.read_entry(entry[0].entries[0].locator) == b"body"
+    assert wal.read_index(entry[0].name) == entry[0]
+    assert wal.read_segment(entry[0].name) == entry
+    assert wal.fallback_reads == 3
 
 
 def test_read_finds_a_degraded_write_in_the_peer(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
 ) -> None:
     wal = dual(dc04, dc06)
-    entry = make_entry(1, b"only in DC06")
-    dc06.append(entry, b"only in DC06")
-    assert wal.read(entry.name) == (entry, b"only in DC06")
+    entry = make_seg(1, b"only in DC06")
+    dc06.append(*entry)
+    assert wal.read_entry(entry[0].entries[0].locator) == b"only in DC06"
 
 
 def test_read_missing_everywhere_is_not_found(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
 ) -> None:
     with pytest.raises(NotFound):
-        dual(dc04, dc06).read("20261126/0000000001/000000000001-none")
+        dual(dc04, dc06).read_index("0000000001/000000000001-DC04-none")
 
 
 def test_read_missing_locally_with_peer_down_is_transient(
@@ -166,17 +162,16 @@ def test_read_missing_locally_with_peer_down_is_transient(
 ) -> None:
     dc06.available = False
     with pytest.raises(ServiceUnavailable):
-        dual(dc04, dc06).read("20261126/0000000001/000000000001-none")
+        dual(dc04, dc06).read_index("0000000001/000000000001-DC04-none")
 
 
 def test_list_reads_local_copy(dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog) -> None:
     wal = dual(dc04, dc06)
     for n in (3, 1, 2):
-        wal.append(make_entry(n, b"b%d" % n), b"b%d" % n)
-    dc06_only = make_entry(9, b"peer")
-    dc06.append(dc06_only, b"peer")
-    assert [e.sequence for e in wal.list()] == [1, 2, 3]
-    assert [e.sequence for e in wal.list(after=make_entry(1, b"b1").name, limit=1)] == [2]
+        wal.append(*make_seg(n, b"b%d" % n))
+    dc06.append(*make_seg(9, b"peer"))
+    assert first_sequences(wal) == [1, 2, 3]
+    assert first_sequences(wal, after=make_seg(1, b"b1")[0].name, limit=1) == [2]
 
 
 def test_list_falls_back_to_peer_when_local_is_down(
@@ -184,9 +179,9 @@ def test_list_falls_back_to_peer_when_local_is_down(
 ) -> None:
     wal = dual(dc04, dc06)
     for n in (1, 2, 3):
-        wal.append(make_entry(n, b"x"), b"x")
+        wal.append(*make_seg(n, b"x"))
     dc04.available = False
-    assert [e.sequence for e in wal.list(limit=2)] == [1, 2]
+    assert first_sequences(wal, limit=2) == [1, 2]
     assert wal.fallback_reads == 1
 
 
@@ -197,38 +192,39 @@ class _FailingAfter(InMemoryWriteAheadLog):
         super().__init__()
         self.good = good
 
-    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[WalEntry]:
-        for given, entry in enumerate(super().list(after, limit)):
+    def list(self, after: str | None = None, limit: int | None = None) -> Iterator[SegmentInfo]:
+        for given, info in enumerate(super().list(after, limit)):
             if given == self.good:
                 raise ServiceUnavailable("blob", "connection reset mid-listing")
-            yield entry
+            yield info
 
 
 def test_list_continues_from_the_peer_where_local_stopped(dc06: InMemoryWriteAheadLog) -> None:
     local = _FailingAfter(good=2)
     wal = DualRegionWriteAheadLog(local, dc06, own_region="DC04", peer_region="DC06")
     for n in range(1, 6):
-        wal.append(make_entry(n, b"x"), b"x")
-    assert [e.sequence for e in wal.list()] == [1, 2, 3, 4, 5]
-    assert [e.sequence for e in wal.list(limit=4)] == [1, 2, 3, 4]
+        wal.append(*make_seg(n, b"x"))
+    assert first_sequences(wal) == [1, 2, 3, 4, 5]
+    assert first_sequences(wal, limit=4) == [1, 2, 3, 4]
 
 
 def test_reconcile_copies_entries_missing_on_either_side(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
 ) -> None:
     wal = dual(dc04, dc06, allow_degraded=True)
-    wal.append(make_entry(1, b"both"), b"both")
+    wal.append(*make_seg(1, b"both"))
     dc06.available = False
-    wal.append(make_entry(2, b"dc04 only"), b"dc04 only")
+    wal.append(*make_seg(2, b"dc04 only"))
     dc06.available = True
     dc04.available = False
-    wal.append(make_entry(3, b"dc06 only"), b"dc06 only")
+    dc06_only = make_segment(1, 3, [b"dc06", b"only"])
+    wal.append(*dc06_only)
     dc04.available = True
     assert wal.degraded_writes == 2
 
     assert wal.reconcile() == {"DC04": 1, "DC06": 1}
-    assert [e.sequence for e in dc04.list()] == [e.sequence for e in dc06.list()] == [1, 2, 3]
-    assert dc04.read(make_entry(3, b"dc06 only").name)[1] == b"dc06 only"
+    assert first_sequences(dc04) == first_sequences(dc06) == [1, 2, 3]
+    assert dc04.read_segment(dc06_only[0].name) == dc06_only  # the whole segment, both records
     assert wal.reconcile() == {"DC04": 0, "DC06": 0}
 
 
@@ -236,13 +232,13 @@ def test_reconcile_with_a_limit_copies_only_what_both_listings_cover(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
 ) -> None:
     for n in (1, 2, 3, 4):
-        dc04.append(make_entry(n, b"x"), b"x")
+        dc04.append(*make_seg(n, b"x"))
     for n in (1, 3, 4):
-        dc06.append(make_entry(n, b"x"), b"x")
+        dc06.append(*make_seg(n, b"x"))
     wal = dual(dc04, dc06)
     # DC04 lists 1, 2; DC06 lists 1, 3: only 2 is known to be missing in DC06, 3 is unknown for DC04.
     assert wal.reconcile(limit=2) == {"DC04": 0, "DC06": 1}
-    assert [e.sequence for e in dc06.list()] == [1, 2, 3, 4]
+    assert first_sequences(dc06) == [1, 2, 3, 4]
 
 
 def test_dual_region_wal_is_built_from_settings_without_contacting_storage() -> None:
@@ -270,8 +266,38 @@ def test_concurrent_appends_all_reach_both_regions(
     dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
 ) -> None:
     wal = dual(dc04, dc06)
-    entries = [make_entry(n, b"%d" % n) for n in range(1, 65)]
+    segments = [make_seg(n, b"%d" % n) for n in range(1, 65)]
     with ThreadPoolExecutor(8) as callers:
-        list(callers.map(lambda e: wal.append(e, b"%d" % e.sequence), entries))
+        list(callers.map(lambda s: wal.append(*s), segments))
     wal.close()
-    assert [e.sequence for e in dc04.list()] == [e.sequence for e in dc06.list()] == list(range(1, 65))
+    assert first_sequences(dc04) == first_sequences(dc06) == list(range(1, 65))
+
+
+def test_an_unreadable_local_copy_is_read_from_the_peer(
+    dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
+) -> None:
+    segment, data = make_segment(1, 1, [b"alpha", b"beta"])
+    dc06.append(segment, data)
+    dc04.put_raw(segment.name, segment.info, data[:-1] + b"!")  # DC04's copy damaged at rest
+    wal = dual(dc04, dc06)
+    assert wal.read_entry(segment.entries[1].locator) == b"beta"
+    assert wal.read_index(segment.name) == segment
+    assert wal.fallback_reads == 1  # the index itself is intact locally: no fallback for it
+
+
+def test_delete_removes_both_copies_and_reports_a_region_that_could_not_delete(
+    dc04: InMemoryWriteAheadLog, dc06: InMemoryWriteAheadLog
+) -> None:
+    wal = dual(dc04, dc06)
+    first, second = make_seg(1, b"one"), make_seg(2, b"two")
+    wal.append(*first)
+    wal.append(*second)
+    wal.delete(first[0].name)
+    assert first_sequences(dc04) == first_sequences(dc06) == [2]
+    dc04.available = False
+    with pytest.raises(ServiceUnavailable):
+        wal.delete(second[0].name)
+    dc04.available = True
+    assert (first_sequences(dc04), first_sequences(dc06)) == ([2], [])  # DC06's copy went anyway
+    wal.delete(second[0].name)  # the retry finishes it
+    assert first_sequences(dc04) == []

@@ -54,9 +54,11 @@ class Error(Exception):
 class MQMIError(Error):
     """An MQI call failed: completion code ``comp`` and reason code ``reason`` as in ``ibmmq``."""
 
-    def __init__(self, comp: int, reason: int) -> None:
+    def __init__(self, comp: int, reason: int, **kw: Any) -> None:
         super().__init__(comp, reason)
         self.comp, self.reason = comp, reason
+        for key, value in kw.items():  # as ibmmq: e.g. original_length on MQRC_TRUNCATED_MSG_FAILED
+            setattr(self, key, value)
 
     def __str__(self) -> str:
         return f"MQI Error. Comp {self.comp}, Reason {self.reason}"
@@ -327,8 +329,10 @@ class Queue:
         return self._connection.qmgr
 
     def get(self, maxLength: int | None = None, md: MD | None = None, gmo: GMO | None = None) -> bytes:
-        if maxLength is not None:
-            raise PYIFError("the fake does not model truncation: pass maxLength=None")
+        """MQGET. With ``maxLength`` and without ``MQGMO_ACCEPT_TRUNCATED_MSG`` a longer message fails
+        with MQRC_TRUNCATED_MSG_FAILED (MQCC_WARNING, ``original_length`` set) and stays on the queue,
+        as ibmmq's ``Queue.get`` reports it; truncation itself (accepting part of a message) is not
+        modelled."""
         inputs = CMQC.MQOO_INPUT_AS_Q_DEF | CMQC.MQOO_INPUT_SHARED | CMQC.MQOO_INPUT_EXCLUSIVE
         qmgr = self._require(inputs, CMQC.MQRC_NOT_OPEN_FOR_INPUT)
         md, gmo = md or MD(), gmo or GMO()
@@ -339,6 +343,14 @@ class Queue:
                 self._qmgr._live()
                 message = next((m for m in qmgr.messages(self._name) if self._matches(m, md, gmo)), None)
                 if message is not None:
+                    if maxLength is not None and len(message.body) > maxLength:
+                        if gmo.Options & CMQC.MQGMO_ACCEPT_TRUNCATED_MSG:
+                            raise PYIFError("the fake does not model accepted truncation")
+                        raise MQMIError(
+                            CMQC.MQCC_WARNING,
+                            CMQC.MQRC_TRUNCATED_MSG_FAILED,
+                            original_length=len(message.body),
+                        )
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

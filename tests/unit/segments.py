@@ -1,0 +1,59 @@
+"""WAL segments written straight into a WAL (twin or adapter) for the readers' tests, as the
+QueueBuilder writes them (:func:`shared.wal_segment.encode`, :func:`shared.model.segment_name`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared.model import InboundStatement, OutboundStatement, WalEntry, WalSegment, segment_name
+from shared.ports import WriteAheadLog
+from shared.wal_segment import SegmentInput, encode
+
+
+def write_segment(
+    wal: WriteAheadLog,
+    messages: Sequence[tuple[str, str, bytes]],
+    *,
+    at: datetime,
+    epoch: int = 1,
+    first_sequence: int = 1,
+    region: str = "DC04",
+    unique: str = "u",
+    ingested: Sequence[datetime] = (),
+) -> WalSegment:
+    """Append one segment of ``messages`` (``(message_id, session_id, body)``, in ingest order, with
+    consecutive sequences from ``first_sequence``), written at ``at`` and ingested at ``at`` (or at
+    ``ingested``, one time per message)."""
+    name = segment_name(epoch, first_sequence, region, unique)
+    times = list(ingested) or [at] * len(messages)
+    inputs = [
+        SegmentInput(message_id, session, first_sequence + n, times[n], body)
+        for n, (message_id, session, body) in enumerate(messages)
+    ]
+    segment, data = encode(name, region, epoch, at, inputs)
+    wal.append(segment, data)
+    return segment
+
+
+def claim_checked(
+    entry: WalEntry, *, enqueued_at: datetime | None, delivery_count: int = 1
+) -> InboundStatement:
+    """What the runner receives for ``entry`` sent by claim check (no body on the message)."""
+    return InboundStatement(
+        message_id=entry.message_id,
+        session_id=entry.session_id,
+        body=None,
+        wal=entry.locator,
+        epoch=entry.epoch,
+        sequence=entry.sequence,
+        region=entry.region,
+        delivery_count=delivery_count,
+        enqueued_at=enqueued_at,
+        claim_check=True,
+    )
+
+
+def sent(entry: WalEntry, body: bytes) -> OutboundStatement:
+    """The Service Bus message of ``entry`` (as ingest and replay publish it)."""
+    return OutboundStatement.from_wal(entry, body)
