@@ -83,6 +83,7 @@ from watchdog.probe_telemetry import observed
 from watchdog.probes import region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
+from watchdog.replay_trace import ReplayRecorder
 from watchdog.trace import Tracer
 
 T = TypeVar("T")
@@ -212,6 +213,10 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         replay_interval_s=settings.replay_interval_s,
         replay_slice_s=settings.replay_slice_s,
     )
+    if ports.journal is not None:  # the trace's replay steps (watchdog.replay_trace)
+        replayer.on_republished = ReplayRecorder(
+            settings.region, ports.journal, epoch=lambda: watchdog.lease.epoch if watchdog.lease else None
+        )
     operator = OperatorApi(
         region=settings.region,
         authority=ports.authority,
