@@ -84,6 +84,7 @@ from watchdog.probes import region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
 from watchdog.replay_trace import ReplayRecorder
+from watchdog.status_page import LiveLists
 from watchdog.trace import Tracer
 
 T = TypeVar("T")
@@ -255,7 +256,8 @@ def wire_desk(settings: Settings, ports: Ports, journal: OperationsJournal, oper
         translator=translator_for(settings),
         operator=operator,
     )
-    return Ops(tracer, reconciler, desk, journal)
+    live = LiveLists(ports.store, in_doubt_after_s=settings.claim_lease_s)
+    return Ops(tracer, reconciler, desk, journal, live)
 
 
 def _count_degraded(write: DegradedWrite) -> None:

@@ -98,34 +98,68 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-var containerNames = [
-  containerName
-  controlContainerName
-]
-
-resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
-  for containerId in containerNames: {
-    parent: database
-    name: containerId
-    properties: {
-      resource: {
-        id: containerId
-        partitionKey: {
-          paths: [
-            partitionKeyPath
-          ]
-          kind: 'Hash'
-        }
-        defaultTtl: -1
+// The idempotency records (shared/adapters/cosmos_store.py). The indexing policy is the default (every
+// path) plus the composite indexes (state, updatedAt) that the status page's live lists need: their
+// queries filter on state and ORDER BY c.state, c.updatedAt, which Cosmos serves only from a composite
+// index (https://learn.microsoft.com/azure/cosmos-db/index-policy#composite-indexes). The same policy
+// is INDEXING_POLICY in cosmos_store.py (the local server is created with it); tests/infra compares them.
+resource recordsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: containerName
+  properties: {
+    resource: {
+      id: containerName
+      partitionKey: {
+        paths: [
+          partitionKeyPath
+        ]
+        kind: 'Hash'
       }
-      options: {
-        autoscaleSettings: {
-          maxThroughput: maxThroughput
-        }
+      defaultTtl: -1
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        compositeIndexes: [
+          [
+            {
+              path: '/state'
+              order: 'ascending'
+            }
+            {
+              path: '/updatedAt'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/state'
+              order: 'descending'
+            }
+            {
+              path: '/updatedAt'
+              order: 'descending'
+            }
+          ]
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: maxThroughput
       }
     }
   }
-]
+}
 
 // The control plane's items (shared/adapters/cosmos_control.py): a handful of small items, each its own
 // logical partition, written by the Watchdogs (lease renewals every tick) and the QueueBuilder
