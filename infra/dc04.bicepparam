@@ -43,7 +43,8 @@ param mqPasswordSecretName = 'mq-password'
 param messageWayQueue = 'MESSAGEWAY.IN'
 param alwaysReadyInstances = 1
 // Operator plane: private endpoint only unless opened here; Easy Auth with the operators' Entra app
-// registration (its client id; empty = every operator route answers 503). docs/security.md#operator-plane
+// registration: deploy.sh passes stage 1's output operatorAuthClientId over this value (set it here only
+// for a deployment by hand; empty = every operator route answers 503). docs/security.md#operator-plane
 param operatorPlanePublic = false
 param operatorAuthClientId = ''
 param tuning = {

@@ -275,15 +275,18 @@ confirm() {
 confirm "Deploy stage 1, then ${order// / then }?" || { echo "Nothing deployed."; exit 1; }
 
 say "Deploy stage 1 (shared.bicep)"
-az deployment sub create --location "$LOCATION" --name "bridge-shared-$STAMP" \
-  --parameters "$SHARED_PARAMS" "${SHARED_OVERRIDES[@]}" -o none
+# Its output operatorAuthClientId (the operators' app registration) goes to both regions' Easy Auth.
+OPERATOR_CLIENT_ID="$(az deployment sub create --location "$LOCATION" --name "bridge-shared-$STAMP" \
+  --parameters "$SHARED_PARAMS" "${SHARED_OVERRIDES[@]}" \
+  --query properties.outputs.operatorAuthClientId.value -o tsv)" || fail "stage 1 failed"
+[[ -n "$OPERATOR_CLIENT_ID" ]] || fail "stage 1 gave no operatorAuthClientId (the operators' app registration)"
 
 deploy_infra() {
   local region="$1" group
   group="$(resource_group "$region")"
   say "Deploy stage 2 (main.bicep) for $region in $group"
   az deployment group create --resource-group "$group" --name "bridge-$region-$STAMP" \
-    --parameters "$(param_file "$region")" -o none
+    --parameters "$(param_file "$region")" "operatorAuthClientId=$OPERATOR_CLIENT_ID" -o none
 }
 
 publish_and_check() {

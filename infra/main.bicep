@@ -98,7 +98,7 @@ param tags object
 @description('Open the function app (operator routes) to the public internet. Default false: private endpoint only; Easy Auth applies either way.')
 param operatorPlanePublic bool = false
 
-@description('Client id of the Entra app registration that signs operators in (auth.bicep); empty = no Easy Auth, and the app then refuses every operator route (503).')
+@description('Client id of the Entra app registration that signs operators in (auth.bicep): deploy.sh passes stage 1\'s output operatorAuthClientId (the registration shared.bicep declares, or the existing one it names). Empty = no Easy Auth, and the app then refuses every operator route (503).')
 param operatorAuthClientId string = ''
 
 // ---- Names (naming.bicep) ----
@@ -427,6 +427,3 @@ module auth 'modules/auth.bicep' = if (!empty(operatorAuthClientId)) {
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output runnerDisabled bool = isPassive
-
-@description('The operator app roles to put on the Entra app registration (docs/security.md#operator-plane).')
-output operatorAppRoles array = empty(operatorAuthClientId) ? [] : auth.outputs.appRoles

@@ -4,6 +4,7 @@ control-plane role on a separate identity, the workbook reading telemetry the co
 from __future__ import annotations
 
 import ast
+import json
 import re
 from typing import Any
 
@@ -51,11 +52,78 @@ def test_easy_auth_requires_sign_in_and_declares_the_roles_the_code_checks() -> 
     assert properties["login"]["tokenStore"] == {"enabled": False}
     assert properties["httpSettings"]["requireHttps"] is True
     assert properties["identityProviders"]["azureActiveDirectory"]["enabled"] is True
-    declared = auth["variables"]["roleDescriptions"]["value"]
-    assert {name.strip("'") for name in declared} == set(ROLES)
-    roles = auth["outputs"]["appRoles"]["value"]["config"]
-    assert roles["allowedMemberTypes"] == ["User"] and roles["isEnabled"] is True
+    registration = properties["identityProviders"]["azureActiveDirectory"]["registration"]
+    assert registration["clientId"] == "clientId"
+    passed = module_config(MAIN["modules"]["auth"])["params"]
+    assert passed["clientId"] == "operatorAuthClientId"
     assert MAIN["modules"]["auth"]["config"]["condition"] is not None  # only with a client id
+
+
+SHARED = parse_bicep(INFRA / "shared.bicep")
+ROLES_FILE = parse_bicep(INFRA / "operator-roles.bicep")
+
+
+def test_the_app_roles_are_the_ones_the_code_checks_declared_once() -> None:
+    roles = ROLES_FILE["variables"]["operatorAppRoles"]["value"]
+    assert sorted(r["value"] for r in roles) == sorted(ROLES)
+    assert all(r["displayName"] == r["value"] and r["isEnabled"] is True for r in roles)
+    assert all(r["allowedMemberTypes"] == ["User"] and r["description"] for r in roles)
+    ids = [r["id"] for r in roles]
+    assert len(set(ids)) == 3 and all(
+        re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", i) for i in ids
+    )
+    users = [p.name for p in INFRA.rglob("*.bicep") if "operatorAppRoles" in p.read_text()]
+    assert sorted(users) == ["operator-app.bicep", "operator-roles.bicep", "shared.bicep"]
+
+
+def test_the_registration_is_declared_with_the_microsoft_graph_extension() -> None:
+    config = json.loads((INFRA / "bicepconfig.json").read_text())
+    assert config["extensions"]["microsoftGraphV1"] == (
+        "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0"
+    )
+    module = parse_bicep(MODULES / "operator-app.bicep")
+    assert module["extensions"] == {"microsoftGraphV1": {}}
+    app, principal = module["resources"]["app"], module["resources"]["servicePrincipal"]
+    assert (app["type"], app["api_version"]) == ("Microsoft.Graph/applications", "v1.0")
+    assert (principal["type"], principal["api_version"]) == ("Microsoft.Graph/servicePrincipals", "v1.0")
+    body = app["config"]
+    assert body["uniqueName"] == "uniqueName"  # the alternate key: a re-run updates, never duplicates
+    assert body["signInAudience"] == "AzureADMyOrg"
+    assert body["appRoles"] == "operatorAppRoles"
+    assert body["web"]["implicitGrantSettings"]["enableIdTokenIssuance"] is True  # browser sign-in
+    assert body["web"]["redirectUris"]["config"] == "https://${host}/.auth/login/aad/callback"
+    assert "passwordCredentials" not in body and "keyCredentials" not in body  # no client secret
+    assert principal["config"]["appRoleAssignmentRequired"] is True  # only assigned people sign in
+    # The CLI's token: a delegated scope pre-authorized for the Azure CLI, v2 tokens (Easy Auth's issuer).
+    api = body["api"]
+    assert api["requestedAccessTokenVersion"] == 2
+    [scope] = api["oauth2PermissionScopes"]
+    [cli] = api["preAuthorizedApplications"]
+    assert cli["appId"] == "azureCliAppId" and cli["delegatedPermissionIds"] == ["cliScopeId"] == [
+        scope["id"]
+    ]
+    assert module["variables"]["azureCliAppId"]["value"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+    issuer = parse_bicep(MODULES / "auth.bicep")["resources"]["auth"]["config"]["properties"]
+    assert "/v2.0" in str(issuer["identityProviders"]["azureActiveDirectory"]["registration"]["openIdIssuer"])
+    assert principal["config"]["appId"]["operator"]["operands"] == {"operand_1": "app", "operand_2": "appId"}
+
+
+def test_stage_one_declares_it_unless_an_existing_registration_is_named_and_hands_it_to_easy_auth() -> None:
+    assert SHARED["parameters"]["existingOperatorAppClientId"]["default"] == ""
+    assert parse_bicepparam(INFRA / "shared.bicepparam").values["existingOperatorAppClientId"] == ""
+    module = SHARED["modules"]["operatorApp"]
+    assert "existingOperatorAppClientId" in str(module["config"]["condition"])
+    hosts = module_config(module)["params"]["appHostNames"]
+    assert "nameFormats.functionApp" in str(hosts) and "regionCodes" in str(hosts)  # both regions' apps
+    output = SHARED["outputs"]["operatorAuthClientId"]["value"]["operator"]["operands"]
+    assert "existingOperatorAppClientId" in str(output["condition"])
+    assert (
+        "operatorApp" in str(output["true_value"]) and output["false_value"] == "existingOperatorAppClientId"
+    )
+    assert SHARED["outputs"]["operatorAppRoles"]["value"] == "operatorAppRoles"
+    script = (INFRA / "deploy.sh").read_text()
+    assert "--query properties.outputs.operatorAuthClientId.value" in script
+    assert '"operatorAuthClientId=$OPERATOR_CLIENT_ID"' in script
 
 
 def _role_assignments() -> list[tuple[str, str, Any]]:
