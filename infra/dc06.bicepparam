@@ -11,6 +11,7 @@ param role = 'passive'
 param vnetAddressPrefix = '10.60.0.0/24'
 param functionsSubnetPrefix = '10.60.0.0/25'
 param privateEndpointsSubnetPrefix = '10.60.0.128/26'
+param controlSubnetPrefix = '10.60.0.192/27'
 param hubVirtualNetworkId = ''
 param dnsServers = []
 

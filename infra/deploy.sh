@@ -83,6 +83,8 @@ WORKLOAD="$(param workload "$SHARED_PARAMS")"
 SUFFIX="$(param suffix "$SHARED_PARAMS")"
 SHARED_GROUP="$(param resourceGroupShared "$SHARED_PARAMS")"
 app_name() { printf 'func-%s-%s-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
+# The region's control app (the runner switch only; docs/security.md#control-plane-rights): same package.
+control_app_name() { printf 'func-%s-%s-ctl-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
 COSMOS="cosmos-$WORKLOAD-$SUFFIX"
 redis_name() { printf 'redis-%s-%s-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
 peer_of() { [[ "$1" == DC04 ]] && echo DC06 || echo DC04; }
@@ -295,7 +297,8 @@ publish_and_check() {
   app="$(app_name "$region")"
   if [[ $PUBLISH -eq 1 ]]; then
     command -v func >/dev/null || fail "Azure Functions Core Tools (func) not installed; use --skip-publish and publish later"
-    say "Publish the code to $app ($region)"
+    say "Publish the code to $(control_app_name "$region") ($region's control app), then to $app"
+    (cd "$ROOT" && func azure functionapp publish "$(control_app_name "$region")" --python)
     (cd "$ROOT" && func azure functionapp publish "$app" --python)
   fi
   if [[ $HEALTH_CHECK -eq 1 ]]; then

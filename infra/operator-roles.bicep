@@ -38,3 +38,16 @@ var operatorAppRoles = [
     isEnabled: true
   }
 ]
+
+@export()
+@description('The application role the bridge apps\' identities hold, so each may ask its region\'s control app to turn its runner on or off (docs/security.md#control-plane-rights).')
+var switchAppRole = {
+  id: '3c0d7a4e-5b61-4f0e-9a52-6d1e8f2b7c90'
+  value: 'Bridge.Switch'
+  displayName: 'Bridge.Switch'
+  description: 'A bridge app\'s identity: turn its own runner\'s consumption on or off through its region\'s control app.'
+  allowedMemberTypes: [
+    'Application'
+  ]
+  isEnabled: true
+}

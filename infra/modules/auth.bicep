@@ -18,6 +18,13 @@ param functionAppName string
 @description('Application (client) id of the Entra app registration for the operator plane.')
 param clientId string
 
+@description('Unauthenticated requests: the operators\' app sends browsers to sign in; the control app (service calls only) answers 401.')
+@allowed([
+  'RedirectToLoginPage'
+  'Return401'
+])
+param unauthenticatedClientAction string = 'RedirectToLoginPage'
+
 @description('Entra tenant of the app registration (default: the deployment\'s tenant).')
 param tenantId string = tenant().tenantId
 
@@ -34,7 +41,7 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
     }
     globalValidation: {
       requireAuthentication: true
-      unauthenticatedClientAction: 'RedirectToLoginPage'
+      unauthenticatedClientAction: unauthenticatedClientAction
       redirectToProvider: 'azureactivedirectory'
     }
     identityProviders: {

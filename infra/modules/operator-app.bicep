@@ -15,7 +15,7 @@
 // module when an existing registration is named (existingOperatorAppClientId).
 extension microsoftGraphV1
 
-import { operatorAppRoles } from '../operator-roles.bicep'
+import { operatorAppRoles, switchAppRole } from '../operator-roles.bicep'
 
 @description('Immutable alternate key of the registration (Graph uniqueName): a re-run updates the same one.')
 param uniqueName string
@@ -24,6 +24,9 @@ param displayName string
 
 @description('Host names of the function apps that sign operators in (https://<host>/.auth/login/aad/callback).')
 param appHostNames array
+
+@description('Object ids of the bridge apps\' identities: each gets the application role Bridge.Switch (its region\'s control app accepts only its own bridge identity).')
+param switchPrincipalIds array
 
 // The delegated scope the operators' CLI token carries (`az account get-access-token --scope
 // <client id>/.default`), pre-authorized for the Azure CLI (first-party app id 04b07795-8ddb-461a-bbee-02f9e1bf7b46:
@@ -36,7 +39,9 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: uniqueName
   displayName: displayName
   signInAudience: 'AzureADMyOrg'
-  appRoles: operatorAppRoles
+  appRoles: concat(operatorAppRoles, [
+    switchAppRole
+  ])
   api: {
     requestedAccessTokenVersion: 2
     oauth2PermissionScopes: [
@@ -73,5 +78,13 @@ resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
   appId: app.appId
   appRoleAssignmentRequired: true
 }
+
+resource switchAssignments 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [
+  for principalId in switchPrincipalIds: {
+    appRoleId: switchAppRole.id
+    principalId: principalId
+    resourceId: servicePrincipal.id
+  }
+]
 
 output clientId string = app.appId

@@ -73,6 +73,11 @@ def test_first_deployment_both_infrastructures_then_the_active_region_code_first
         assert f"operatorAuthClientId={OPERATOR_CLIENT_ID}" in region_create
     assert "--region DC04" in run.calls[order[8]] and "/api/status" in run.calls[order[8]]
     assert all(call.endswith(f"(cwd {INFRA.parent})") for call in run.calls if call.startswith("func "))
+    # Each region's control app gets the same package just before its bridge app.
+    for region in ("DC04", "DC06"):
+        control_app = _app(region).replace(f"-{SHARED['suffix']}", f"-ctl-{SHARED['suffix']}")
+        control = _index(run.calls, f"functionapp publish {control_app} --python")
+        assert control == _index(run.calls, f"functionapp publish {_app(region)} --python") - 1
     # Nothing existed, so the design's Cosmos order was sent and the Redis founder alone.
     create = run.calls[order[4]]
     assert 'cosmosFailoverOrder=["westus2","westcentralus","westus3"]' in create

@@ -8,8 +8,17 @@ import json
 import re
 from typing import Any
 
-from tests.infra.bicep import INFRA, ROOT, blueprint_functions, module_config, parse_bicep, parse_bicepparam
-from watchdog.auth import ROLES
+from bootstrap.control import CONTROL_SETTINGS
+from tests.infra.bicep import (
+    INFRA,
+    ROOT,
+    blueprint_functions,
+    key,
+    module_config,
+    parse_bicep,
+    parse_bicepparam,
+)
+from watchdog.auth import ROLES, SWITCHER
 
 MODULES = INFRA / "modules"
 MAIN = parse_bicep(INFRA / "main.bicep")
@@ -48,7 +57,8 @@ def test_easy_auth_requires_sign_in_and_declares_the_roles_the_code_checks() -> 
     assert module_config(auth["resources"]["auth"])["name"] == "authsettingsV2"
     assert properties["platform"] == {"enabled": True}
     assert properties["globalValidation"]["requireAuthentication"] is True
-    assert properties["globalValidation"]["unauthenticatedClientAction"] == "RedirectToLoginPage"
+    assert properties["globalValidation"]["unauthenticatedClientAction"] == "unauthenticatedClientAction"
+    assert auth["parameters"]["unauthenticatedClientAction"]["default"] == "RedirectToLoginPage"
     assert properties["login"]["tokenStore"] == {"enabled": False}
     assert properties["httpSettings"]["requireHttps"] is True
     assert properties["identityProviders"]["azureActiveDirectory"]["enabled"] is True
@@ -89,7 +99,10 @@ def test_the_registration_is_declared_with_the_microsoft_graph_extension() -> No
     body = app["config"]
     assert body["uniqueName"] == "uniqueName"  # the alternate key: a re-run updates, never duplicates
     assert body["signInAudience"] == "AzureADMyOrg"
-    assert body["appRoles"] == "operatorAppRoles"
+    assert body["appRoles"]["function"] == {
+        "type": "concat",
+        "parameters": {"arg_1": "operatorAppRoles", "arg_2": ["switchAppRole"]},
+    }
     assert body["web"]["implicitGrantSettings"]["enableIdTokenIssuance"] is True  # browser sign-in
     assert body["web"]["redirectUris"]["config"] == "https://${host}/.auth/login/aad/callback"
     assert "passwordCredentials" not in body and "keyCredentials" not in body  # no client secret
@@ -120,7 +133,10 @@ def test_stage_one_declares_it_unless_an_existing_registration_is_named_and_hand
     assert (
         "operatorApp" in str(output["true_value"]) and output["false_value"] == "existingOperatorAppClientId"
     )
-    assert SHARED["outputs"]["operatorAppRoles"]["value"] == "operatorAppRoles"
+    assert SHARED["outputs"]["operatorAppRoles"]["value"]["function"]["parameters"] == {
+        "arg_1": "operatorAppRoles",
+        "arg_2": ["switchAppRole"],
+    }
     script = (INFRA / "deploy.sh").read_text()
     assert "--query properties.outputs.operatorAuthClientId.value" in script
     assert '"operatorAuthClientId=$OPERATOR_CLIENT_ID"' in script
@@ -137,21 +153,100 @@ def _role_assignments() -> list[tuple[str, str, Any]]:
     return found
 
 
-def test_only_the_control_identities_hold_website_contributor() -> None:
+def test_only_the_control_identity_holds_website_contributor_on_its_own_bridge_app() -> None:
     holders = [
         name
         for name, text, variables in _role_assignments()
         if any(var in text and value == WEBSITE_CONTRIBUTOR for var, value in variables.items())
     ]
-    assert holders == ["control-roles.bicep:appSettingsWriters"]
-    writers = parse_bicep(MODULES / "control-roles.bicep")["resources"]["appSettingsWriters"]["config"]
-    assert writers["loop_type"]["detail"]["array_name"] == ["ownControlPrincipalId", "peerControlPrincipalId"]
+    assert holders == ["control-roles.bicep:appSettingsWriter"]
+    writer = parse_bicep(MODULES / "control-roles.bicep")["resources"]["appSettingsWriter"]["config"]
+    assert writer["scope"] == "site" and writer["properties"]["principalId"] == "controlPrincipalId"
     params = module_config(MAIN["modules"]["controlRoles"])["params"]
-    assert "controlIdentity" in str(params["ownControlPrincipalId"])
-    assert "peerControlIdentity" in str(params["peerControlPrincipalId"])
+    assert "controlIdentity" in str(params["controlPrincipalId"])
+    assert (
+        params["functionAppName"]["operator"]["operands"]["operand_1"] == "functionApp"
+    )  # this region's bridge app
+    assert "peerControlIdentity" not in (INFRA / "main.bicep").read_text()
+
+
+def test_the_bridge_app_carries_one_identity_and_asks_the_control_app() -> None:
+    site = parse_bicep(MODULES / "function-app.bicep")["resources"]["site"]["config"]
+    assert [key(k) for k in site["identity"]["userAssignedIdentities"]] == ["${identityId}"]
+    bridge = module_config(MAIN["modules"]["functionApp"])["params"]
+    assert bridge["identityId"] == {
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "identity", "operand_2": "id"}}
+    }
     settings = MAIN["variables"]["operatorPlaneSettings"]["value"]
-    assert "controlIdentity" in str(settings["AZURE_CONTROL_CLIENT_ID"])
-    assert "AZURE_CONTROL_CLIENT_ID" in (ROOT / "shared" / "adapters" / "azure_control.py").read_text()
+    assert set(settings) == {"CONTROL_APP_URL", "CONTROL_APP_SCOPE"}
+    assert settings["CONTROL_APP_URL"] == "https://${names.controlApp}.azurewebsites.net/api/consumption"
+    assert settings["CONTROL_APP_SCOPE"] == "${operatorAuthClientId}/.default"
+    base = MAIN["variables"]["appSettingsBase"]["value"]
+    assert not {"AZURE_CONTROL_CLIENT_ID", "AZURE_SUBSCRIPTION_ID"} & set(base)
+    code = (ROOT / "shared" / "adapters").rglob("*.py")
+    assert not any("AZURE_CONTROL_CLIENT_ID" in path.read_text() for path in code)
+
+
+def _dotted(value: Any) -> str:
+    """``a.b.c`` for pycep's nested property accessors (other values as text)."""
+    if isinstance(value, dict) and value.get("operator", {}).get("type") == "property_accessor":
+        operands = value["operator"]["operands"]
+        return f"{_dotted(operands['operand_1'])}.{_dotted(operands['operand_2'])}"
+    return str(value)
+
+
+def test_the_control_app_is_separate_private_and_runs_only_the_switch() -> None:
+    app = module_config(MAIN["modules"]["controlApp"])["params"]
+    names = [app[p]["operator"]["operands"] for p in ("name", "planName")]
+    assert names == [
+        {"operand_1": "names", "operand_2": "controlApp"},
+        {"operand_1": "names", "operand_2": "controlPlan"},
+    ]
+    assert app["identityId"] == {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "controlIdentity", "operand_2": "id"},
+        }
+    }
+    assert app["publicNetworkAccess"] == "Disabled" and app["alwaysReadyGroups"] == ["http"]
+    assert "controlSubnetId" in str(app["subnetId"]) and "-control" in str(app["deploymentContainerUrl"])
+    settings = {key(k): v for k, v in MAIN["variables"]["controlAppSettings"]["value"].items()}
+    assert settings["BRIDGE_APP"] == "control"
+    assert set(CONTROL_SETTINGS) <= set(settings)
+    platform = {
+        "AzureWebJobsStorage__accountName",
+        "AzureWebJobsStorage__credential",
+        "AzureWebJobsStorage__clientId",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "AZURE_CLIENT_ID",
+        "BRIDGE_APP",
+    }
+    assert set(settings) == set(CONTROL_SETTINGS) | platform  # no MQ, Service Bus, Blob, Cosmos or Redis
+    assert _dotted(settings["CONTROL_CALLER_OBJECT_ID"]) == "identity.properties.principalId"  # the bridge's
+    assert _dotted(settings["CONTROL_TARGET_APP"]) == "names.functionApp"
+    assert settings["AZURE_CLIENT_ID"] == "controlClientId"
+    endpoint = module_config(MAIN["modules"]["controlAppPrivateEndpoint"])["params"]
+    assert endpoint["groupId"] == "sites" and "controlApp" in str(endpoint["targetId"])
+    auth = module_config(MAIN["modules"]["controlAuth"])["params"]
+    assert auth["unauthenticatedClientAction"] == "Return401" and "controlApp" in str(auth["functionAppName"])
+    roles = module_config(MAIN["modules"]["controlAppRoles"])["params"]
+    assert roles["keyVaultAccess"] is False and "controlIdentity" in str(roles["ownPrincipalId"])
+
+
+def test_each_bridge_identity_holds_the_switch_role_on_the_registration() -> None:
+    role = ROLES_FILE["variables"]["switchAppRole"]["value"]
+    assert role["value"] == SWITCHER and role["allowedMemberTypes"] == ["Application"]
+    assert role["id"] not in {r["id"] for r in ROLES_FILE["variables"]["operatorAppRoles"]["value"]}
+    module = parse_bicep(MODULES / "operator-app.bicep")
+    assignments = module["resources"]["switchAssignments"]
+    assert (assignments["type"], assignments["api_version"]) == ("Microsoft.Graph/appRoleAssignedTo", "v1.0")
+    body = assignments["config"]["config"]
+    assert assignments["config"]["loop_type"]["detail"]["array_name"] == "switchPrincipalIds"
+    assert body["principalId"] == "principalId" and "servicePrincipal" in str(body["resourceId"])
+    assert "switchAppRole" in str(body["appRoleId"])
+    passed = module_config(SHARED["modules"]["operatorApp"])["params"]["switchPrincipalIds"]
+    assert "identities" in str(passed) and "principalId" in str(passed)
 
 
 def _code_strings() -> set[str]:
