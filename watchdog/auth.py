@@ -13,7 +13,9 @@ says authentication is on (``WEBSITE_AUTH_ENABLED=True``, set by the platform wh
 enabled); otherwise every operator route answers 503. Off App Service (the local dev host) the host
 itself strips and injects the header (``dev/http.py``), as the platform does.
 
-App roles (Entra ID app roles, ``roles`` claims; declared in ``infra/modules/auth.bicep``):
+App roles (Entra ID app roles, ``roles`` claims; declared with the operators' app registration in
+``infra/operator-roles.bicep``; the application role ``Bridge.Switch`` is for the bridge apps'
+identities calling their region's control app, ``watchdog/control_blueprint.py``):
 
 =====================  =================================================================
 ``Bridge.Reader``      status, status page, trace, reconciliation reports, pending requests
