@@ -51,18 +51,21 @@ def make_blueprint(control: Callable[[], Control]) -> func.Blueprint:
         if isinstance(who, func.HttpResponse):
             return who
         current = control()
-        if not current.caller_object_id or who.object_id != current.caller_object_id:
-            answer = {"error": f"{who.name} is not {current.region}'s bridge app identity"}
+
+        def audited(body: dict[str, object], response: tuple[int, dict[str, object]]) -> func.HttpResponse:
             return json_response(
                 *audit(
                     current.region,
                     caller=who.name,
                     action="consumption",
-                    body={},
-                    response=(403, answer),
-                    fields=(),
+                    body=body,
+                    response=response,
+                    fields=("enabled",),
                 )
             )
+
+        if not current.caller_object_id or who.object_id != current.caller_object_id:
+            return audited({}, (403, {"error": f"{who.name} is not {current.region}'s bridge app identity"}))
         if req.method == "GET":
             return _answer(current, current.switch.enabled)
         body = request_body(req)
@@ -70,19 +73,8 @@ def make_blueprint(control: Callable[[], Control]) -> func.Blueprint:
             return body
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
-            response: tuple[int, dict[str, object]] = (400, {"error": "enabled: expected true or false"})
-        else:
-            response = _set(current, enabled)
-        return json_response(
-            *audit(
-                current.region,
-                caller=who.name,
-                action="consumption",
-                body=body,
-                response=response,
-                fields=("enabled",),
-            )
-        )
+            return audited(body, (400, {"error": "enabled: expected true or false"}))
+        return audited(body, _set(current, enabled))
 
     return bp
 
