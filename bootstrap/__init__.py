@@ -34,8 +34,6 @@ from typing import Protocol, TypeVar
 import azure.functions as func
 
 from bootstrap.control import build_control_app, control, is_control_app
-
-__all__ = ["build_app", "build_control_app", "components", "control", "is_control_app"]
 from queue_builder.blueprint import make_blueprint as queue_builder_blueprint
 from queue_builder.handler import QueueBuilder
 from shared.adapters.blob_bodies import BlobBodyStore
@@ -91,6 +89,9 @@ from watchdog.replay import Replayer
 from watchdog.replay_trace import ReplayRecorder
 from watchdog.status_page import LiveLists
 from watchdog.trace import Tracer
+
+#: ``function_app`` imports these (the control app's entry points are re-exported from bootstrap.control).
+__all__ = ["build_app", "build_control_app", "components", "control", "is_control_app"]
 
 T = TypeVar("T")
 
