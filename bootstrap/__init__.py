@@ -17,6 +17,8 @@ the choice; ``tests/boundary`` enforces it (import-linter contracts in ``.import
   so importing ``function_app`` needs no settings and no network); :func:`build_app` registers the
   function packages' blueprints (the Watchdog's two: control loop and operations desk) on a provider
   of components. :func:`wire_desk` builds the operations desk when the ports carry its journal.
+* The region's CONTROL app runs the same package with ``BRIDGE_APP=control``: ``function_app`` then
+  builds :func:`bootstrap.control.build_control_app` (the runner's consumption switch only) instead.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from typing import Protocol, TypeVar
 
 import azure.functions as func
 
+from bootstrap.control import build_control_app, control, is_control_app
 from queue_builder.blueprint import make_blueprint as queue_builder_blueprint
 from queue_builder.handler import QueueBuilder
-from shared.adapters.azure_control import AppSettingConsumptionSwitch
 from shared.adapters.blob_bodies import BlobBodyStore
 from shared.adapters.blob_journal import BlobOperationsJournal
 from shared.adapters.blob_wal import BlobOptions, BlobWriteAheadLog
+from shared.adapters.control_switch import RemoteConsumptionSwitch, managed_identity_token
 from shared.adapters.cosmos_client import CosmosContainer
 from shared.adapters.cosmos_control import (
     CosmosCheckpointStore,
@@ -83,8 +86,13 @@ from watchdog.probe_telemetry import observed
 from watchdog.probes import region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
+from watchdog.replay_trace import ReplayRecorder
 from watchdog.retention import Retention
+from watchdog.status_page import LiveLists
 from watchdog.trace import Tracer
+
+#: ``function_app`` imports these (the control app's entry points are re-exported from bootstrap.control).
+__all__ = ["build_app", "build_control_app", "components", "control", "is_control_app"]
 
 T = TypeVar("T")
 
@@ -225,6 +233,10 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
             interval_s=settings.wal_retention_interval_s,
         ),
     )
+    if ports.journal is not None:  # the trace's replay steps (watchdog.replay_trace)
+        replayer.on_republished = ReplayRecorder(
+            settings.region, ports.journal, epoch=lambda: watchdog.lease.epoch if watchdog.lease else None
+        )
     operator = OperatorApi(
         region=settings.region,
         authority=ports.authority,
@@ -263,7 +275,8 @@ def wire_desk(settings: Settings, ports: Ports, journal: OperationsJournal, oper
         translator=translator_for(settings),
         operator=operator,
     )
-    return Ops(tracer, reconciler, desk, journal)
+    live = LiveLists(ports.store, in_doubt_after_s=settings.claim_lease_s)
+    return Ops(tracer, reconciler, desk, journal, live)
 
 
 #: Connections kept open per WAL storage account (requests' pool; ``BlobOptions.connection_pool_size``).
@@ -314,8 +327,10 @@ def region_ports(
     problems = []
     if (mq is None or target is None) and not (settings.mq_queue_manager and settings.mq_conn_name):
         problems.append("MQ_QUEUE_MANAGER/MQ_CONN_NAME: required (IBM MQ input and MessageWay output)")
-    if switch is None and not settings.azure_subscription_id:
-        problems.append("AZURE_SUBSCRIPTION_ID: required (the Watchdog flips the runner's app setting)")
+    if switch is None and not (settings.control_app_url and settings.control_app_scope):
+        problems.append(
+            "CONTROL_APP_URL/CONTROL_APP_SCOPE: required (the region's control app turns the runner on/off)"
+        )
     if problems:
         raise ConfigurationError(problems)
     mq_config = ibmmq_config(settings, os.environ if env is None else env)
@@ -334,10 +349,8 @@ def region_ports(
         target=target or MqDeliveryTarget(mq_config, settings.messageway_queue),
         quarantine=BlobBodyStore(own_blob, settings.quarantine_container),
         switch=switch
-        or AppSettingConsumptionSwitch(
-            settings.azure_subscription_id,
-            settings.resource_group(settings.region),
-            settings.function_app(settings.region),
+        or RemoteConsumptionSwitch(
+            settings.control_app_url, managed_identity_token(settings.control_app_scope)
         ),
         backup=BlobBodyStore(own_blob, settings.backup_container) if settings.backup_container else None,
         # Written here, read in both regions' WAL accounts (shared.journal.BothRegionsJournal).

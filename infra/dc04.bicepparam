@@ -11,6 +11,7 @@ param role = 'active'
 param vnetAddressPrefix = '10.40.0.0/24'
 param functionsSubnetPrefix = '10.40.0.0/25'
 param privateEndpointsSubnetPrefix = '10.40.0.128/26'
+param controlSubnetPrefix = '10.40.0.192/27'
 param hubVirtualNetworkId = ''
 param dnsServers = []
 
@@ -43,7 +44,8 @@ param mqPasswordSecretName = 'mq-password'
 param messageWayQueue = 'MESSAGEWAY.IN'
 param alwaysReadyInstances = 1
 // Operator plane: private endpoint only unless opened here; Easy Auth with the operators' Entra app
-// registration (its client id; empty = every operator route answers 503). docs/security.md#operator-plane
+// registration: deploy.sh passes stage 1's output operatorAuthClientId over this value (set it here only
+// for a deployment by hand; empty = every operator route answers 503). docs/security.md#operator-plane
 param operatorPlanePublic = false
 param operatorAuthClientId = ''
 param tuning = {

@@ -83,6 +83,8 @@ WORKLOAD="$(param workload "$SHARED_PARAMS")"
 SUFFIX="$(param suffix "$SHARED_PARAMS")"
 SHARED_GROUP="$(param resourceGroupShared "$SHARED_PARAMS")"
 app_name() { printf 'func-%s-%s-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
+# The region's control app (the runner switch only; docs/security.md#control-plane-rights): same package.
+control_app_name() { printf 'func-%s-%s-ctl-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
 COSMOS="cosmos-$WORKLOAD-$SUFFIX"
 redis_name() { printf 'redis-%s-%s-%s' "$WORKLOAD" "$(lower "$1")" "$SUFFIX"; }
 peer_of() { [[ "$1" == DC04 ]] && echo DC06 || echo DC04; }
@@ -275,15 +277,18 @@ confirm() {
 confirm "Deploy stage 1, then ${order// / then }?" || { echo "Nothing deployed."; exit 1; }
 
 say "Deploy stage 1 (shared.bicep)"
-az deployment sub create --location "$LOCATION" --name "bridge-shared-$STAMP" \
-  --parameters "$SHARED_PARAMS" "${SHARED_OVERRIDES[@]}" -o none
+# Its output operatorAuthClientId (the operators' app registration) goes to both regions' Easy Auth.
+OPERATOR_CLIENT_ID="$(az deployment sub create --location "$LOCATION" --name "bridge-shared-$STAMP" \
+  --parameters "$SHARED_PARAMS" "${SHARED_OVERRIDES[@]}" \
+  --query properties.outputs.operatorAuthClientId.value -o tsv)" || fail "stage 1 failed"
+[[ -n "$OPERATOR_CLIENT_ID" ]] || fail "stage 1 gave no operatorAuthClientId (the operators' app registration)"
 
 deploy_infra() {
   local region="$1" group
   group="$(resource_group "$region")"
   say "Deploy stage 2 (main.bicep) for $region in $group"
   az deployment group create --resource-group "$group" --name "bridge-$region-$STAMP" \
-    --parameters "$(param_file "$region")" -o none
+    --parameters "$(param_file "$region")" "operatorAuthClientId=$OPERATOR_CLIENT_ID" -o none
 }
 
 publish_and_check() {
@@ -292,7 +297,8 @@ publish_and_check() {
   app="$(app_name "$region")"
   if [[ $PUBLISH -eq 1 ]]; then
     command -v func >/dev/null || fail "Azure Functions Core Tools (func) not installed; use --skip-publish and publish later"
-    say "Publish the code to $app ($region)"
+    say "Publish the code to $(control_app_name "$region") ($region's control app), then to $app"
+    (cd "$ROOT" && func azure functionapp publish "$(control_app_name "$region")" --python)
     (cd "$ROOT" && func azure functionapp publish "$app" --python)
   fi
   if [[ $HEALTH_CHECK -eq 1 ]]; then

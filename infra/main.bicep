@@ -43,6 +43,9 @@ param vnetAddressPrefix string
 param functionsSubnetPrefix string
 param privateEndpointsSubnetPrefix string
 
+@description('Subnet of the control app\'s VNet integration (its own Flex Consumption plan).')
+param controlSubnetPrefix string
+
 @description('Hub VNet (with the ExpressRoute/VPN gateway to on-prem) to peer with; empty = none.')
 param hubVirtualNetworkId string
 
@@ -98,19 +101,21 @@ param tags object
 @description('Open the function app (operator routes) to the public internet. Default false: private endpoint only; Easy Auth applies either way.')
 param operatorPlanePublic bool = false
 
-@description('Client id of the Entra app registration that signs operators in (auth.bicep); empty = no Easy Auth, and the app then refuses every operator route (503).')
+@description('Client id of the Entra app registration that signs operators in (auth.bicep): deploy.sh passes stage 1\'s output operatorAuthClientId (the registration shared.bicep declares, or the existing one it names). Empty = no Easy Auth, and the app then refuses every operator route (503).')
 param operatorAuthClientId string = ''
 
 // ---- Names (naming.bicep) ----
 
 var own = toLower(region)
-var peer = toLower(peerRegion)
 var names = {
   identity: format(nameFormats.identity, workload, own, suffix)
   appInsights: format(nameFormats.appInsights, workload, own, suffix)
   hostStorage: format(nameFormats.hostStorage, workload, own, suffix)
   functionApp: format(nameFormats.functionApp, workload, own, suffix)
   plan: format(nameFormats.plan, workload, own, suffix)
+  // The region's control app (the runner switch only; docs/security.md#control-plane-rights).
+  controlApp: format(nameFormats.functionApp, workload, '${own}-ctl', suffix)
+  controlPlan: format(nameFormats.plan, workload, '${own}-ctl', suffix)
   keyVault: format(nameFormats.keyVault, workload, own, suffix)
   virtualNetwork: format(nameFormats.virtualNetwork, workload, own, suffix)
   redis: format(nameFormats.redis, workload, own, suffix)
@@ -119,10 +124,7 @@ var names = {
   walDc06: format(nameFormats.walStorage, workload, 'dc06', suffix)
   serviceBus: format(nameFormats.serviceBusNamespace, workload, own, suffix)
   wal: format(nameFormats.walStorage, workload, own, suffix)
-  functionAppDc04: format(nameFormats.functionApp, workload, 'dc04', suffix)
-  functionAppDc06: format(nameFormats.functionApp, workload, 'dc06', suffix)
 }
-var peerResourceGroup = region == 'DC04' ? resourceGroupDc06 : resourceGroupDc04
 var isPassive = role == 'passive'
 // Where the privatelink zones live: the organisation's (landing zone) or this deployment's own (stage 1).
 var dnsZonesGroupId = empty(privateDnsZonesGroupId) ? '${subscription().id}/resourceGroups/${resourceGroupShared}' : privateDnsZonesGroupId
@@ -139,11 +141,6 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
 
 resource controlIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: format(nameFormats.identity, workload, '${own}-control', suffix)
-}
-
-resource peerControlIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
-  name: format(nameFormats.identity, workload, '${peer}-control', suffix)
-  scope: resourceGroup(peerResourceGroup)
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -170,6 +167,7 @@ module network 'modules/network.bicep' = {
     addressPrefix: vnetAddressPrefix
     functionsSubnetPrefix: functionsSubnetPrefix
     privateEndpointsSubnetPrefix: privateEndpointsSubnetPrefix
+    controlSubnetPrefix: controlSubnetPrefix
     hubVirtualNetworkId: hubVirtualNetworkId
     dnsServers: dnsServers
     tags: regionTags
@@ -346,18 +344,33 @@ var appSettingsBase = {
   MQ_CIPHER_SPEC: mq.cipherSpec
   MQ_KEY_REPOSITORY: mq.keyRepository
   MESSAGEWAY_QUEUE: messageWayQueue
-  // Azure control plane, for the Watchdog's runner switch on promotion/demotion (azure-mgmt-web).
-  // No Service Bus control-plane setting: there is no Geo-DR alias to fail over.
-  AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
-  FUNCTION_APP_NAME_DC04: names.functionAppDc04
-  FUNCTION_APP_NAME_DC06: names.functionAppDc06
-  RESOURCE_GROUP_DC04: resourceGroupDc04
-  RESOURCE_GROUP_DC06: resourceGroupDc06
 }
 
-// The Watchdog's control-plane calls (azure-mgmt-web) authenticate as the control identity.
+// The runner's consumption switch: the Watchdog asks the region's control app (this app's identity
+// holds no control-plane role; the token is for the operators' registration, which carries the
+// application role Bridge.Switch assigned to this app's identity in stage 1).
 var operatorPlaneSettings = {
-  AZURE_CONTROL_CLIENT_ID: controlIdentity.properties.clientId
+  CONTROL_APP_URL: 'https://${names.controlApp}.azurewebsites.net/api/consumption'
+  CONTROL_APP_SCOPE: '${operatorAuthClientId}/.default'
+}
+
+// The control app: the same package with BRIDGE_APP=control (bootstrap/control.py), its own identity
+// (the control identity: Website Contributor on THIS region's bridge app, nothing else), and the one
+// caller it accepts (this region's bridge identity). No MQ, Service Bus, Blob, Cosmos or Redis setting.
+var controlClientId = controlIdentity.properties.clientId
+var controlAppSettings = {
+  AzureWebJobsStorage__accountName: names.hostStorage
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: controlClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${controlClientId};Authorization=AAD'
+  AZURE_CLIENT_ID: controlClientId
+  BRIDGE_APP: 'control'
+  BRIDGE_REGION: region
+  AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
+  CONTROL_TARGET_GROUP: resourceGroup().name
+  CONTROL_TARGET_APP: names.functionApp
+  CONTROL_CALLER_OBJECT_ID: identity.properties.principalId
 }
 
 var mqPasswordSetting = empty(mqPasswordSecretName) ? {} : {
@@ -374,7 +387,6 @@ module functionApp 'modules/function-app.bicep' = {
     subnetId: network.outputs.functionsSubnetId
     deploymentContainerUrl: '${hostStorage.outputs.blobEndpoint}${deploymentContainer}'
     appSettings: union(tuning, appSettingsBase, mqPasswordSetting, operatorPlaneSettings)
-    controlIdentityId: controlIdentity.id
     publicNetworkAccess: operatorPlanePublic ? 'Enabled' : 'Disabled'
     alwaysReadyInstances: alwaysReadyInstances
     tags: regionTags
@@ -396,13 +408,62 @@ module appRoles 'modules/app-roles.bicep' = {
 
 // ---- Operator plane (docs/security.md#operator-plane) ----
 
+module controlApp 'modules/function-app.bicep' = {
+  name: 'control-app'
+  params: {
+    name: names.controlApp
+    planName: names.controlPlan
+    location: location
+    identityId: controlIdentity.id
+    subnetId: network.outputs.controlSubnetId
+    deploymentContainerUrl: '${hostStorage.outputs.blobEndpoint}${deploymentContainer}-control'
+    appSettings: controlAppSettings
+    publicNetworkAccess: 'Disabled' // reached by the bridge app over its private endpoint only
+    alwaysReadyGroups: [
+      'http'
+    ]
+    alwaysReadyInstances: 1
+    maximumInstanceCount: 40
+    tags: regionTags
+  }
+  dependsOn: [
+    privateEndpoints
+  ]
+}
+
+module controlAppRoles 'modules/app-roles.bicep' = {
+  name: 'control-app-roles'
+  params: {
+    ownPrincipalId: controlIdentity.properties.principalId
+    keyVaultAccess: false
+    keyVaultName: keyVault.outputs.name
+    hostStorageName: hostStorage.outputs.name
+    appInsightsName: names.appInsights
+  }
+}
+
 module controlRoles 'modules/control-roles.bicep' = {
   name: 'control-roles'
   params: {
     functionAppName: functionApp.outputs.name
-    ownControlPrincipalId: controlIdentity.properties.principalId
-    peerControlPrincipalId: peerControlIdentity.properties.principalId
+    controlPrincipalId: controlIdentity.properties.principalId
   }
+}
+
+module controlAppPrivateEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-control-app'
+  params: {
+    name: 'pe-${workload}-${own}-ctl'
+    location: location
+    subnetId: network.outputs.privateEndpointsSubnetId
+    targetId: controlApp.outputs.id
+    groupId: 'sites'
+    privateDnsZoneId: '${dnsZonesGroupId}/providers/Microsoft.Network/privateDnsZones/${privateDnsZoneFormats.sites}'
+    tags: regionTags
+  }
+  dependsOn: [
+    privateDnsLinks
+  ]
 }
 
 module appPrivateEndpoint 'modules/private-endpoint.bicep' = {
@@ -429,9 +490,16 @@ module auth 'modules/auth.bicep' = if (!empty(operatorAuthClientId)) {
   }
 }
 
+module controlAuth 'modules/auth.bicep' = if (!empty(operatorAuthClientId)) {
+  name: 'control-auth'
+  params: {
+    functionAppName: controlApp.outputs.name
+    clientId: operatorAuthClientId
+    unauthenticatedClientAction: 'Return401'
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output runnerDisabled bool = isPassive
-
-@description('The operator app roles to put on the Entra app registration (docs/security.md#operator-plane).')
-output operatorAppRoles array = empty(operatorAuthClientId) ? [] : auth.outputs.appRoles
+output controlAppName string = controlApp.outputs.name

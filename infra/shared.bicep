@@ -19,6 +19,7 @@
 targetScope = 'subscription'
 
 import { nameFormats, sharedNameFormats, regionCodes } from 'naming.bicep'
+import { operatorAppRoles, switchAppRole } from 'operator-roles.bicep'
 
 @description('Short workload name used in every resource name (lower case letters, at most 6).')
 @maxLength(6)
@@ -116,6 +117,9 @@ param privateDnsZonesGroupId string
 param alertEmail string
 
 param tags object
+
+@description('Client id of an EXISTING Entra app registration for the operators (its app roles applied by hand: the output operatorAppRoles). Empty (default): this stage declares the registration itself (modules/operator-app.bicep, Microsoft Graph Bicep).')
+param existingOperatorAppClientId string = ''
 
 var locations = [
   locationDc04
@@ -392,6 +396,27 @@ module logReaders 'modules/log-reader.bicep' = [
     ]
   }
 ]
+
+// ---- Operator plane: the operators' Entra app registration (docs/security.md#operator-plane) ----
+
+module operatorApp 'modules/operator-app.bicep' = if (empty(existingOperatorAppClientId)) {
+  name: 'operator-app'
+  scope: sharedGroup
+  params: {
+    uniqueName: '${workload}-operators-${suffix}'
+    displayName: 'Statement bridge (${workload}) operators'
+    appHostNames: [for region in regionCodes: '${format(nameFormats.functionApp, workload, toLower(region), suffix)}.azurewebsites.net']
+    switchPrincipalIds: [for (region, i) in regionCodes: identities[i].outputs.principalId]
+  }
+}
+
+@description('The operators\' app registration (created here, or the existing one named): deploy.sh passes it to both regions\' Easy Auth (main.bicep operatorAuthClientId).')
+output operatorAuthClientId string = empty(existingOperatorAppClientId) ? operatorApp.outputs.clientId : existingOperatorAppClientId
+
+@description('The app roles an existing registration needs (az ad app update --app-roles), Bridge.Switch included (assign it to both bridge identities); the declared one has them.')
+output operatorAppRoles array = concat(operatorAppRoles, [
+  switchAppRole
+])
 
 output serviceBusNamespaces array = [for (region, i) in regionCodes: '${serviceBusNamespaces[i].outputs.name}.servicebus.windows.net']
 output cosmosEndpoint string = cosmos.outputs.endpoint

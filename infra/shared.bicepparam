@@ -50,6 +50,10 @@ param redisLocations = [
 param alertEmail = ''
 // '' = this deployment's own privatelink zones (rg-bridge-shared); else the landing zone's resource group id.
 param privateDnsZonesGroupId = ''
+// Operators' Entra app registration: '' = declared by this stage (Microsoft Graph Bicep; the deploying
+// principal needs Application.ReadWrite.All). Else the client id of an existing registration, whose app
+// roles a tenant administrator applies from the output operatorAppRoles. docs/security.md#operator-plane
+param existingOperatorAppClientId = ''
 param tags = {
   workload: 'statement-bridge'
   owner: 'payments-platform'

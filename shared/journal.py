@@ -5,6 +5,8 @@ What lives there (names are the contract; ``docs/runbook.md`` lists them for aud
 * ``requests/{request_id}`` (ids start with the UTC time) — one resubmit, resend or forced-failover
   request: who asked, why, who approved, its state and result (the audit record of the action);
 * ``messages/{message_id}/{request_id}`` — an index entry, so a trace finds a statement's requests;
+* ``replays/{message_id}/{at}-{region}`` — one replay that re-published the statement (walk, reason,
+  epoch; ``watchdog.replay_trace``);
 * ``reports/reconciliation/{until}.json`` and ``reports/reconciliation/latest.json`` — reports.
 
 The Azure adapter is :class:`shared.adapters.blob_journal.BlobOperationsJournal` (a Blob container

@@ -232,6 +232,16 @@ class IdempotencyStore(ABC):
         """Records of many ids at once (replay); ids without a record are absent from the result."""
 
     @abstractmethod
+    def failed_since(self, since: datetime, limit: int) -> list[ClaimRecord]:
+        """At most ``limit`` ``FAILED`` records last updated at or after ``since``, newest first, in
+        one bounded query (the status page's recent failures)."""
+
+    @abstractmethod
+    def claimed_before(self, before: datetime, limit: int) -> list[ClaimRecord]:
+        """At most ``limit`` ``PENDING`` records claimed (or last taken over) before ``before``, oldest
+        first, in one bounded query: claims older than a threshold, the status page's in-doubt list."""
+
+    @abstractmethod
     def counts(self, since: datetime, now: datetime) -> dict[str, int]:
         """What the records say, for the status route (the same in every region and process).
 

@@ -171,7 +171,7 @@ class Settings:
 
     Production settings only: the dev stack's own settings (folder inbox and outbox, switch folder,
     crash points) live with it in ``dev/settings.py``. ``MQ_QUEUE_MANAGER``/``MQ_CONN_NAME`` and
-    ``AZURE_SUBSCRIPTION_ID`` are checked where the adapters needing them are built
+    ``CONTROL_APP_URL``/``CONTROL_APP_SCOPE`` are checked where the adapters needing them are built
     (``bootstrap.region_ports``), since the dev stack replaces those adapters."""
 
     region: str = _setting("BRIDGE_REGION", _region, doc="this app's region: DC04 or DC06")
@@ -338,12 +338,18 @@ class Settings:
     )
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
-    # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).
-    azure_subscription_id: str = _setting("AZURE_SUBSCRIPTION_ID", default="")
-    function_app_dc04: str = _setting("FUNCTION_APP_NAME_DC04", default="")
-    function_app_dc06: str = _setting("FUNCTION_APP_NAME_DC06", default="")
-    resource_group_dc04: str = _setting("RESOURCE_GROUP_DC04", default="")
-    resource_group_dc06: str = _setting("RESOURCE_GROUP_DC06", default="")
+    # The runner's consumption switch: a request to the region's control app (the bridge app holds no
+    # control-plane role; shared/adapters/control_switch.py, docs/security.md).
+    control_app_url: str = _setting(
+        "CONTROL_APP_URL",
+        default="",
+        doc="the region's control app route, https://<control app>/api/consumption",
+    )
+    control_app_scope: str = _setting(
+        "CONTROL_APP_SCOPE",
+        default="",
+        doc="token scope for the control app: <operators' client id>/.default",
+    )
 
     @property
     def peer_region(self) -> str:
@@ -351,12 +357,6 @@ class Settings:
 
     def wal_connection(self, region: str) -> Connection:
         return self.wal_dc04 if region == "DC04" else self.wal_dc06
-
-    def function_app(self, region: str) -> str:
-        return self.function_app_dc04 if region == "DC04" else self.function_app_dc06
-
-    def resource_group(self, region: str) -> str:
-        return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
 
     @property
     def retention_policy(self) -> RetentionPolicy:

@@ -13,7 +13,9 @@ says authentication is on (``WEBSITE_AUTH_ENABLED=True``, set by the platform wh
 enabled); otherwise every operator route answers 503. Off App Service (the local dev host) the host
 itself strips and injects the header (``dev/http.py``), as the platform does.
 
-App roles (Entra ID app roles, ``roles`` claims; declared in ``infra/modules/auth.bicep``):
+App roles (Entra ID app roles, ``roles`` claims; declared with the operators' app registration in
+``infra/operator-roles.bicep``; the application role ``Bridge.Switch`` is for the bridge apps'
+identities calling their region's control app, ``watchdog/control_blueprint.py``):
 
 =====================  =================================================================
 ``Bridge.Reader``      status, status page, trace, reconciliation reports, pending requests
@@ -35,12 +37,17 @@ READER = "Bridge.Reader"
 OPERATOR = "Bridge.Operator"
 APPROVER = "Bridge.Approver"
 ROLES = (READER, OPERATOR, APPROVER)
+#: The one application (not user) role: the bridge app's data identity may ask its region's control
+#: app to turn the runner's consumption on or off (watchdog/control_blueprint.py, docs/security.md).
+SWITCHER = "Bridge.Switch"
 #: Operators and approvers may read too; nobody else may do anything.
 _IMPLIES = {OPERATOR: {READER}, APPROVER: {READER}}
 
 HEADER = "x-ms-client-principal"
 _ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
 _NAME_CLAIMS = ("preferred_username", "name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+#: The caller's Entra object id (a user's, or a managed identity's for an app-only token).
+_OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 MAX_HEADER_BYTES = 16 * 1024
 
 
@@ -55,10 +62,12 @@ class Denied(Exception):
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: ``name`` for the audit trail, ``roles`` from the token's app roles."""
+    """An authenticated caller: ``name`` for the audit trail, ``roles`` from the token's app roles,
+    ``object_id`` its Entra object id (``app:<object id>`` is the name of an app-only caller)."""
 
     name: str
     roles: frozenset[str]
+    object_id: str = ""
 
     def has(self, role: str) -> bool:
         return role in self.roles or any(role in _IMPLIES.get(held, ()) for held in self.roles)
@@ -83,14 +92,18 @@ def principal_of(headers: Mapping[str, str], environ: Mapping[str, str] = os.env
     claims = [c for c in document["claims"] if isinstance(c, dict)]
     name_types = (str(document.get("name_typ", "")), *_NAME_CLAIMS)
     role_types = {str(document.get("role_typ", "")), *_ROLE_CLAIMS}
-    name = next(
-        (str(c.get("val")) for typ in name_types for c in claims if c.get("typ") == typ and c.get("val")),
-        "",
-    )
+
+    def first(types: tuple[str, ...]) -> str:
+        return next(
+            (str(c.get("val")) for typ in types for c in claims if c.get("typ") == typ and c.get("val")), ""
+        )
+
+    object_id = first(_OBJECT_ID_CLAIMS)
+    name = first(name_types) or (f"app:{object_id}" if object_id else "")
     if not name:
         raise Denied(401, "principal has no name claim")
     roles = frozenset(str(c.get("val")) for c in claims if c.get("typ") in role_types)
-    return Principal(name=name[:200], roles=roles)
+    return Principal(name=name[:200], roles=roles, object_id=object_id[:64])
 
 
 def authorise(headers: Mapping[str, str], role: str, environ: Mapping[str, str] = os.environ) -> Principal:
@@ -101,8 +114,12 @@ def authorise(headers: Mapping[str, str], role: str, environ: Mapping[str, str] 
     return principal
 
 
-def encode_principal(name: str, roles: tuple[str, ...] | list[str]) -> str:
-    """The header value Easy Auth would send for ``name`` with ``roles`` (dev host, tests)."""
-    claims = [{"typ": "preferred_username", "val": name}] + [{"typ": "roles", "val": r} for r in roles]
+def encode_principal(name: str, roles: tuple[str, ...] | list[str], object_id: str = "") -> str:
+    """The header value Easy Auth would send for ``name`` with ``roles`` (dev host, tests); an app-only
+    caller (a managed identity) has no ``name`` and an ``object_id``."""
+    claims = [{"typ": "preferred_username", "val": name}] if name else []
+    claims += [{"typ": "roles", "val": r} for r in roles]
+    if object_id:
+        claims.append({"typ": _OBJECT_ID_CLAIMS[0], "val": object_id})
     document = {"auth_typ": "aad", "name_typ": "preferred_username", "role_typ": "roles", "claims": claims}
     return base64.b64encode(json.dumps(document).encode()).decode()

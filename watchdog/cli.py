@@ -1,8 +1,8 @@
 """The operations desk from a terminal: ``python -m watchdog.cli COMMAND ...`` calls the region's routes.
 
 In Azure the routes sit behind App Service authentication (Easy Auth): the CLI sends an Entra ID access
-token for the app (``--token`` or ``BRIDGE_TOKEN``; ``az account get-access-token --resource
-api://<app client id> --query accessToken -o tsv``), which Easy Auth validates and turns into the
+token for the app (``--token`` or ``BRIDGE_TOKEN``; ``az account get-access-token --scope
+<app client id>/.default --query accessToken -o tsv``), which Easy Auth validates and turns into the
 principal the routes audit, plus the function key (``--key`` or ``BRIDGE_FUNCTION_KEY``) for the
 routes that change something. ``--url`` (``BRIDGE_URL``) is the app, e.g.
 ``https://func-bridge-dc04.azurewebsites.net`` reached over its private endpoint. Locally the same

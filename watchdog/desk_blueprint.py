@@ -39,7 +39,7 @@ from watchdog.desk import Desk, message_id_of
 from watchdog.http import json_response, principal, request_body
 from watchdog.operator import BadRequest, OperatorApi, time_field
 from watchdog.reconcile import LATEST, Reconciler
-from watchdog.status_page import CONTENT_SECURITY_POLICY, render
+from watchdog.status_page import CONTENT_SECURITY_POLICY, LiveLists, render
 from watchdog.trace import Tracer
 
 
@@ -51,6 +51,7 @@ class Ops:
     reconciler: Reconciler
     desk: Desk
     journal: OperationsJournal
+    live: LiveLists  # the status page's live FAILED and in-doubt lists
 
 
 class Region(Protocol):
@@ -205,7 +206,12 @@ def make_blueprint(region: Callable[[], Region]) -> func.Blueprint:  # noqa: PLR
         found = desk.journal.read(LATEST)
         _, pending = desk.desk.requests("PENDING")
         waiting = pending["requests"]
-        page = render(status, found[0] if found else None, waiting if isinstance(waiting, list) else [])
+        page = render(
+            status,
+            found[0] if found else None,
+            waiting if isinstance(waiting, list) else [],
+            desk.live(),
+        )
         return func.HttpResponse(
             page,
             status_code=200,

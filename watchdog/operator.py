@@ -31,7 +31,7 @@ from shared.model import QUEUE_BUILDER, QUEUE_BUILDER_FAILED, REGIONS, Heartbeat
 from shared.ports import CheckpointStore, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics, recent_events, recent_problems
 from watchdog.controller import WATCHDOG, Watchdog
-from watchdog.replay import Replayer
+from watchdog.replay import Replayer, operator_walk
 from watchdog.retention import retention_key
 
 log = logging.getLogger("bridge.audit")
@@ -191,7 +191,7 @@ class OperatorApi:
         if lease is None or lease.active_dc != self.region:
             refused = {"error": f"{self.region} is not active; replay on the active region"}
             return self._audit(caller, "replay", body, (409, refused))
-        result = self.replayer.run(after=after, since=since, until=until)
+        result = self.replayer.run(after=after, since=since, until=until, walk=operator_walk(caller))
         return self._audit(caller, "replay", body, (200, result.as_dict()))
 
     def _audit(

@@ -38,7 +38,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,6 +76,15 @@ def activation_walk(region: str, epoch: int) -> str:
 def straggler_walk(region: str) -> str:
     """The walk name of ``region``'s periodic straggler replay (one round at a time)."""
     return f"replay:stragglers:{region}"
+
+
+def operator_walk(caller: str) -> str:
+    """The walk name of an operator's replay of a range (no checkpoint; named for the trace)."""
+    return f"replay:operator:{caller}"
+
+
+def _unobserved(statements: Sequence[OutboundStatement], walk: str) -> None:
+    """The default ``on_republished`` hook: nothing records the re-published statements."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,9 @@ class Replayer:
     readers: int = 32
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Told about each published page, ``(statements, walk name)``, before its checkpoint is saved:
+    #: the trace's replay steps (``watchdog.replay_trace.ReplayRecorder``). Must not raise.
+    on_republished: Callable[[Sequence[OutboundStatement], str], None] = _unobserved
 
     def run_slice(
         self,
@@ -184,6 +196,7 @@ class Replayer:
             page = self._examine(cut, deadline)
             if page.to_publish:
                 self.publisher.publish(page.to_publish)
+                self.on_republished(page.to_publish, walk)
             checkpoint = self._advance(checkpoint, page, ends and len(page.examined) == len(cut))
             self.checkpoints.put(checkpoint)
             watermark = self._raise_watermark(checkpoint, watermark)
@@ -201,10 +214,15 @@ class Replayer:
         return result
 
     def run(
-        self, after: str | None = None, since: datetime | None = None, until: datetime | None = None
+        self,
+        after: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        walk: str = "replay:operator",
     ) -> ReplayResult:
         """An operator's replay: every record after segment ``after`` (default: the watermark) and,
-        optionally, ingested within ``[since, until)``, to the end of the WAL. Moves no checkpoint.
+        optionally, ingested within ``[since, until)``, to the end of the WAL. Moves no
+        checkpoint; ``walk`` names it for ``on_republished`` (:func:`operator_walk`).
 
         A segment written before ``since`` holds no record ingested after it (a record is ingested
         before its segment is written), so its index is not read."""
@@ -216,6 +234,7 @@ class Replayer:
             page = self._examine(window, deadline=None, within=(since, until))
             if page.to_publish:
                 self.publisher.publish(page.to_publish)
+                self.on_republished(page.to_publish, walk)
             examined += sum(seen.records for seen in page.examined)
             final += sum(seen.final for seen in page.examined)
             republished += len(page.to_publish)

@@ -2,17 +2,33 @@
 
 Both regions (active or passive, health per probe, heartbeat age, QueueBuilder freshness), the active
 region, epoch and (when the authority has one) lease, backlog, last failover, the last
-reconciliation with its counts and its FAILED, in-doubt and stuck statements, each linked to its
-trace, and the requests waiting for a second person. No script, no external asset (inline CSS
-only; the response's Content-Security-Policy forbids everything else), every value HTML-escaped.
-The same figures come from telemetry in the Azure Monitor workbook (infra/modules/workbook.bicep).
+reconciliation with its counts and its stuck statements, the requests waiting for a second person,
+and two LIVE lists read from the idempotency records when the page is asked for (:class:`LiveLists`):
+the FAILED statements of the last :data:`FAILED_WINDOW` and the in-doubt ones (a ``PENDING`` claim
+older than the claim lease, ``CLAIM_LEASE_S``: its worker stopped between claim and record), each one
+bounded query (``IdempotencyStore.failed_since`` / ``claimed_before``, at most :data:`LIVE_LIMIT`
+rows), each statement linked to its trace. No script, no external asset (inline CSS only; the
+response's Content-Security-Policy forbids everything else), every value HTML-escaped. The same
+figures come from telemetry in the Azure Monitor workbook (infra/modules/workbook.bicep).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import quote
+
+from shared.errors import BridgeError
+from shared.model import ClaimRecord
+from shared.ports import IdempotencyStore
+from shared.telemetry import mask
+
+#: The live FAILED list looks this far back.
+FAILED_WINDOW = timedelta(hours=24)
+#: At most this many rows per live list (one ``TOP`` query each; the reconciliation lists them all).
+LIVE_LIMIT = 50
 
 #: Sent with the page: nothing but the inline style may load or run.
 CONTENT_SECURITY_POLICY = (
@@ -83,20 +99,88 @@ def _region(name: str, info: Mapping[str, object], active: object) -> str:
     )
 
 
-def _statements(title: str, anchor: str, rows: object, extra: str) -> str:
-    items = rows if isinstance(rows, list) else []
+Columns = Sequence[tuple[str, str]]  # (row key, heading) after the statement's trace link
+_WAL_COLUMNS: Columns = (("account", "account"), ("ingested_at", "ingested"), ("state", "state"))
+_FAILED_COLUMNS: Columns = (
+    ("account", "account"),
+    ("at", "failed at"),
+    ("region", "region"),
+    ("reason", "reason"),
+)
+_IN_DOUBT_COLUMNS: Columns = (
+    ("account", "account"),
+    ("at", "claimed at"),
+    ("region", "region"),
+    ("epoch", "epoch"),
+    ("attempts", "attempts"),
+    ("lease_until", "lease until"),
+)
+
+
+def _statements(title: str, anchor: str, rows: object, columns: Columns, note: str = "") -> str:
+    """A table of statements, each linked to its trace; ``rows`` may be ``{"error": …}``."""
+    if isinstance(rows, dict) and rows.get("error"):
+        return (
+            f'<h2 id="{anchor}">{escape(title)}</h2>'
+            f'<p class="bad">unavailable: {_text(rows.get("error"))}</p>'
+        )
+    items = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    hint = f'<p class="muted">{escape(note)}</p>' if note else ""
     if not items:
-        return f'<h2 id="{anchor}">{escape(title)}</h2><p class="muted">none</p>'
+        return f'<h2 id="{anchor}">{escape(title)}</h2>{hint}<p class="muted">none</p>'
+    heads = "".join(f"<th>{escape(heading)}</th>" for _, heading in columns)
     body = "".join(
-        f"<tr><td>{_trace_link(r.get('message_id'))}</td><td>{_text(r.get('account'))}</td>"
-        f"<td>{_text(r.get('ingested_at'))}</td><td>{_text(r.get(extra))}</td></tr>"
-        for r in items[:50]
-        if isinstance(r, dict)
+        f"<tr><td>{_trace_link(r.get('message_id'))}</td>"
+        + "".join(f"<td>{_text(r.get(key))}</td>" for key, _ in columns)
+        + "</tr>"
+        for r in items[:LIVE_LIMIT]
     )
     return (
-        f'<h2 id="{anchor}">{escape(title)} ({len(items)})</h2><table><tr><th>statement</th>'
-        f"<th>account</th><th>ingested</th><th>{escape(extra)}</th></tr>{body}</table>"
+        f'<h2 id="{anchor}">{escape(title)} ({len(items)})</h2>{hint}<table><tr><th>statement</th>'
+        f"{heads}</tr>{body}</table>"
     )
+
+
+def _live_row(record: ClaimRecord) -> dict[str, object]:
+    return {
+        "message_id": record.message_id,
+        "account": mask(record.session_id),
+        "at": record.updated_at.isoformat() if record.updated_at else None,
+        "region": record.region,
+        "epoch": record.epoch,
+        "attempts": record.attempts,
+        "reason": record.reason,
+        "lease_until": record.lease_until.isoformat(),
+    }
+
+
+@dataclass
+class LiveLists:
+    """The page's live lists: recent FAILED records and old PENDING claims, one bounded query each."""
+
+    store: IdempotencyStore
+    in_doubt_after_s: float  # CLAIM_LEASE_S: a claim older than its lease is in doubt
+    limit: int = LIVE_LIMIT
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def __call__(self) -> dict[str, object]:
+        """``{"failed": rows | {"error"}, "in_doubt": rows | {"error"}, "in_doubt_after_s", "at"}``."""
+        now = self.clock()
+        return {
+            "at": now.isoformat(),
+            "in_doubt_after_s": self.in_doubt_after_s,
+            "failed": self._rows(lambda: self.store.failed_since(now - FAILED_WINDOW, self.limit)),
+            "in_doubt": self._rows(
+                lambda: self.store.claimed_before(now - timedelta(seconds=self.in_doubt_after_s), self.limit)
+            ),
+        }
+
+    @staticmethod
+    def _rows(query: Callable[[], list[ClaimRecord]]) -> object:
+        try:
+            return [_live_row(record) for record in query()]
+        except BridgeError as error:  # the page still shows everything else
+            return {"error": str(error)}
 
 
 _ALARMING = frozenset({"stuck", "failed", "in_doubt", "missing_at_target", "out_of_order"})
@@ -126,13 +210,27 @@ def _pending(requests: Sequence[Mapping[str, object]]) -> str:
     )
 
 
+def _live(live: Mapping[str, object]) -> str:
+    limit = f"newest {LIVE_LIMIT} shown; the reconciliation lists them all"
+    window = f"last {FAILED_WINDOW.total_seconds() / 3600:g} h, live at {_text(live.get('at'))}; {limit}"
+    claims = (
+        f"PENDING claims older than {_text(live.get('in_doubt_after_s'))} s (the claim lease): the "
+        "worker stopped between claim and record; a redelivery or the straggler replay finishes "
+        f"them; {limit}"
+    )
+    return _statements(
+        "Failed statements", "failed", live.get("failed"), _FAILED_COLUMNS, window
+    ) + _statements("In-doubt statements", "in-doubt", live.get("in_doubt"), _IN_DOUBT_COLUMNS, claims)
+
+
 def render(
     status: Mapping[str, object],
     reconciliation: Mapping[str, object] | None,
     pending: Sequence[Mapping[str, object]] = (),
+    live: Mapping[str, object] | None = None,
 ) -> str:
-    """The page for ``status`` (``OperatorApi.status()``), the latest reconciliation report and the
-    requests waiting for an approver."""
+    """The page for ``status`` (``OperatorApi.status()``), the latest reconciliation report, the
+    requests waiting for an approver and the live lists (:class:`LiveLists`)."""
     regions = status.get("regions") if isinstance(status.get("regions"), dict) else {}
     assert isinstance(regions, dict)
     active = status.get("active_dc")
@@ -165,9 +263,8 @@ def render(
         f"{_text(report.get('to'))} (run {_text(report.get('at'))} by {_text(report.get('region'))}, "
         f"stored as {_text(report.get('stored_as'))})</p>"
         f"<table id='counts'><tr>{heads}</tr><tr>{cells}</tr></table>"
-        + _statements("Failed statements", "failed", report.get("failed"), "reason")
-        + _statements("In-doubt statements", "in-doubt", report.get("in_doubt"), "state")
-        + _statements("Stuck statements", "stuck", report.get("stuck"), "state")
+        + _live(live or {})
+        + _statements("Stuck statements (last reconciliation)", "stuck", report.get("stuck"), _WAL_COLUMNS)
         + _pending(pending)
         + "<p class='muted'>read-only; actions: docs/runbook.md</p></body></html>"
     )

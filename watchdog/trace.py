@@ -11,10 +11,9 @@ Sources, all durable and shared by both regions:
   retry after a transient error), and the final ``DELIVERED`` or ``FAILED`` with reason and details
   (balance policy, pages, "target confirmed the earlier delivery");
 * the quarantine container (Blob, ``quarantine/{message_id}``) for ``FAILED`` statements;
-* the operations journal: resubmit, resend and their approvals (``watchdog.desk``).
-
-A replay re-publishes a WAL entry with its original MessageId, so it is visible only through its
-effects on the record (a claim, or an extra attempt); the replay checkpoint is in the status.
+* the operations journal: resubmit, resend and their approvals (``watchdog.desk``), and every replay
+  that re-published the statement (``replays/{message_id}/…``, :mod:`watchdog.replay_trace`: time,
+  region, epoch, walk and reason), written by the replay right after it published the page.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from shared.ports import IdempotencyStore, WriteAheadLog
 from shared.telemetry import mask
 from shared.wal_records import records_of
 from shared.wal_segment import UnreadableWalEntry
+from watchdog.replay_trace import replay_steps
 from watchdog.wal_scan import record_entry, wal_window
 
 #: How far back a trace looks for the WAL record of a statement that has no idempotency record yet.
@@ -66,9 +66,10 @@ class Tracer:
                     "position": f"{entry.epoch}/{entry.sequence}",
                 }
             )
+        steps.extend(self._journal(lambda: replay_steps(self.journal, message_id)))
         if record is not None:
             steps.extend(self._record_steps(record))
-        steps.extend(self._requests(message_id))
+        steps.extend(self._journal(lambda: self._requests(message_id)))
         return {
             "message_id": message_id,
             "found": bool(steps),
@@ -156,13 +157,17 @@ class Tracer:
             steps.append({"step": "pending", "lease_until": record.lease_until.isoformat()})
         return steps
 
-    def _requests(self, message_id: str) -> list[dict[str, object]]:
-        steps: list[dict[str, object]] = []
+    @staticmethod
+    def _journal(steps: Callable[[], list[dict[str, object]]]) -> list[dict[str, object]]:
+        """The steps read from the journal, or one step saying it could not be read."""
         try:
-            names = self.journal.names(f"messages/{message_id}/")
+            return steps()
         except BridgeError as error:
             return [{"step": "journal", "error": str(error)}]
-        for index_name in names:
+
+    def _requests(self, message_id: str) -> list[dict[str, object]]:
+        steps: list[dict[str, object]] = []
+        for index_name in self.journal.names(f"messages/{message_id}/"):
             found = self.journal.read(f"requests/{index_name.rsplit('/', 1)[1]}")
             if found is not None:
                 request = found[0]

@@ -8,6 +8,9 @@
 // Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 
 param ownPrincipalId string
+
+@description('Key Vault Secrets User for Key Vault references (the bridge app: MQ password); the control app reads no secret.')
+param keyVaultAccess bool = true
 param keyVaultName string
 param hostStorageName string
 param appInsightsName string
@@ -36,7 +39,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (keyVaultAccess) {
   name: guid(vault.id, ownPrincipalId, keyVaultSecretsUser)
   scope: vault
   properties: {

@@ -7,15 +7,23 @@
 // api://<clientId> (https://learn.microsoft.com/en-us/azure/app-service/configure-authentication-provider-aad).
 // No client secret: the browser sign-in uses the OpenID Connect implicit flow for the ID token, so the
 // app registration must allow ID tokens (docs/security.md#operator-plane).
-// App roles are defined on the Entra app registration, which Azure Resource Manager does not manage:
-// this module outputs their definitions (`appRoles`), which deploy.sh/docs apply with
-// `az ad app update --id <clientId> --app-roles @roles.json`; watchdog/auth.py uses the same values.
+// The app registration and its app roles are declared in stage 1 with the Microsoft Graph Bicep
+// extension (modules/operator-app.bicep, roles in operator-roles.bicep; watchdog/auth.py checks the
+// same values); its client id reaches this module as main.bicep's operatorAuthClientId (deploy.sh
+// passes stage 1's output operatorAuthClientId).
 
 @description('Function app to protect.')
 param functionAppName string
 
 @description('Application (client) id of the Entra app registration for the operator plane.')
 param clientId string
+
+@description('Unauthenticated requests: the operators\' app sends browsers to sign in; the control app (service calls only) answers 401.')
+@allowed([
+  'RedirectToLoginPage'
+  'Return401'
+])
+param unauthenticatedClientAction string = 'RedirectToLoginPage'
 
 @description('Entra tenant of the app registration (default: the deployment\'s tenant).')
 param tenantId string = tenant().tenantId
@@ -33,7 +41,7 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
     }
     globalValidation: {
       requireAuthentication: true
-      unauthenticatedClientAction: 'RedirectToLoginPage'
+      unauthenticatedClientAction: unauthenticatedClientAction
       redirectToProvider: 'azureactivedirectory'
     }
     identityProviders: {
@@ -61,22 +69,3 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
     }
   }
 }
-
-var roleDescriptions = {
-  'Bridge.Reader': 'Read the status page, traces, reconciliation reports and pending requests.'
-  'Bridge.Operator': 'Reader, plus failover, replay, reconcile now, resubmit, and requesting a resend or a forced failover.'
-  'Bridge.Approver': 'Reader, plus approving a resend or forced failover requested by someone else.'
-}
-
-output appRoles array = [
-  for role in items(roleDescriptions): {
-    allowedMemberTypes: [
-      'User'
-    ]
-    description: role.value
-    displayName: role.key
-    id: guid(clientId, role.key)
-    isEnabled: true
-    value: role.key
-  }
-]

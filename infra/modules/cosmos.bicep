@@ -107,6 +107,11 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
 // "Azure Cosmos DB will automatically remove these items after the time period, since the time they were
 // last modified" (https://learn.microsoft.com/azure/cosmos-db/time-to-live). The adapter writes no
 // per-item `ttl`, so the container's default applies to every record.
+// The indexing policy is the default (every
+// path) plus the composite indexes (state, updatedAt) that the status page's live lists need: their
+// queries filter on state and ORDER BY c.state, c.updatedAt, which Cosmos serves only from a composite
+// index (https://learn.microsoft.com/azure/cosmos-db/index-policy#composite-indexes). The same policy
+// is INDEXING_POLICY in cosmos_store.py (the local server is created with it); tests/infra compares them.
 resource recordsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database
   name: containerName
@@ -120,6 +125,42 @@ resource recordsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/co
         kind: 'Hash'
       }
       defaultTtl: recordTtlSeconds
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        compositeIndexes: [
+          [
+            {
+              path: '/state'
+              order: 'ascending'
+            }
+            {
+              path: '/updatedAt'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/state'
+              order: 'descending'
+            }
+            {
+              path: '/updatedAt'
+              order: 'descending'
+            }
+          ]
+        ]
+      }
     }
     options: {
       autoscaleSettings: {

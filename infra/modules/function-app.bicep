@@ -41,17 +41,15 @@ param instanceMemoryMB int = 2048
 ])
 param publicNetworkAccess string = 'Disabled'
 
-@description('The control-plane identity (Website Contributor on both apps), assigned beside the data identity; empty = none.')
-param controlIdentityId string = ''
-
-param tags object = {}
-
-var alwaysReadyGroups = [
+@description('Function groups kept warm (Flex Consumption always-ready): the bridge app\'s three triggers and its HTTP routes; the control app: http only.')
+param alwaysReadyGroups array = [
   'function:queue_builder'
   'function:transformation_runner'
   'function:watchdog_timer'
   'http'
 ]
+
+param tags object = {}
 
 var settingsList = [
   for setting in items(appSettings): {
@@ -81,11 +79,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: empty(controlIdentityId) ? {
+    userAssignedIdentities: {
       '${identityId}': {}
-    } : {
-      '${identityId}': {}
-      '${controlIdentityId}': {}
     }
   }
   properties: {

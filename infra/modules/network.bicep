@@ -10,6 +10,9 @@ param addressPrefix string
 param functionsSubnetPrefix string
 param privateEndpointsSubnetPrefix string
 
+@description('Subnet of the control app\'s VNet integration (its own Flex Consumption plan needs its own subnet).')
+param controlSubnetPrefix string
+
 @description('Hub VNet resource id to peer with (uses the hub\'s gateway); empty = no peering.')
 param hubVirtualNetworkId string = ''
 
@@ -68,6 +71,23 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
         }
       }
       {
+        name: 'snet-control'
+        properties: {
+          addressPrefix: controlSubnetPrefix
+          networkSecurityGroup: {
+            id: functionsNsg.id
+          }
+          delegations: [
+            {
+              name: 'flex-consumption'
+              properties: {
+                serviceName: 'Microsoft.App/environments'
+              }
+            }
+          ]
+        }
+      }
+      {
         name: 'snet-private-endpoints'
         properties: {
           addressPrefix: privateEndpointsSubnetPrefix
@@ -96,4 +116,5 @@ resource hubPeering 'Microsoft.Network/virtualNetworks/virtualNetworkPeerings@20
 
 output id string = vnet.id
 output functionsSubnetId string = '${vnet.id}/subnets/snet-functions'
+output controlSubnetId string = '${vnet.id}/subnets/snet-control'
 output privateEndpointsSubnetId string = '${vnet.id}/subnets/snet-private-endpoints'

@@ -9,6 +9,7 @@ databases or containers, so the infrastructure creates them: infra/modules/cosmo
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,11 +73,15 @@ class CosmosContainer:
         database: str,
         container: str,
         options: CosmosOptions | None = None,
+        indexing_policy: Mapping[str, Any] | None = None,
     ) -> None:
         self.connection = connection
         self.database = database
         self.container = container
         self.options = options or CosmosOptions()
+        #: Applied only where this class creates the container (locally); in Azure the same policy
+        #: is in infra/modules/cosmos.bicep.
+        self.indexing_policy = dict(indexing_policy) if indexing_policy else None
         self._container: ContainerProxy | None = None
         self._lock = threading.Lock()
 
@@ -129,7 +134,9 @@ class CosmosContainer:
                     else:
                         database = client.create_database_if_not_exists(self.database)
                         container = database.create_container_if_not_exists(
-                            self.container, partition_key=PartitionKey(path="/id")
+                            self.container,
+                            partition_key=PartitionKey(path="/id"),
+                            indexing_policy=self.indexing_policy,
                         )
                 self._container = container
             return self._container

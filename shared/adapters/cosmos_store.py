@@ -12,6 +12,12 @@ operation in its own logical partition). Field names are the item's JSON names::
   (Cosmos REST "Optimistic concurrency control"): 412 → ``PreconditionFailed``, 404 → ``NotFound``.
 * ``counts`` is five ``SELECT VALUE COUNT(1)`` queries (cross-partition, served from the index on
   ``state``, ``updatedAt``, ``attempts`` and ``leaseUntil``; a few RU each, for the status route).
+* ``failed_since`` and ``claimed_before`` are one ``SELECT TOP @limit … WHERE c.state = … ORDER BY
+  c.state, c.updatedAt`` query each (the status page's live lists), served by the composite indexes
+  ``(state, updatedAt)`` of :data:`INDEXING_POLICY`: the equality filter's property leads the ORDER BY,
+  so the query reads only that state's newest (or oldest) entries instead of every record of the window
+  ("Queries with a filter and ORDER BY": https://learn.microsoft.com/azure/cosmos-db/index-policy#composite-indexes).
+  The policy is in infra/modules/cosmos.bicep; locally the adapter creates the container with it.
 * ``lookup`` is the SDK's ReadMany, ``ContainerProxy.read_items`` (azure-cosmos 4.17:
   https://learn.microsoft.com/en-us/python/api/azure-cosmos/azure.cosmos.containerproxy#azure-cosmos-containerproxy-read-items):
   "a batched point-read operation", which the SDK runs as one query per physical partition (at most
@@ -43,6 +49,20 @@ from shared.settings import Connection
 __all__ = ["CosmosIdempotencyStore", "CosmosOptions", "UnreadableRecord", "parse_connection_string"]
 
 _WHAT = "idempotency record"
+
+#: The records container's indexing policy: every path (the default), plus the composite indexes the
+#: live lists' ``ORDER BY c.state, c.updatedAt`` need (Cosmos refuses a multi-property ORDER BY
+#: without one). infra/modules/cosmos.bicep declares the same; tests/infra checks that they agree.
+INDEXING_POLICY: dict[str, Any] = {
+    "indexingMode": "consistent",
+    "automatic": True,
+    "includedPaths": [{"path": "/*"}],
+    "excludedPaths": [{"path": '/"_etag"/?'}],
+    "compositeIndexes": [
+        [{"path": "/state", "order": "ascending"}, {"path": "/updatedAt", "order": "ascending"}],
+        [{"path": "/state", "order": "descending"}, {"path": "/updatedAt", "order": "descending"}],
+    ],
+}
 
 
 def _item(record: ClaimRecord, updated_at: datetime) -> dict[str, Any]:
@@ -119,7 +139,7 @@ class CosmosIdempotencyStore(IdempotencyStore):
         container: str,
         options: CosmosOptions | None = None,
     ) -> None:
-        self._cosmos = CosmosContainer(connection, database, container, options)
+        self._cosmos = CosmosContainer(connection, database, container, options, INDEXING_POLICY)
         self.options = self._cosmos.options
 
     @classmethod
@@ -223,6 +243,29 @@ class CosmosIdempotencyStore(IdempotencyStore):
                 for item in items.read_items([(message_id, message_id) for message_id in ids]):
                     found[item["id"]] = record_from_item(item)
         return found
+
+    def failed_since(self, since: datetime, limit: int) -> list[ClaimRecord]:
+        """FAILED records updated at or after ``since``, newest first (one ``TOP`` query)."""
+        return self._listing(
+            "c.state = 'FAILED' AND c.updatedAt >= @at ORDER BY c.state DESC, c.updatedAt DESC", since, limit
+        )
+
+    def claimed_before(self, before: datetime, limit: int) -> list[ClaimRecord]:
+        """PENDING records last claimed or taken over before ``before``, oldest first (one ``TOP`` query)."""
+        return self._listing(
+            "c.state = 'PENDING' AND c.updatedAt < @at ORDER BY c.state ASC, c.updatedAt ASC", before, limit
+        )
+
+    def _listing(self, condition: str, at: datetime, limit: int) -> list[ClaimRecord]:
+        query = f"SELECT TOP @limit * FROM c WHERE {condition}"  # noqa: S608 - constant filters
+        parameters: list[dict[str, object]] = [
+            {"name": "@limit", "value": max(0, int(limit))},
+            {"name": "@at", "value": _iso(at)},
+        ]
+        items = self._items()
+        with azure_errors("cosmos", "record listing", condition.split(" ORDER", maxsplit=1)[0]):
+            pages = items.query_items(query, parameters=parameters, enable_cross_partition_query=True)
+            return [record_from_item(item) for item in pages][:limit]
 
     #: ``counts``: name -> filter; ``@since``/``@now`` are ISO 8601 UTC strings, which order as times.
     _COUNTS: ClassVar[dict[str, str]] = {

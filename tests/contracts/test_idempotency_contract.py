@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,6 +87,32 @@ class IdempotencyContract:
         assert store.counts(since, NOW) == expected
         later = datetime.now(UTC) + timedelta(minutes=1)
         assert store.counts(later, NOW) == {**empty, "lease_expired": 1}  # expired leases, whatever their age
+
+    def test_recent_failures_and_old_claims_are_bounded_ordered_listings(
+        self, store: IdempotencyStore
+    ) -> None:
+        def step() -> datetime:  # distinct update times, in the order of the writes
+            time.sleep(0.005)
+            return datetime.now(UTC)
+
+        start = step()
+        for message_id in ("f1", "f2", "f3"):
+            store.mark_failed(claim(store, message_id), "unbalanced", {"pages": "0"})
+            step()
+        store.mark_delivered(claim(store, "d1"), {})
+        claim(store, "p1")
+        step()
+        claim(store, "p2")
+        cut = step()
+        claim(store, "p3")  # claimed after the cut: not old enough to be in doubt
+        assert [r.message_id for r in store.failed_since(start, 10)] == ["f3", "f2", "f1"]
+        assert [r.message_id for r in store.failed_since(start, 2)] == ["f3", "f2"]
+        assert store.failed_since(cut, 10) == []
+        assert store.failed_since(start, 1) == [store.get("f3")]
+        assert store.failed_since(start, 1)[0].reason == "unbalanced"
+        assert [r.message_id for r in store.claimed_before(cut, 10)] == ["p1", "p2"]
+        assert [r.message_id for r in store.claimed_before(cut, 1)] == ["p1"]
+        assert store.claimed_before(start, 10) == []
 
     def test_claim_keeps_the_body_hash_through_every_change(self, store: IdempotencyStore) -> None:
         digest = "0123456789abcdef" * 4

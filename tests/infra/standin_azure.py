@@ -29,6 +29,8 @@ from pathlib import Path
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 DISPLAY = {"westus2": "West US 2", "westcentralus": "West Central US", "westus3": "West US 3"}
+#: The client id stage 1's operator app registration gets (output operatorAuthClientId).
+OPERATOR_CLIENT_ID = "5e1f0c2a-7b3d-4c8e-9f10-a2b3c4d5e6f7"
 
 _AZ = r"""
 import json, os, shlex, sys
@@ -109,6 +111,8 @@ elif line.startswith("deployment sub create"):
     state["groups"] = ["rg-bridge-shared", "rg-bridge-dc04", "rg-bridge-dc06"]
     state["stage1_runs"] = state.get("stage1_runs", 0) + 1
     save()
+    if option("--query") == "properties.outputs.operatorAuthClientId.value":
+        print(%(operator_client_id)r)  # the registration shared.bicep declares (modules/operator-app.bicep)
 elif line.startswith("deployment group create"):
     group = option("--resource-group")
     if group not in state.get("groups", []):
@@ -176,7 +180,11 @@ class StandinAzure:
         self.state_path.write_text("{}")
         self.calls_path = root / "calls.log"
         python = f"#!{sys.executable} -IS\n"  # isolated, no site-packages: quick to start
-        az = _AZ % {"display": DISPLAY, "subscription": SUBSCRIPTION}
+        az = _AZ % {
+            "display": DISPLAY,
+            "subscription": SUBSCRIPTION,
+            "operator_client_id": OPERATOR_CLIENT_ID,
+        }
         for name, body in (("az", python + az), ("python", python + _PYTHON), ("func", _FUNC)):
             (self.bin / name).write_text(body)
             (self.bin / name).chmod(0o755)

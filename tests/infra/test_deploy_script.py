@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.bicep import INFRA, parse_bicep, parse_bicepparam
-from tests.infra.standin_azure import StandinAzure
+from tests.infra.standin_azure import OPERATOR_CLIENT_ID, StandinAzure
 
 SCRIPT = INFRA / "deploy.sh"
 SHARED = parse_bicepparam(INFRA / "shared.bicepparam").values
@@ -67,8 +67,17 @@ def test_first_deployment_both_infrastructures_then_the_active_region_code_first
     ]
     assert order == sorted(order), run.calls
     assert "dc06.bicepparam" in run.calls[order[5]] and "dc04.bicepparam" in run.calls[order[6]]
+    # Stage 1's operator app registration reaches both regions' Easy Auth.
+    assert "--query properties.outputs.operatorAuthClientId.value" in run.calls[order[4]]
+    for region_create in (run.calls[order[5]], run.calls[order[6]]):
+        assert f"operatorAuthClientId={OPERATOR_CLIENT_ID}" in region_create
     assert "--region DC04" in run.calls[order[8]] and "/api/status" in run.calls[order[8]]
     assert all(call.endswith(f"(cwd {INFRA.parent})") for call in run.calls if call.startswith("func "))
+    # Each region's control app gets the same package just before its bridge app.
+    for region in ("DC04", "DC06"):
+        control_app = _app(region).replace(f"-{SHARED['suffix']}", f"-ctl-{SHARED['suffix']}")
+        control = _index(run.calls, f"functionapp publish {control_app} --python")
+        assert control == _index(run.calls, f"functionapp publish {_app(region)} --python") - 1
     # Nothing existed, so the design's Cosmos order was sent and the Redis founder alone.
     create = run.calls[order[4]]
     assert 'cosmosFailoverOrder=["westus2","westcentralus","westus3"]' in create

@@ -32,6 +32,7 @@ REGION_SPECIFIC = {
     "vnetAddressPrefix": "address spaces must not overlap (both are routed from on-prem)",
     "functionsSubnetPrefix": "inside the region's address space",
     "privateEndpointsSubnetPrefix": "inside the region's address space",
+    "controlSubnetPrefix": "inside the region's address space (the control app's VNet integration)",
     "hubVirtualNetworkId": "each region peers with its own hub",
     "dnsServers": "each region uses its own DNS forwarders",
 }
@@ -121,9 +122,11 @@ def _overlap(x: str, y: str) -> bool:
 @pytest.mark.parametrize("pf", [DC04, DC06], ids=_id)
 def test_subnets_sit_inside_the_vnet_without_overlapping(pf: ParamFile) -> None:
     vnet = pf.values["vnetAddressPrefix"]
-    functions, endpoints = pf.values["functionsSubnetPrefix"], pf.values["privateEndpointsSubnetPrefix"]
-    assert _inside(functions, vnet) and _inside(endpoints, vnet)
-    assert not _overlap(functions, endpoints)
+    subnets = [
+        pf.values[n] for n in ("functionsSubnetPrefix", "privateEndpointsSubnetPrefix", "controlSubnetPrefix")
+    ]
+    assert all(_inside(subnet, vnet) for subnet in subnets)
+    assert not any(_overlap(a, b) for i, a in enumerate(subnets) for b in subnets[i + 1 :])
 
 
 def test_the_two_regions_address_spaces_do_not_overlap() -> None:

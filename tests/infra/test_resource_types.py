@@ -43,6 +43,9 @@ def test_the_vendored_data_names_its_source_commit_and_licence() -> None:
     assert re.fullmatch(r"[0-9a-f]{40}", commit) and commit in provenance
     assert "https://github.com/Azure/bicep-types-az" in provenance
     assert (TYPES / "LICENSE").read_text().lstrip().startswith("MIT License")
+    graph = json.loads((TYPES / "index.json").read_text())["graph_commit"]
+    assert re.fullmatch(r"[0-9a-f]{40}", graph) and f"commit `{graph}`" in provenance
+    assert "https://github.com/microsoftgraph/msgraph-bicep-types" in provenance
 
 
 PLANTED = [

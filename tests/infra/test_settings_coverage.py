@@ -65,7 +65,6 @@ PLATFORM_SETTINGS = {
     "MQ_PASSWORD": "read by ibmmq_config; a Key Vault reference",
     "MQ_CIPHER_SPEC": "read by ibmmq_config",
     "MQ_KEY_REPOSITORY": "read by ibmmq_config",
-    "AZURE_CONTROL_CLIENT_ID": "read by shared/adapters/azure_control: the control-plane identity",
     "PYTHON_THREADPOOL_THREAD_COUNT": "the Python worker's thread pool: one thread per runner session",
 }
 
@@ -228,7 +227,7 @@ def test_the_runner_switch_names_the_runner_function() -> None:
     assert {"queue_builder", "transformation_runner", "watchdog_timer"} <= functions
     switches = [n for n in _base_settings() if n.startswith("AzureWebJobs.") and n.endswith(".Disabled")]
     assert switches == ["AzureWebJobs.transformation_runner.Disabled"]
-    always_ready = FUNCTION_APP["variables"]["alwaysReadyGroups"]["value"]
+    always_ready = FUNCTION_APP["parameters"]["alwaysReadyGroups"]["default"]
     for group in always_ready:
         assert group == "http" or group.removeprefix("function:") in functions, group
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.adapters.cosmos_store import INDEXING_POLICY
 from tests.infra.bicep import INFRA, bicep_files, key, module_config, parse_bicep, parse_bicepparam
 
 SHARED = parse_bicep(INFRA / "shared.bicep")
@@ -72,6 +73,23 @@ def test_cosmos_one_write_region_strong_three_regions_service_managed_failover()
     params = module_config(SHARED["modules"]["cosmos"])["params"]
     assert params["location"] == "locationDc04"
     assert params["failoverOrder"] == "cosmosFailoverOrder"
+
+
+def test_each_cosmos_container_is_declared_once_and_the_records_carry_the_live_lists_indexes() -> None:
+    resources = parse_bicep(MODULES / "cosmos.bicep")["resources"]
+    containers = {
+        name: module_config(r)["name"]
+        for name, r in resources.items()
+        if r["type"] == "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
+    }
+    assert containers == {"recordsContainer": "containerName", "controlContainer": "controlContainerName"}
+    records = resources["recordsContainer"]["config"]["properties"]["resource"]
+    # The adapter creates local containers with INDEXING_POLICY; Azure gets the Bicep one: the same.
+    assert records["indexingPolicy"] == INDEXING_POLICY
+    assert [[p["path"] for p in index] for index in INDEXING_POLICY["compositeIndexes"]] == [
+        ["/state", "/updatedAt"],
+        ["/state", "/updatedAt"],
+    ]
 
 
 def test_the_redis_founder_is_resent_with_both_members_once_linked() -> None:

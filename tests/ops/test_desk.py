@@ -107,10 +107,11 @@ def test_the_status_page_escapes_what_it_shows() -> None:
     hostile = '<script>alert("x")</script>'
     page = render(
         {"region": "DC04", "active_dc": hostile, "regions": {}},
-        {"failed": [{"message_id": hostile, "account": "***1", "reason": hostile}], "counts": {"failed": 1}},
+        {"stuck": [{"message_id": hostile, "account": "***1", "state": hostile}], "counts": {"stuck": 1}},
+        live={"failed": [{"message_id": hostile, "account": "***1", "reason": hostile}], "in_doubt": []},
     )
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert 'href="trace?message_id=%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E"' in page
+    assert page.count('href="trace?message_id=%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E"') == 2
 
 
 def test_the_route_answers_503_with_the_way_out_when_messageway_fails(

@@ -105,6 +105,23 @@ class InMemoryIdempotencyStore(Twin, IdempotencyStore):
         self._check()
         return {m: self._records[m] for m in message_ids if m in self._records}
 
+    def _updated(self, record: ClaimRecord) -> datetime:
+        return record.updated_at or datetime.min.replace(tzinfo=UTC)
+
+    def failed_since(self, since: datetime, limit: int) -> list[ClaimRecord]:
+        self._check()
+        found = [
+            r for r in self._records.values() if r.state is RecordState.FAILED and self._updated(r) >= since
+        ]
+        return sorted(found, key=self._updated, reverse=True)[: max(0, limit)]
+
+    def claimed_before(self, before: datetime, limit: int) -> list[ClaimRecord]:
+        self._check()
+        found = [
+            r for r in self._records.values() if r.state is RecordState.PENDING and self._updated(r) < before
+        ]
+        return sorted(found, key=self._updated)[: max(0, limit)]
+
     def counts(self, since: datetime, now: datetime) -> dict[str, int]:
         self._check()
         recent = [r for r in self._records.values() if r.updated_at is None or r.updated_at >= since]

@@ -1,6 +1,6 @@
 """The Azure control-plane adapters' own logic (the management APIs themselves have no local server):
-the switch writes the documented app setting only when the value changes, reads the running value
-from the process environment, and wraps failures as ServiceUnavailable."""
+the control app's switch reads the bridge app's live setting, writes the documented app setting only
+when the value changes, and wraps failures as ServiceUnavailable."""
 
 from types import SimpleNamespace
 
@@ -27,8 +27,8 @@ class FakeWebApps:
         self.settings = dict(settings.properties)
 
 
-def switch_with(web_apps: FakeWebApps, environ: dict[str, str]) -> AppSettingConsumptionSwitch:
-    switch = AppSettingConsumptionSwitch("sub", "rg-bridge-dc06", "func-bridge-dc06", environ=environ)
+def switch_with(web_apps: FakeWebApps) -> AppSettingConsumptionSwitch:
+    switch = AppSettingConsumptionSwitch("sub", "rg-bridge-dc06", "func-bridge-dc06")
     switch._client = SimpleNamespace(web_apps=web_apps)
     return switch
 
@@ -39,7 +39,7 @@ def test_the_setting_is_the_documented_one() -> None:
 
 def test_enabling_a_passive_region_writes_the_setting_once_and_keeps_the_others() -> None:
     web = FakeWebApps({disabled_setting(): "true", "BRIDGE_REGION": "DC06"})
-    switch = switch_with(web, {disabled_setting(): "true"})
+    switch = switch_with(web)
     assert not switch.enabled()
     switch.set_enabled(True)
     switch.set_enabled(True)  # no second write: every write restarts the app
@@ -49,12 +49,16 @@ def test_enabling_a_passive_region_writes_the_setting_once_and_keeps_the_others(
 
 def test_a_running_active_region_writes_nothing_to_stay_enabled() -> None:
     web = FakeWebApps({})
-    switch_with(web, {}).set_enabled(True)
+    switch_with(web).set_enabled(True)
     assert web.updates == []
 
 
 def test_management_failures_are_transient() -> None:
-    switch = switch_with(FakeWebApps({}, fail=True), {})
+    web = FakeWebApps({}, fail=True)
+    switch = switch_with(web)
     with pytest.raises(ServiceUnavailable, match=r"AzureWebJobs\.transformation_runner\.Disabled"):
         switch.set_enabled(False)
-    assert switch.enabled()  # unchanged: the watchdog retries on its next tick
+    with pytest.raises(ServiceUnavailable):
+        switch.enabled()  # the live value cannot be read either: never guessed
+    web.fail = False
+    assert switch.enabled() and web.updates == []  # unchanged: the watchdog asks again next tick

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 import bootstrap
+from bootstrap.control import control_of
 from dev.adapters.file_switch import FileConsumptionSwitch
 from dev.adapters.folder_mq import FolderMqSource
 from dev.adapters.messageway_folder import FolderDeliveryTarget
 from dev.settings import DevSettings, dev_ports
 from shared.adapters.azure_control import AppSettingConsumptionSwitch
+from shared.adapters.control_switch import RemoteConsumptionSwitch
 from shared.adapters.ibmmq_source import IbmMqConfig, IbmMqSource
 from shared.adapters.messageway_mq import MqDeliveryTarget
 from shared.errors import ConfigurationError
@@ -27,29 +29,29 @@ PRODUCTION = {
     "MQ_CONN_NAME": "mq(1414)",
     "MQ_CHANNEL": "CH",
     "MESSAGEWAY_QUEUE": "MESSAGEWAY.IN",
-    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
-    "RESOURCE_GROUP_DC04": "rg-bridge-dc04",
-    "FUNCTION_APP_NAME_DC04": "func-bridge-dc04",
+    "CONTROL_APP_URL": "https://func-bridge-dc04-ctl-x7q2.azurewebsites.net/api/consumption",
+    "CONTROL_APP_SCOPE": "5e1f0c2a-7b3d-4c8e-9f10-a2b3c4d5e6f7/.default",
 }
 CREDENTIALS = {"MQ_USER": "u", "MQ_PASSWORD": "p", "MQ_CIPHER_SPEC": "ANY_TLS13", "MQ_KEY_REPOSITORY": "/k"}
 
 
-def test_production_ports_read_ibm_mq_deliver_by_mq_put_and_flip_the_app_setting() -> None:
+def test_production_ports_read_ibm_mq_deliver_by_mq_put_and_ask_the_control_app() -> None:
     ports = bootstrap.region_ports(Settings.from_mapping(PRODUCTION), env=CREDENTIALS)
     config = IbmMqConfig("QM1", "mq(1414)", "CH", "u", "p", "ANY_TLS13", "/k", 15)
     assert isinstance(ports.mq, IbmMqSource) and ports.mq.connection.config == config
     assert (ports.mq.queue_name, ports.mq.backout_queue_name) == ("STATEMENTS.IN", "STATEMENTS.BACKOUT")
     assert isinstance(ports.target, MqDeliveryTarget) and ports.target.connection.config == config
     assert ports.target.queue_name == "MESSAGEWAY.IN"
-    assert isinstance(ports.switch, AppSettingConsumptionSwitch)
-    assert (ports.switch.resource_group, ports.switch.app_name) == ("rg-bridge-dc04", "func-bridge-dc04")
+    # The bridge app holds no control-plane role: its switch asks the region's control app.
+    assert isinstance(ports.switch, RemoteConsumptionSwitch)
+    assert ports.switch.url == PRODUCTION["CONTROL_APP_URL"]
 
 
 def test_what_a_production_adapter_lacks_is_named_in_one_error() -> None:
     with pytest.raises(ConfigurationError) as caught:
         bootstrap.region_ports(Settings.from_mapping(LOCAL), env={})
     assert "MQ_QUEUE_MANAGER/MQ_CONN_NAME" in str(caught.value)
-    assert "AZURE_SUBSCRIPTION_ID" in str(caught.value)
+    assert "CONTROL_APP_URL/CONTROL_APP_SCOPE" in str(caught.value)
 
 
 def test_the_dev_stack_hands_its_folder_stand_ins_to_the_root(tmp_path: Path) -> None:
@@ -106,3 +108,38 @@ def test_every_dependency_a_handler_gets_passes_through_around() -> None:
         ("replay", "wal"),
     ]
     assert region.queue_builder.mq is ports.mq and region.runner.store is ports.store
+
+
+CONTROL = {
+    "BRIDGE_APP": "control",
+    "BRIDGE_REGION": "DC04",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+    "CONTROL_TARGET_GROUP": "rg-bridge-dc04",
+    "CONTROL_TARGET_APP": "func-bridge-dc04-x7q2",
+    "CONTROL_CALLER_OBJECT_ID": "11111111-2222-3333-4444-555555555555",
+}
+
+
+def test_the_control_app_switches_its_regions_bridge_app_for_its_bridge_identity_only() -> None:
+    assert bootstrap.is_control_app(CONTROL) and not bootstrap.is_control_app(PRODUCTION)
+    control = control_of(CONTROL)
+    assert isinstance(control.switch, AppSettingConsumptionSwitch)
+    assert (control.switch.resource_group, control.switch.app_name) == (
+        "rg-bridge-dc04",
+        "func-bridge-dc04-x7q2",
+    )
+    assert (control.region, control.caller_object_id) == ("DC04", CONTROL["CONTROL_CALLER_OBJECT_ID"])
+    names = {str(f.get_function_name()) for f in bootstrap.build_control_app(lambda: control).get_functions()}
+    assert names == {"control_consumption"}  # nothing of the bridge: no MQ, no XML, no data store
+
+
+def test_what_the_control_app_lacks_is_named_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        control_of({"BRIDGE_APP": "control", "BRIDGE_REGION": "DC04"})
+    for name in (
+        "AZURE_SUBSCRIPTION_ID",
+        "CONTROL_TARGET_GROUP",
+        "CONTROL_TARGET_APP",
+        "CONTROL_CALLER_OBJECT_ID",
+    ):
+        assert name in str(caught.value)

@@ -4,6 +4,7 @@ Not a test and never run by CI: a maintainer runs it after changing a resource t
 ``infra/``, with a local clone of https://github.com/Azure/bicep-types-az (``git clone --depth 1``)::
 
     .venv/bin/python -m tests.infra.types.vendor /path/to/bicep-types-az
+    .venv/bin/python -m tests.infra.types.vendor --graph /path/to/msgraph-bicep-types
 
 For every ``'<type>@<apiVersion>'`` the templates name, it finds the generated ``types.json`` that
 declares that resource type, copies the resource type and every type it refers to (nothing else,
@@ -23,7 +24,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 INFRA = HERE.parents[2] / "infra"
-REFERENCE = re.compile(r"'(Microsoft\.[A-Za-z]+/[A-Za-z/]+)@(\d{4}-\d{2}-\d{2}(?:-preview)?)'")
+REFERENCE = re.compile(r"'(Microsoft\.[A-Za-z]+/[A-Za-z/]+)@(\d{4}-\d{2}-\d{2}(?:-preview)?|v1\.0)'")
+#: The Microsoft Graph Bicep types (microsoftgraph/msgraph-bicep-types) of the version infra/bicepconfig.json
+#: pins for the ``microsoftGraphV1`` extension; ``Microsoft.Graph/*@v1.0`` resources are checked against it.
+GRAPH_TYPES = "microsoftgraph/microsoft.graph/v1.0/1.0.0/types.json"
 
 
 def used_types() -> set[tuple[str, str]]:
@@ -70,7 +74,7 @@ def main(repo: Path) -> None:
         for f in _git(repo, "ls-tree", "-r", "--name-only", "HEAD", "generated").split()
         if f.endswith("types.json")
     ]
-    wanted = used_types()
+    wanted = {(kind, version) for kind, version in used_types() if not kind.startswith("Microsoft.Graph/")}
     picked: dict[str, dict[int, int]] = {}  # source file -> old index -> new index
     subsets: dict[str, list[dict[str, Any]]] = {}
     index: dict[str, str] = {}
@@ -100,11 +104,14 @@ def main(repo: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         body = [_renumber(t, picked[source]) for t in subset]
         target.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
-    (HERE / "index.json").write_text(
-        json.dumps({"commit": commit, "resources": index}, indent=1, sort_keys=True) + "\n"
-    )
+    previous = json.loads((HERE / "index.json").read_text())
+    graph = {k: v for k, v in previous["resources"].items() if k.startswith("Microsoft.Graph/")}
+    document = {**previous, "commit": commit, "resources": {**index, **graph}}
+    (HERE / "index.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     sources = "\n".join(f"- `generated/{s.removeprefix('generated/')}`" for s in sorted(subsets))
-    (HERE / "PROVENANCE.md").write_text(PROVENANCE.format(commit=commit, sources=sources))
+    provenance = PROVENANCE.format(commit=commit, sources=sources)
+    graph_part = GRAPH_PROVENANCE.format(commit=previous.get("graph_commit"))
+    (HERE / "PROVENANCE.md").write_text(provenance + graph_part)
     print(f"{len(index)} resource types from {len(subsets)} files at {commit}")
 
 
@@ -126,5 +133,50 @@ Source files:
 """
 
 
+def graph(repo: Path) -> None:
+    """Vendor the ``Microsoft.Graph/*@v1.0`` types the templates use from a clone of
+    https://github.com/microsoftgraph/msgraph-bicep-types (file :data:`GRAPH_TYPES` under ``generated/``)
+    into the same index, recording its commit as ``graph_commit``."""
+    commit = _git(repo, "rev-parse", "HEAD").strip()
+    types = json.loads(_git(repo, "show", f"HEAD:generated/{GRAPH_TYPES}"))
+    wanted = sorted(kind for kind, _ in used_types() if kind.startswith("Microsoft.Graph/"))
+    mapping: dict[int, int] = {}
+    subset: list[dict[str, Any]] = []
+    found: dict[str, str] = {}
+    for kind in wanted:
+        name = f"{kind}@v1.0".lower()
+        hits = [i for i, t in enumerate(types) if t["$type"] == "ResourceType" and t["name"].lower() == name]
+        if not hits:
+            raise SystemExit(f"{kind}@v1.0: not in {GRAPH_TYPES}")
+        for old in _closure(types, hits[0]):
+            if old not in mapping:
+                mapping[old] = len(subset)
+                subset.append(types[old])
+        found[f"{kind}@v1.0"] = f"{GRAPH_TYPES}#/{mapping[hits[0]]}"
+    target = HERE / GRAPH_TYPES
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps([_renumber(t, mapping) for t in subset], indent=1, sort_keys=True) + "\n")
+    index = json.loads((HERE / "index.json").read_text())
+    kept = {k: v for k, v in index["resources"].items() if not k.startswith("Microsoft.Graph/")}
+    index.update(graph_commit=commit, resources={**kept, **found})
+    (HERE / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    print(f"{len(found)} Microsoft Graph resource types at {commit}")
+
+
+GRAPH_PROVENANCE = """
+## Microsoft Graph (the `microsoftGraphV1` Bicep extension)
+
+- Source: https://github.com/microsoftgraph/msgraph-bicep-types, file `generated/{GRAPH_TYPES}`
+  (the type version infra/bicepconfig.json pins), commit `{commit}`.
+- Licence: MIT, Copyright (c) Microsoft Corporation (the same text as `LICENSE` next to this file).
+- What was copied: the `ResourceType` entries of the `Microsoft.Graph/*@v1.0` types the templates name
+  and every type they refer to, re-numbered; nothing else.
+- Refresh: `.venv/bin/python -m tests.infra.types.vendor --graph /path/to/msgraph-bicep-types`.
+""".replace("{GRAPH_TYPES}", GRAPH_TYPES)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if sys.argv[1:2] == ["--graph"]:
+        graph(Path(sys.argv[2]))
+    else:
+        main(Path(sys.argv[1]))
