@@ -83,6 +83,7 @@ from watchdog.probe_telemetry import observed
 from watchdog.probes import region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
+from watchdog.retention import Retention
 from watchdog.trace import Tracer
 
 T = TypeVar("T")
@@ -213,6 +214,16 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         auto_promote=settings.auto_promote,
         replay_interval_s=settings.replay_interval_s,
         replay_slice_s=settings.replay_slice_s,
+        # Each region deletes from its own account only (docs/storage.md#retention).
+        retention=Retention(
+            region=settings.region,
+            wal=own_wal,
+            store=ports.store,
+            checkpoints=ports.checkpoints,
+            policy=settings.retention_policy,
+            page_size=settings.wal_retention_page,
+            interval_s=settings.wal_retention_interval_s,
+        ),
     )
     operator = OperatorApi(
         region=settings.region,

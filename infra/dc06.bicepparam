@@ -74,6 +74,13 @@ param tuning = {
   OPERATIONS_CONTAINER: 'operations'
   RECONCILE_SCHEDULE: '0 30 5 * * *'
   RECONCILE_STUCK_AFTER_S: '900'
+  // WAL retention (docs/storage.md#retention): SERVICE_BUS_MESSAGE_TTL_DAYS = shared.bicepparam's
+  // serviceBusMessageTtlDays, WAL_AUDIT_HORIZON_DAYS = its walAuditHorizonDays (tests/infra/test_retention.py).
+  SERVICE_BUS_MESSAGE_TTL_DAYS: '14'
+  DEAD_LETTER_WINDOW_DAYS: '30'
+  WAL_AUDIT_HORIZON_DAYS: '400'
+  WAL_RETENTION_PAGE: '50'
+  WAL_RETENTION_INTERVAL_S: '86400'
   STATEMENT_FORMATS: '{}'
   DEFAULT_SENDER_BIC: ''
   DEFAULT_RECEIVER_BIC: ''

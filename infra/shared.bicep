@@ -52,6 +52,24 @@ param backupContainer string
 param operationsContainer string = 'operations'
 
 param serviceBusQueueName string
+
+@description('Service Bus message time to live in days: the queue\'s defaultMessageTimeToLive; the app\'s SERVICE_BUS_MESSAGE_TTL_DAYS (dc04/dc06 tuning) must be the same (docs/storage.md#retention).')
+@minValue(1)
+param serviceBusMessageTtlDays int
+
+@description('The app\'s WAL audit horizon in days (WAL_AUDIT_HORIZON_DAYS in dc04/dc06 tuning): the storage lifecycle safety net and the Cosmos record TTL are derived from it (docs/storage.md#retention).')
+@minValue(45)
+param walAuditHorizonDays int
+
+@description('Days the lifecycle safety net waits after the audit horizon, and the records outlive the last soft-deleted copy: longer than an outage of the app\'s own retention you would fix first.')
+@minValue(7)
+param walRetentionMarginDays int
+
+@description('Blob soft delete retention of the WAL accounts (days).')
+@minValue(1)
+@maxValue(365)
+param walSoftDeleteDays int
+
 param maxDeliveryCount int
 param lockDuration string
 param duplicateDetectionWindow string
@@ -114,6 +132,13 @@ var redisDatabaseIds = [
   for name in redisNames: '${subscription().id}/resourceGroups/${resourceGroupShared}/providers/Microsoft.Cache/redisEnterprise/${name}/databases/default'
 ]
 var walNames = [for region in regionCodes: format(nameFormats.walStorage, workload, toLower(region), suffix)]
+// Retention (docs/storage.md#retention): the app deletes a final segment after walAuditHorizonDays; the
+// lifecycle safety net deletes what is left walRetentionMarginDays later; a lifecycle-deleted blob is
+// soft-deleted for walSoftDeleteDays; the Cosmos records (TTL from their last write, which is after the
+// segment's creation) outlive all of that by another margin, so no copy of a segment, restored or not,
+// is ever found without its records (replay would take it for unfinished work).
+var walSafetyNetDays = walAuditHorizonDays + walRetentionMarginDays
+var recordTtlDays = walSafetyNetDays + walSoftDeleteDays + walRetentionMarginDays
 var walSkus = [
   walSkuDc04
   walSkuDc06
@@ -175,6 +200,9 @@ module walStorage 'modules/wal-storage.bicep' = [
         backupContainer
         operationsContainer
       ]
+      walContainer: walContainer
+      safetyNetDays: walSafetyNetDays
+      softDeleteDays: walSoftDeleteDays
       tags: tags
     }
   }
@@ -204,6 +232,7 @@ module cosmos 'modules/cosmos.bicep' = {
     databaseName: cosmosDatabase
     containerName: cosmosContainer
     controlContainerName: cosmosControlContainer
+    recordTtlSeconds: recordTtlDays * 86400
     tags: tags
   }
 }
@@ -219,6 +248,7 @@ module serviceBusNamespaces 'modules/servicebus-namespace.bicep' = [
       maxDeliveryCount: maxDeliveryCount
       lockDuration: lockDuration
       duplicateDetectionWindow: duplicateDetectionWindow
+      messageTimeToLive: 'P${serviceBusMessageTtlDays}D'
       tags: tags
     }
   }

@@ -23,6 +23,12 @@ param walSkuDc06 = 'Standard_GRS'
 param maxDeliveryCount = 10
 param lockDuration = 'PT1M'
 param duplicateDetectionWindow = 'PT1H'
+// WAL retention (docs/storage.md#retention). The app's SERVICE_BUS_MESSAGE_TTL_DAYS and WAL_AUDIT_HORIZON_DAYS
+// (dc04/dc06 tuning) must equal serviceBusMessageTtlDays and walAuditHorizonDays (tests/infra/test_retention.py).
+param serviceBusMessageTtlDays = 14
+param walAuditHorizonDays = 400
+param walRetentionMarginDays = 30
+param walSoftDeleteDays = 14
 param cosmosConsistency = 'Strong'
 // First deployment's failover order (index 0 writes). deploy.sh overrides it with the live order on
 // every later run, so a re-run after a Cosmos failover keeps the write region where it is.

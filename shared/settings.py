@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.model import REGIONS
+from shared.retention import RetentionPolicy, horizon_problem
 
 #: IBM MQ's ``MaxUncommittedMsgs`` (``MAXUMSGS``) defaults to 10,000 per unit of work; a message
 #: bound for the backout queue is a get and a put in the same unit, so at most 5,000 messages fit.
@@ -295,6 +296,37 @@ class Settings:
         default="900",
         doc="a WAL entry without a final record this long after ingest is reported stuck",
     )
+    # WAL retention (shared/retention.py, watchdog/retention.py, docs/storage.md#retention).
+    service_bus_message_ttl_days: float = _setting(
+        "SERVICE_BUS_MESSAGE_TTL_DAYS",
+        _positive(float),
+        default="14",
+        doc="the queue's defaultMessageTimeToLive in days (infra sets both from one parameter)",
+    )
+    dead_letter_window_days: float = _setting(
+        "DEAD_LETTER_WINDOW_DAYS",
+        _positive(float),
+        default="30",
+        doc="the longest a dead letter may wait for its redrive (runbook); a WAL segment outlives it",
+    )
+    wal_audit_horizon_days: float = _setting(
+        "WAL_AUDIT_HORIZON_DAYS",
+        _positive(float),
+        default="400",
+        doc="no WAL segment is deleted younger than this; >= the message TTL + the dead-letter window",
+    )
+    wal_retention_page: int = _setting(
+        "WAL_RETENTION_PAGE",
+        _positive(int),
+        default="50",
+        doc="WAL segments the retention examines per Watchdog tick",
+    )
+    wal_retention_interval_s: float = _setting(
+        "WAL_RETENTION_INTERVAL_S",
+        _positive(float),
+        default="86400",
+        doc="from the end of one retention pass over the WAL to the start of the next",
+    )
     default_sender_bic: str = _setting("DEFAULT_SENDER_BIC", default="")
     default_receiver_bic: str = _setting("DEFAULT_RECEIVER_BIC", default="")
     # Azure control plane, used by the Watchdog on promotion/demotion (empty = skip that step).
@@ -316,6 +348,13 @@ class Settings:
 
     def resource_group(self, region: str) -> str:
         return self.resource_group_dc04 if region == "DC04" else self.resource_group_dc06
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        """The WAL retention bounds (validated with the rest of the settings)."""
+        return RetentionPolicy(
+            self.service_bus_message_ttl_days, self.dead_letter_window_days, self.wal_audit_horizon_days
+        )
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -362,6 +401,15 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"LEASE_GUARD_S/LEASE_S: LEASE_GUARD_S ({guard:g}) must be less than LEASE_S ({lease:g})"
         )
+    ttl, dead, horizon = (
+        values.get("service_bus_message_ttl_days"),
+        values.get("dead_letter_window_days"),
+        values.get("wal_audit_horizon_days"),
+    )
+    if ttl is not None and dead is not None and horizon is not None:
+        problem = horizon_problem(ttl, dead, horizon)
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

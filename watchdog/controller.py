@@ -27,6 +27,9 @@ Every tick (timer, 15 s in Azure, 1 s on the local host), in this order:
      lease to this region (compare-and-set on the version read; one of two racing decisions wins)
      and activate.
 
+5. after the beat, in the steady states (``active``, ``passive``) only: one bounded slice of WAL
+   retention on this region's own storage account (:mod:`watchdog.retention`).
+
 Manual failover (:mod:`watchdog.operator`) is the same :meth:`~shared.ports.RegionAuthority.transfer`;
 both Watchdogs converge on their next tick. Counters live in memory: a restarted Watchdog counts
 again, which can delay a promotion, never hasten one. docs/protocols.md, "One active region".
@@ -45,10 +48,13 @@ from shared.model import Activation, GateView, Heartbeat, Lease, ProbeResult, pe
 from shared.ports import CheckpointStore, ConsumptionSwitch, GateMirror, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics
 from watchdog.replay import Replayer, activation_walk, straggler_walk
+from watchdog.retention import Retention
 
 log = logging.getLogger("bridge.watchdog")
 
 WATCHDOG = "watchdog"
+#: The actions of a tick with nothing in progress: the WAL retention runs a slice after these only.
+STEADY = ("active", "passive")
 
 Probe = Callable[[], object]
 
@@ -74,6 +80,7 @@ class Watchdog:
     auto_promote: bool = True
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
     replay_slice_s: float = 5.0  # REPLAY_SLICE_S: the replay work one tick may do (watchdog.replay)
+    retention: Retention | None = None  # this region's WAL retention (watchdog.retention); None = off
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     misses: int = 0
@@ -105,6 +112,8 @@ class Watchdog:
                 action = self._as_passive(lease, health)
         self._beat(health, action)
         self.last_action = action
+        if self.retention is not None and action in STEADY:
+            self._retain(self.retention)
         current = self.lease
         return {
             "region": self.region,
@@ -112,6 +121,17 @@ class Watchdog:
             "epoch": None if current is None else current.epoch,
             "action": action,
         }
+
+    def _retain(self, retention: Retention) -> None:
+        """One bounded slice of WAL retention, after the beat, in a steady state only: never while
+        activating or promoting, and nothing it raises can stop the control loop."""
+        try:
+            result = retention.run_slice()
+        except Exception as error:  # retention must never break the control loop
+            log_event(log, logging.ERROR, "wal.retention_failed", region=self.region, error=repr(error))
+            return
+        if result.counts:
+            log_event(log, logging.INFO, "wal.retention", **result.as_dict())
 
     # -- step 1: the lease ------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from shared.ports import CheckpointStore, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics, recent_events, recent_problems
 from watchdog.controller import WATCHDOG, Watchdog
 from watchdog.replay import Replayer
+from watchdog.retention import retention_key
 
 log = logging.getLogger("bridge.audit")
 
@@ -85,6 +86,8 @@ class OperatorApi:
                 "activated": _plain(activation),
                 "queue_builder": _beat(builder),
                 "queue_builder_failed": _beat(builder_failed),
+                # The WAL retention's cursor (watchdog.retention): where its pass stands, and when.
+                "wal_retention": _plain(self._safe(self.checkpoints.get, retention_key(region))),
             }
         return 200, {
             "region": self.region,

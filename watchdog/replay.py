@@ -53,10 +53,10 @@ from shared.model import (
     WalEntry,
     WalLocator,
     WalSegment,
-    reused_message_id,
 )
 from shared.ports import CheckpointStore, IdempotencyStore, StatementPublisher, WriteAheadLog
 from shared.telemetry import log_event, metrics
+from shared.wal_records import records_of
 from shared.wal_segment import UnreadableWalEntry, checked_body
 
 log = logging.getLogger("bridge.replay")
@@ -302,21 +302,12 @@ class Replayer:
             return list(pool.map(work, items))
 
     def _records(self, entries: list[WalEntry]) -> dict[WalLocator, ClaimRecord]:
-        """Each record by WAL locator, in one batched lookup (two when a MsgId was reused: a record
-        claimed for another body is not this entry's; its own is under the derived id)."""
-        found = self.store.lookup(entry.message_id for entry in entries) if entries else {}
-        records: dict[WalLocator, ClaimRecord] = {}
-        reused: dict[str, WalEntry] = {}
-        for entry in entries:
-            record = found.get(entry.message_id)
-            if record is not None and record.other_body(entry.sha256):
-                reused[reused_message_id(entry.message_id, entry.sha256)] = entry
-            elif record is not None:
-                records[entry.locator] = record
-        if reused:
-            for derived, record in self.store.lookup(reused).items():
-                records[reused[derived].locator] = record
-        return records
+        """Each record by WAL locator (:func:`shared.wal_records.records_of`: one batched lookup, two
+        when a MsgId was reused); entries without a record are absent."""
+        if not entries:
+            return {}
+        found = records_of(self.store, entries)
+        return {entry.locator: record for entry, record in zip(entries, found, strict=True) if record}
 
     @staticmethod
     def _unreadable(error: UnreadableWalEntry) -> None:

@@ -174,6 +174,16 @@ var stuckQuery = '''
 | summarize n = sum(toint(Properties.stuck))
 '''
 
+// Clock hours in which a WAL retention slice of either region failed (storage, Cosmos, a permission).
+// A slice runs on every steady Watchdog tick while a pass is under way, so failures in six separate
+// hours of the last six is a retention that has stopped, not a blip: 30 days before the storage
+// lifecycle safety net acts (docs/storage.md#retention).
+var retentionQuery = '''
+{traces}
+| where tostring(Properties.event) == "wal.retention_failed"
+| summarize n = dcount(bin(TimeGenerated, 1h))
+'''
+
 var traces = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppTraces')
 var requests = replace(replace(replace(bothWorkspaces, '{ws0}', workspaceIds[0]), '{ws1}', workspaceIds[1]), '{table}', 'AppRequests')
 
@@ -213,6 +223,7 @@ var sharedRules = [
   }
   {
     key: 'reconcile-stuck'
+    anchor: 'reconciliation-stuck'
     displayName: 'Reconciliation found stuck statements'
     severity: 1
     window: 'PT1H'
@@ -220,6 +231,17 @@ var sharedRules = [
     query: replace(stuckQuery, '{traces}', traces)
     operator: 'GreaterThan'
     threshold: 0
+  }
+  {
+    key: 'wal-retention'
+    anchor: 'wal-retention-failing'
+    displayName: 'WAL retention failing'
+    severity: 2
+    window: 'PT6H'
+    frequency: 'PT1H'
+    query: replace(retentionQuery, '{traces}', traces)
+    operator: 'GreaterThanOrEqual'
+    threshold: 6
   }
 ]
 

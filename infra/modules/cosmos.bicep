@@ -48,6 +48,10 @@ param controlContainerName string = 'control'
 @description('Partition key path of the records container (the adapter uses /id = message id).')
 param partitionKeyPath string = '/id'
 
+@description('Time to live of a record after its last write, in seconds (shared.bicep derives it from the WAL audit horizon).')
+@minValue(86400)
+param recordTtlSeconds int
+
 @description('Autoscale maximum RU/s of the records container.')
 @minValue(1000)
 param maxThroughput int = 1000
@@ -98,34 +102,32 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-var containerNames = [
-  containerName
-  controlContainerName
-]
-
-resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
-  for containerId in containerNames: {
-    parent: database
-    name: containerId
-    properties: {
-      resource: {
-        id: containerId
-        partitionKey: {
-          paths: [
-            partitionKeyPath
-          ]
-          kind: 'Hash'
-        }
-        defaultTtl: -1
+// The records: one item per message id. TTL from each item's last write (recordTtlSeconds, from
+// shared.bicep: longer than every copy of the WAL segments they describe, docs/storage.md#retention):
+// "Azure Cosmos DB will automatically remove these items after the time period, since the time they were
+// last modified" (https://learn.microsoft.com/azure/cosmos-db/time-to-live). The adapter writes no
+// per-item `ttl`, so the container's default applies to every record.
+resource recordsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: containerName
+  properties: {
+    resource: {
+      id: containerName
+      partitionKey: {
+        paths: [
+          partitionKeyPath
+        ]
+        kind: 'Hash'
       }
-      options: {
-        autoscaleSettings: {
-          maxThroughput: maxThroughput
-        }
+      defaultTtl: recordTtlSeconds
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: maxThroughput
       }
     }
   }
-]
+}
 
 // The control plane's items (shared/adapters/cosmos_control.py): a handful of small items, each its own
 // logical partition, written by the Watchdogs (lease renewals every tick) and the QueueBuilder

@@ -30,8 +30,15 @@ def _code_strings() -> set[str]:
     return strings
 
 
-def test_the_six_alerts_have_queries_or_metrics() -> None:
-    assert set(QUERIES) == {"failedQuery", "heartbeatQuery", "bothActiveQuery", "staleQuery", "stuckQuery"}
+def test_the_seven_alerts_have_queries_or_metrics() -> None:
+    assert set(QUERIES) == {
+        "failedQuery",
+        "heartbeatQuery",
+        "bothActiveQuery",
+        "staleQuery",
+        "stuckQuery",
+        "retentionQuery",
+    }
     assert ALERTS["resources"]["deadLetter"]["type"] == "Microsoft.Insights/metricAlerts"
 
 
@@ -65,6 +72,7 @@ def test_the_docs_describe_every_alert() -> None:
         assert heading in text
     for heading in ("## Both regions active", "## QueueBuilder stale", "## Reconciliation stuck"):
         assert heading in text
+    assert "## WAL retention failing" in text
 
 
 def test_runbook_routes_exist() -> None:
