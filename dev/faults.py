@@ -20,10 +20,10 @@ The QueueBuilder's windows are those of one unit of work, which is one WAL segme
 * ``runner.before_deliver``: after ``translate`` returned (translated; before the fence and the
   delivery);
 * ``runner.after_deliver``: after ``target.deliver`` returned (delivered, not recorded: in doubt);
-* ``replay.entry``: before the replay reads the body of a WAL record that has no final record by
-  range, and after it reads a segment whole, once per record of it (the drill ``long-replay`` arms
-  ``sleep:`` here: a slow, long walk; the sleeps run one at a time even when the replay reads in
-  parallel, as when the replay called the hook in its loop);
+* ``replay.entry``: before each of the replay's WAL reads (one storage call: a segment's index, a
+  record's range, or a segment whole when most of its records have no final record) (the drill
+  ``long-replay`` arms ``sleep:`` here: slow storage, a long walk; the sleeps run one at a time even
+  when the replay reads in parallel, as when the replay called the hook in its loop);
 * ``runner.after_record``: after ``store.mark_delivered`` that follows a ``deliver``, also when it
   lost to a take-over (recorded, Service Bus message not completed); the in-doubt path that records
   what the target confirmed does not count.
@@ -225,12 +225,15 @@ class _ReplayWal(_Around):
             self._points.hit("replay.entry")
         return self._inner.read_entry(locator)
 
+    def read_index(self, name: str) -> Any:
+        with self._serial:
+            self._points.hit("replay.entry")
+        return self._inner.read_index(name)
+
     def read_segment(self, name: str) -> Any:
-        segment, data = self._inner.read_segment(name)
-        for _ in range(segment.info.count):  # a whole-segment read: one hit per body it holds
-            with self._serial:
-                self._points.hit("replay.entry")
-        return segment, data
+        with self._serial:
+            self._points.hit("replay.entry")
+        return self._inner.read_segment(name)
 
 
 _WRAPPERS: dict[tuple[str, str], Callable[[CrashPoints, Any], object]] = {

@@ -252,9 +252,9 @@ class Settings:
     wal_replication_window_s: float = _setting(
         "WAL_REPLICATION_WINDOW_S",
         _positive(float),
-        default="300",
+        default="60",
         doc="a claim-check body missing from both WAL copies is retried this long after its enqueue, "
-        "then recorded FAILED wal-body-missing",
+        "then recorded FAILED wal-body-missing; below the backoff before MaxDeliveryCount (about 90 s)",
     )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", _positive(int), default="104857600")
     wal_allow_degraded: bool = _setting("WAL_ALLOW_DEGRADED", _bool, default="false")

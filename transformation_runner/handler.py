@@ -136,8 +136,10 @@ class TransformationRunner:
     backoff_max_s: float = 30.0
     backup: BodyStore | None = None
     #: A claim-check body missing from the WAL is retried this long after the message's enqueue
-    #: (WAL_REPLICATION_WINDOW_S), then recorded FAILED (:class:`BodyMissing`).
-    replication_window_s: float = 300.0
+    #: (WAL_REPLICATION_WINDOW_S), then recorded FAILED (``claim_check.BodyMissing``). Below the
+    #: backoff a message gets before MaxDeliveryCount (2 + 4 + … + 18 s = 90 s for 10 deliveries), so
+    #: a missing body is recorded and quarantined rather than dead-lettered.
+    replication_window_s: float = 60.0
     #: While Cosmos DB accepts no writes, hold the message (its lock renewed by the host) and retry
     #: every ``write_hold_step_s``, for at most ``write_hold_s`` per write (COSMOS_WRITE_HOLD_S):
     #: below the host's lock renewal limit, so no delivery count is spent (shared.breaker).

@@ -39,6 +39,7 @@ from shared.model import RecordState
 from shared.ports import BodyStore, DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.settings import BALANCE_MODES
 from shared.telemetry import metrics
+from shared.wal_segment import UnreadableWalEntry
 from watchdog.operator import BadRequest, OperatorApi, audit, failover_request, reason_of
 from watchdog.requests import Refused, RequestBook, plain
 from watchdog.trace import quarantine_name
@@ -212,11 +213,14 @@ class Desk:
             return refusal
         record = self.store.get(str(request["message_id"]))
         assert record is not None
-        entry = record_entry(self.wal, record)
-        if entry is None:
-            self.book.move(request, "FAILED", result=f"WAL segment {record.wal_name} no longer holds it")
-            return 409, {"error": f"the statement is no longer in the WAL (segment {record.wal_name!r})"}
-        original = self.wal.read_entry(entry.locator)
+        try:
+            entry = record_entry(self.wal, record)
+            if entry is None:
+                raise NotFound("WAL record", f"{record.message_id} in segment {record.wal_name}")
+            original = self.wal.read_entry(entry.locator)
+        except (NotFound, UnreadableWalEntry) as error:
+            self.book.move(request, "FAILED", result=str(error)[:500])
+            return 409, {"error": f"the statement cannot be read from the WAL: {error}"[:600]}
         try:
             translation = self.translator(original)
         except PermanentError as error:  # the configuration changed since the first delivery

@@ -12,12 +12,13 @@ instance of both regions, not one process's counters):
 Lists: ``stuck`` (no final record ``stuck_after_s`` after ingest), ``failed`` (with reason, quarantine
 location and any resubmit), ``in_doubt`` (a ``PENDING`` record whose lease expired: the delivery may or
 may not have happened), ``redelivered`` (claimed more than once; delivered under the same key),
-``missing_at_target`` (recorded ``DELIVERED`` but the target says it has no such delivery) and
+``missing_at_target`` (recorded ``DELIVERED`` but the target says it has no such delivery),
 ``out_of_order`` (an account whose ``DELIVERED`` times do not follow its ingest order ``(epoch,
-sequence)``). The report is stored as a journal blob (``reports/reconciliation/…``), summarised in
-metrics (``bridge.reconcile_*`` gauges, exported to Application Insights) and one log event
-``reconcile.report`` whose ``stuck`` figure the alert ``reconcile-stuck`` watches
-(infra/modules/alerts.bicep).
+sequence)``) and ``unreadable_wal`` (WAL segments of the window whose index cannot be read: their
+statements are not known). The report is stored as a journal blob (``reports/reconciliation/…``),
+summarised in metrics (``bridge.reconcile_*`` gauges, exported to Application Insights) and one log
+event ``reconcile.report`` whose ``stuck`` and ``unreadable_wal`` figures the alert ``reconcile-stuck``
+watches (infra/modules/alerts.bicep).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from datetime import UTC, datetime, timedelta
 
 from shared.errors import BridgeError
 from shared.journal import OperationsJournal
-from shared.model import ClaimRecord, RecordState, WalEntry
+from shared.model import ClaimRecord, RecordState, WalEntry, WalLocator
 from shared.ports import DeliveryTarget, IdempotencyStore, WriteAheadLog
 from shared.telemetry import log_event, mask, metrics
+from shared.wal_records import records_of
+from shared.wal_segment import UnreadableWalEntry
 from watchdog.trace import quarantine_name
 from watchdog.wal_scan import wal_window
 
@@ -67,7 +70,11 @@ class Reconciler:
         assert isinstance(counts, dict)
         for key, value in counts.items():
             metrics.gauge(f"reconcile_{key}", float(value))
-        level = logging.ERROR if counts["stuck"] or counts["missing_at_target"] else logging.INFO
+        level = (
+            logging.ERROR
+            if counts["stuck"] or counts["missing_at_target"] or counts["unreadable_wal"]
+            else logging.INFO
+        )
         log_event(log, level, "reconcile.report", region=self.region, report=name, **counts)
         return report
 
@@ -79,12 +86,13 @@ class Reconciler:
     def report(self, since: datetime, until: datetime) -> dict[str, object]:
         """The report of ``[since, until)`` (not stored)."""
         now = self.clock()
-        entries = list(wal_window(self.wal, since, until))
-        records = self.store.lookup(e.message_id for e in entries)
+        unreadable: list[UnreadableWalEntry] = []
+        entries = list(wal_window(self.wal, since, until, unreadable))
+        records = dict(zip((e.locator for e in entries), records_of(self.store, entries), strict=True))
         lists: dict[str, list[dict[str, object]]] = defaultdict(list)
         verified = unverifiable = 0
         for entry in entries:
-            record = records.get(entry.message_id)
+            record = records[entry.locator]
             row = _row(entry, record)
             if record is None or record.state is RecordState.PENDING:
                 if (now - entry.ingested_at).total_seconds() > self.stuck_after_s:
@@ -105,11 +113,12 @@ class Reconciler:
                 verified += 1
             else:
                 lists["missing_at_target"].append(row)
+        lists["unreadable_wal"] = [{"segment": error.name, "error": str(error)} for error in unreadable]
         lists["out_of_order"] = _out_of_order(entries, records)
         lists["operator_actions"] = self._actions(since, until)
         counts = {
             "taken_off_mq": len(entries),
-            "delivered": sum(1 for r in records.values() if r.state is RecordState.DELIVERED),
+            "delivered": sum(1 for r in records.values() if r and r.state is RecordState.DELIVERED),
             "verified_at_target": verified,
             "target_cannot_tell": unverifiable,
             **{key: len(lists[key]) for key in _LISTS},
@@ -144,6 +153,7 @@ class Reconciler:
 
 _LISTS = (
     "stuck",
+    "unreadable_wal",
     "failed",
     "in_doubt",
     "redelivered",
@@ -175,12 +185,14 @@ def _row(entry: WalEntry, record: ClaimRecord | None) -> dict[str, object]:
     }
 
 
-def _out_of_order(entries: list[WalEntry], records: dict[str, ClaimRecord]) -> list[dict[str, object]]:
+def _out_of_order(
+    entries: list[WalEntry], records: dict[WalLocator, ClaimRecord | None]
+) -> list[dict[str, object]]:
     """Accounts whose DELIVERED times go against ingest order: a statement ingested later was recorded
     delivered before one ingested earlier (both within the window)."""
     by_account: dict[str, list[tuple[WalEntry, datetime]]] = defaultdict(list)
     for entry in entries:
-        record = records.get(entry.message_id)
+        record = records[entry.locator]
         if record and record.state is RecordState.DELIVERED and record.updated_at is not None:
             by_account[entry.session_id].append((entry, record.updated_at))
     found: list[dict[str, object]] = []

@@ -279,7 +279,11 @@ class Replayer:
         is reported and left out (its record stays without a final record)."""
         data = b""
         if len(entries) > 1 and 2 * sum(e.size for e in entries) >= info.size - info.index_end:
-            data = self.wal.read_segment(info.name)[1]
+            try:
+                data = self.wal.read_segment(info.name)[1]
+            except UnreadableWalEntry as error:  # the bytes are not what the index describes
+                self._unreadable(error)
+                return []
 
         def read(entry: WalEntry) -> bytes:
             if data:

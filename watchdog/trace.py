@@ -28,6 +28,8 @@ from shared.journal import OperationsJournal
 from shared.model import ClaimRecord, RecordState, WalEntry
 from shared.ports import IdempotencyStore, WriteAheadLog
 from shared.telemetry import mask
+from shared.wal_records import records_of
+from shared.wal_segment import UnreadableWalEntry
 from watchdog.wal_scan import record_entry, wal_window
 
 #: How far back a trace looks for the WAL record of a statement that has no idempotency record yet.
@@ -77,16 +79,15 @@ class Tracer:
     def trace_account(self, account: str, since: datetime, until: datetime) -> dict[str, object]:
         """One line per statement of ``account`` ingested in ``[since, until)``, oldest first."""
         entries = [e for e in wal_window(self.wal, since, until) if e.session_id == account]
-        records = self.store.lookup(e.message_id for e in entries)
         rows = [
             {
-                "message_id": e.message_id,
+                "message_id": record.message_id if record else e.message_id,
                 "ingested_at": e.ingested_at.isoformat(),
                 "position": f"{e.epoch}/{e.sequence}",
-                "state": records[e.message_id].state.value if e.message_id in records else "NO-RECORD",
-                "reason": records[e.message_id].reason if e.message_id in records else None,
+                "state": record.state.value if record else "NO-RECORD",
+                "reason": record.reason if record else None,
             }
-            for e in entries
+            for e, record in zip(entries, records_of(self.store, entries), strict=True)
         ]
         return {
             "account": mask(account),
@@ -103,7 +104,10 @@ class Tracer:
             until = self.clock()
             since = until - timedelta(days=SEARCH_DAYS)
             return next((e for e in wal_window(self.wal, since, until) if e.message_id == message_id), None)
-        return record_entry(self.wal, record)
+        try:
+            return record_entry(self.wal, record)
+        except UnreadableWalEntry:  # reported by the reconciliation (unreadable_wal)
+            return None
 
     def _record_steps(self, record: ClaimRecord) -> list[dict[str, object]]:
         steps: list[dict[str, object]] = [

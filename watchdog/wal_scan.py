@@ -17,12 +17,17 @@ segment was written (the QueueBuilder writes a unit's segment after getting its 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from shared.errors import NotFound
 from shared.model import ClaimRecord, WalEntry, reused_message_id
 from shared.ports import WriteAheadLog
+from shared.telemetry import log_event, metrics
+from shared.wal_segment import UnreadableWalEntry
+
+log = logging.getLogger("bridge.wal_scan")
 
 #: Longer than any unit of work: a segment written this long after ``until`` holds no earlier record.
 UNIT_SLACK = timedelta(hours=1)
@@ -34,15 +39,32 @@ MAX_SCAN = 200_000
 _PAST_EPOCH = "~"
 
 
-def wal_window(wal: WriteAheadLog, since: datetime, until: datetime) -> Iterator[WalEntry]:
-    """WAL records ingested in ``[since, until)``, in ingest order (at most :data:`MAX_SCAN` looked at)."""
+def wal_window(
+    wal: WriteAheadLog,
+    since: datetime,
+    until: datetime,
+    unreadable: list[UnreadableWalEntry] | None = None,
+) -> Iterator[WalEntry]:
+    """WAL records ingested in ``[since, until)``, in ingest order (at most :data:`MAX_SCAN` looked at).
+
+    A segment whose index cannot be read is left out, reported (event ``wal.unreadable``, metric
+    ``wal_unreadable``) and added to ``unreadable``: its records are not known, which a reconciliation
+    must say."""
     scanned = 0
     for info in wal.list(after=_epoch_of(wal, since)):
         if info.written_at >= until + UNIT_SLACK or scanned >= MAX_SCAN:
             return
         if info.written_at < since:
             continue
-        for entry in wal.read_index(info.name).entries:
+        try:
+            segment = wal.read_index(info.name)
+        except UnreadableWalEntry as error:
+            metrics.incr("wal_unreadable")
+            log_event(log, logging.ERROR, "wal.unreadable", segment=error.name, error=str(error))
+            if unreadable is not None:
+                unreadable.append(error)
+            continue
+        for entry in segment.entries:
             scanned += 1
             if since <= entry.ingested_at < until:
                 yield entry

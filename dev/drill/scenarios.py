@@ -43,10 +43,11 @@ REGION_SCENARIOS = (
     ),
     Scenario(
         "long-replay",
-        "DC04 delivers slowly (1 s each) so a backlog builds; its straggler replay reads each body in "
-        "100 ms: a replay longer than the lease on a live active region",
+        "DC04 delivers slowly (1 s each) so a backlog builds in segments of two statements; every WAL "
+        "read of its straggler replay takes 100 ms: a replay longer than the lease on a live active "
+        "region",
         rs.long_replay,
-        region_env={"DC04": {"REPLAY_INTERVAL_S": "5"}},
+        region_env={"DC04": {"REPLAY_INTERVAL_S": "5", "QUEUE_BUILDER_BATCH": "2"}},
         faults={"DC04": ["runner.before_deliver=sleep:1,replay.entry=sleep:0.1"]},
     ),
     Scenario(

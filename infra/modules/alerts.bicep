@@ -166,12 +166,13 @@ let skipped = {traces}
 | summarize n = count()
 '''
 
-// Statements taken off MQ with no final record after RECONCILE_STUCK_AFTER_S, as counted by the
-// reconciliation reports of either region (one reconcile.report event per run, daily and on demand).
+// Statements taken off MQ with no final record after RECONCILE_STUCK_AFTER_S, and WAL segments whose
+// index cannot be read (their statements are unknown), as counted by the reconciliation reports of
+// either region (one reconcile.report event per run, daily and on demand).
 var stuckQuery = '''
 {traces}
 | where tostring(Properties.event) == "reconcile.report"
-| summarize n = sum(toint(Properties.stuck))
+| summarize n = sum(toint(Properties.stuck)) + sum(coalesce(toint(Properties.unreadable_wal), 0))
 '''
 
 // Clock hours in which a WAL retention slice of either region failed (storage, Cosmos, a permission).

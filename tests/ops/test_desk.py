@@ -122,3 +122,17 @@ def test_the_route_answers_503_with_the_way_out_when_messageway_fails(
     response = call("ops_approve", request("POST", "approve", "approver", {"request_id": pending["request"]}))
     assert response.status_code == 503  # type: ignore[attr-defined]
     assert "resumed with approve" in json.loads(response.get_body())["error"]  # type: ignore[attr-defined]
+
+
+def test_a_resend_of_a_statement_no_longer_in_the_wal_is_refused_and_recorded(
+    region: tuple[bootstrap.Components, Ops],
+) -> None:
+    components, ops = region
+    record = components.ports.store.get(GOOD_ID)
+    assert record is not None and record.wal_name
+    components.ports.wal.delete(record.wal_name)  # retention deleted its segment (every record final)
+    _, pending = ops.desk.request_resend({"message_id": GOOD_ID, "reason": "receiver lost it"}, "olga")
+    status, answer = ops.desk.approve({"request_id": pending["request"]}, "anna")
+    assert status == 409 and "cannot be read from the WAL" in str(answer["error"])
+    stored = ops.journal.read(f"requests/{pending['request']}")
+    assert stored is not None and stored[0]["state"] == "FAILED"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.model import WalEntry, delivery_key_for
+from shared.model import WalEntry, delivery_key_for, reused_message_id
 from shared.telemetry import metrics
 from tests.twins import InMemoryDeliveryTarget, InMemoryIdempotencyStore, InMemoryWriteAheadLog
 from tests.twins.journal import InMemoryOperationsJournal
@@ -38,9 +38,9 @@ class Region:
         segment = write_segment(self.wal, [(message_id, account, body)], at=at, first_sequence=self.sequence)
         return segment.entries[0]
 
-    def claim(self, entry: WalEntry, lease_minutes: float = 1) -> object:
+    def claim(self, entry: WalEntry, lease_minutes: float = 1, message_id: str = "") -> object:
         return self.store.claim(
-            message_id=entry.message_id,
+            message_id=message_id or entry.message_id,
             session_id=entry.session_id,
             region="DC04",
             epoch=1,
@@ -48,6 +48,7 @@ class Region:
             lease_until=NOW + timedelta(minutes=lease_minutes),
             wal_name=entry.segment,
             sequence=entry.sequence,
+            body_sha256=entry.sha256,
         )
 
     def deliver(self, entry: WalEntry, to_target: bool = True) -> None:
@@ -83,6 +84,7 @@ def test_every_category_is_found() -> None:
         "verified_at_target": 2,
         "target_cannot_tell": 0,
         "stuck": 2,
+        "unreadable_wal": 0,
         "failed": 1,
         "in_doubt": 1,
         "redelivered": 1,
@@ -169,3 +171,43 @@ def test_trace_of_an_unknown_id_and_of_one_without_a_record() -> None:
     steps = {step["step"]: step for step in trace["steps"]}  # type: ignore[attr-defined]
     assert trace["state"] == "PENDING" and steps["redelivered"]["attempts"] == again.attempts == 2
     assert steps["ingested"]["wal"] == f"wal/{entry.segment}" and steps["claim"]["region"] == "DC06"
+
+
+def test_an_unreadable_segment_in_the_window_is_reported_and_the_rest_reconciled() -> None:
+    region = Region()
+    region.deliver(region.ingest("m1"))
+    damaged = region.ingest("m2")
+    region.deliver(region.ingest("m3"))
+    region.wal.put_raw(damaged.segment, region.wal.read_index(damaged.segment).info, b"not a segment")
+    report = region.reconciler.run(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert counts["taken_off_mq"] == 2 and counts["verified_at_target"] == 2  # type: ignore[index]
+    assert counts["unreadable_wal"] == 1  # type: ignore[index]
+    row: dict[str, str]
+    [row] = report["unreadable_wal"]  # type: ignore[misc]
+    assert row["segment"] == damaged.segment and "no WAL segment header" in row["error"]
+    assert metrics.snapshot()["reconcile_unreadable_wal"] == 1.0
+
+
+def test_a_reused_msgid_is_reconciled_under_its_own_record() -> None:
+    """Two WAL records under one MQ MsgId with different bodies: the second is recorded under its derived
+    id (shared.wal_records), so it is reported FAILED (quarantined there), not as a second delivery."""
+    region = Region()
+    first = region.ingest("m1")
+    region.deliver(first)
+    region.sequence += 1
+    second = write_segment(
+        region.wal,
+        [("m1", "CH93ACC", b"CH93ACC|another body")],
+        at=NOW - timedelta(minutes=50),
+        first_sequence=region.sequence,
+    ).entries[0]
+    derived = reused_message_id("m1", second.sha256)
+    region.store.mark_failed(region.claim(second, message_id=derived), "message-id-reused", {})  # type: ignore[arg-type]
+    report = region.reconciler.report(NOW - timedelta(days=1), NOW)
+    counts = report["counts"]
+    assert (counts["taken_off_mq"], counts["delivered"], counts["failed"], counts["stuck"]) == (2, 1, 1, 0)  # type: ignore[index]
+    assert counts["verified_at_target"] == 1  # type: ignore[index]
+    failed: dict[str, object]
+    [failed] = report["failed"]  # type: ignore[misc]
+    assert failed["quarantine"] == f"quarantine/{derived}" and failed["reason"] == "message-id-reused"

@@ -338,12 +338,46 @@ def test_a_body_that_fails_its_hash_is_reported_and_the_rest_of_its_segment_repl
 
 
 def test_the_replay_entry_crash_point_counts_every_body_read(shared: Shared) -> None:
-    """``replay.entry`` (dev/faults.py, the drill's slow replay): one hit per body read by range, one
-    per record of a segment read whole."""
+    """``replay.entry`` (dev/faults.py, the drill's slow replay): one hit per storage read (an index,
+    a record by range, a segment whole)."""
     ingest(shared, 8, per_segment=4)
     deliver(shared, 3)  # one ranged read (segment 1), one whole read of four records (segment 2)
     lose_service_bus(shared)
     points = CrashPoints("replay.entry=sleep:0")
     wal = points("replay", "wal", shared.wal)
     run = replace(replayer(shared), wal=wal).run_slice(WALK, budget_s=60)
-    assert run.republished == 5 and points.hits("replay.entry") == 5
+    assert run.republished == 5 and points.hits("replay.entry") == 4  # two indexes, two body reads
+
+
+class DeletingWal(SlowWal):
+    """Retention deletes ``victim`` between the replay's listing and its index read."""
+
+    victim = ""
+
+    def read_index(self, name: str) -> WalSegment:
+        if name == self.victim:
+            self.delete(name)
+        return super().read_index(name)
+
+
+def test_a_segment_deleted_after_the_listing_counts_as_final(shared: Shared) -> None:
+    """Retention deletes only segments whose every record is final (docs/storage.md): one that vanishes
+    between the listing and the index read held nothing to replay, and the watermark may pass it."""
+    wal = DeletingWal(shared.clock, cost_s=0.0)
+    shared.wal = wal
+    names = ingest(shared, 3, per_segment=1)
+    deliver(shared, 3)
+    wal.victim = names[1]
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and result.segments == 3 and result.examined == 2 and result.republished == 0
+    assert result.checkpoint.final_through == names[2]
+
+
+def test_a_segment_whose_whole_bytes_disagree_with_its_index_is_reported_not_fatal(shared: Shared) -> None:
+    _, second = ingest(shared, 4)
+    segment, data = shared.wal.read_segment(second)
+    shared.wal.put_raw(second, segment.info, data + b"trailing bytes")  # read_index still works
+    lose_service_bus(shared)
+    result = replayer(shared).run_slice(WALK, budget_s=60)
+    assert result.done and sequences(shared) == [1, 2] and metrics.snapshot()["replay_unreadable"] == 1
+    assert result.checkpoint.final_through == "" and result.checkpoint.position == second

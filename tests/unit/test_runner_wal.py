@@ -157,3 +157,24 @@ def test_a_wal_outage_is_transient_whatever_the_age(shared: Shared) -> None:
     with pytest.raises(ServiceUnavailable):
         shared.runner().handle(message)
     assert shared.store.get(entry.message_id) is None
+
+
+def test_with_the_default_window_a_missing_body_is_recorded_before_max_delivery_count(shared: Shared) -> None:
+    """Service Bus dead-letters after MaxDeliveryCount (10, infra/modules/servicebus-namespace.bicep);
+    the runner's backoff before each redelivery (2 s × delivery count) adds up to 90 s by the tenth, so
+    the default window must classify the missing body before that."""
+    [entry, *_] = segment_of_three(shared)
+    enqueued = shared.clock.now
+    shared.wal.delete(entry.segment)
+    runner = shared.runner()  # the default replication window and backoff
+    outcomes: list[Outcome | None] = []
+    for delivery in range(1, 11):
+        try:
+            outcomes.append(
+                runner.handle(claim_checked(entry, enqueued_at=enqueued, delivery_count=delivery))
+            )
+            break
+        except TransientError:
+            outcomes.append(None)
+    assert outcomes[-1] is Outcome.FAILED and len(outcomes) < 10
+    assert shared.record(entry.message_id).reason == "wal-body-missing"
