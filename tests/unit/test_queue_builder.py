@@ -64,6 +64,11 @@ def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Share
     assert shared.mq.queue[0].backout_count == 1 and shared.mq.queue[0].message_id == ids[0]
     shared.queue_builder().run(budget_s=5)
     assert shared.mq.depth() == 0
+    # The unit's segment is whole or absent: a crash after the WAL write leaves the first attempt's
+    # segment beside the retry's (new sequences, new name), each holding the whole unit.
+    segments = [shared.wal.read_index(info.name) for info in shared.wal.list()]
+    assert len(segments) == (1 if point == "qb.after_get" else 2)
+    assert all([e.message_id for e in segment.entries] == ids for segment in segments)
     # Service Bus holds each message once (MessageId dedup), whatever the first attempt managed.
     assert sorted(s.message_id for s in shared.publisher.sent) == sorted(ids)
     # Every message is delivered exactly once downstream.
