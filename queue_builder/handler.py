@@ -28,14 +28,10 @@ does not republish its WAL record: it is final), moved to the backout queue and 
 store within the same unit of work, reported (``statement.publish_refused``), and the other messages
 are sent and committed; none of them is backed out or counted for it.
 
-Poison messages (a body that kills the process): MQ's BackoutCount, less the backouts this process made
-because a dependency failed (a bounded record, :attr:`QueueBuilder.transient_memory`), is the
-message's suspect count. A message that reaches ``backout_threshold`` at the head of a unit gets a unit
-of its own; only after ``isolated_tries`` more backouts (each while it was alone) does it go to the
-backout queue. A restart of the app backs out whatever unit was open, so every message of that unit
-counts one more backout that was not its fault: those messages then pass alone, and are committed,
-instead of being taken for poison. A restart counts against a message only if it hits that message
-while it is alone in its unit ``isolated_tries`` times.
+Poison messages (a body that kills the process) are told apart from messages backed out for other
+reasons (a dependency outage, an app restart, a poison neighbour) by :mod:`queue_builder.backouts`: a
+message over ``backout_threshold`` first gets a unit of its own, and only one that keeps failing alone
+goes to the backout queue.
 
 Exclusive input: the MQ source lets one reader drain the queue at a time (``MqSource`` contract), and
 every run releases it when it ends (``close``: backout of nothing, MQCLOSE, MQDISC), whatever its
@@ -61,14 +57,14 @@ import functools
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from queue_builder.backouts import Backouts, Verdict
+from queue_builder.refusals import publish_each, record_failed
 from shared.errors import (
-    AlreadyExists,
     Interrupted,
     PermanentError,
     RegionNotActive,
@@ -82,8 +78,6 @@ from shared.model import (
     Heartbeat,
     MqMessage,
     OutboundStatement,
-    WalEntry,
-    delivery_key_for,
     segment_name,
 )
 from shared.ports import (
@@ -145,14 +139,14 @@ class QueueBuilder:
     monotonic: Callable[[], float] = time.monotonic
     #: The random part of a segment name (chosen once per unit of work).
     unique: Callable[[], str] = field(default=lambda: secrets.token_hex(6))
-    _transient_backouts: OrderedDict[str, int] = field(default_factory=OrderedDict, repr=False)
+    _backouts: Backouts = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.unit_bytes < 1 or self.transient_memory < 1:
+        if self.batch_size < 1 or self.unit_bytes < 1:
             raise ValueError(
-                "batch_size, unit_bytes and transient_memory must be positive: "
-                f"{self.batch_size}, {self.unit_bytes}, {self.transient_memory}"
+                f"batch_size and unit_bytes must be positive: {self.batch_size}, {self.unit_bytes}"
             )
+        self._backouts = Backouts(self.backout_threshold, self.isolated_tries, self.transient_memory)
 
     def run(self, budget_s: float) -> dict[str, object]:
         """Drain until the queue is empty or the run would outlast ``budget_s``; return what this run
@@ -229,14 +223,14 @@ class QueueBuilder:
             self.mq.commit()
         except TransientError:
             for message in batch:  # a dependency failed, not the message: this backout is not its fault
-                self._note_transient_backout(message.message_id)
+                self._backouts.note_transient(message.message_id)
             self._backout_quietly()
             raise
         except BaseException:
             self._backout_quietly()
             raise
         for message in batch:
-            self._transient_backouts.pop(message.message_id, None)
+            self._backouts.forget(message.message_id)
         metrics.incr("ingested", len(batch) - refused)
         return len(batch) + moved
 
@@ -254,34 +248,17 @@ class QueueBuilder:
                 break  # it stays first on the queue and opens the next unit
             if message is None:
                 break
-            suspect = self._poison_count(message) - self.backout_threshold
-            if suspect >= 0 and not batch:
-                if suspect >= self.isolated_tries:
-                    reason = (
-                        f"backout count {message.backout_count} reached threshold {self.backout_threshold}"
-                        f" and {self.isolated_tries} more while alone in its unit of work"
-                    )
-                    self._to_backout_queue(message, reason, "statement.backout_queue")
-                    moved += 1
-                    continue
-                batch.append(message)  # a unit of its own: if it is poison, it fails alone
-                break
+            verdict = self._backouts.verdict(message, first_in_unit=not batch)
+            if verdict is Verdict.PARK:
+                reason = self._backouts.reason(message)
+                self._to_backout_queue(message, reason, "statement.backout_queue")
+                moved += 1
+                continue
             batch.append(message)
             size += len(message.body)
+            if verdict is Verdict.ALONE:
+                break  # if it is poison, it fails alone
         return moved
-
-    def _poison_count(self, message: MqMessage) -> int:
-        """MQ's BackoutCount less the backouts this process made because a dependency (WAL, Service
-        Bus, Redis) failed: an outage must not push healthy messages onto the backout queue."""
-        return message.backout_count - self._transient_backouts.get(message.message_id, 0)
-
-    def _note_transient_backout(self, message_id: str) -> None:
-        """One more transient backout of ``message_id``; at most ``transient_memory`` messages are
-        remembered (a message taken by the other region is never seen here again)."""
-        self._transient_backouts[message_id] = self._transient_backouts.get(message_id, 0) + 1
-        self._transient_backouts.move_to_end(message_id)
-        while len(self._transient_backouts) > self.transient_memory:
-            self._transient_backouts.popitem(last=False)
 
     def _log_and_publish(self, batch: list[MqMessage], epoch: int) -> int:
         """Number ``batch``, write its segment, send it, each step held through a dependency outage
@@ -298,11 +275,14 @@ class QueueBuilder:
         statements = [
             OutboundStatement.from_wal(e, m.body) for e, m in zip(segment.entries, batch, strict=True)
         ]
-        refused = self._hold(lambda: self._publish(statements))
+        refused = self._hold(lambda: publish_each(self.publisher, statements))
         by_id = {m.message_id: m for m in batch}
         entries = {e.message_id: e for e in segment.entries}
         for statement, error in refused:
-            self._hold(functools.partial(self._record_failed, entries[statement.message_id], error))
+            entry = entries[statement.message_id]
+            self._hold(
+                functools.partial(record_failed, self.records, entry, error, region=self.region, now=now)
+            )
             self._to_backout_queue(
                 by_id[statement.message_id],
                 f"Service Bus refused the message ({error.reason}): {error}"[:500],
@@ -325,42 +305,6 @@ class QueueBuilder:
                     wal_name=entry.segment,
                 )
         return len(refused)
-
-    def _publish(self, statements: list[OutboundStatement]) -> list[tuple[OutboundStatement, PermanentError]]:
-        """Send ``statements``; if Service Bus refuses one as such, send them one by one (in order; a
-        repeat is dropped by MessageId) and return the refused ones with their errors."""
-        try:
-            self.publisher.publish(statements)
-            return []
-        except PermanentError:
-            if len(statements) == 1:
-                raise
-        refused: list[tuple[OutboundStatement, PermanentError]] = []
-        for statement in statements:
-            try:
-                self.publisher.publish([statement])
-            except PermanentError as error:
-                refused.append((statement, error))
-        return refused
-
-    def _record_failed(self, entry: WalEntry, error: PermanentError) -> None:
-        """Record ``entry``'s message ``FAILED`` (final) with ``error``'s reason. A record that exists
-        already (a reused MsgId, an earlier ingest) is left as it is: the runner owns it."""
-        try:
-            claim = self.records.claim(
-                message_id=entry.message_id,
-                session_id=entry.session_id,
-                region=self.region,
-                epoch=entry.epoch,
-                delivery_key=delivery_key_for(entry.message_id),
-                lease_until=self.clock(),
-                wal_name=entry.segment,
-                sequence=entry.sequence,
-                body_sha256=entry.sha256,
-            )
-        except AlreadyExists:
-            return
-        self.records.mark_failed(claim, error.reason, {"error": str(error)[:1000], "by": "queue_builder"})
 
     def _session(self, body: bytes) -> str:
         try:

@@ -237,10 +237,8 @@ class TransformationRunner:
         context: Mapping[str, str],
     ) -> Outcome:
         if in_doubt:
-            confirmed = self.target.was_delivered(record.delivery_key)
+            confirmed = self._confirmed(record, context)
             if confirmed:
-                self._record(record, {"reconciled": "target confirmed the earlier delivery"})
-                log_event(log, logging.WARNING, "statement.in_doubt_reconciled", **context)
                 return Outcome.RECONCILED
             metrics.incr("in_doubt_redelivered_same_key")
             log_event(log, logging.WARNING, "statement.in_doubt_redeliver", target_knew=confirmed, **context)
@@ -441,11 +439,18 @@ class TransformationRunner:
                     context=context,
                 )
             return self._duplicate(record, context)
-        if in_doubt and self.target.was_delivered(record.delivery_key):
-            self._record(record, {"reconciled": "target confirmed the earlier delivery"})
-            log_event(log, logging.WARNING, "statement.in_doubt_reconciled", **context)
+        if in_doubt and self._confirmed(record, context):
             return Outcome.RECONCILED
         return self._fail(record, described, error, context)
+
+    def _confirmed(self, record: ClaimRecord, context: Mapping[str, str]) -> bool | None:
+        """Ask the target whether an in-doubt record's delivery happened; when it confirms, record
+        ``DELIVERED`` (reconciled). ``None``: the target cannot tell."""
+        confirmed = self.target.was_delivered(record.delivery_key)
+        if confirmed:
+            self._record(record, {"reconciled": "target confirmed the earlier delivery"})
+            log_event(log, logging.WARNING, "statement.in_doubt_reconciled", **context)
+        return confirmed
 
     def _check_order(self, message: InboundStatement) -> None:
         """Count an inversion when a session's ingest position goes backwards in this process."""

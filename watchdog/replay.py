@@ -16,10 +16,11 @@ order, which is ingest order (:func:`~shared.model.segment_name`, epoch-major).
 Bounded work (:meth:`Replayer.run_slice`): a *walk* (the activation replay of one region and epoch,
 or one round of the straggler replay) goes page by page from its durable checkpoint
 (:class:`~shared.model.Checkpoint` in a :class:`~shared.ports.CheckpointStore`): list at most
-``page_size`` segments after the checkpoint, then, ``readers`` segments at a time, read their indexes,
-look all their records up in one batch (``IdempotencyStore.lookup``: Cosmos ReadMany), read the bodies
-of the records without a final record (one ranged read each, or one whole-segment read when most of
-a segment is needed), publish them, save the checkpoint (the last segment handled) and stop once
+``page_size`` segments after the checkpoint (at most ``max_page_bytes`` of them), then, ``readers``
+segments at a time, read their indexes, look all their records up in one batch
+(``IdempotencyStore.lookup``: Cosmos ReadMany), read the bodies of the records without a final record
+(one ranged read each, or one whole-segment read when most of a segment is needed), publish them,
+save the checkpoint (the last segment handled) and stop once
 ``budget_s`` has passed. A page stops early too, between groups of segments, when the budget runs
 out, so a slice overruns its budget by at most one group's reads (segments are bounded by count and
 bytes). The Watchdog calls one slice per tick, after its heartbeat or lease renewal: no replay can
@@ -162,6 +163,10 @@ class Replayer:
     page_size: int = 200  # segments per listing
     #: Segments (index reads, then body reads) in flight at once, and looked up together.
     readers: int = 32
+    #: Segment bytes one page may read and hold (its bodies until published), at least one segment:
+    #: an activation after a region loss finds whole segments without a final record, and 200 of
+    #: them at QUEUE_BUILDER_UNIT_BYTES (4 MiB) would be 800 MiB on a 2 GB instance.
+    max_page_bytes: int = 32 * 1024 * 1024
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: Told about each published page, ``(statements, walk name)``, before its checkpoint is saved:
@@ -193,7 +198,7 @@ class Replayer:
             listed = list(self.wal.list(after=checkpoint.position or None, limit=self.page_size))
             cut = list(itertools.takewhile(lambda s: older_than is None or s.written_at < older_than, listed))
             ends = len(listed) < self.page_size or len(cut) < len(listed)
-            page = self._examine(cut, deadline)
+            page = self._examine(_bounded(cut, self.max_page_bytes), deadline)
             if page.to_publish:
                 self.publisher.publish(page.to_publish)
                 self.on_republished(page.to_publish, walk)
@@ -372,8 +377,13 @@ class Replayer:
         return mark
 
     def _pages(self, after: str | None) -> Iterator[list[SegmentInfo]]:
+        """The WAL after ``after`` in listing pages, each cut into runs of at most ``max_page_bytes``."""
         while page := list(self.wal.list(after=after, limit=self.page_size)):
-            yield page
+            rest = page
+            while rest:
+                held = _bounded(rest, self.max_page_bytes)
+                yield held
+                rest = rest[len(held) :]
             if len(page) < self.page_size:
                 return
             after = page[-1].name
@@ -381,6 +391,16 @@ class Replayer:
 
 def _within(entry: WalEntry, since: datetime | None, until: datetime | None) -> bool:
     return (since is None or entry.ingested_at >= since) and (until is None or entry.ingested_at < until)
+
+
+def _bounded(segments: list[SegmentInfo], max_bytes: int) -> list[SegmentInfo]:
+    """The longest prefix of ``segments`` of at most ``max_bytes`` in all (at least the first one)."""
+    total = 0
+    for count, info in enumerate(segments):
+        total += info.size
+        if count and total > max_bytes:
+            return segments[:count]
+    return segments
 
 
 def _final(record: ClaimRecord | None) -> bool:

@@ -9,7 +9,9 @@ segment was written (the QueueBuilder writes a unit's segment after getting its 
 
 * starts at the epoch in force at ``since``: epochs follow each other in time (a new epoch starts only
   after the previous holder's lease, plus the clock-skew margin), so one ``list(limit=1)`` per epoch,
-  from the first, finds the last epoch whose first segment was written at or before ``since``;
+  from the first, finds the last epoch whose first segment was written :data:`UNIT_SLACK` or more
+  before ``since`` (the slack covers the previous holder's last unit, written within its lease guard
+  on a clock that may be skewed);
 * skips, without reading their index, segments written before ``since``;
 * stops at the first segment written :data:`UNIT_SLACK` after ``until`` (no unit of work lasts that
   long: a QueueBuilder run drains for ``QUEUE_BUILDER_DRAIN_S``, seconds).
@@ -75,7 +77,9 @@ def _epoch_of(wal: WriteAheadLog, since: datetime) -> str | None:
     segment was written at or before ``since`` (``None``: from the first segment)."""
     start = None
     first = next(iter(wal.list(limit=1)), None)
-    while first is not None and first.written_at <= since:
+    # UNIT_SLACK before ``since``: the previous holder may still write a unit's segment of its epoch
+    # while the new epoch starts (within its lease guard and the clocks' skew, seconds).
+    while first is not None and first.written_at <= since - UNIT_SLACK:
         start = f"{first.epoch:010d}"  # lists the whole epoch folder "{epoch:010d}/..."
         first = next(iter(wal.list(after=f"{first.epoch:010d}{_PAST_EPOCH}", limit=1)), None)
     return start

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared.model import InboundStatement, OutboundStatement, WalEntry, WalSegment, segment_name
+from shared.model import InboundStatement, WalEntry, WalSegment, segment_name
 from shared.ports import WriteAheadLog
 from shared.wal_segment import SegmentInput, encode
 
@@ -52,8 +52,3 @@ def claim_checked(
         enqueued_at=enqueued_at,
         claim_check=True,
     )
-
-
-def sent(entry: WalEntry, body: bytes) -> OutboundStatement:
-    """The Service Bus message of ``entry`` (as ingest and replay publish it)."""
-    return OutboundStatement.from_wal(entry, body)

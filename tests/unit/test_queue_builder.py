@@ -67,6 +67,11 @@ def test_crash_in_each_window_loses_nothing_and_duplicates_nothing(shared: Share
     assert shared.mq.queue[0].backout_count == 1 and shared.mq.queue[0].message_id == ids[0]
     shared.queue_builder().run(budget_s=5)
     assert shared.mq.depth() == 0
+    # The unit's segment is whole or absent: a crash after the WAL write leaves the first attempt's
+    # segment beside the retry's (new sequences, new name), each holding the whole unit.
+    segments = [shared.wal.read_index(info.name) for info in shared.wal.list()]
+    assert len(segments) == (1 if point == "qb.after_get" else 2)
+    assert all([e.message_id for e in segment.entries] == ids for segment in segments)
     # Service Bus holds each message once (MessageId dedup), whatever the first attempt managed.
     assert sorted(s.message_id for s in shared.publisher.sent) == sorted(ids)
     # Every message is delivered exactly once downstream.
@@ -410,6 +415,17 @@ def test_one_refused_message_does_not_back_out_or_count_against_its_unit(shared:
     assert shared.store.get(ids[0]) is None  # the others are the runner's to claim
 
 
+def test_a_refused_message_alone_in_its_unit_is_parked_and_the_next_units_flow(shared: Shared) -> None:
+    ids = put_statements(shared, 3)
+    shared.publisher = RefusingPublisher(refused_message_id=ids[1])
+    summary = shared.queue_builder(batch_size=1, publisher=shared.publisher).run(budget_s=5)
+    assert (summary["outcome"], summary["ingested"]) == ("drained", 3)
+    assert [s.message_id for s in shared.publisher.sent] == [ids[0], ids[2]]
+    assert [m.message_id for m, _ in shared.mq.backout_queue] == [ids[1]] and shared.mq.depth() == 0
+    record = shared.store.get(ids[1])
+    assert record is not None and record.state is RecordState.FAILED
+
+
 def test_a_segment_is_written_whole_or_not_at_all_and_nothing_is_sent_without_it(shared: Shared) -> None:
     ids = put_statements(shared, 6)
 
@@ -429,10 +445,10 @@ def test_the_record_of_transient_backouts_is_bounded(shared: Shared) -> None:
     shared.wal.available = False
     builder = shared.queue_builder(batch_size=8, hold_s=0.0, transient_memory=5)
     assert builder.run(budget_s=5)["outcome"] == "retry-later"
-    assert len(builder._transient_backouts) == 5  # the last five of the unit
+    assert len(builder._backouts) == 5  # the last five of the unit
     shared.wal.available = True
     assert builder.run(budget_s=5)["ingested"] == 8
-    assert len(builder._transient_backouts) == 0  # committed: forgotten
+    assert len(builder._backouts) == 0  # committed: forgotten
 
 
 class Killed(BaseException):

@@ -16,7 +16,12 @@ from dev.faults import CrashPoints
 from shared.errors import ServiceUnavailable
 from shared.model import Checkpoint, OutboundStatement, SegmentInfo, WalLocator, WalSegment
 from shared.telemetry import metrics
-from tests.twins import InMemoryCheckpointStore, InMemoryIdempotencyStore, InMemoryWriteAheadLog
+from tests.twins import (
+    InMemoryCheckpointStore,
+    InMemoryIdempotencyStore,
+    InMemoryPublisher,
+    InMemoryWriteAheadLog,
+)
 from tests.unit.segments import write_segment
 from tests.unit.twins import FakeClock, Shared, inbound
 from watchdog.replay import WATERMARK, Replayer, activation_walk, straggler_walk
@@ -381,3 +386,40 @@ def test_a_segment_whose_whole_bytes_disagree_with_its_index_is_reported_not_fat
     result = replayer(shared).run_slice(WALK, budget_s=60)
     assert result.done and sequences(shared) == [1, 2] and metrics.snapshot()["replay_unreadable"] == 1
     assert result.checkpoint.final_through == "" and result.checkpoint.position == second
+
+
+class MeasuringPublisher(InMemoryPublisher):
+    """The publisher twin, noting the body bytes of each publish call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def publish(self, statements: list[OutboundStatement]) -> None:
+        self.batches.append(sum(len(s.body) for s in statements))
+        super().publish(statements)
+
+
+def test_a_page_holds_at_most_max_page_bytes_of_segments(shared: Shared) -> None:
+    """An activation after a region loss: whole segments without a final record. A page reads and holds
+    at most ``max_page_bytes`` of them (at least one segment), publishes, checkpoints, goes on."""
+    names = []
+    for n in range(6):  # six segments of about 3 KB: two records of 1.5 KB each
+        body = f"ACC|{n}".encode().ljust(1500, b".")
+        segment = write_segment(
+            shared.wal,
+            [(f"{n:046x}a0", "ACC", body), (f"{n:046x}b0", "ACC", body)],
+            at=shared.clock.now,
+            first_sequence=1 + 2 * n,
+        )
+        names.append(segment.name)
+    size = max(info.size for info in shared.wal.list())  # indexes differ by a digit or two
+    measuring = shared.publisher = MeasuringPublisher()
+    walk = replace(replayer(shared, page_size=200, readers=8), publisher=measuring, max_page_bytes=2 * size)
+    result = walk.run_slice(WALK, budget_s=60)
+    assert result.done and result.republished == 12 and sequences(shared) == list(range(1, 13))
+    assert [p for k, p in shared.checkpoints.positions if k == WALK] == [names[1], names[3], names[5]]
+    assert measuring.batches == [4 * 1500] * 3  # two segments' bodies per publish, never more
+    lose_service_bus(shared)
+    measuring.batches.clear()
+    assert walk.run(after="").republished == 12 and measuring.batches == [4 * 1500] * 3  # the operator's too

@@ -178,3 +178,28 @@ def test_with_the_default_window_a_missing_body_is_recorded_before_max_delivery_
             outcomes.append(None)
     assert outcomes[-1] is Outcome.FAILED and len(outcomes) < 10
     assert shared.record(entry.message_id).reason == "wal-body-missing"
+
+
+def test_a_missing_body_of_an_in_doubt_delivery_the_target_confirms_is_reconciled(shared: Shared) -> None:
+    """A worker delivered, then stopped before recording; by the redelivery the segment is gone. The
+    target confirms the delivery key: recorded DELIVERED (reconciled), not FAILED."""
+    [entry, *_] = segment_of_three(shared)
+    message = claim_checked(entry, enqueued_at=shared.clock.now)
+    shared.store.claim(
+        message_id=entry.message_id,
+        session_id=entry.session_id,
+        region="DC04",
+        epoch=1,
+        delivery_key=delivery_key_for(entry.message_id),
+        lease_until=shared.clock.now,  # expired at once: in doubt
+        wal_name=entry.segment,
+        sequence=entry.sequence,
+        body_sha256=entry.sha256,
+    )
+    shared.target.deliver(delivery_key_for(entry.message_id), b"MT950", {})
+    shared.wal.delete(entry.segment)
+    shared.clock.advance(120)
+    assert shared.runner().handle(message) is Outcome.RECONCILED
+    record = shared.record(entry.message_id)
+    assert record.state is RecordState.DELIVERED and "reconciled" in record.details
+    assert sum(shared.target.attempts.values()) == 1

@@ -114,3 +114,16 @@ def test_a_record_finds_its_entry_in_its_segment_also_under_a_reused_msgid() -> 
     assert record_entry(wal, replace(record_of("b", segment), wal_name="")) is None
     wal.delete(segment.name)
     assert record_entry(wal, record_of("b", segment)) is None
+
+
+def test_a_window_just_after_a_failover_also_reads_the_previous_epochs_last_segment() -> None:
+    """The old holder's last unit may be written a little after the new epoch's first (its lease guard,
+    the clocks' skew): a window starting between the two still finds it."""
+    wal = CountingWal()
+    failover = T0 + timedelta(days=1)
+    write_segment(wal, statements("old-early"), at=T0, epoch=1)
+    write_segment(wal, statements("old-late"), at=failover + timedelta(seconds=3), epoch=1, first_sequence=2)
+    write_segment(wal, statements("new-first"), at=failover, epoch=2)
+    since = failover + timedelta(seconds=1)
+    found = [e.message_id for e in wal_window(wal, since, since + timedelta(hours=1))]
+    assert found == ["old-late"]
