@@ -83,7 +83,7 @@ from watchdog.desk_blueprint import Ops
 from watchdog.desk_blueprint import make_blueprint as desk_blueprint
 from watchdog.operator import OperatorApi
 from watchdog.probe_telemetry import observed
-from watchdog.probes import region_probes
+from watchdog.probes import TickEvidence, region_probes
 from watchdog.reconcile import Reconciler
 from watchdog.replay import Replayer
 from watchdog.replay_trace import ReplayRecorder
@@ -189,6 +189,7 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
         checkpoints=ports.checkpoints,
     )
     own_wal = ports.wal.own if isinstance(ports.wal, DualRegionWriteAheadLog) else ports.wal
+    evidence = TickEvidence()  # the tick's own lease read and renewal answer two probes
     watchdog = Watchdog(
         region=settings.region,
         authority=ports.authority,
@@ -211,8 +212,10 @@ def wire(settings: Settings, ports: Ports, around: Around = as_is) -> Components
                 publisher=ports.publisher,
                 target=ports.target,
                 stale_s=settings.queue_builder_stale_s,
+                evidence=evidence,
             ),
         ),
+        evidence=evidence,
         role=settings.role,
         lease_s=settings.lease_s,
         skew_s=settings.clock_skew_s,

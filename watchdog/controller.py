@@ -47,6 +47,7 @@ from shared.errors import AlreadyExists, BridgeError, LeaseLost, TransientError
 from shared.model import Activation, GateView, Heartbeat, Lease, ProbeResult, peer_region
 from shared.ports import CheckpointStore, ConsumptionSwitch, GateMirror, Heartbeats, RegionAuthority
 from shared.telemetry import log_event, metrics
+from watchdog.probes import CONTROL_READ, CONTROL_WRITE, TickEvidence
 from watchdog.replay import Replayer, activation_walk, straggler_walk
 from watchdog.retention import Retention
 
@@ -81,6 +82,8 @@ class Watchdog:
     replay_interval_s: float = 0.0  # 0 = replay on activation and on request only
     replay_slice_s: float = 5.0  # REPLAY_SLICE_S: the replay work one tick may do (watchdog.replay)
     retention: Retention | None = None  # this region's WAL retention (watchdog.retention); None = off
+    #: What this tick's lease steps showed, for the control-container probes (watchdog.probes).
+    evidence: TickEvidence = field(default_factory=TickEvidence)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     misses: int = 0
@@ -99,6 +102,7 @@ class Watchdog:
 
     def tick(self) -> dict[str, object]:
         """One pass of the loop; returns what it saw and did."""
+        self.evidence.new_tick()
         lease, action = self._hold()
         if lease is not None:
             self._publish(lease)
@@ -157,6 +161,7 @@ class Watchdog:
             metrics.incr("lease_renewal_failures")
             log_event(log, logging.ERROR, "watchdog.renew_failed", region=self.region, error=str(error))
             return lease, None
+        self.evidence.note(CONTROL_WRITE, "lease renewed by this tick (a write to the control container)")
         self.lease = renewed
         return renewed, None
 
@@ -178,6 +183,7 @@ class Watchdog:
             self._authority_unreadable(error)
             return None, None
         self.authority_errors = 0
+        self.evidence.note(CONTROL_READ, "lease read by this tick")
         return lease, None
 
     def _renew(self, lease: Lease) -> Lease:

@@ -8,6 +8,13 @@ declared dead while its first tick waits on a handshake. :class:`Throttled` keep
 a new connection (Service Bus: about 1 s on the local endpoint, a TLS and CBS handshake in Azure) out
 of the tick: it starts the real check in a background thread at most once every interval and answers
 the last finished outcome meanwhile, so a tick never waits for it.
+
+:class:`TickEvidence` keeps a tick from asking Cosmos the same question twice: the tick's own first
+step reads the region lease (a read of the control container) and, on the holder, renews it (a
+compare-and-set WRITE to the same container). The ``cosmos_control`` and ``cosmos_write`` probes answer
+from those calls when this tick made them successfully, and make their own call otherwise (a failed or
+skipped read or renewal, a passive region's tick, a check outside a tick). Detection is unchanged: a
+failing read or write is still seen in the same tick, by the same kind of request to the same container.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.model import QUEUE_BUILDER, QUEUE_BUILDER_FAILED, Checkpoint
@@ -92,6 +100,33 @@ class Throttled:
 
 Probe = Callable[[], object]
 
+#: The probes a tick's own lease steps can answer (:class:`TickEvidence`).
+CONTROL_READ, CONTROL_WRITE = "cosmos_control", "cosmos_write"
+
+
+@dataclass
+class TickEvidence:
+    """What the current Watchdog tick has already shown, by probe name: the tick clears it first
+    (:meth:`new_tick`), notes each successful lease call (:meth:`note`), and a probe built with
+    :meth:`or_check` answers the note instead of repeating the call. Used by one tick at a time."""
+
+    shown: dict[str, str] = field(default_factory=dict)
+
+    def new_tick(self) -> None:
+        self.shown.clear()
+
+    def note(self, name: str, detail: str) -> None:
+        self.shown[name] = detail
+
+    def or_check(self, name: str, check: Probe) -> Probe:
+        """A probe answering what this tick noted under ``name``, else running ``check``."""
+
+        def probe() -> object:
+            shown = self.shown.get(name)
+            return check() if shown is None else shown
+
+        return probe
+
 
 def region_probes(
     *,
@@ -108,13 +143,16 @@ def region_probes(
     stale_s: float,
     slow_probe_interval_s: float = SLOW_PROBE_INTERVAL_S,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    evidence: TickEvidence | None = None,
 ) -> dict[str, Probe]:
     """Probes of this region's Redis mirror, the Cosmos control container (a read of the authority
     and a WRITE: :func:`cosmos_write_probe`), this region's own WAL copy (``wal``: not the dual WAL,
     which would read the peer's copy when ours is down), the Cosmos records, MQ, its own Service Bus
     namespace (``publisher``, throttled to one real check per ``slow_probe_interval_s``:
     :class:`Throttled`), MessageWay (``target``), and the QueueBuilder's last completed run (its
-    heartbeat, unhealthy when older than ``stale_s``, with its last failure when there is one)."""
+    heartbeat, unhealthy when older than ``stale_s``, with its last failure when there is one).
+    With ``evidence`` (the Watchdog's :class:`TickEvidence`), the two control-container probes answer
+    from the tick's own lease read and renewal when those succeeded."""
 
     def queue_builder_fresh() -> object:
         last = heartbeats.last(region, QUEUE_BUILDER)
@@ -130,10 +168,11 @@ def region_probes(
     def reachable(call: Callable[[], object]) -> Probe:
         return lambda: (call(), "reachable")[1]
 
+    known = TickEvidence() if evidence is None else evidence
     return {
         "redis": reachable(mirror.read),
-        "cosmos_control": reachable(authority.read),
-        "cosmos_write": cosmos_write_probe(checkpoints, region, clock),
+        CONTROL_READ: known.or_check(CONTROL_READ, reachable(authority.read)),
+        CONTROL_WRITE: known.or_check(CONTROL_WRITE, cosmos_write_probe(checkpoints, region, clock)),
         "blob": reachable(lambda: next(iter(wal.list(limit=1)), None)),
         "cosmos": reachable(lambda: store.get("health-probe")),
         "servicebus": Throttled(publisher.probe, slow_probe_interval_s),  # the own namespace (no pairing)

@@ -672,3 +672,70 @@ def test_activation_replays_slice_after_slice_renewing_the_lease_between_them(sh
     assert len(shared.publisher.sent) == 40
     activation = shared.checkpoints.activation("DC06")
     assert activation is not None and activation.replayed == 40
+
+
+# -- one question per tick --------------------------------------------------------------------------
+
+
+def test_the_control_probes_answer_from_the_ticks_own_lease_read_and_renewal(shared: Shared) -> None:
+    """A tick reads the lease (and, on the holder, renews it) before its probes; the control-container
+    probes answer from those calls instead of repeating them, and make their own call when the tick's
+    call failed or was not made (a passive region writes its probe item; a failed renewal is followed
+    by the probe's own write, which fails the same way)."""
+    from watchdog.probes import region_probes  # noqa: PLC0415
+
+    calls: list[str] = []
+
+    def counted(twin: object, name: str) -> None:
+        method = getattr(twin, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            calls.append(f"{type(twin).__name__}.{name}")
+            return method(*args, **kwargs)
+
+        setattr(twin, name, call)
+
+    counted(shared.authority, "read")
+    counted(shared.authority, "swap")
+    counted(shared.checkpoints, "put")
+    watchdogs = {region: make_watchdog(shared, region) for region in REGIONS}
+    for region, watchdog in watchdogs.items():
+        watchdog.probes = {
+            name: probe
+            for name, probe in region_probes(
+                region=region,
+                mirror=shared.mirrors[region],
+                authority=shared.authority,
+                checkpoints=shared.checkpoints,
+                heartbeats=shared.heartbeats,
+                wal=shared.wal,
+                store=shared.store,
+                mq=shared.mq,
+                publisher=shared.publisher,
+                target=shared.target,
+                stale_s=30,
+                clock=shared.clock.wall,
+                evidence=watchdog.evidence,
+            ).items()
+            if name in ("cosmos_control", "cosmos_write")
+        }
+    watchdogs["DC04"].tick()  # initialises and activates
+    shared.clock.advance(1.0)
+    calls.clear()
+    watchdogs["DC04"].tick()  # the holder: one read, one renewal, no probe call of its own
+    assert calls == ["InMemoryRegionAuthority.read", "InMemoryRegionAuthority.swap"]
+    assert watchdogs["DC04"].check_health()[0].detail == "lease read by this tick"
+    calls.clear()
+    watchdogs["DC06"].tick()  # passive: its read answers one probe, the write probe writes
+    assert calls == ["InMemoryRegionAuthority.read", "InMemoryCheckpointStore.put"]
+    calls.clear()
+    cosmos_writes(shared, False)
+    shared.clock.advance(1.0)
+    watchdogs["DC04"].tick()  # the renewal fails: the write probe writes itself, and fails
+    assert calls == [
+        "InMemoryRegionAuthority.read",
+        "InMemoryRegionAuthority.swap",
+        "InMemoryCheckpointStore.put",
+    ]
+    health = watchdogs["DC04"].check_health()  # the failed tick's evidence: the read only
+    assert [(p.name, p.ok) for p in health] == [("cosmos_control", True), ("cosmos_write", False)]
