@@ -64,6 +64,26 @@ FAST_SETTINGS = {
     "DEFAULT_SENDER_BIC": "BANKDEFFXXX",
     "DEFAULT_RECEIVER_BIC": "BANKUS33XXX",
 }
+#: The deployed timing set: infra/dc04.bicepparam and dc06.bicepparam ``tuning`` (the two timers'
+#: NCRONTAB schedules as the local intervals), checked by tests/infra/test_failover_timing.py. The
+#: drill's ``throughput`` scenario runs both regions with it over FAST_SETTINGS (docs/drill.md,
+#: "throughput runs at Azure's timing"): it injects no fault, so it needs no fast failover, and its
+#: operations per statement then include the time-based calls Azure would make, not 15 times as many.
+#: ``COSMOS_WRITE_HOLD_S`` stays local: it is bound to the local consumer's 300 s lock renewal.
+AZURE_TIMING = {
+    "GATE_CACHE_TTL_S": "2",
+    "HEARTBEAT_TTL_S": "30",
+    "WATCHDOG_MISSES": "3",
+    "LEASE_S": "60",
+    "CLOCK_SKEW_S": "5",
+    "LEASE_GUARD_S": "10",
+    "CLAIM_LEASE_S": "60",
+    "QUEUE_BUILDER_DRAIN_S": "9.5",
+    "QUEUE_BUILDER_INTERVAL_S": "10",  # QUEUE_BUILDER_SCHEDULE "*/10 * * * * *"
+    "WATCHDOG_INTERVAL_S": "15",  # WATCHDOG_SCHEDULE "*/15 * * * * *"
+    "REPLAY_SLICE_S": "5",
+    "QUEUE_BUILDER_STALE_S": "60",
+}
 
 
 @dataclass

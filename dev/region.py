@@ -2,7 +2,8 @@
 
 It runs what the Functions host runs in Azure, on the same handlers and the same blueprint functions:
 
-* the QueueBuilder timer (``QUEUE_BUILDER_INTERVAL_S``) calling the ``queue_builder`` function;
+* the QueueBuilder timer (every ``QUEUE_BUILDER_INTERVAL_S``, on a fixed grid as a ``*/N`` schedule
+  fires: :func:`every`) calling the ``queue_builder`` function;
 * the runner as a Service Bus session receiver (the real SDK against the local endpoint), complete on
   return and abandon on exception — only while this region's consumption switch is on (the local
   stand-in of the ``AzureWebJobs.transformation_runner.Disabled`` app setting). With
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,21 +50,36 @@ log = logging.getLogger("bridge.dev.region")
 
 
 def every(
-    interval_s: float, stop: threading.Event, action: Callable[[], object], name: str
+    interval_s: float,
+    stop: threading.Event,
+    action: Callable[[], object],
+    name: str,
+    clock: Callable[[], float] = time.monotonic,
 ) -> threading.Thread:
-    """Run ``action`` every ``interval_s`` until ``stop``; an exception is logged, as the host does."""
+    """Run ``action`` at once, then at the next slot of a fixed ``interval_s`` grid (start + k x
+    interval) after each run ends, until ``stop``; an exception is logged, as the host does. This is
+    how the Functions timer fires a ``*/N`` schedule: it never overlaps a run and schedules the next
+    occurrence after the current invocation completes (docs/deployment.md, "QueueBuilder run length"),
+    so a run that ends before its next slot keeps the cadence (not: interval after the run's end)."""
 
     def loop() -> None:
+        started = clock()
         while not stop.is_set():
             try:
                 action()
             except Exception:
                 log.exception("%s failed", name)
-            stop.wait(interval_s)
+            stop.wait(next_slot_s(clock() - started, interval_s))
 
     thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def next_slot_s(elapsed_s: float, interval_s: float) -> float:
+    """Seconds from ``elapsed_s`` (since the timer started) to its next slot (a multiple of
+    ``interval_s`` strictly later)."""
+    return interval_s - elapsed_s % interval_s
 
 
 def functions_of(app: func.FunctionApp) -> dict[str, Callable[..., Any]]:

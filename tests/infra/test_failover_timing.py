@@ -25,7 +25,7 @@ import re
 
 import pytest
 
-from dev.host import FAST_SETTINGS
+from dev.host import AZURE_TIMING, FAST_SETTINGS
 from dev.settings import DEV_FOLDERS, DevSettings
 from tests.infra.bicep import INFRA, ROOT, parse_bicepparam
 
@@ -97,6 +97,14 @@ def _configurations(first: str, second: str) -> list[tuple[str, float, float, fl
     )
     cases.append(
         (
+            "dev/host.py AZURE_TIMING",
+            float(AZURE_TIMING[first]),
+            float(AZURE_TIMING[second]),
+            float(AZURE_TIMING["WATCHDOG_INTERVAL_S"]),
+        )
+    )
+    cases.append(
+        (
             "dev/host.py FAST_SETTINGS",
             float(FAST_SETTINGS[first]),
             float(FAST_SETTINGS[second]),
@@ -147,3 +155,23 @@ def test_the_lease_outlives_two_watchdog_ticks_beyond_its_guard(
     where: str, lease: float, guard: float, interval: float
 ) -> None:
     assert lease - guard >= 2 * interval, f"{where}: LEASE_S {lease} - LEASE_GUARD_S {guard} < 2 x {interval}"
+
+
+#: Local timer intervals and the schedules they stand in for.
+_TIMERS = {"QUEUE_BUILDER_INTERVAL_S": "QUEUE_BUILDER_SCHEDULE", "WATCHDOG_INTERVAL_S": "WATCHDOG_SCHEDULE"}
+
+
+@pytest.mark.parametrize("region", sorted(REGION_TUNING))
+def test_the_drills_azure_timing_is_the_deployed_timing(region: str) -> None:
+    """dev/host.py AZURE_TIMING (the drill's ``throughput`` scenario) is the parameter files' values,
+    the timers' schedules as intervals, for every timing setting the local host shortens except
+    ``COSMOS_WRITE_HOLD_S`` (bound to the local consumer's lock renewal)."""
+    tuning = REGION_TUNING[region]
+    timing = {name for name in FAST_SETTINGS if name.endswith(("_S", "_MISSES"))} - {"COSMOS_WRITE_HOLD_S"}
+    assert set(AZURE_TIMING) == timing
+    for name, value in AZURE_TIMING.items():
+        if name in _TIMERS:
+            deployed = float(ncrontab_interval_s(tuning[_TIMERS[name]]))
+        else:
+            deployed = float(tuning[name])
+        assert float(value) == deployed, f"AZURE_TIMING {name}={value}; {region}.bicepparam {deployed:g}"
