@@ -40,6 +40,7 @@ from pathlib import Path
 from dev import host_process
 from dev import status as dev_status
 from dev.adapters.folder_mq import put_message
+from dev.http import HOST_STATUS
 from dev.redis_geo import GeoReplicator
 from dev.settings import DEV_SETTING_NAMES
 from dev.stack import ROOT, Stack, default_port_base
@@ -163,7 +164,7 @@ class LocalHost:
             if process.poll() is not None:
                 raise RuntimeError(f"{region} exited with {process.returncode}; see {log.name}")
             try:
-                self.call(region, "GET", "status")
+                self.host_status(region)
                 return
             except OSError:
                 time.sleep(0.2)
@@ -190,6 +191,17 @@ class LocalHost:
         for region in self.processes:
             host_process.forget_pid(self.state, region)
         self.processes.clear()
+
+    def host_status(self, region: str) -> dict[str, object]:
+        """``region``'s host readiness (dev/http.py ``HOST_STATUS``: no function runs, no Azure call);
+        raises ``OSError`` while it does not answer."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port(region)}{HOST_STATUS}",
+            headers={"x-functions-key": self.function_key},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local host only
+            answer: dict[str, object] = json.loads(response.read())
+        return answer
 
     def call(
         self,

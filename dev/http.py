@@ -41,6 +41,11 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 #: Routes with ``auth_level=ANONYMOUS`` (no function key; the principal is still required).
 NO_KEY = frozenset({"/api/statuspage", "/api/trace"})
+#: The host's own readiness answer, as the Functions host's admin API has it (``GET /admin/host/status``
+#: with a key: ``{"state": "Running"}``, https://github.com/Azure/azure-functions-host/wiki/Admin-API):
+#: it says the host serves requests and calls no function, so waiting for a region to come up costs no
+#: Azure operation (``GET /api/status`` reads the lease, heartbeats and record counts: ~16 Cosmos calls).
+HOST_STATUS = "/admin/host/status"
 MAX_BODY = 64 * 1024
 
 
@@ -71,12 +76,16 @@ def serve_routes(
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
             name = ROUTES.get((method, url.path))
-            if name is None:
+            host_status = (method, url.path) == ("GET", HOST_STATUS)
+            if name is None and not host_status:
                 self._send(404, b'{"error": "no such route"}')
                 return
             key = self.headers.get("x-functions-key") or parse_qs(url.query).get("code", [""])[0]
             if url.path not in NO_KEY and not hmac.compare_digest(key.encode(), function_key.encode()):
                 self._send(401, b'{"error": "missing or wrong function key (x-functions-key)"}')
+                return
+            if name is None:
+                self._send(200, b'{"state": "Running"}')
                 return
             length = min(int(self.headers.get("content-length") or 0), MAX_BODY)
             headers = {
