@@ -424,12 +424,12 @@ class Checkpoint:
     """A named position saved at ``at`` (a durable item: :class:`~shared.ports.CheckpointStore`).
 
     For a replay *walk* (:mod:`watchdog.replay`), ``key`` names the walk and ``position`` is its resume
-    point: the next page lists the WAL strictly after that name (``""``: from the first entry). The
-    walk's safe watermark is ``final_through``: every entry named up to and including it had a final
-    record when examined, and a final record never changes back, so a later walk may start there. It
-    stops moving (``blocked``) at the first entry examined without a final record, because a
-    republished entry is not delivered yet. ``done``: the walk reached its end (the last listed entry
-    or its ``older_than`` cutoff).
+    point: the next page lists the WAL segments strictly after that name (``""``: from the first one).
+    The walk's safe watermark is ``final_through``: every record of every segment named up to and
+    including it had a final record when examined, and a final record never changes back, so a later
+    walk may start there. It stops moving (``blocked``) at the first segment with a record examined
+    without a final record, because a republished record is not delivered yet. ``done``: the walk
+    reached its end (the last listed segment or its ``older_than`` cutoff).
     """
 
     key: str

@@ -29,10 +29,14 @@ def make_segment(
     sessions: Sequence[str] | None = None,
     message_ids: Sequence[str] | None = None,
     at: datetime = AT,
+    ingested: Sequence[datetime] = (),
 ) -> tuple[WalSegment, bytes]:
-    """A segment of ``bodies`` (sequences ``first_sequence``, ``first_sequence + 1``, …) as the
-    QueueBuilder writes one: :func:`shared.wal_segment.encode`'s segment and bytes. Message ids default
-    to a hash of ``(epoch, sequence)``; sessions to one account."""
+    """A segment of ``bodies`` (sequences ``first_sequence``, ``first_sequence + 1``, …) written at
+    ``at``, as the QueueBuilder writes one: :func:`shared.wal_segment.encode`'s segment and bytes.
+    Message ids default to a hash of ``(epoch, sequence)``; sessions to one account; ingest times to one
+    millisecond apart, the last one a millisecond before ``at`` (a record is ingested before its
+    segment is written), or ``ingested``, one per body."""
+    times = list(ingested) or [at - timedelta(milliseconds=len(bodies) - n) for n in range(len(bodies))]
     inputs = [
         SegmentInput(
             message_id=(
@@ -42,7 +46,7 @@ def make_segment(
             ),
             session_id=sessions[n] if sessions else "CH9300762011623852957",
             sequence=first_sequence + n,
-            ingested_at=at + timedelta(milliseconds=n),
+            ingested_at=times[n],
             body=body,
         )
         for n, body in enumerate(bodies)

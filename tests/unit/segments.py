@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared.model import InboundStatement, WalEntry, WalSegment, segment_name
+from shared.model import InboundStatement, WalEntry, WalSegment
 from shared.ports import WriteAheadLog
-from shared.wal_segment import SegmentInput, encode
+from tests.twins.wal import make_segment
 
 
 def write_segment(
@@ -25,13 +25,17 @@ def write_segment(
     """Append one segment of ``messages`` (``(message_id, session_id, body)``, in ingest order, with
     consecutive sequences from ``first_sequence``), written at ``at`` and ingested at ``at`` (or at
     ``ingested``, one time per message)."""
-    name = segment_name(epoch, first_sequence, region, unique)
-    times = list(ingested) or [at] * len(messages)
-    inputs = [
-        SegmentInput(message_id, session, first_sequence + n, times[n], body)
-        for n, (message_id, session, body) in enumerate(messages)
-    ]
-    segment, data = encode(name, region, epoch, at, inputs)
+    segment, data = make_segment(
+        epoch,
+        first_sequence,
+        [body for _, _, body in messages],
+        region=region,
+        unique=unique,
+        sessions=[session for _, session, _ in messages],
+        message_ids=[message_id for message_id, _, _ in messages],
+        at=at,
+        ingested=list(ingested) or [at] * len(messages),
+    )
     wal.append(segment, data)
     return segment
 
