@@ -21,8 +21,8 @@ def test_the_driver_imports_nothing_of_bench() -> None:
     assert {"dev.stack", "dev.host", "dev.settings"} <= imported
 
 
-def _result(rate: float, cpu: dict[str, float] | None = None) -> dict[str, Any]:
-    return {"rate_per_s": rate, "busy_rate_per_s": rate + 1, "cpu_ms_per_statement": cpu or {}}
+def _result(rate: float, cpu: dict[str, float] | None = None, **more: Any) -> dict[str, Any]:
+    return {"rate_per_s": rate, "busy_rate_per_s": rate + 1, "cpu_ms_per_statement": cpu or {}, **more}
 
 
 def test_each_ratio_is_taken_within_a_round_and_its_median_reported() -> None:
@@ -34,10 +34,11 @@ def test_each_ratio_is_taken_within_a_round_and_its_median_reported() -> None:
         "e2e-1@current": [_result(40.0), _result(20.0)],
     }
     found = ratios(results)
-    ingest, e2e_1, e2e_2 = found.values()
+    ingest, e2e_1, e2e_2, steady = found.values()
     assert ingest == {"per_round": [3.0, 2.0, 4.0], "median": 3.0, "target": 3.0}
     assert e2e_1 == {"per_round": [1.0, 0.5], "median": 0.75, "target": None}  # even count: the mean of two
     assert e2e_2 == {"per_round": [], "median": None, "target": 2.0}  # no 2-process run
+    assert steady == {"per_round": [], "median": None, "target": None}
     results["e2e-2@current"] = [_result(80.0), _result(100.0)]
     assert ratios(results)["end to end, runner in 2 processes current / runner in 1 process baseline"] == {
         "per_round": [2.0, 2.5],  # against the baseline's single process of the same round
@@ -45,6 +46,7 @@ def test_each_ratio_is_taken_within_a_round_and_its_median_reported() -> None:
         "target": 2.0,
     }
     lines = ratio_table(found).splitlines()
+    assert len(lines) == 2 + 4
     assert lines[2] == "| ingest, current / baseline | ≥ 3× | 3.00× / 2.00× / 4.00× | 3.00× |"
     assert lines[4].endswith("| ≥ 2× | n/a | n/a |")
 
@@ -79,3 +81,25 @@ def test_each_round_alternates_the_trees_and_only_a_tree_with_runner_processes_r
         for name in ("ingest@baseline", "ingest@current", "e2e-1@baseline", "e2e-1@current", "e2e-2@current")
     ]
     assert steps[-1][2:] == ("current", "e2e", 50, 2)
+
+
+def test_a_ratio_pairs_the_runs_of_the_same_round_and_the_steady_one_compares_steady_rates() -> None:
+    results = {
+        # round 2's baseline end-to-end run is missing: round 3's current run must not meet round 1's
+        "e2e-1@baseline": [
+            _result(40.0, round=1, steady_rate_per_s=50.0),
+            _result(30.0, round=3, steady_rate_per_s=40.0),
+        ],
+        "e2e-2@current": [
+            _result(60.0, round=1, steady_rate_per_s=110.0),
+            _result(90.0, round=2, steady_rate_per_s=99.0),
+            _result(45.0, round=3, steady_rate_per_s=60.0),
+        ],
+    }
+    found = ratios(results)
+    two = found["end to end, runner in 2 processes current / runner in 1 process baseline"]
+    assert two["per_round"] == [1.5, 1.5]  # 60/40 and 45/30
+    steady = found[
+        "end to end steady (10th-90th percentile), runner in 2 processes current / 1 process baseline"
+    ]
+    assert steady == {"per_round": [2.2, 1.5], "median": 1.85, "target": None}  # 110/50, 60/40
