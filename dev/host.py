@@ -1,7 +1,8 @@
 """The two-region local host: DC04 and DC06 as two OS processes on the local stack.
 
-``python -m dev.host run [--runner-processes N]``  start the stack and both regions (each region's
-                                 runner in N processes); Ctrl-C or SIGTERM stops them
+``python -m dev.host run [--runner-processes N] [--per-function]``  start the stack and both regions
+                                 (each region's runner in N processes; with ``--per-function`` none of
+                                 them the region process); Ctrl-C or SIGTERM stops them
 ``python -m dev.host stop``      stop a running ``run`` (and any region it left); the stack stays
 ``python -m dev.host status [--json]``  both regions' ``GET /api/status``: a summary (:mod:`dev.status`)
 ``python -m dev.host failover --to DC06 --reason "..." [--force]``
@@ -236,11 +237,15 @@ class LocalHost:
         return message_id
 
 
-def _run(stack: Stack, state: Path, http_base: int, runner_processes: int | None = None) -> int:
+def _run(
+    stack: Stack, state: Path, http_base: int, runner_processes: int | None = None, per_function: bool = False
+) -> int:
     """``run``: the stack, then both regions, until a stop signal (:func:`dev.host_process.run`)."""
     hosts: list[LocalHost] = []
     links: list[GeoReplicator] = []
     overrides = {"BRIDGE_RUNNER_PROCESSES": str(runner_processes)} if runner_processes else {}
+    if per_function:
+        overrides["BRIDGE_PER_FUNCTION"] = "1"
 
     def start(stop: host_process.StopRequested) -> dict[str, int]:
         hosts.append(LocalHost(stack.up(), state=state, http_base=http_base, overrides=overrides))
@@ -299,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="processes running each region's runner (BRIDGE_RUNNER_PROCESSES; default 1)",
     )
+    run.add_argument(
+        "--per-function",
+        action="store_true",
+        help="the runner only in runner-only processes, none beside the QueueBuilder (BRIDGE_PER_FUNCTION=1)",
+    )
     commands.add_parser("stop", help="stop a running `run` and its regions; the stack stays")
     status = commands.add_parser("status", help="both regions' GET /api/status, summarised")
     status.add_argument("--json", action="store_true", help="both answers verbatim, as JSON")
@@ -322,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stop":
         return host_process.stop(args.state)
     if args.command == "run":
-        return _run(stack, args.state, http_base, args.runner_processes)
+        return _run(stack, args.state, http_base, args.runner_processes, args.per_function)
     host = LocalHost(stack.env(), state=args.state, http_base=http_base)
     if args.command == "drop":
         for path in args.files:

@@ -12,6 +12,13 @@ It runs what the Functions host runs in Azure, on the same handlers and the same
   the region's Service Bus endpoint hands each session to one receiver at a time (session locks), so
   sessions spread over the processes as they do over Flex Consumption instances, each of which holds
   ``maxConcurrentSessions`` (docs/deployment.md, "QueueBuilder run length and worker processes").
+  With ``--per-function`` (``BRIDGE_PER_FUNCTION=1``) the region process runs no runner at all and N
+  runner-only processes run it: the layout of Flex Consumption, which scales each non-HTTP function
+  on instances of its own, so the timer-triggered QueueBuilder and the Service Bus-triggered runner
+  never share an instance or an interpreter (per-function scaling:
+  https://learn.microsoft.com/en-us/azure/azure-functions/flex-consumption-plan#per-function-scaling ;
+  https://learn.microsoft.com/en-us/azure/azure-functions/event-driven-scaling). Without it the
+  region process keeps one runner beside the QueueBuilder (the default every drill and test uses).
   The extra processes are children in the region's process group: the signal that stops or kills the
   region reaches them too, each stops by itself when its parent is gone, and the region restarts one
   that exits (a crash point), as the Functions host restarts a worker process;
@@ -175,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="processes running this region's runner (default BRIDGE_RUNNER_PROCESSES, 1)",
     )
+    parser.add_argument(
+        "--per-function",
+        action="store_true",
+        help="run the runner only in --runner-processes child processes, none beside the QueueBuilder, "
+        "as Flex Consumption scales each function on instances of its own (default BRIDGE_PER_FUNCTION)",
+    )
     parser.add_argument("--runner-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -198,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     processes = args.runner_processes or dev.runner_processes
     if processes < 1:
         parser.error(f"--runner-processes must be 1 or more, got {processes}")
-    workers = start_runner_processes(processes - 1, sessions)
+    per_function = args.per_function or dev.per_function
+    # Per function: every runner process is a child (numbered from 2; this process is 1 in the logs).
+    workers = start_runner_processes(processes if per_function else processes - 1, sessions)
     timer = TimerRequest(past_due=False)
     every(dev.watchdog_interval_s, stop, lambda: functions["watchdog_timer"](timer), "watchdog")
     every(dev.queue_builder_interval_s, stop, lambda: functions["queue_builder"](timer), "queue-builder")
@@ -206,10 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     consumer = threading.Thread(
         target=consume_while_enabled, args=(components, dev, stop, sessions), name="runner", daemon=True
     )
-    consumer.start()
+    if not per_function:
+        consumer.start()
+    layout = "only in child processes, per function" if per_function else "this one included"
     print(
         f"READY {components.settings.region} http://127.0.0.1:{args.http_port}/api "
-        f"(runner in {processes} process{'es' if processes > 1 else ''})",
+        f"(runner in {processes} process{'es' if processes > 1 else ''}, {layout})",
         flush=True,
     )
     while not stop.wait(1.0):
@@ -221,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         if worker.poll() is None:
             worker.terminate()
     server.shutdown()
-    consumer.join(timeout=10)
+    if consumer.is_alive():
+        consumer.join(timeout=10)
     for worker in workers:
         try:
             worker.wait(timeout=15)

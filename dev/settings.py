@@ -37,6 +37,7 @@ class DevSettings:
     max_lock_renewal_s: float = 300.0  # LOCAL_MAX_LOCK_RENEWAL_S: the host's maxAutoLockRenewalDuration
     sessions: int = 16  # LOCAL_SESSIONS: sessions received in parallel, per runner process
     runner_processes: int = 1  # BRIDGE_RUNNER_PROCESSES: processes running the region's runner
+    per_function: bool = False  # BRIDGE_PER_FUNCTION=1: the runner only in runner-only children
     queue_builder_interval_s: float = 1.0  # QUEUE_BUILDER_INTERVAL_S: the local timer
     watchdog_interval_s: float = 1.0  # WATCHDOG_INTERVAL_S: the local timer
 
@@ -53,6 +54,9 @@ class DevSettings:
         processes = numbers.get("BRIDGE_RUNNER_PROCESSES", 1.0)
         if processes < 1 or processes != int(processes):
             problems.append(f"BRIDGE_RUNNER_PROCESSES: a whole number of 1 or more, got {processes:g}")
+        per_function = env.get("BRIDGE_PER_FUNCTION", "0")
+        if per_function not in ("0", "1"):
+            problems.append(f"BRIDGE_PER_FUNCTION: 0 or 1, got {per_function!r}")
         if problems:
             raise ConfigurationError(problems)
         return cls(
@@ -65,6 +69,7 @@ class DevSettings:
             max_lock_renewal_s=numbers["LOCAL_MAX_LOCK_RENEWAL_S"],
             sessions=int(numbers["LOCAL_SESSIONS"]),
             runner_processes=int(numbers["BRIDGE_RUNNER_PROCESSES"]),
+            per_function=per_function == "1",
             queue_builder_interval_s=numbers["QUEUE_BUILDER_INTERVAL_S"],
             watchdog_interval_s=numbers["WATCHDOG_INTERVAL_S"],
         )
@@ -82,7 +87,15 @@ _NUMBERS = {
 #: Every setting only the dev stack reads (no deployed module may name one: tests/boundary), and the
 #: two the deployed app no longer has (the folder stand-ins are handed in, not chosen by a mode).
 DEV_SETTING_NAMES = frozenset(
-    {*DEV_FOLDERS, *_NUMBERS, "BRIDGE_FAULTS", "LOCAL_FUNCTION_KEY", "MQ_MODE", "MESSAGEWAY_MODE"}
+    {
+        *DEV_FOLDERS,
+        *_NUMBERS,
+        "BRIDGE_PER_FUNCTION",
+        "BRIDGE_FAULTS",
+        "LOCAL_FUNCTION_KEY",
+        "MQ_MODE",
+        "MESSAGEWAY_MODE",
+    }
 )
 
 

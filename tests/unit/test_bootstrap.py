@@ -79,6 +79,16 @@ def test_runner_processes_must_be_a_whole_number_of_one_or_more(raw: str) -> Non
     assert DevSettings.from_mapping({**folders, "BRIDGE_RUNNER_PROCESSES": "3"}).runner_processes == 3
 
 
+@pytest.mark.parametrize("raw", ["yes", "true", "2", ""])
+def test_per_function_is_0_or_1_and_off_by_default(raw: str) -> None:
+    folders = {"MQ_INBOX_DIR": "i", "MESSAGEWAY_OUTBOX_DIR": "o", "CONSUMPTION_SWITCH_DIR": "s"}
+    with pytest.raises(ConfigurationError, match="BRIDGE_PER_FUNCTION: 0 or 1"):
+        DevSettings.from_mapping({**folders, "BRIDGE_PER_FUNCTION": raw})
+    assert DevSettings.from_mapping(folders).per_function is False
+    assert DevSettings.from_mapping({**folders, "BRIDGE_PER_FUNCTION": "0"}).per_function is False
+    assert DevSettings.from_mapping({**folders, "BRIDGE_PER_FUNCTION": "1"}).per_function is True
+
+
 def test_a_runner_only_process_names_its_own_folder_consumer(tmp_path: Path) -> None:
     dev = DevSettings(inbox=tmp_path / "in", outbox=tmp_path / "out", switches=tmp_path / "sw")
     ports = dev_ports(Settings.from_mapping(LOCAL), dev, owner="DC04-runner-2")
