@@ -13,7 +13,10 @@ current working tree (uncommitted changes included) — it runs the SAME driver,
 * ``e2e`` — region DC04 as the local host runs it, every statement put before it starts, until all
   are delivered (statements/s from the region's start to the last delivery, and between the 10th and
   90th percentile deliveries; CPU per statement of each process), with the runner in 1 process, and in
-  2 where the tree supports ``BRIDGE_RUNNER_PROCESSES`` (the baseline does not).
+  2 where the tree supports ``BRIDGE_RUNNER_PROCESSES`` (the baseline does not): per function where
+  the tree supports ``BRIDGE_PER_FUNCTION`` (the region process runs the QueueBuilder, the Watchdog and
+  the routes, the runner runs in 2 child processes, as Flex Consumption scales each function on
+  instances of its own), else the region process and one child.
 
 The machine is shared, so the measurements run in ``--rounds`` rounds, each alternating the trees
 (ingest baseline, ingest current, e2e baseline, e2e current, e2e current with 2 runner processes),

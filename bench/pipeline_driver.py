@@ -17,7 +17,11 @@ empty. A background Watchdog tick every 5 s keeps the lease (its CPU is included
 ``e2e`` — one region (DC04) as the local host runs it (``python -m dev.region``, the dev stack's fast
 settings) on a private local stack, ``--statements`` put on the inbox before it starts, until all are
 delivered to the folder outbox; ``--runner-processes N`` sets ``BRIDGE_RUNNER_PROCESSES`` (only trees
-that have it: the orchestrator checks).
+that have it: the orchestrator checks) and, on a tree that has ``BRIDGE_PER_FUNCTION``
+(:func:`per_function_supported`), ``BRIDGE_PER_FUNCTION=1``: the region process runs the QueueBuilder,
+the Watchdog and the routes, and the N runner processes are its children, as Flex Consumption runs
+each function on instances of its own. A tree without it keeps the runner in the region process plus
+N-1 children (the result's ``per_function`` says which).
 
 CPU of every process is read from ``/proc/<pid>/stat`` (utime + stime) at the start and the end of
 the measured span. Prints nothing but progress on stderr; writes its result as JSON to ``--out``.
@@ -173,19 +177,29 @@ def ingest(stack: Stack, stack_env: dict[str, str], work: Path, count: int, acco
     }
 
 
+def per_function_supported() -> bool:
+    """Whether this tree's ``dev.region`` can run the runner only in child processes."""
+    return "BRIDGE_PER_FUNCTION" in (ROOT / "dev" / "settings.py").read_text()
+
+
 def e2e(
     stack: Stack, stack_env: dict[str, str], work: Path, count: int, accounts: int, runner_processes: int
 ) -> dict[str, Any]:
     host = LocalHost(stack_env, state=work / "host", http_base=free_pair())
-    say(f"e2e: putting {count} statements, runner in {runner_processes} process(es)")
+    per_function = runner_processes > 1 and per_function_supported()
+    layout = ", per function" if per_function else ""
+    say(f"e2e: putting {count} statements, runner in {runner_processes} process(es){layout}")
     put_all(host.inbox, count, accounts)
     extra = {"BRIDGE_RUNNER_PROCESSES": str(runner_processes)} if runner_processes > 1 else {}
+    if per_function:
+        extra["BRIDGE_PER_FUNCTION"] = "1"
     try:
         host.start_region("DC04", extra)
         region = host.processes["DC04"].pid
         began = time.monotonic()
         time.sleep(0.5)  # the runner-only children start with the region
-        pids = {"region (QueueBuilder, Watchdog, runner)": region}
+        runs_runner = "" if per_function else ", runner"
+        pids = {f"region (QueueBuilder, Watchdog{runs_runner})": region}
         for n, child in enumerate(sorted(children(region)), start=2):
             pids[f"runner process {n}"] = child
         pids.update({name: pid for name in STACK_SERVICES if (pid := stack.pid(name))})
@@ -217,6 +231,7 @@ def e2e(
         "mode": "e2e",
         "statements": count,
         "runner_processes": runner_processes,
+        "per_function": per_function,
         "delivered": delivered,
         "wall_s": round(wall, 3),
         "ingest_done_s": None if ingested_at is None else round(ingested_at, 3),
