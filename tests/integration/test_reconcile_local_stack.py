@@ -21,19 +21,11 @@ import redis
 from azure.storage.blob import BlobServiceClient
 
 from dev.adapters.folder_mq import put_message
-from dev.servicebus.process import EndpointProcess
 from dev.settings import dev_region
 from shared.model import InboundStatement, RecordState
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def endpoint():
-    process = EndpointProcess().start()
-    yield process
-    process.stop()
 
 
 def test_reconciliation_finds_a_stuck_and_a_failed_statement(stack, endpoint, tmp_path) -> None:

@@ -17,19 +17,11 @@ from azure.storage.blob import BlobServiceClient
 
 from dev.adapters.folder_mq import put_message
 from dev.adapters.servicebus_consumer import ServiceBusSessionConsumer
-from dev.servicebus.process import EndpointProcess
 from dev.settings import dev_region
 from shared.model import RecordState, delivery_key_for
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def endpoint():
-    process = EndpointProcess().start()
-    yield process
-    process.stop()
 
 
 def test_statements_flow_through_one_region_on_real_services(stack, endpoint, tmp_path) -> None:

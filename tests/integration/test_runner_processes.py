@@ -33,13 +33,6 @@ STATEMENTS, ACCOUNTS = 96, 16
 
 
 @pytest.fixture
-def endpoint() -> Iterator[EndpointProcess]:
-    process = EndpointProcess().start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def host(stack: dict[str, str], endpoint: EndpointProcess, tmp_path: Path) -> Iterator[LocalHost]:
     run = uuid.uuid4().hex[:8]
     local = LocalHost(
